@@ -1,0 +1,1 @@
+"""Content-addressed stores: local diskcache, the REAPI v2 client and server."""

@@ -1,0 +1,93 @@
+"""``graphkit.toml`` bytes -> WorkspaceConfig (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphkit.errors import InputError
+from graphkit.tomldoc import check_keys, line_of, load_toml
+
+CONFIG_FILE = "graphkit.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardSettings:
+    """How ``--shards auto`` picks a shard count."""
+
+    target_s: float = 300.0  # aim for shards of about this many seconds
+    overhead_s: float = 30.0  # fixed cost of starting one shard (checkout, install)
+    max_shards: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceConfig:
+    """Workspace settings from ``graphkit.toml``; every field has a default."""
+
+    default_branch: str = "main"
+    global_inputs: tuple[str, ...] = ()  # globs, repo-relative: a change here affects everything
+    rules_dir: str | None = None  # a folder of workspace rule files, added to the built-ins
+    cache_dir: str | None = None
+    remote_cache: str | None = None
+    shards: ShardSettings = ShardSettings()
+
+
+_SECTIONS: dict[str, set[str]] = {
+    "workspace": {"default_branch", "global_inputs", "rules_dir"},
+    "cache": {"dir", "remote"},
+    "shards": {"target_s", "overhead_s", "max_shards"},
+}
+
+
+def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
+    """Parse and validate ``graphkit.toml``; raise InputError naming the line of a bad field."""
+    doc = load_toml(data, path)
+    check_keys(doc, set(_SECTIONS), what="graphkit.toml", path=path, data=data)
+    for section, allowed in _SECTIONS.items():
+        table = doc.get(section, {})
+        if not isinstance(table, dict):
+            raise InputError(f"[{section}] must be a table", path=path, line=line_of(data, section))
+        check_keys(table, allowed, what=f"[{section}]", path=path, data=data)
+    ws, cache, shards = doc.get("workspace", {}), doc.get("cache", {}), doc.get("shards", {})
+
+    def get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        value = table.get(key, default)
+        if value is not default and (not isinstance(value, kind) or isinstance(value, bool)):
+            expected = kind.__name__ if isinstance(kind, type) else "number"
+            raise InputError(
+                f"{key!r} must be a {expected}, found {type(value).__name__}",
+                path=path,
+                line=line_of(data, key),
+            )
+        return value
+
+    global_inputs = get(ws, "global_inputs", list, [])
+    for pattern in global_inputs:
+        if not isinstance(pattern, str) or pattern.startswith("/") or ".." in pattern.split("/"):
+            raise InputError(
+                f"global input {pattern!r} must be a repo-relative glob",
+                path=path,
+                line=line_of(data, "global_inputs"),
+            )
+    rules_dir = get(ws, "rules_dir", str, None)
+    if rules_dir is not None:
+        rules_dir = rules_dir.strip("/")
+        if not rules_dir or ".." in rules_dir.split("/"):
+            raise InputError(
+                f"rules_dir {rules_dir!r} must be a folder inside the repository",
+                path=path,
+                line=line_of(data, "rules_dir"),
+            )
+    numbers = (int, float)
+    return WorkspaceConfig(
+        default_branch=get(ws, "default_branch", str, "main"),
+        global_inputs=tuple(global_inputs),
+        rules_dir=rules_dir,
+        cache_dir=get(cache, "dir", str, None),
+        remote_cache=get(cache, "remote", str, None),
+        shards=ShardSettings(
+            target_s=float(get(shards, "target_s", numbers, 300.0)),
+            overhead_s=float(get(shards, "overhead_s", numbers, 30.0)),
+            max_shards=int(get(shards, "max_shards", int, 32)),
+        ),
+    )

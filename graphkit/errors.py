@@ -1,0 +1,62 @@
+"""The graphkit error tree.
+
+Errors are data raised low and printed once, by the CLI. This module is a leaf: it
+imports nothing from graphkit, so every layer can raise these.
+"""
+
+from __future__ import annotations
+
+
+class GraphkitError(Exception):
+    """Base of every error graphkit reports to a user."""
+
+    exit_code = 1
+
+
+class InputError(GraphkitError):
+    """Bad input: a manifest, a label, a revision, a flag. Exit code 2.
+
+    Renders as one line, file and line first: ``path:line: message (hint)``.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}{self.message}{hint}"
+
+
+class UnknownStateError(InputError):
+    """graphkit cannot know the answer (e.g. the base commit is missing in a shallow clone).
+
+    Raised instead of guessing; ``--on-unknown=all`` turns it into "everything affected".
+    """
+
+
+class TaskFailed(GraphkitError):
+    """A task (test, build) ran and failed. Exit code 1."""
+
+    exit_code = 1
+
+
+class CacheError(GraphkitError):
+    """The cache could not be read or written, or returned something untrustworthy."""
+
+    exit_code = 1

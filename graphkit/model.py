@@ -1,0 +1,130 @@
+"""The nouns of graphkit as frozen dataclasses: files, rules, targets, changes, reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from graphkit.labels import Label
+
+ShardUnit = Literal["target", "file"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One file as git sees it: its mode (0o100644, 0o100755, 0o120000, 0o160000) and blob id."""
+
+    mode: int
+    oid: str
+
+
+# {repo path: FileEntry} of a commit or of the worktree.
+Snapshot = Mapping[str, FileEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One task of a rule (``build``, ``test``, ``lint``): how to run it and what it leaves."""
+
+    name: str
+    command: str
+    outputs: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()  # environment variables passed through (their values key the action)
+    junit: str | None = None  # where the task writes JUnit XML, if it does
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A rule kind, read from a ``rules/*.toml`` data file.
+
+    ``source`` says where it was defined and is not part of its identity: moving a
+    rule between files changes no key.
+    """
+
+    kind: str
+    default_srcs: tuple[str, ...]
+    tasks: tuple[TaskSpec, ...] = ()
+    shard_unit: ShardUnit = "target"
+    infer: tuple[str, ...] = ()  # import inference to apply: "python", "js"
+    test_files: tuple[str, ...] = ()  # globs (package-relative) naming test files, for file shards
+    description: str = field(default="", compare=False)
+    source: str = field(default="", compare=False)
+
+    def task(self, name: str) -> TaskSpec | None:
+        """The task called ``name``, or None when this rule has none."""
+        return next((t for t in self.tasks if t.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A target as declared: its label, rule kind, src globs, deps and other attributes.
+
+    Equality is the *definition*: where it was declared (file, line) does not take
+    part, so a comment or a reordering in a manifest changes nothing.
+    """
+
+    label: Label
+    rule: str
+    srcs: tuple[str, ...] | None  # None: the rule's default_srcs
+    deps: tuple[Label, ...]  # sorted, unique
+    attrs: tuple[tuple[str, str], ...] = ()  # other attributes, (name, canonical JSON), sorted
+    aliases: tuple[str, ...] = ()  # ecosystem names (@acme/ui) accepted wherever a label is
+    manifest: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    def effective_srcs(self, rule: Rule) -> tuple[str, ...]:
+        """The src globs in force: the target's own, else its rule's default."""
+        return self.srcs if self.srcs is not None else rule.default_srcs
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """A folder holding a manifest, with the targets declared there."""
+
+    path: str  # repo-relative folder, "" for the root
+    manifest: str  # repo-relative path of the manifest
+    targets: tuple[Target, ...]
+
+
+class Status(StrEnum):
+    """How a path differs between two snapshots."""
+
+    ADDED = "added"
+    MODIFIED = "modified"
+    DELETED = "deleted"
+    RENAMED = "renamed"
+    TYPE_CHANGED = "type_changed"
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Change:
+    """One changed path; ``old_path`` is set for renames."""
+
+    path: str
+    status: Status
+    old_path: str | None = None
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Both sides of the change: the old path (for renames) and the new one."""
+        return (self.old_path, self.path) if self.old_path else (self.path,)
+
+
+ReasonKind = Literal["file", "definition", "new", "rule", "global", "package", "dependency", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a target is affected, recorded where the decision was made.
+
+    For ``dependency`` reasons, ``via`` is the affected dependency the target came through.
+    """
+
+    kind: ReasonKind
+    detail: str
+    via: Label | None = None
+
+    def __str__(self) -> str:
+        return self.detail

@@ -1,0 +1,53 @@
+"""Repository-relative paths and the guard that keeps restored files inside the workspace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import NewType
+
+from graphkit.errors import InputError
+
+# A repo-relative POSIX path: no leading "/", no "." or ".." segments, no empty segments.
+# A NewType rather than a class: graphs hold tens of thousands of them, and str is cheapest.
+RepoPath = NewType("RepoPath", str)
+
+
+def repo_path(text: str, *, source: str | None = None) -> RepoPath:
+    """Validate ``text`` as a repo-relative POSIX path and return it as a RepoPath."""
+    if not text or text.startswith("/") or "\\" in text or "\0" in text:
+        raise InputError(f"{text!r} is not a repo-relative path", path=source)
+    parts = text.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise InputError(f"{text!r} is not a normalized repo-relative path", path=source)
+    return RepoPath(text)
+
+
+def parent_dirs(path: str) -> list[str]:
+    """The folders containing ``path``, deepest first, ending with the root ``""``."""
+    out = []
+    while path:
+        path = path.rpartition("/")[0]
+        out.append(path)
+    return out
+
+
+def is_under(path: str, folder: str) -> bool:
+    """True when ``path`` is ``folder`` itself or lies below it (``""`` is the root)."""
+    return not folder or path == folder or path.startswith(folder + "/")
+
+
+def inside_workspace(root: Path, relative: str) -> Path:
+    """Resolve ``relative`` under ``root``, refusing anything that would land outside it.
+
+    Rejects absolute paths, ``..`` segments and symlinks (at any level) that point
+    outside ``root``. Used before writing any file whose name came from a cache.
+    """
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or os.path.isabs(relative) or ".." in pure.parts or not pure.parts:
+        raise InputError(f"refusing path {relative!r}: it is absolute or leaves the workspace")
+    real_root = root.resolve()
+    target = (real_root / pure).resolve()
+    if target != real_root and real_root not in target.parents:
+        raise InputError(f"refusing path {relative!r}: it resolves outside the workspace")
+    return real_root / pure
