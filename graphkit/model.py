@@ -49,6 +49,7 @@ class Rule:
     shard_unit: ShardUnit = "target"
     infer: tuple[str, ...] = ()  # import inference to apply: "python", "js"
     test_files: tuple[str, ...] = ()  # globs (package-relative) naming test files, for file shards
+    attrs: tuple[str, ...] = ()  # extra target attributes this rule accepts (genrule: cmd, outs)
     description: str = field(default="", compare=False)
     source: str = field(default="", compare=False)
 
@@ -112,7 +113,9 @@ class Change:
         return (self.old_path, self.path) if self.old_path else (self.path,)
 
 
-ReasonKind = Literal["file", "definition", "new", "rule", "global", "package", "dependency", "unknown"]
+ReasonKind = Literal[
+    "file", "definition", "new", "rule", "global", "package", "dependency", "unknown"
+]
 
 
 @dataclass(frozen=True, slots=True)

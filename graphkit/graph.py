@@ -1,0 +1,289 @@
+"""The build graph: packages and targets read from one snapshot, validated, and queried.
+
+Targets and their ``deps`` edges live in one ``networkx.DiGraph`` (edge target -> dep).
+File nodes and their *owns* edges are added on demand by ``file_graph``, because
+most questions (affected, rdeps) never need twenty thousand file nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import networkx as nx
+import xxhash
+from wcmatch import glob as wcglob
+
+from graphkit import __version__
+from graphkit.config import CONFIG_FILE, WorkspaceConfig, parse_config
+from graphkit.errors import InputError
+from graphkit.labels import Label, did_you_mean, parse_label
+from graphkit.manifests.build_toml import BUILD_FILE, parse_build
+from graphkit.model import FileEntry, Package, Rule, Snapshot, Target
+from graphkit.paths import parent_dirs
+from graphkit.rules import builtin_rule_files, load_rules
+from graphkit.tomldoc import line_of
+
+# `*` stays within one path segment, `**` spans any number, `!pattern` excludes, and
+# dotfiles match like any other file (a hidden file is still an input).
+_GLOB_FLAGS = wcglob.GLOBSTAR | wcglob.NEGATE | wcglob.DOTGLOB | wcglob.NEGATEALL
+
+Reader = Callable[[str, FileEntry], bytes]
+
+
+@lru_cache(maxsize=4096)
+def matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """A compiled matcher for package-relative globs (memoized: targets share patterns)."""
+    if not patterns:
+        return lambda _path: False
+    includes = [p for p in patterns if not p.startswith("!")]
+    if not includes:
+        return lambda _path: False
+    compiled = wcglob.compile(list(patterns), flags=_GLOB_FLAGS)
+    return compiled.match
+
+
+@dataclass(frozen=True)
+class BuildGraph:
+    """Everything declared at one revision: config, rules, packages, targets, deps."""
+
+    config: WorkspaceConfig
+    rules: Mapping[str, Rule]
+    packages: Mapping[str, Package]  # by folder ("" is the root)
+    targets: Mapping[Label, Target]
+    meta_paths: frozenset[str]  # manifests, graphkit.toml and rule files: never package inputs
+    digraph: Any = field(compare=False, repr=False)  # nx.DiGraph of targets, edge: target -> dep
+
+    def package_of(self, path: str) -> str | None:
+        """The folder of the package that owns ``path``: the deepest one containing it."""
+        for folder in parent_dirs(path):
+            if folder in self.packages:
+                return folder
+        return None
+
+    def rule_of(self, label: Label) -> Rule:
+        """The rule of a target."""
+        return self.rules[self.targets[label].rule]
+
+    def resolve(self, text: str) -> Label:
+        """A label the user typed (``//pkg:name``, ``//pkg``) -> a known target, or InputError."""
+        try:
+            label = parse_label(text)
+        except InputError:
+            label = None
+        if label is None or label not in self.targets:
+            known = [str(t) for t in self.targets]
+            raise InputError(
+                f"{text!r} is not a target",
+                hint=did_you_mean(text, known) or "see `graphkit query`",
+            )
+        return label
+
+    def deps(self, label: Label, *, transitive: bool = False) -> list[Label]:
+        """What ``label`` depends on, sorted."""
+        found = (
+            nx.descendants(self.digraph, label) if transitive else self.digraph.successors(label)
+        )
+        return sorted(found)
+
+    def rdeps(self, label: Label, *, transitive: bool = False) -> list[Label]:
+        """What depends on ``label``, sorted."""
+        found = (
+            nx.ancestors(self.digraph, label) if transitive else self.digraph.predecessors(label)
+        )
+        return sorted(found)
+
+    def owners(self, path: str) -> list[Label]:
+        """The targets whose inputs include ``path`` (whether or not the file exists).
+
+        A file in a package that no target's srcs match belongs to every target of
+        that package: unknown means affected.
+        """
+        folder = self.package_of(path)
+        if folder is None or path in self.meta_paths:
+            return []
+        package = self.packages[folder]
+        relative = path[len(folder) + 1 :] if folder else path
+        claimed = [
+            t.label
+            for t in package.targets
+            if matcher(t.effective_srcs(self.rules[t.rule]))(relative)
+        ]
+        return claimed or [t.label for t in package.targets]
+
+    def is_global_input(self, path: str) -> bool:
+        """True when ``path`` matches a ``global_inputs`` glob of graphkit.toml."""
+        return matcher(self.config.global_inputs)(path)
+
+    def inputs(self, snapshot: Snapshot) -> dict[Label, list[str]]:
+        """Every target's input files in ``snapshot``, sorted, computed per package at once."""
+        by_package: dict[str, list[str]] = {}
+        for path in snapshot:
+            folder = self.package_of(path)
+            if folder is not None and path not in self.meta_paths:
+                by_package.setdefault(folder, []).append(path)
+        result: dict[Label, list[str]] = {label: [] for label in self.targets}
+        for folder, paths in by_package.items():
+            for label, files in package_inputs(self, self.packages[folder], paths).items():
+                result[label] = files
+        return result
+
+    def global_inputs(self, snapshot: Snapshot) -> list[str]:
+        """The files of ``snapshot`` matching ``global_inputs``, sorted."""
+        match = matcher(self.config.global_inputs)
+        return sorted(p for p in snapshot if match(p))
+
+    def unowned(self, paths: Iterable[str]) -> list[str]:
+        """The given paths that lie outside every package (graphkit's own files excepted)."""
+        return sorted(p for p in paths if self.package_of(p) is None and p not in self.meta_paths)
+
+
+def package_inputs(
+    graph: BuildGraph, package: Package, paths: Iterable[str]
+) -> dict[Label, list[str]]:
+    """Inputs of each target of ``package`` among ``paths`` (files of that package), sorted."""
+    prefix = len(package.path) + 1 if package.path else 0
+    matchers = [(t.label, matcher(t.effective_srcs(graph.rules[t.rule]))) for t in package.targets]
+    claimed: dict[Label, list[str]] = {label: [] for label, _ in matchers}
+    unclaimed: list[str] = []
+    for path in sorted(paths):
+        relative = path[prefix:]
+        hit = False
+        for label, match in matchers:
+            if match(relative):
+                claimed[label].append(path)
+                hit = True
+        if not hit:
+            unclaimed.append(path)
+    return {label: sorted(files + unclaimed) for label, files in claimed.items()}
+
+
+def find_meta(snapshot: Snapshot, rules_dir: str | None) -> dict[str, FileEntry]:
+    """The files that define the graph: graphkit.toml, every BUILD.toml, workspace rule files."""
+    prefix = f"{rules_dir}/" if rules_dir else None
+    return {
+        path: entry
+        for path, entry in snapshot.items()
+        if path in (CONFIG_FILE, BUILD_FILE)
+        or path.endswith("/" + BUILD_FILE)
+        or (prefix is not None and path.startswith(prefix) and path.endswith(".toml"))
+    }
+
+
+def load_graph(
+    snapshot: Snapshot, read: Reader, memo: MutableMapping[str, Any] | None = None
+) -> BuildGraph:
+    """Read config, rules and every manifest of ``snapshot`` and build the validated graph.
+
+    ``memo`` (e.g. a diskcache) maps the blob ids of every graph-defining file to the
+    graph they declare, so an unchanged set of manifests is not parsed again.
+    """
+    config_entry = snapshot.get(CONFIG_FILE)
+    config = (
+        parse_config(read(CONFIG_FILE, config_entry), CONFIG_FILE)
+        if config_entry is not None
+        else WorkspaceConfig()
+    )
+    meta = find_meta(snapshot, config.rules_dir)
+    memo_key = _memo_key(meta)
+    if memo is not None:
+        cached = memo.get(memo_key)
+        if isinstance(cached, BuildGraph):
+            return cached
+    rule_files = {
+        path: read(path, entry)
+        for path, entry in meta.items()
+        if path != CONFIG_FILE and not path.endswith(BUILD_FILE)
+    }
+    rules = load_rules(rule_files)
+    packages: dict[str, Package] = {}
+    texts: dict[str, bytes] = {}
+    for path, entry in sorted(meta.items()):
+        if path == BUILD_FILE or path.endswith("/" + BUILD_FILE):
+            folder = path.rpartition("/")[0]
+            texts[path] = read(path, entry)
+            packages[folder] = parse_build(texts[path], path, folder, rules)
+    graph = build_graph(config, rules, packages, frozenset(meta), read_manifest=texts.__getitem__)
+    if memo is not None:
+        memo[memo_key] = graph
+    return graph
+
+
+def _memo_key(meta: Mapping[str, FileEntry]) -> str:
+    """Names the graph-defining inputs: graphkit's version, built-in rules, meta blob ids."""
+    digest = xxhash.xxh3_128(f"graphkit {__version__}\n".encode())
+    for name, data in builtin_rule_files():
+        digest.update(f"{name} {len(data)}\n".encode())
+        digest.update(data)
+    for path in sorted(meta):
+        digest.update(f"{path} {meta[path].oid}\n".encode())
+    return f"graph:{digest.hexdigest()}"
+
+
+def build_graph(
+    config: WorkspaceConfig,
+    rules: Mapping[str, Rule],
+    packages: Mapping[str, Package],
+    meta_paths: frozenset[str],
+    *,
+    read_manifest: Callable[[str], bytes] | None,
+) -> BuildGraph:
+    """Index targets, check every dep exists and that deps form no cycle."""
+    targets = {t.label: t for p in packages.values() for t in p.targets}
+    digraph: Any = nx.DiGraph()
+    digraph.add_nodes_from(targets)
+    for target in targets.values():
+        for dep in target.deps:
+            if dep not in targets:
+                raise _missing_dep(target, dep, targets, read_manifest)
+            digraph.add_edge(target.label, dep)
+    if not nx.is_directed_acyclic_graph(digraph):
+        cycle = [edge[0] for edge in nx.find_cycle(digraph)]
+        start = min(cycle)
+        rotated = cycle[cycle.index(start) :] + cycle[: cycle.index(start)]
+        first = targets[start]
+        raise InputError(
+            "dependency cycle: " + " -> ".join(str(label) for label in [*rotated, start]),
+            path=first.manifest,
+            line=first.line,
+        )
+    return BuildGraph(config, rules, dict(packages), targets, meta_paths, digraph)
+
+
+def _missing_dep(
+    target: Target,
+    dep: Label,
+    targets: Mapping[Label, Target],
+    read_manifest: Callable[[str], bytes] | None,
+) -> InputError:
+    line = target.line
+    if read_manifest is not None and target.line is not None:
+        line = line_of(read_manifest(target.manifest), "deps", start=target.line) or line
+    candidates = [str(label) for label in targets]
+    return InputError(
+        f"dep {str(dep)!r} of {target.label} is not a target",
+        path=target.manifest,
+        line=line,
+        hint=did_you_mean(str(dep), candidates),
+    )
+
+
+def topological(graph: BuildGraph) -> Iterator[Label]:
+    """Targets with every dep before its dependents; ties broken by label for stability."""
+    yield from nx.lexicographical_topological_sort(graph.digraph.reverse(copy=False))
+
+
+def file_graph(graph: BuildGraph, snapshot: Snapshot) -> Any:
+    """The full graph: targets with deps edges plus file nodes with *owns* edges."""
+    full: Any = nx.DiGraph()
+    for label in graph.targets:
+        full.add_node(str(label), kind="target", rule=graph.targets[label].rule)
+    for source, dep in graph.digraph.edges:
+        full.add_edge(str(source), str(dep), kind="deps")
+    for label, files in graph.inputs(snapshot).items():
+        for path in files:
+            full.add_node(path, kind="file")
+            full.add_edge(str(label), path, kind="owns")
+    return full

@@ -1,0 +1,1 @@
+"""Pure readers, one per manifest kind, each turning manifest bytes into Targets."""

@@ -1,0 +1,122 @@
+"""``BUILD.toml`` bytes -> Package (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from graphkit.errors import InputError
+from graphkit.labels import Label, did_you_mean, parse_label
+from graphkit.model import Package, Rule, Target
+from graphkit.tomldoc import check_keys, line_of, load_toml
+
+BUILD_FILE = "BUILD.toml"
+_TARGET_KEYS = {"name", "rule", "srcs", "deps"}
+
+
+def check_glob(pattern: str, *, path: str, line: int | None) -> str:
+    """Refuse a src glob that is absolute or climbs out of its package."""
+    body = pattern[1:] if pattern.startswith("!") else pattern
+    if not body or body.startswith("/") or ".." in body.split("/") or "\\" in body:
+        raise InputError(
+            f"glob {pattern!r} escapes the package",
+            path=path,
+            line=line,
+            hint="globs are relative to the package folder; no '..', no leading '/'",
+        )
+    return pattern
+
+
+def parse_build(data: bytes, manifest: str, package: str, rules: Mapping[str, Rule]) -> Package:
+    """Parse ``BUILD.toml`` of ``package``, checking fields, rule kinds and labels."""
+    doc = load_toml(data, manifest)
+    check_keys(doc, {"target"}, what="BUILD.toml", path=manifest, data=data)
+    raw_targets = doc.get("target", [])
+    if not isinstance(raw_targets, list):
+        raise InputError("`target` must be an array of tables ([[target]])", path=manifest)
+    targets: dict[str, Target] = {}
+    for index, raw in enumerate(raw_targets):
+        line = line_of(data, "target", occurrence=index) or 1
+        target = _parse_target(raw, data, manifest, package, rules, line)
+        if target.label.name in targets:
+            first = targets[target.label.name].line
+            raise InputError(
+                f"duplicate target {target.label.name!r} (first defined on line {first})",
+                path=manifest,
+                line=line,
+            )
+        targets[target.label.name] = target
+    return Package(path=package, manifest=manifest, targets=tuple(targets.values()))
+
+
+def _parse_target(
+    raw: Any,
+    data: bytes,
+    manifest: str,
+    package: str,
+    rules: Mapping[str, Rule],
+    line: int,
+) -> Target:
+    def at(key: str) -> int:
+        return line_of(data, key, start=line) or line
+
+    def strings(key: str) -> list[str] | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"`{key}` must be a list of strings", path=manifest, line=at(key))
+        return value
+
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise InputError("a target needs a `name` string", path=manifest, line=line)
+    rule_kind = raw.get("rule")
+    if not isinstance(rule_kind, str):
+        raise InputError(f"target {name!r} needs a `rule` string", path=manifest, line=line)
+    rule = rules.get(rule_kind)
+    if rule is None:
+        raise InputError(
+            f"unknown rule {rule_kind!r} for target {name!r}",
+            path=manifest,
+            line=at("rule"),
+            hint=did_you_mean(rule_kind, rules) or f"known rules: {', '.join(sorted(rules))}",
+        )
+    check_keys(
+        raw,
+        _TARGET_KEYS | set(rule.attrs),
+        what=f"target {name!r}",
+        path=manifest,
+        data=data,
+        start=line,
+    )
+    try:
+        label = parse_label(f"//{package}:{name}")
+    except InputError as exc:
+        raise InputError(exc.message, path=manifest, line=line) from None
+    srcs = strings("srcs")
+    for pattern in srcs or ():
+        check_glob(pattern, path=manifest, line=at("srcs"))
+    deps: set[Label] = set()
+    for text in strings("deps") or ():
+        try:
+            deps.add(parse_label(text, package=package))
+        except InputError as exc:
+            raise InputError(exc.message, path=manifest, line=at("deps")) from None
+    attrs = tuple(
+        sorted(
+            (key, json.dumps(raw[key], sort_keys=True, separators=(",", ":"), default=str))
+            for key in rule.attrs
+            if key in raw
+        )
+    )
+    return Target(
+        label=label,
+        rule=rule_kind,
+        srcs=tuple(srcs) if srcs is not None else None,
+        deps=tuple(sorted(deps)),
+        attrs=attrs,
+        manifest=manifest,
+        line=line,
+    )

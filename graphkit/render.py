@@ -1,0 +1,198 @@
+"""Pure renderings of results as text for people and JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from graphkit.affected import Affected
+from graphkit.graph import BuildGraph
+from graphkit.keys import InputDifference, KeyRecord, encode_rule
+from graphkit.labels import Label
+
+
+def to_json(value: Any) -> str:
+    """Stable JSON: sorted keys, two-space indent."""
+    return json.dumps(value, indent=2, sort_keys=True)
+
+
+def affected_json(base: str, head: str, affected: Affected) -> dict[str, Any]:
+    """The ``graphkit affected --format json`` contract of DESIGN.md."""
+    changed = []
+    for change in affected.changed:
+        item: dict[str, str] = {"path": change.path, "status": change.status.value}
+        if change.old_path:
+            item["old_path"] = change.old_path
+        changed.append(item)
+    return {
+        "base": base,
+        "head": head,
+        "changed": changed,
+        "affected": [str(label) for label in sorted(affected.targets)],
+        "removed": [str(label) for label in affected.removed],
+        "unowned": list(affected.unowned),
+        "reasons": {str(label): str(reason) for label, reason in affected.targets.items()},
+    }
+
+
+def affected_text(base: str, head: str, affected: Affected) -> str:
+    """A readable summary: changed files, affected targets with reasons, removed, unowned."""
+    lines = [f"base {base[:12]}  head {head[:12]}", f"{len(affected.changed)} changed path(s)"]
+    if affected.targets:
+        lines.append(f"{len(affected.targets)} affected target(s):")
+        width = max(len(str(label)) for label in affected.targets)
+        for label, reason in affected.targets.items():
+            lines.append(f"  {label!s:<{width}}  {reason}")
+    else:
+        lines.append("nothing affected")
+    if affected.removed:
+        lines.append("removed: " + ", ".join(str(r) for r in affected.removed))
+    if affected.unowned:
+        lines.append("unowned (outside every package): " + ", ".join(affected.unowned))
+    return "\n".join(lines)
+
+
+def why_json(label: Label, affected: Affected) -> dict[str, Any]:
+    """The chain from ``label`` down to the change that affected it."""
+    chain = affected.chain(label)
+    return {
+        "label": str(label),
+        "affected": bool(chain),
+        "chain": [{"label": str(lbl), "kind": r.kind, "reason": str(r)} for lbl, r in chain],
+    }
+
+
+def why_text(label: Label, affected: Affected) -> str:
+    """``//svc/api:test <- //libs/core:core <- libs/core/src/x.py modified``."""
+    chain = affected.chain(label)
+    if not chain:
+        return f"{label} is not affected"
+    lines = [f"{label} is affected:"]
+    for depth, (lbl, reason) in enumerate(chain):
+        lines.append(f"{'  ' * depth}{lbl}: {reason}")
+    return "\n".join(lines)
+
+
+def key_json(record: KeyRecord, graph: BuildGraph) -> dict[str, Any]:
+    """Every input of a key, as hashed."""
+    inputs = record.inputs
+    target = inputs.target
+    return {
+        "label": str(inputs.label),
+        "key": record.key,
+        "scheme": inputs.scheme,
+        "rule": {
+            "kind": inputs.rule.kind,
+            "source": inputs.rule.source,
+            "definition_hash": _short_hash(encode_rule(inputs.rule)),
+        },
+        "target": {
+            "rule": target.rule,
+            "srcs": list(target.srcs) if target.srcs is not None else None,
+            "effective_srcs": list(target.effective_srcs(inputs.rule)),
+            "deps": [str(d) for d in target.deps],
+            "attrs": {k: json.loads(v) for k, v in target.attrs},
+            "aliases": list(target.aliases),
+        },
+        "files": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.files],
+        "deps": {str(label): key for label, key in inputs.deps},
+        "global_inputs": {
+            "patterns": list(inputs.global_patterns),
+            "files": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.global_files],
+        },
+        "rules_dir": inputs.rules_dir,
+    }
+
+
+def key_text(record: KeyRecord, graph: BuildGraph) -> str:
+    """``graphkit explain``: the key, then each of its inputs on its own line."""
+    data = key_json(record, graph)
+    target = data["target"]
+    lines = [
+        f"{data['label']}  key {data['key']}",
+        f"  scheme        {data['scheme']}",
+        f"  rule          {data['rule']['kind']} ({data['rule']['source']}, "
+        f"definition {data['rule']['definition_hash']})",
+        f"  srcs          {target['srcs'] if target['srcs'] is not None else 'rule default'}"
+        f" -> {target['effective_srcs']}",
+        f"  deps (decl)   {', '.join(target['deps']) or '-'}",
+    ]
+    for name, value in target["attrs"].items():
+        lines.append(f"  attr {name:<8} {json.dumps(value)}")
+    lines.append(f"  files ({len(data['files'])}):")
+    lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in data["files"])
+    lines.append(f"  dep keys ({len(data['deps'])}):")
+    lines.extend(f"    {key}  {label}" for label, key in data["deps"].items())
+    globals_ = data["global_inputs"]
+    lines.append(
+        f"  global inputs {globals_['patterns'] or '-'} ({len(globals_['files'])} file(s)):"
+    )
+    lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in globals_["files"])
+    if data["rules_dir"]:
+        lines.append(f"  rules_dir     {data['rules_dir']}")
+    return "\n".join(lines)
+
+
+def key_diff_json(
+    label: Label, before: KeyRecord | None, after: KeyRecord | None, diffs: list[InputDifference]
+) -> dict[str, Any]:
+    """Which inputs of a key differ between two revisions."""
+    return {
+        "label": str(label),
+        "before": before.key if before else None,
+        "after": after.key if after else None,
+        "same": before is not None and after is not None and before.key == after.key,
+        "differences": [{"input": d.input, "before": d.before, "after": d.after} for d in diffs],
+    }
+
+
+def key_diff_text(
+    label: Label, before: KeyRecord | None, after: KeyRecord | None, diffs: list[InputDifference]
+) -> str:
+    """``graphkit explain --diff``: one line per differing input."""
+    if before is None or after is None:
+        side = "base" if before is None else "head"
+        return f"{label} does not exist at {side}"
+    if before.key == after.key:
+        return f"{label}: key {after.key} is the same at both revisions"
+    lines = [f"{label}: key {before.key} -> {after.key}", f"{len(diffs)} input(s) differ:"]
+    for d in diffs:
+        lines.append(f"  {d.input}: {d.before or '(absent)'} -> {d.after or '(absent)'}")
+    return "\n".join(lines)
+
+
+def labels_text(labels: Iterable[Label]) -> str:
+    """One label per line."""
+    return "\n".join(str(label) for label in labels)
+
+
+def graph_json(graph: Any) -> dict[str, Any]:
+    """A file graph as ``{"nodes": [...], "edges": [...]}``, sorted."""
+    nodes = [{"id": node, **graph.nodes[node]} for node in sorted(graph.nodes)]
+    edges = [
+        {"from": a, "to": b, "kind": graph.edges[a, b]["kind"]} for a, b in sorted(graph.edges)
+    ]
+    return {"nodes": nodes, "edges": edges}
+
+
+def graph_dot(graph: Any, highlight: set[str] | None = None) -> str:
+    """A file graph in Graphviz dot; highlighted nodes (e.g. affected) are filled."""
+    lines = ["digraph graphkit {", "  rankdir=LR;", "  node [fontname=Helvetica];"]
+    for node in sorted(graph.nodes):
+        attrs = graph.nodes[node]
+        shape = "box" if attrs.get("kind") == "target" else "note"
+        fill = ', style=filled, fillcolor="#ffd0d0"' if highlight and node in highlight else ""
+        lines.append(f"  {json.dumps(node)} [shape={shape}{fill}];")
+    style = {"deps": "solid", "owns": "dotted", "imports": "dashed"}
+    for a, b in sorted(graph.edges):
+        kind = graph.edges[a, b]["kind"]
+        lines.append(f"  {json.dumps(a)} -> {json.dumps(b)} [style={style.get(kind, 'solid')}];")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _short_hash(data: bytes) -> str:
+    import xxhash
+
+    return xxhash.xxh3_64_hexdigest(data)

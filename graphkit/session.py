@@ -1,0 +1,120 @@
+"""One analysis session: open the repository, load each side once, answer questions.
+
+This is where the side effects of analysis meet: git through the Workspace, the
+graph memo on disk. The modules below it stay pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphkit.affected import Affected, Side, everything, find_affected
+from graphkit.changes import diff_snapshots
+from graphkit.errors import InputError, UnknownStateError
+from graphkit.graph import BuildGraph, load_graph
+from graphkit.workspace import WORKTREE, Revision, Workspace
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One revision read and parsed."""
+
+    revision: Revision
+    side: Side
+
+    @property
+    def graph(self) -> BuildGraph:
+        return self.side.graph
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of comparing two revisions."""
+
+    base: Revision
+    head: Loaded
+    affected: Affected
+    base_side: Loaded | None  # None when the base could not be read (--on-unknown=all)
+
+
+class Session:
+    """An opened workspace with its graph memo; loads each revision at most once."""
+
+    def __init__(self, workspace: Workspace, *, use_memo: bool = True) -> None:
+        self.workspace = workspace
+        self._memo: Any = None
+        if use_memo:
+            import diskcache
+
+            self._memo = diskcache.Cache(str(workspace.git_dir / "graphkit" / "graphs"))
+        self._loaded: dict[str, Loaded] = {}
+
+    @classmethod
+    def open(cls, start: Path | str = ".", *, use_memo: bool = True) -> Session:
+        """Open the repository containing ``start``."""
+        return cls(Workspace.open(start), use_memo=use_memo)
+
+    def close(self) -> None:
+        """Release the memo's files."""
+        if self._memo is not None:
+            self._memo.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def load(self, spec: str | None) -> Loaded:
+        """Read and parse a revision; ``None`` or ``WORKTREE`` is the worktree."""
+        revision = self.workspace.resolve(spec or WORKTREE)
+        if revision.sha not in self._loaded:
+            snapshot = self.workspace.snapshot(revision)
+            graph = load_graph(snapshot, self.workspace.read, self._memo)
+            self._loaded[revision.sha] = Loaded(revision, Side(graph, snapshot))
+        return self._loaded[revision.sha]
+
+    def base_revision(self, spec: str | None, head: Loaded) -> Revision:
+        """The revision named by ``--base``, else the merge-base with the default branch."""
+        if spec is not None:
+            return self.workspace.resolve(spec)
+        return self.workspace.default_base(head.graph.config.default_branch)
+
+    def compare(
+        self, base: str | None, head: str | None, *, on_unknown: str = "error"
+    ) -> Comparison:
+        """What the change from ``base`` to ``head`` affects.
+
+        When the base cannot be known (missing in a shallow clone, unreadable
+        manifests), ``on_unknown="all"`` marks every target affected and says why;
+        otherwise the UnknownStateError propagates.
+        """
+        head_side = self.load(head)
+        try:
+            base_revision = self.base_revision(base, head_side)
+        except UnknownStateError as exc:
+            if on_unknown != "all":
+                raise
+            return _unknown(base, head_side, f"base unknown: {exc}")
+        try:
+            base_side = self.load(base_revision.sha)
+        except InputError as exc:
+            # A manifest broken at base: what it declared cannot be known.
+            if on_unknown != "all":
+                raise UnknownStateError(
+                    f"cannot read base {base_revision.sha[:12]}: {exc}",
+                    hint="pass --on-unknown=all to treat every target as affected",
+                ) from None
+            return _unknown(base, head_side, f"base unreadable: {exc}")
+        renames = self.workspace.rename_pairs(base_side.revision, head_side.revision)
+        changes = diff_snapshots(base_side.side.snapshot, head_side.side.snapshot, renames)
+        affected = find_affected(base_side.side, head_side.side, changes)
+        return Comparison(base_side.revision, head_side, affected, base_side)
+
+
+def _unknown(base: str | None, head: Loaded, why: str) -> Comparison:
+    return Comparison(
+        Revision(base or "(default)", "unknown"), head, everything(head.graph, why), None
+    )

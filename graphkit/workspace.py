@@ -1,0 +1,197 @@
+"""The git side of graphkit: the only module that imports pygit2.
+
+A Workspace answers questions about the repository without checking anything
+out: which commit a revision names, the merge-base with the default branch, the
+files of a commit (mode and blob id, straight from the tree), the files of the
+worktree (staged, unstaged and untracked, honouring ``.gitignore``), and blob bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from graphkit.errors import InputError, UnknownStateError
+from graphkit.model import FileEntry
+
+WORKTREE = "WORKTREE"  # the head "revision" meaning: the files on disk, as git would commit them
+
+_FETCH_HINT = (
+    "fetch more history: `git fetch --deepen=100` (or `--unshallow`), or in GitHub Actions "
+    "set `fetch-depth: 0` on actions/checkout; or pass --on-unknown=all"
+)
+
+# Mode bits git records for each kind of file.
+MODE_FILE, MODE_EXEC, MODE_LINK, MODE_SUBMODULE = 0o100644, 0o100755, 0o120000, 0o160000
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A resolved revision: the commit id, or WORKTREE for the files on disk."""
+
+    spec: str  # what the user wrote
+    sha: str  # 40-hex commit id, or WORKTREE
+
+
+class Workspace:
+    """A git repository opened with pygit2, rooted at its worktree."""
+
+    def __init__(self, repo: pygit2.Repository) -> None:
+        self._repo = repo
+        if repo.workdir is None:
+            raise InputError(f"{repo.path}: a bare repository has no worktree to analyze")
+        self.root = Path(repo.workdir).resolve()
+
+    @classmethod
+    def open(cls, start: Path | str = ".") -> Workspace:
+        """Open the repository containing ``start``."""
+        found = pygit2.discover_repository(str(start))
+        if found is None:
+            raise InputError(
+                f"{start}: not inside a git repository", hint="run graphkit inside a git checkout"
+            )
+        return cls(pygit2.Repository(found))
+
+    @property
+    def git_dir(self) -> Path:
+        """The ``.git`` folder: graphkit keeps its local caches below it, out of the worktree."""
+        return Path(self._repo.path)
+
+    @property
+    def is_shallow(self) -> bool:
+        """True in a shallow clone, where older commits may be missing."""
+        return bool(self._repo.is_shallow)
+
+    def resolve(self, spec: str) -> Revision:
+        """Resolve a revision (``HEAD~1``, a branch, a sha) to a commit.
+
+        A revision that cannot be found in a shallow clone is an UnknownStateError
+        naming the fix, since the commit exists but this clone lacks it.
+        """
+        if spec == WORKTREE:
+            return Revision(spec, WORKTREE)
+        try:
+            obj = self._repo.revparse_single(spec)
+            commit = obj.peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            if self.is_shallow:
+                raise UnknownStateError(
+                    f"revision {spec!r} is not in this shallow clone", hint=_FETCH_HINT
+                ) from None
+            raise InputError(
+                f"unknown revision {spec!r}", hint="check the name with `git log`"
+            ) from None
+        return Revision(spec, str(commit.id))
+
+    def default_base(self, default_branch: str) -> Revision:
+        """The merge-base of HEAD with the default branch (local, else ``origin/``)."""
+        head = self.resolve("HEAD")
+        for ref in (default_branch, f"origin/{default_branch}"):
+            try:
+                branch = self._repo.revparse_single(ref).peel(pygit2.Commit)
+            except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+                continue
+            base = self._repo.merge_base(branch.id, pygit2.Oid(hex=head.sha))
+            if base is None:
+                if self.is_shallow:
+                    raise UnknownStateError(
+                        f"no merge-base of HEAD and {ref!r} in this shallow clone", hint=_FETCH_HINT
+                    )
+                raise InputError(f"HEAD and {ref!r} share no history", hint="pass --base REV")
+            return Revision(f"merge-base(HEAD, {ref})", str(base))
+        raise InputError(
+            f"default branch {default_branch!r} not found (nor origin/{default_branch})",
+            path="graphkit.toml",
+            hint="set [workspace] default_branch, or pass --base REV",
+        )
+
+    def snapshot(self, revision: Revision) -> dict[str, FileEntry]:
+        """Every file of a commit or of the worktree, as {path: FileEntry}."""
+        if revision.sha == WORKTREE:
+            return self._worktree_snapshot()
+        commit = self._repo[revision.sha]
+        # Reading the tree into an in-memory index walks it in C: several times faster
+        # than a recursive Python walk over pygit2 Tree objects.
+        index = pygit2.Index()
+        index.read_tree(commit.peel(pygit2.Tree))
+        return {e.path: FileEntry(e.mode, str(e.id)) for e in index}
+
+    def read(self, path: str, entry: FileEntry) -> bytes:
+        """The bytes of ``path`` as recorded by ``entry``: from the object store, else the disk.
+
+        Bytes read from disk are checked against the blob id, so a file that changed
+        since the snapshot was taken is an error rather than a silent mismatch.
+        """
+        try:
+            blob = self._repo.get(entry.oid)
+        except ValueError:
+            blob = None
+        if isinstance(blob, pygit2.Blob):
+            return bytes(blob.data)
+        full = self.root / path
+        data = os.readlink(full).encode() if entry.mode == MODE_LINK else full.read_bytes()
+        if str(pygit2.hash(data)) != entry.oid:
+            raise InputError(f"{path} changed while graphkit was reading it; run again")
+        return data
+
+    def rename_pairs(self, base: Revision, head: Revision) -> dict[str, str]:
+        """{new path: old path} for renames git detects by similarity between two commits."""
+        if WORKTREE in (base.sha, head.sha):
+            return {}
+        diff = self._repo.diff(base.sha, head.sha)
+        diff.find_similar(flags=pygit2.enums.DiffFind.FIND_RENAMES)
+        return {
+            d.new_file.path: d.old_file.path
+            for d in diff.deltas
+            if d.status == pygit2.enums.DeltaStatus.RENAMED
+        }
+
+    def _worktree_snapshot(self) -> dict[str, FileEntry]:
+        """The index, overlaid with what ``git status`` says differs on disk.
+
+        Clean files keep the blob id the index recorded (no file read at all); only
+        modified and untracked files are hashed.
+        """
+        index = self._repo.index
+        index.read()
+        files = {e.path: FileEntry(e.mode, str(e.id)) for e in index}
+        status_flags = pygit2.enums.FileStatus
+        for path, flags in self._repo.status(untracked_files="all").items():
+            if flags & status_flags.WT_DELETED or (
+                flags & status_flags.INDEX_DELETED and not flags & status_flags.WT_NEW
+            ):
+                files.pop(path, None)
+            elif flags & (
+                status_flags.WT_NEW
+                | status_flags.WT_MODIFIED
+                | status_flags.WT_TYPECHANGE
+                | status_flags.CONFLICTED
+            ):
+                entry = self._hash_from_disk(path, files.get(path))
+                if entry is None:
+                    files.pop(path, None)
+                else:
+                    files[path] = entry
+        return files
+
+    def _hash_from_disk(self, path: str, known: FileEntry | None) -> FileEntry | None:
+        full = self.root / path
+        try:
+            info = full.lstat()
+        except FileNotFoundError:
+            return None
+        if known is not None and known.mode == MODE_SUBMODULE:
+            try:
+                return FileEntry(MODE_SUBMODULE, str(pygit2.Repository(str(full)).head.target))
+            except (pygit2.GitError, KeyError):
+                return known
+        if stat.S_ISLNK(info.st_mode):
+            return FileEntry(MODE_LINK, str(pygit2.hash(os.readlink(full).encode())))
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        mode = MODE_EXEC if info.st_mode & stat.S_IXUSR else MODE_FILE
+        return FileEntry(mode, str(pygit2.hashfile(str(full))))
