@@ -39,5 +39,268 @@ def main() -> None:
     """graphkit: which targets does this change affect? Build, test and cache exactly those."""
 
 
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for machines",
+)
+ON_UNKNOWN = click.option(
+    "--on-unknown",
+    type=click.Choice(["error", "all"]),
+    default="error",
+    show_default=True,
+    help="when the base cannot be known (shallow clone, broken manifest): fail, or affect all",
+)
+BASE = click.option(
+    "--base", metavar="REV", help="base revision [default: merge-base with the default branch]"
+)
+HEAD = click.option("--head", metavar="REV", help="head revision [default: the worktree]")
+
+
+def _emit(fmt: str, data: Any, text: str) -> None:
+    from graphkit.render import to_json
+
+    click.echo(to_json(data) if fmt == "json" else text)
+
+
+def _session() -> Any:
+    from graphkit.session import Session
+
+    return Session.open(".")
+
+
+@main.command()
+@BASE
+@HEAD
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    metavar="KIND",
+    help="only targets of this rule kind (repeatable)",
+)
+@ON_UNKNOWN
+@FORMAT
+@reports_errors
+def affected(
+    base: str | None, head: str | None, rules: tuple[str, ...], on_unknown: str, fmt: str
+) -> None:
+    """List the targets a change affects, each with its reason.
+
+    Compares BASE with HEAD; without --head, the worktree (staged, unstaged and
+    untracked files). Exits 0 whether or not anything is affected.
+    """
+    from graphkit import render
+
+    with _session() as session:
+        result = session.compare(base, head, on_unknown=on_unknown)
+        found = result.affected
+        if rules:
+            unknown = sorted(set(rules) - set(result.head.graph.rules))
+            if unknown:
+                from graphkit.errors import InputError
+                from graphkit.labels import did_you_mean
+
+                raise InputError(
+                    f"unknown rule kind {unknown[0]!r}",
+                    hint=did_you_mean(unknown[0], result.head.graph.rules),
+                )
+            base_graph = result.base_side.graph if result.base_side else None
+            found = found.only_rules(result.head.graph, base_graph, set(rules))
+        head_sha = result.head.revision.sha
+        _emit(
+            fmt,
+            render.affected_json(result.base.sha, head_sha, found),
+            render.affected_text(result.base.sha, head_sha, found),
+        )
+
+
+@main.command()
+@click.argument("label")
+@BASE
+@HEAD
+@ON_UNKNOWN
+@FORMAT
+@reports_errors
+def why(label: str, base: str | None, head: str | None, on_unknown: str, fmt: str) -> None:
+    """Show the chain from a changed file to LABEL."""
+    from graphkit import render
+
+    with _session() as session:
+        result = session.compare(base, head, on_unknown=on_unknown)
+        resolved = result.head.graph.resolve(label)
+        _emit(
+            fmt,
+            render.why_json(resolved, result.affected),
+            render.why_text(resolved, result.affected),
+        )
+
+
+@main.command()
+@click.argument("label")
+@click.option("--rev", metavar="REV", help="revision to explain [default: the worktree]")
+@click.option("--diff", "diff_base", metavar="BASE", help="name the inputs that differ from BASE")
+@FORMAT
+@reports_errors
+def explain(label: str, rev: str | None, diff_base: str | None, fmt: str) -> None:
+    """Print every input of LABEL's content key (or, with --diff, those that changed)."""
+    from graphkit import render
+    from graphkit.keys import compute_keys, diff_inputs
+
+    with _session() as session:
+        head = session.load(rev)
+        if diff_base is None:
+            resolved = head.graph.resolve(label)
+            record = compute_keys(head.graph, head.side.snapshot, only=[resolved])[resolved]
+            _emit(
+                fmt,
+                render.key_json(record, head.graph),
+                render.key_text(record, head.graph),
+            )
+            return
+        base = session.load(diff_base)
+        graph = head.graph if label_in(head.graph, label) else base.graph
+        resolved = graph.resolve(label)
+        after = _record(head, resolved)
+        before = _record(base, resolved)
+        diffs = diff_inputs(before, after) if before and after else []
+        _emit(
+            fmt,
+            render.key_diff_json(resolved, before, after, diffs),
+            render.key_diff_text(resolved, before, after, diffs),
+        )
+
+
+def label_in(graph: Any, text: str) -> bool:
+    """True when ``text`` names a target of ``graph``."""
+    from graphkit.errors import InputError
+
+    try:
+        graph.resolve(text)
+    except InputError:
+        return False
+    return True
+
+
+def _record(loaded: Any, label: Any) -> Any:
+    from graphkit.keys import compute_keys
+
+    if label not in loaded.graph.targets:
+        return None
+    return compute_keys(loaded.graph, loaded.side.snapshot, only=[label])[label]
+
+
+@main.group()
+def query() -> None:
+    """Ask the graph: deps, rdeps, owners, unowned."""
+
+
+@query.command("deps")
+@click.argument("label")
+@click.option("--transitive", is_flag=True, help="all the way down")
+@click.option("--rev", metavar="REV", help="revision [default: the worktree]")
+@FORMAT
+@reports_errors
+def query_deps(label: str, transitive: bool, rev: str | None, fmt: str) -> None:
+    """What LABEL depends on."""
+    _query_edges(label, transitive, rev, fmt, reverse=False)
+
+
+@query.command("rdeps")
+@click.argument("label")
+@click.option("--transitive", is_flag=True, help="all the way up")
+@click.option("--rev", metavar="REV", help="revision [default: the worktree]")
+@FORMAT
+@reports_errors
+def query_rdeps(label: str, transitive: bool, rev: str | None, fmt: str) -> None:
+    """What depends on LABEL."""
+    _query_edges(label, transitive, rev, fmt, reverse=True)
+
+
+def _query_edges(label: str, transitive: bool, rev: str | None, fmt: str, *, reverse: bool) -> None:
+    from graphkit.render import labels_text
+
+    with _session() as session:
+        graph = session.load(rev).graph
+        resolved = graph.resolve(label)
+        found = (graph.rdeps if reverse else graph.deps)(resolved, transitive=transitive)
+        key = "rdeps" if reverse else "deps"
+        _emit(
+            fmt,
+            {"label": str(resolved), "transitive": transitive, key: [str(x) for x in found]},
+            labels_text(found),
+        )
+
+
+@query.command("owners")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--rev", metavar="REV", help="revision [default: the worktree]")
+@FORMAT
+@reports_errors
+def query_owners(paths: tuple[str, ...], rev: str | None, fmt: str) -> None:
+    """The targets whose inputs include each PATH (repo-relative or relative to here)."""
+    with _session() as session:
+        graph = session.load(rev).graph
+        owners = {p: [str(x) for x in graph.owners(_repo_relative(session, p))] for p in paths}
+        text = "\n".join(f"{p}: {' '.join(o) or '(unowned)'}" for p, o in owners.items())
+        _emit(fmt, {"owners": owners}, text)
+
+
+def _repo_relative(session: Any, path: str) -> str:
+    from pathlib import Path
+
+    from graphkit.paths import repo_path
+
+    full = (Path.cwd() / path).resolve()
+    root = session.workspace.root
+    if full == root or root in full.parents:
+        return repo_path(full.relative_to(root).as_posix())
+    return repo_path(path)
+
+
+@query.command("unowned")
+@click.option("--rev", metavar="REV", help="revision [default: the worktree]")
+@FORMAT
+@reports_errors
+def query_unowned(rev: str | None, fmt: str) -> None:
+    """Files that lie outside every package."""
+    with _session() as session:
+        loaded = session.load(rev)
+        found = loaded.graph.unowned(loaded.side.snapshot)
+        _emit(fmt, {"unowned": found}, "\n".join(found))
+
+
+@main.command("graph")
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "dot"]), default="json", show_default=True
+)
+@click.option("--rev", metavar="REV", help="revision [default: the worktree]")
+@click.option(
+    "--affected", "only_affected", is_flag=True, help="only affected targets and their files"
+)
+@BASE
+@reports_errors
+def graph_command(fmt: str, rev: str | None, only_affected: bool, base: str | None) -> None:
+    """Print the file graph (targets, files; deps and owns edges)."""
+    from graphkit import render
+    from graphkit.graph import file_graph
+
+    with _session() as session:
+        loaded = session.load(rev)
+        full = file_graph(loaded.graph, loaded.side.snapshot)
+        if only_affected:
+            hit = {str(x) for x in session.compare(base, rev).affected.targets}
+            keep = hit | {
+                b for a, b in full.edges if a in hit and full.edges[a, b]["kind"] == "owns"
+            }
+            full = full.subgraph(keep)
+        click.echo(
+            render.to_json(render.graph_json(full)) if fmt == "json" else render.graph_dot(full)
+        )
+
+
 # --- cache commands (owned by the remote-cache work; edit this block only) ---
 # --- end of cache commands ---
