@@ -29,8 +29,8 @@ def affected_json(base: str, head: str, affected: Affected) -> dict[str, Any]:
         "base": base,
         "head": head,
         "changed": changed,
-        "affected": [str(label) for label in sorted(affected.targets)],
-        "removed": [str(label) for label in affected.removed],
+        "affected": sorted(str(label) for label in affected.targets),
+        "removed": sorted(str(label) for label in affected.removed),
         "unowned": list(affected.unowned),
         "reasons": {str(label): str(reason) for label, reason in affected.targets.items()},
     }
