@@ -1,0 +1,242 @@
+"""The oracle: a target is affected exactly when its content key differs.
+
+Hypothesis generates small workspaces and random edit sequences (files, modes,
+renames, manifests, nested packages, rules, global inputs) and holds the fast
+graph walk of ``graphkit.affected`` to that definition. A deliberately wrong walk,
+one that forgets reverse dependents, must be caught: that is the negative control
+that proves the property can fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pygit2
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import graphkit.affected as affected_module
+from graphkit.affected import Side, find_affected
+from graphkit.changes import diff_snapshots
+from graphkit.errors import InputError
+from graphkit.graph import BuildGraph, load_graph
+from graphkit.keys import compute_keys
+from graphkit.model import FileEntry
+
+PACKAGES = ["a", "a/sub", "b", "c/d"]
+FILES = ["x.py", "y.py", "src/m.py", "data/v.json", "t_test.sh", "notes.md"]
+GLOBS: list[list[str] | None] = [
+    None,
+    ["*.py"],
+    ["src/**"],
+    ["**/*.py"],
+    ["data/*"],
+    ["*", "!notes.md"],
+    [],
+]
+RULES = ["python_library", "python_test", "filegroup", "sh_test", "custom"]
+RULE_FILE = "tools/rules/custom.toml"
+CUSTOM_RULE = '[rule.custom]\nsrcs = ["{glob}"]\n\n[rule.custom.tasks.build]\ncommand = "true"\n'
+
+
+@dataclass
+class Tree:
+    """A workspace as plain data: {path: (bytes, executable)}."""
+
+    files: dict[str, tuple[bytes, bool]] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, FileEntry]:
+        return {
+            path: FileEntry(0o100755 if exe else 0o100644, str(pygit2.hash(data)))
+            for path, (data, exe) in self.files.items()
+        }
+
+    def read(self, path: str, entry: FileEntry) -> bytes:
+        return self.files[path][0]
+
+    def copy(self) -> Tree:
+        return Tree(dict(self.files))
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    rule: str
+    srcs: list[str] | None
+    deps: tuple[str, ...]
+
+
+def manifest(targets: list[TargetSpec], comment: str = "") -> bytes:
+    lines = [f"# {comment}"] if comment else []
+    for t in targets:
+        lines += ["[[target]]", f'name = "{t.name}"', f'rule = "{t.rule}"']
+        if t.srcs is not None:
+            lines.append("srcs = [" + ", ".join(f'"{g}"' for g in t.srcs) + "]")
+        if t.deps:
+            lines.append("deps = [" + ", ".join(f'"{d}"' for d in t.deps) + "]")
+        lines.append("")
+    return "\n".join(lines).encode()
+
+
+@st.composite
+def workspaces(draw: st.DrawFn) -> Tree:
+    """A valid workspace: packages with targets whose deps only point 'earlier' (a DAG)."""
+    tree = Tree()
+    tree.files["graphkit.toml"] = (
+        b'[workspace]\nglobal_inputs = ["ci/*.yml"]\nrules_dir = "tools/rules"\n',
+        False,
+    )
+    tree.files["ci/main.yml"] = (b"on: push\n", False)
+    tree.files[RULE_FILE] = (CUSTOM_RULE.format(glob="*.py").encode(), False)
+    tree.files["README.md"] = (b"hello\n", False)
+    earlier: list[str] = []
+    for package in draw(st.lists(st.sampled_from(PACKAGES), min_size=1, max_size=4, unique=True)):
+        targets = []
+        for index in range(draw(st.integers(1, 3))):
+            deps = draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) if earlier else []
+            spec = TargetSpec(
+                f"t{index}", draw(st.sampled_from(RULES)), draw(st.sampled_from(GLOBS)), tuple(deps)
+            )
+            targets.append(spec)
+        earlier += [f"//{package}:{t.name}" for t in targets]
+        tree.files[f"{package}/BUILD.toml"] = (manifest(targets), False)
+        for name in draw(st.lists(st.sampled_from(FILES), min_size=1, unique=True)):
+            tree.files[f"{package}/{name}"] = (f"{package}/{name}".encode(), False)
+    return tree
+
+
+def content(draw: st.DrawFn) -> bytes:
+    return draw(st.sampled_from([b"1", b"2", b"3", b"same"]))
+
+
+@st.composite
+def edits(draw: st.DrawFn, tree: Tree) -> Tree:
+    """A random sequence of edits; results that declare an invalid graph are filtered out."""
+    head = tree.copy()
+    for _ in range(draw(st.integers(1, 4))):
+        paths = sorted(head.files)
+        kind = draw(
+            st.sampled_from(
+                ["modify", "add", "delete", "rename", "chmod", "manifest", "package", "rule", "global"]
+            )
+        )
+        if kind == "modify":
+            path = draw(st.sampled_from(paths))
+            head.files[path] = (content(draw), head.files[path][1])
+        elif kind == "add":
+            folder = draw(st.sampled_from([*PACKAGES, "docs", "a/sub/deeper"]))
+            head.files[f"{folder}/{draw(st.sampled_from(FILES))}"] = (content(draw), False)
+        elif kind == "delete":
+            head.files.pop(draw(st.sampled_from(paths)))
+        elif kind == "rename":
+            old = draw(st.sampled_from(paths))
+            folder = draw(st.sampled_from([*PACKAGES, "docs"]))
+            head.files[f"{folder}/{draw(st.sampled_from(FILES))}"] = head.files.pop(old)
+        elif kind == "chmod":
+            path = draw(st.sampled_from(paths))
+            head.files[path] = (head.files[path][0], not head.files[path][1])
+        elif kind == "manifest":
+            _edit_manifest(draw, head)
+        elif kind == "package":
+            folder = draw(st.sampled_from(PACKAGES))
+            path = f"{folder}/BUILD.toml"
+            if path in head.files and draw(st.booleans()):
+                head.files.pop(path)
+            else:
+                head.files[path] = (manifest([TargetSpec("n", "filegroup", None, ())]), False)
+        elif kind == "rule":
+            glob = draw(st.sampled_from(["*.py", "**", "src/*", "*.md"]))
+            head.files[RULE_FILE] = (CUSTOM_RULE.format(glob=glob).encode(), False)
+        else:
+            head.files["ci/main.yml"] = (content(draw), False)
+    return head
+
+
+def _edit_manifest(draw: st.DrawFn, head: Tree) -> None:
+    manifests = sorted(p for p in head.files if p.endswith("BUILD.toml"))
+    if not manifests:
+        return
+    path = draw(st.sampled_from(manifests))
+    choice = draw(st.sampled_from(["comment", "srcs", "rule", "drop", "add"]))
+    text = head.files[path][0].decode()
+    if choice == "comment":
+        text = f"# edited\n{text}\n# trailing\n"
+    elif choice == "srcs":
+        glob = draw(st.sampled_from(["*.py", "data/*", "**"]))
+        text = text.replace('rule = "', f'srcs = ["{glob}"]\nrule = "', 1) if "srcs" not in text else (
+            text.replace("srcs = [", f'srcs = ["{glob}", ', 1)
+        )
+    elif choice == "rule":
+        text = text.replace('rule = "', 'rule = "filegroup"\n# was: "', 1)
+    elif choice == "drop":
+        blocks = text.split("[[target]]")
+        if len(blocks) > 2:
+            text = "[[target]]".join(blocks[:-1])
+    else:
+        text += '\n[[target]]\nname = "extra"\nrule = "python_library"\n'
+    head.files[path] = (text.encode(), False)
+
+
+def _load(tree: Tree) -> BuildGraph | None:
+    try:
+        return load_graph(tree.snapshot(), tree.read)
+    except InputError:
+        return None  # the edit declared a broken graph (e.g. a dep on a removed target)
+
+
+def check_against_keys(base_tree: Tree, head_tree: Tree) -> None:
+    base_graph, head_graph = _load(base_tree), _load(head_tree)
+    assert base_graph is not None
+    if head_graph is None:
+        event("head graph invalid")
+        return
+    base_snap, head_snap = base_tree.snapshot(), head_tree.snapshot()
+    result = find_affected(
+        Side(base_graph, base_snap), Side(head_graph, head_snap), diff_snapshots(base_snap, head_snap)
+    )
+    base_keys = compute_keys(base_graph, base_snap)
+    head_keys = compute_keys(head_graph, head_snap)
+    expected = {
+        label
+        for label, record in head_keys.items()
+        if label not in base_keys or base_keys[label].key != record.key
+    }
+    dependents = any(reason.kind == "dependency" for reason in result.targets.values())
+    event(f"affected {min(len(expected), 3)}+, through dependents: {dependents}")
+    assert set(result.targets) == expected
+    assert set(result.removed) == set(base_keys) - set(head_keys)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[Tree, Tree]:
+    base = draw(workspaces())
+    return base, draw(edits(base))
+
+
+ORACLE_SETTINGS = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@ORACLE_SETTINGS
+@given(histories())
+def test_walk_matches_key_oracle(history: tuple[Tree, Tree]) -> None:
+    check_against_keys(*history)
+
+
+def test_negative_control_skipping_dependents_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walk that forgets reverse dependents must fail the oracle."""
+    identity: Callable[[BuildGraph, dict[object, object]], dict[object, object]] = (
+        lambda graph, seeds: dict(seeds)
+    )
+    monkeypatch.setattr(affected_module, "with_dependents", identity)
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @given(histories())
+    def wrong_walk(history: tuple[Tree, Tree]) -> None:
+        check_against_keys(*history)
+
+    with pytest.raises(AssertionError):
+        wrong_walk()
