@@ -84,7 +84,7 @@ def with_dependents(graph: BuildGraph, seeds: Mapping[Label, Reason]) -> dict[La
     queue = deque(sorted(seeds))
     while queue:
         label = queue.popleft()
-        for dependent in sorted(graph.digraph.predecessors(label)):
+        for dependent in graph.dependents[label]:
             if dependent not in result:
                 result[dependent] = Reason("dependency", f"depends on {label}", via=label)
                 queue.append(dependent)
@@ -102,7 +102,9 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
     global_reason = _global_reason(base, head, changes)
     if global_reason is not None:
         seed(sorted(head.graph.targets), global_reason)
-    for label, target in sorted(head.graph.targets.items()):
+    # The same graph-defining files at both ends: no definition, rule or layout changed.
+    same_graph = base.graph is head.graph
+    for label, target in [] if same_graph else sorted(head.graph.targets.items()):
         before = base.graph.targets.get(label)
         if before is None:
             seed([label], Reason("new", f"new target in {target.manifest}"))
@@ -111,7 +113,7 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
         elif base.graph.rules.get(target.rule) != head.graph.rules[target.rule]:
             source = head.graph.rules[target.rule].source
             seed([label], Reason("rule", f"rule {target.rule} changed ({source})"))
-    dirty = _dirty_packages(base.graph, head.graph)
+    dirty = set() if same_graph else _dirty_packages(base.graph, head.graph)
     if dirty:
         for label, reason in _package_input_changes(base, head, dirty):
             seed([label], reason)

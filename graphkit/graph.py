@@ -1,18 +1,19 @@
 """The build graph: packages and targets read from one snapshot, validated, and queried.
 
-Targets and their ``deps`` edges live in one ``networkx.DiGraph`` (edge target -> dep).
-File nodes and their *owns* edges are added on demand by ``file_graph``, because
-most questions (affected, rdeps) never need twenty thousand file nodes.
+Targets and their ``deps`` edges form one ``networkx.DiGraph`` (edge target -> dep).
+It is built on first use: the hot path (affected) walks a plain reverse-adjacency
+index instead, so a warm run never pays for importing networkx. File nodes and
+their *owns* edges are added on demand by ``file_graph``, because most questions
+never need twenty thousand file nodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
-import networkx as nx
 import xxhash
 from wcmatch import glob as wcglob
 
@@ -31,6 +32,7 @@ from graphkit.tomldoc import line_of
 _GLOB_FLAGS = wcglob.GLOBSTAR | wcglob.NEGATE | wcglob.DOTGLOB | wcglob.NEGATEALL
 
 Reader = Callable[[str, FileEntry], bytes]
+MEMO_FORMAT = 1
 
 
 @lru_cache(maxsize=4096)
@@ -52,9 +54,32 @@ class BuildGraph:
     config: WorkspaceConfig
     rules: Mapping[str, Rule]
     packages: Mapping[str, Package]  # by folder ("" is the root)
-    targets: Mapping[Label, Target]
     meta_paths: frozenset[str]  # manifests, graphkit.toml and rule files: never package inputs
-    digraph: Any = field(compare=False, repr=False)  # nx.DiGraph of targets, edge: target -> dep
+
+    # Derived views, computed on first use. They are left out of the pickled memo:
+    # rebuilding them is several times faster than unpickling them.
+    @cached_property
+    def targets(self) -> Mapping[Label, Target]:
+        """Every target by label."""
+        return {t.label: t for p in self.packages.values() for t in p.targets}
+
+    @cached_property
+    def dependents(self) -> Mapping[Label, tuple[Label, ...]]:
+        """Reverse deps of every target, sorted."""
+        found: dict[Label, list[Label]] = {label: [] for label in self.targets}
+        for target in self.targets.values():
+            for dep in target.deps:
+                found[dep].append(target.label)
+        return {label: tuple(sorted(labels)) for label, labels in found.items()}
+
+    @cached_property
+    def digraph(self) -> Any:
+        """The targets as a networkx.DiGraph, edge target -> dep."""
+        return _digraph(self.targets)
+
+    def __getstate__(self) -> dict[str, Any]:
+        derived = ("targets", "dependents", "digraph")
+        return {k: v for k, v in self.__dict__.items() if k not in derived}
 
     def package_of(self, path: str) -> str | None:
         """The folder of the package that owns ``path``: the deepest one containing it."""
@@ -83,17 +108,19 @@ class BuildGraph:
 
     def deps(self, label: Label, *, transitive: bool = False) -> list[Label]:
         """What ``label`` depends on, sorted."""
-        found = (
-            nx.descendants(self.digraph, label) if transitive else self.digraph.successors(label)
-        )
-        return sorted(found)
+        if not transitive:
+            return sorted(self.targets[label].deps)
+        import networkx as nx
+
+        return sorted(nx.descendants(self.digraph, label))
 
     def rdeps(self, label: Label, *, transitive: bool = False) -> list[Label]:
         """What depends on ``label``, sorted."""
-        found = (
-            nx.ancestors(self.digraph, label) if transitive else self.digraph.predecessors(label)
-        )
-        return sorted(found)
+        if not transitive:
+            return list(self.dependents[label])
+        import networkx as nx
+
+        return sorted(nx.ancestors(self.digraph, label))
 
     def owners(self, path: str) -> list[Label]:
         """The targets whose inputs include ``path`` (whether or not the file exists).
@@ -172,26 +199,25 @@ def find_meta(snapshot: Snapshot, rules_dir: str | None) -> dict[str, FileEntry]
     }
 
 
-def load_graph(
-    snapshot: Snapshot, read: Reader, memo: MutableMapping[str, Any] | None = None
-) -> BuildGraph:
-    """Read config, rules and every manifest of ``snapshot`` and build the validated graph.
+def read_meta(snapshot: Snapshot, read: Reader) -> dict[str, FileEntry]:
+    """The graph-defining files of ``snapshot`` (graphkit.toml names the rules folder)."""
+    entry = snapshot.get(CONFIG_FILE)
+    config = parse_config(read(CONFIG_FILE, entry)) if entry is not None else WorkspaceConfig()
+    return find_meta(snapshot, config.rules_dir)
 
-    ``memo`` (e.g. a diskcache) maps the blob ids of every graph-defining file to the
-    graph they declare, so an unchanged set of manifests is not parsed again.
+
+def load_graph(
+    snapshot: Snapshot, read: Reader, meta: Mapping[str, FileEntry] | None = None
+) -> BuildGraph:
+    """Read config, rules and every manifest and build the validated graph.
+
+    Only the files in ``meta`` (see ``read_meta``) are read; pass it when known to
+    spare a walk over the whole snapshot.
     """
-    config_entry = snapshot.get(CONFIG_FILE)
-    config = (
-        parse_config(read(CONFIG_FILE, config_entry), CONFIG_FILE)
-        if config_entry is not None
-        else WorkspaceConfig()
-    )
-    meta = find_meta(snapshot, config.rules_dir)
-    memo_key = _memo_key(meta)
-    if memo is not None:
-        cached = memo.get(memo_key)
-        if isinstance(cached, BuildGraph):
-            return cached
+    if meta is None:
+        meta = read_meta(snapshot, read)
+    entry = meta.get(CONFIG_FILE)
+    config = parse_config(read(CONFIG_FILE, entry)) if entry is not None else WorkspaceConfig()
     rule_files = {
         path: read(path, entry)
         for path, entry in meta.items()
@@ -205,21 +231,25 @@ def load_graph(
             folder = path.rpartition("/")[0]
             texts[path] = read(path, entry)
             packages[folder] = parse_build(texts[path], path, folder, rules)
-    graph = build_graph(config, rules, packages, frozenset(meta), read_manifest=texts.__getitem__)
-    if memo is not None:
-        memo[memo_key] = graph
-    return graph
+    return build_graph(config, rules, packages, frozenset(meta), read_manifest=texts.__getitem__)
 
 
-def _memo_key(meta: Mapping[str, FileEntry]) -> str:
-    """Names the graph-defining inputs: graphkit's version, built-in rules, meta blob ids."""
-    digest = xxhash.xxh3_128(f"graphkit {__version__}\n".encode())
-    for name, data in builtin_rule_files():
-        digest.update(f"{name} {len(data)}\n".encode())
-        digest.update(data)
+def graph_key(meta: Mapping[str, FileEntry]) -> str:
+    """Names everything a graph is read from: graphkit's version, built-in rules, meta blobs."""
+    digest = xxhash.xxh3_128(_builtin_fingerprint().encode())
     for path in sorted(meta):
         digest.update(f"{path} {meta[path].oid}\n".encode())
     return f"graph:{digest.hexdigest()}"
+
+
+@lru_cache(maxsize=1)
+def _builtin_fingerprint() -> str:
+    # MEMO_FORMAT names the pickled shape of BuildGraph: bump it when that shape changes.
+    digest = xxhash.xxh3_128(f"graphkit {__version__} memo {MEMO_FORMAT}\n".encode())
+    for name, data in builtin_rule_files():
+        digest.update(f"{name} {len(data)}\n".encode())
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def build_graph(
@@ -231,14 +261,14 @@ def build_graph(
     read_manifest: Callable[[str], bytes] | None,
 ) -> BuildGraph:
     """Index targets, check every dep exists and that deps form no cycle."""
+    import networkx as nx
+
     targets = {t.label: t for p in packages.values() for t in p.targets}
-    digraph: Any = nx.DiGraph()
-    digraph.add_nodes_from(targets)
     for target in targets.values():
         for dep in target.deps:
             if dep not in targets:
                 raise _missing_dep(target, dep, targets, read_manifest)
-            digraph.add_edge(target.label, dep)
+    digraph = _digraph(targets)
     if not nx.is_directed_acyclic_graph(digraph):
         cycle = [edge[0] for edge in nx.find_cycle(digraph)]
         start = min(cycle)
@@ -249,7 +279,16 @@ def build_graph(
             path=first.manifest,
             line=first.line,
         )
-    return BuildGraph(config, rules, dict(packages), targets, meta_paths, digraph)
+    return BuildGraph(config, rules, dict(packages), meta_paths)
+
+
+def _digraph(targets: Mapping[Label, Target]) -> Any:
+    import networkx as nx
+
+    digraph = nx.DiGraph()
+    digraph.add_nodes_from(targets)
+    digraph.add_edges_from((t.label, dep) for t in targets.values() for dep in t.deps)
+    return digraph
 
 
 def _missing_dep(
@@ -272,11 +311,15 @@ def _missing_dep(
 
 def topological(graph: BuildGraph) -> Iterator[Label]:
     """Targets with every dep before its dependents; ties broken by label for stability."""
+    import networkx as nx
+
     yield from nx.lexicographical_topological_sort(graph.digraph.reverse(copy=False))
 
 
 def file_graph(graph: BuildGraph, snapshot: Snapshot) -> Any:
     """The full graph: targets with deps edges plus file nodes with *owns* edges."""
+    import networkx as nx
+
     full: Any = nx.DiGraph()
     for label in graph.targets:
         full.add_node(str(label), kind="target", rule=graph.targets[label].rule)

@@ -12,7 +12,7 @@ from graphkit.labels import Label
 ShardUnit = Literal["target", "file"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FileEntry:
     """One file as git sees it: its mode (0o100644, 0o100755, 0o120000, 0o160000) and blob id."""
 
@@ -24,7 +24,7 @@ class FileEntry:
 Snapshot = Mapping[str, FileEntry]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskSpec:
     """One task of a rule (``build``, ``test``, ``lint``): how to run it and what it leaves."""
 
@@ -35,7 +35,7 @@ class TaskSpec:
     junit: str | None = None  # where the task writes JUnit XML, if it does
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Rule:
     """A rule kind, read from a ``rules/*.toml`` data file.
 
@@ -58,7 +58,7 @@ class Rule:
         return next((t for t in self.tasks if t.name == name), None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Target:
     """A target as declared: its label, rule kind, src globs, deps and other attributes.
 
@@ -80,7 +80,7 @@ class Target:
         return self.srcs if self.srcs is not None else rule.default_srcs
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Package:
     """A folder holding a manifest, with the targets declared there."""
 
@@ -99,7 +99,7 @@ class Status(StrEnum):
     TYPE_CHANGED = "type_changed"
 
 
-@dataclass(frozen=True, order=True, slots=True)
+@dataclass(frozen=True, order=True)
 class Change:
     """One changed path; ``old_path`` is set for renames."""
 
@@ -118,7 +118,7 @@ ReasonKind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Reason:
     """Why a target is affected, recorded where the decision was made.
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphkit.affected import Affected
-from graphkit.graph import BuildGraph
-from graphkit.keys import InputDifference, KeyRecord, encode_rule
 from graphkit.labels import Label
+
+if TYPE_CHECKING:  # keys is only needed by `explain`; keep it off the `affected` path
+    from graphkit.graph import BuildGraph
+    from graphkit.keys import InputDifference, KeyRecord
 
 
 def to_json(value: Any) -> str:
@@ -76,6 +78,8 @@ def why_text(label: Label, affected: Affected) -> str:
 
 def key_json(record: KeyRecord, graph: BuildGraph) -> dict[str, Any]:
     """Every input of a key, as hashed."""
+    from graphkit.keys import encode_rule
+
     inputs = record.inputs
     target = inputs.target
     return {

@@ -6,6 +6,7 @@ graph memo on disk. The modules below it stay pure.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 from graphkit.affected import Affected, Side, everything, find_affected
 from graphkit.changes import diff_snapshots
 from graphkit.errors import InputError, UnknownStateError
-from graphkit.graph import BuildGraph, load_graph
+from graphkit.graph import BuildGraph, graph_key, load_graph, read_meta
+from graphkit.model import FileEntry, Snapshot
 from graphkit.workspace import WORKTREE, Revision, Workspace
 
 
@@ -50,6 +52,7 @@ class Session:
 
             self._memo = diskcache.Cache(str(workspace.git_dir / "graphkit" / "graphs"))
         self._loaded: dict[str, Loaded] = {}
+        self._graphs: dict[str, BuildGraph] = {}  # by graph_key: base and head often share one
 
     @classmethod
     def open(cls, start: Path | str = ".", *, use_memo: bool = True) -> Session:
@@ -72,9 +75,49 @@ class Session:
         revision = self.workspace.resolve(spec or WORKTREE)
         if revision.sha not in self._loaded:
             snapshot = self.workspace.snapshot(revision)
-            graph = load_graph(snapshot, self.workspace.read, self._memo)
+            graph = self._graph(revision, snapshot)
             self._loaded[revision.sha] = Loaded(revision, Side(graph, snapshot))
         return self._loaded[revision.sha]
+
+    def _graph(self, revision: Revision, snapshot: Snapshot) -> BuildGraph:
+        """The graph of a revision, from memory, the on-disk memo, or the manifests.
+
+        The memo maps a commit's tree id to the key of its graph-defining files
+        (their paths and blob ids), and that key to the parsed graph: a warm run
+        neither lists the tree nor parses a manifest. Both keys name content, so
+        the memo never goes stale.
+        """
+        tree = self.workspace.tree_id(revision)
+        key = self._recall(f"key:{tree}") if tree is not None else None
+        meta: dict[str, FileEntry] | None = None
+        if key is None:
+            meta = read_meta(snapshot, self.workspace.read)
+            key = graph_key(meta)
+            if tree is not None and self._memo is not None:
+                self._memo.set(f"key:{tree}", key)
+        graph = self._graphs.get(key) or self._recall(key)
+        if graph is None:
+            graph = load_graph(snapshot, self.workspace.read, meta)
+            if self._memo is not None:
+                self._memo.set(key, graph)
+        self._graphs[key] = graph
+        return graph
+
+    def _recall(self, key: str) -> Any:
+        """A memo entry, or None: an entry that cannot be read (written by another
+        graphkit version, or damaged) is a miss, never an error."""
+        if self._memo is None:
+            return None
+        # Unpickling builds tens of thousands of small objects; the cycle collector
+        # would scan them again and again for nothing, so it waits until we are done.
+        gc.disable()
+        try:
+            return self._memo.get(key)
+        except Exception:
+            return None
+        finally:
+            gc.freeze()  # what was loaded lives as long as the session: never scan it again
+            gc.enable()
 
     def base_revision(self, spec: str | None, head: Loaded) -> Revision:
         """The revision named by ``--base``, else the merge-base with the default branch."""
@@ -108,8 +151,10 @@ class Session:
                     hint="pass --on-unknown=all to treat every target as affected",
                 ) from None
             return _unknown(base, head_side, f"base unreadable: {exc}")
-        renames = self.workspace.rename_pairs(base_side.revision, head_side.revision)
-        changes = diff_snapshots(base_side.side.snapshot, head_side.side.snapshot, renames)
+        # Between two commits, git's trees say what differs without listing either side.
+        partial = self.workspace.tree_diff(base_side.revision, head_side.revision)
+        before, after = partial or (base_side.side.snapshot, head_side.side.snapshot)
+        changes = diff_snapshots(before, after)
         affected = find_affected(base_side.side, head_side.side, changes)
         return Comparison(base_side.revision, head_side, affected, base_side)
 

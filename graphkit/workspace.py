@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,40 @@ class Revision:
 
     spec: str  # what the user wrote
     sha: str  # 40-hex commit id, or WORKTREE
+
+
+class TreeSnapshot(Mapping[str, FileEntry]):
+    """The files of one commit tree, read on demand."""
+
+    def __init__(self, tree: pygit2.Tree) -> None:
+        self._tree = tree
+        self._all: dict[str, FileEntry] | None = None
+
+    def __getitem__(self, path: str) -> FileEntry:
+        if self._all is not None:
+            return self._all[path]
+        try:
+            obj = self._tree[path]
+        except (KeyError, ValueError):
+            raise KeyError(path) from None
+        if obj.type == pygit2.enums.ObjectType.TREE:
+            raise KeyError(path)
+        return FileEntry(obj.filemode, str(obj.id))
+
+    def _listing(self) -> dict[str, FileEntry]:
+        if self._all is None:
+            # Reading the tree into an in-memory index walks it in C: several times
+            # faster than a recursive Python walk over pygit2 Tree objects.
+            index = pygit2.Index()
+            index.read_tree(self._tree)
+            self._all = {e.path: FileEntry(e.mode, str(e.id)) for e in index}
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._listing())
+
+    def __len__(self) -> int:
+        return len(self._listing())
 
 
 class Workspace:
@@ -109,16 +144,56 @@ class Workspace:
             hint="set [workspace] default_branch, or pass --base REV",
         )
 
-    def snapshot(self, revision: Revision) -> dict[str, FileEntry]:
-        """Every file of a commit or of the worktree, as {path: FileEntry}."""
+    def snapshot(self, revision: Revision) -> Mapping[str, FileEntry]:
+        """Every file of a commit or of the worktree, as {path: FileEntry}.
+
+        A commit's snapshot is lazy: looking up a path reads only the trees on its
+        way, and the full listing is read the first time something iterates it.
+        """
         if revision.sha == WORKTREE:
             return self._worktree_snapshot()
-        commit = self._repo[revision.sha]
-        # Reading the tree into an in-memory index walks it in C: several times faster
-        # than a recursive Python walk over pygit2 Tree objects.
-        index = pygit2.Index()
-        index.read_tree(commit.peel(pygit2.Tree))
-        return {e.path: FileEntry(e.mode, str(e.id)) for e in index}
+        return TreeSnapshot(self._repo[revision.sha].peel(pygit2.Tree))
+
+    def tree_id(self, revision: Revision) -> str | None:
+        """The root tree id of a commit (None for the worktree): names its whole content."""
+        if revision.sha == WORKTREE:
+            return None
+        return str(self._repo[revision.sha].peel(pygit2.Tree).id)
+
+    def tree_diff(
+        self, base: Revision, head: Revision
+    ) -> tuple[dict[str, FileEntry], dict[str, FileEntry]] | None:
+        """The files that differ between two commits, as two partial snapshots.
+
+        Walks both trees together and descends only where subtree ids differ, so a
+        one-file change in a 20,000-file repository reads a handful of tree objects.
+        None when either side is the worktree.
+        """
+        if WORKTREE in (base.sha, head.sha):
+            return None
+        old: dict[str, FileEntry] = {}
+        new: dict[str, FileEntry] = {}
+        stack: list[tuple[str, pygit2.Tree | None, pygit2.Tree | None]] = [
+            ("", self._repo[base.sha].peel(pygit2.Tree), self._repo[head.sha].peel(pygit2.Tree))
+        ]
+        while stack:
+            prefix, a, b = stack.pop()
+            a_entries = {e.name: e for e in a} if a is not None else {}
+            b_entries = {e.name: e for e in b} if b is not None else {}
+            for name in a_entries.keys() | b_entries.keys():
+                x, y = a_entries.get(name), b_entries.get(name)
+                if x is not None and y is not None and x.id == y.id and x.filemode == y.filemode:
+                    continue
+                path = f"{prefix}{name}"
+                x_tree = x if isinstance(x, pygit2.Tree) else None
+                y_tree = y if isinstance(y, pygit2.Tree) else None
+                if x_tree is not None or y_tree is not None:
+                    stack.append((f"{path}/", x_tree, y_tree))
+                if x is not None and x_tree is None:
+                    old[path] = FileEntry(x.filemode, str(x.id))
+                if y is not None and y_tree is None:
+                    new[path] = FileEntry(y.filemode, str(y.id))
+        return old, new
 
     def read(self, path: str, entry: FileEntry) -> bytes:
         """The bytes of ``path`` as recorded by ``entry``: from the object store, else the disk.
@@ -137,18 +212,6 @@ class Workspace:
         if str(pygit2.hash(data)) != entry.oid:
             raise InputError(f"{path} changed while graphkit was reading it; run again")
         return data
-
-    def rename_pairs(self, base: Revision, head: Revision) -> dict[str, str]:
-        """{new path: old path} for renames git detects by similarity between two commits."""
-        if WORKTREE in (base.sha, head.sha):
-            return {}
-        diff = self._repo.diff(base.sha, head.sha)
-        diff.find_similar(flags=pygit2.enums.DiffFind.FIND_RENAMES)
-        return {
-            d.new_file.path: d.old_file.path
-            for d in diff.deltas
-            if d.status == pygit2.enums.DeltaStatus.RENAMED
-        }
 
     def _worktree_snapshot(self) -> dict[str, FileEntry]:
         """The index, overlaid with what ``git status`` says differs on disk.
