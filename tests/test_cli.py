@@ -1,0 +1,136 @@
+"""The CLI end to end on testdata/monorepo: every command, text and JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+from click.testing import Result
+
+from gitrepo import GitRepo
+
+Cli = Callable[..., Result]
+
+
+def test_help_lists_commands(cli: Cli, monorepo: GitRepo) -> None:
+    result = cli(monorepo.root, "--help")
+    assert result.exit_code == 0
+    for command in ("affected", "why", "explain", "query", "graph"):
+        assert command in result.output
+
+
+def test_python_dash_m_runs_the_cli(monorepo: GitRepo) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "graphkit", "query", "rdeps", "//libs/core", "--format", "json"],
+        cwd=monorepo.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rdeps"] == [
+        "//libs/api:api",
+        "//libs/core:test",
+        "//services/worker:worker",
+    ]
+
+
+def test_why_prints_the_chain(cli: Cli, monorepo: GitRepo) -> None:
+    monorepo.append("libs/util/src/util/strings.py", "\n# x\n")
+    result = cli(monorepo.root, "why", "//services/gateway:test", "--base", "HEAD")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        "//services/gateway:test is affected:",
+        "//services/gateway:test: depends on //services/gateway:gateway",
+        "  //services/gateway:gateway: depends on //services/web:web",
+        "    //services/web:web: depends on //libs/api:api",
+        "      //libs/api:api: depends on //libs/core:core",
+        "        //libs/core:core: depends on //libs/util:util",
+        "          //libs/util:util: libs/util/src/util/strings.py modified",
+    ]
+    data = json.loads(
+        cli(monorepo.root, "why", "//tools/lint", "--base", "HEAD", "--format", "json").output
+    )
+    assert data == {"label": "//tools/lint:lint", "affected": False, "chain": []}
+
+
+def test_explain_lists_every_input(cli: Cli, monorepo: GitRepo) -> None:
+    data = json.loads(cli(monorepo.root, "explain", "//libs/core", "--format", "json").output)
+    assert data["label"] == "//libs/core:core"
+    assert [f["path"] for f in data["files"]] == [
+        "libs/core/data/config.json",
+        "libs/core/src/core/__init__.py",
+        "libs/core/src/core/config.py",
+        "libs/core/src/core/models.py",
+    ]
+    assert list(data["deps"]) == ["//libs/util:util"]
+    assert data["global_inputs"]["patterns"] == ["tools/ci.toml"]
+    assert len(data["key"]) == 32
+    text = cli(monorepo.root, "explain", "//libs/core").output
+    assert data["key"] in text and "libs/core/src/core/models.py" in text
+
+
+def test_explain_key_is_the_same_committed_and_untracked(cli: Cli, monorepo: GitRepo) -> None:
+    monorepo.write("tools/lint/extra.sh", "echo extra\n")
+    untracked = json.loads(cli(monorepo.root, "explain", "//tools/lint", "--format", "json").output)
+    monorepo.commit()
+    committed = json.loads(
+        cli(monorepo.root, "explain", "//tools/lint", "--rev", "HEAD", "--format", "json").output
+    )
+    assert untracked["key"] == committed["key"]
+
+
+def test_explain_diff_names_the_differing_inputs(cli: Cli, monorepo: GitRepo) -> None:
+    monorepo.chmod_x("services/gateway/routes.conf")
+    data = json.loads(
+        cli(
+            monorepo.root, "explain", "//services/gateway", "--diff", "HEAD", "--format", "json"
+        ).output
+    )
+    assert data["same"] is False
+    assert [d["input"] for d in data["differences"]] == ["file services/gateway/routes.conf"]
+    assert data["differences"][0]["before"].startswith("100644 ")
+    assert data["differences"][0]["after"].startswith("100755 ")
+    same = cli(monorepo.root, "explain", "//libs/util", "--diff", "HEAD")
+    assert "is the same at both revisions" in same.output
+
+
+def test_query_owners_and_unowned(cli: Cli, monorepo: GitRepo) -> None:
+    owners = json.loads(
+        cli(
+            monorepo.root,
+            "query",
+            "owners",
+            "libs/core/data/config.json",
+            "docs/README.md",
+            "--format",
+            "json",
+        ).output
+    )
+    assert owners == {
+        "owners": {
+            "libs/core/data/config.json": ["//libs/core:core", "//libs/core:test"],
+            "docs/README.md": [],
+        }
+    }
+    unowned = json.loads(cli(monorepo.root, "query", "unowned", "--format", "json").output)
+    assert "docs/README.md" in unowned["unowned"]
+    assert "tools/ci.toml" in unowned["unowned"]
+
+
+def test_query_unknown_label_is_exit_2(cli: Cli, monorepo: GitRepo) -> None:
+    result = cli(monorepo.root, "query", "deps", "//libs/utl")
+    assert result.exit_code == 2
+    assert "did you mean '//libs/util:" in result.output
+
+
+def test_graph_json_and_dot(cli: Cli, monorepo: GitRepo) -> None:
+    data = json.loads(cli(monorepo.root, "graph", "--format", "json").output)
+    kinds = {e["kind"] for e in data["edges"]}
+    assert kinds == {"deps", "owns"}
+    monorepo.append("tools/lint/lint.sh", "\n# x\n")
+    dot = cli(monorepo.root, "graph", "--format", "dot", "--affected", "--base", "HEAD").output
+    assert dot.startswith("digraph graphkit {")
+    assert '"//tools/lint:lint"' in dot and '"//libs/core:core"' not in dot
