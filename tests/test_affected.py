@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pygit2
 import pytest
 from click.testing import Result
 
@@ -331,3 +332,23 @@ def test_broken_manifest_at_base_is_unknown(cli: Cli, monorepo: GitRepo) -> None
     assert "cannot read base" in result.output and "--on-unknown=all" in result.output
     data = affected(cli, monorepo, "--base", "HEAD~1", "--head", "HEAD", "--on-unknown", "all")
     assert data["affected"] == ALL_TARGETS
+
+
+def _set_gitlink(repo: GitRepo, path: str, commit_hex: str) -> None:
+    index = repo.repo.index
+    index.read()
+    index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=commit_hex), pygit2.enums.FileMode.COMMIT))
+    index.write()
+    tree = index.write_tree()
+    head = repo.repo.head.target
+    signature = pygit2.Signature("t", "t@graphkit.invalid", 1_700_000_000, 0)
+    repo.repo.create_commit("HEAD", signature, signature, "submodule", tree, [head])
+
+
+def test_submodule_pointer_change_affects_its_owner(cli: Cli, monorepo: GitRepo) -> None:
+    _set_gitlink(monorepo, "libs/proto/vendor/googleapis", "1" * 40)
+    _set_gitlink(monorepo, "libs/proto/vendor/googleapis", "2" * 40)
+    data = affected(cli, monorepo, "--base", "HEAD~1", "--head", "HEAD")
+    assert data["changed"] == [{"path": "libs/proto/vendor/googleapis", "status": "modified"}]
+    # vendor/ is matched by neither target's srcs, so it is an input of both.
+    assert data["affected"] == ["//libs/proto:gen_py", "//libs/proto:schema"]
