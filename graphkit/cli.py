@@ -148,7 +148,7 @@ def why(label: str, base: str | None, head: str | None, on_unknown: str, fmt: st
 def explain(label: str, rev: str | None, diff_base: str | None, fmt: str) -> None:
     """Print every input of LABEL's content key (or, with --diff, those that changed)."""
     from graphkit import render
-    from graphkit.keys import compute_keys, diff_inputs
+    from graphkit.keys import compute_keys, trace_difference
 
     with _session() as session:
         head = session.load(rev)
@@ -164,13 +164,13 @@ def explain(label: str, rev: str | None, diff_base: str | None, fmt: str) -> Non
         base = session.load(diff_base)
         graph = head.graph if label_in(head.graph, label) else base.graph
         resolved = graph.resolve(label)
-        after = _record(head, resolved)
-        before = _record(base, resolved)
-        diffs = diff_inputs(before, after) if before and after else []
+        after = _records(head, resolved)
+        before = _records(base, resolved)
+        levels = trace_difference(before, after, resolved)
         _emit(
             fmt,
-            render.key_diff_json(resolved, before, after, diffs),
-            render.key_diff_text(resolved, before, after, diffs),
+            render.key_diff_json(resolved, before.get(resolved), after.get(resolved), levels),
+            render.key_diff_text(resolved, before.get(resolved), after.get(resolved), levels),
         )
 
 
@@ -185,12 +185,13 @@ def label_in(graph: Any, text: str) -> bool:
     return True
 
 
-def _record(loaded: Any, label: Any) -> Any:
+def _records(loaded: Any, label: Any) -> Any:
+    """Key records of ``label`` and everything it depends on, or {} if it is absent."""
     from graphkit.keys import compute_keys
 
     if label not in loaded.graph.targets:
-        return None
-    return compute_keys(loaded.graph, loaded.side.snapshot, only=[label])[label]
+        return {}
+    return compute_keys(loaded.graph, loaded.side.snapshot, only=[label])
 
 
 @main.group()

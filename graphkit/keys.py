@@ -9,7 +9,7 @@ defaults. ``explain`` renders the very ``KeyInputs`` that were hashed.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import xxhash
@@ -201,6 +201,31 @@ def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
     out.extend(_diff_files("global input", a.global_files, b.global_files))
     same("rules_dir", a.rules_dir, b.rules_dir)
     return out
+
+
+def trace_difference(
+    before: Mapping[Label, KeyRecord], after: Mapping[Label, KeyRecord], label: Label
+) -> list[tuple[Label, list[InputDifference]]]:
+    """Follow a key difference down through deps to where a target's own input changed.
+
+    Returns one (target, differences) pair per level: the target asked about, then
+    the first dep whose key differs, and so on, until a target whose own inputs
+    (not just dep keys) differ.
+    """
+    levels: list[tuple[Label, list[InputDifference]]] = []
+    current: Label | None = label
+    while current is not None and current in before and current in after:
+        diffs = diff_inputs(before[current], after[current])
+        if not diffs:
+            break
+        levels.append((current, diffs))
+        if any(not d.input.startswith("dep ") for d in diffs):
+            break
+        old_deps = dict(before[current].inputs.deps)
+        current = next(
+            (dep for dep, key in after[current].inputs.deps if old_deps.get(dep) != key), None
+        )
+    return levels
 
 
 def _diff_files(

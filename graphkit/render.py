@@ -139,30 +139,54 @@ def key_text(record: KeyRecord, graph: BuildGraph) -> str:
 
 
 def key_diff_json(
-    label: Label, before: KeyRecord | None, after: KeyRecord | None, diffs: list[InputDifference]
+    label: Label,
+    before: KeyRecord | None,
+    after: KeyRecord | None,
+    levels: list[tuple[Label, list[InputDifference]]],
 ) -> dict[str, Any]:
-    """Which inputs of a key differ between two revisions."""
+    """Which inputs of a key differ between two revisions, traced through deps."""
     return {
         "label": str(label),
         "before": before.key if before else None,
         "after": after.key if after else None,
         "same": before is not None and after is not None and before.key == after.key,
-        "differences": [{"input": d.input, "before": d.before, "after": d.after} for d in diffs],
+        "differences": [
+            {"input": d.input, "before": d.before, "after": d.after}
+            for d in (levels[0][1] if levels else [])
+        ],
+        "trace": [
+            {
+                "label": str(lbl),
+                "differences": [
+                    {"input": d.input, "before": d.before, "after": d.after} for d in diffs
+                ],
+            }
+            for lbl, diffs in levels
+        ],
     }
 
 
 def key_diff_text(
-    label: Label, before: KeyRecord | None, after: KeyRecord | None, diffs: list[InputDifference]
+    label: Label,
+    before: KeyRecord | None,
+    after: KeyRecord | None,
+    levels: list[tuple[Label, list[InputDifference]]],
 ) -> str:
-    """``graphkit explain --diff``: one line per differing input."""
+    """``graphkit explain --diff``: the differing inputs, then down through deps to the cause."""
     if before is None or after is None:
         side = "base" if before is None else "head"
         return f"{label} does not exist at {side}"
     if before.key == after.key:
         return f"{label}: key {after.key} is the same at both revisions"
-    lines = [f"{label}: key {before.key} -> {after.key}", f"{len(diffs)} input(s) differ:"]
-    for d in diffs:
-        lines.append(f"  {d.input}: {d.before or '(absent)'} -> {d.after or '(absent)'}")
+    lines = [f"{label}: key {before.key} -> {after.key}"]
+    for depth, (lbl, diffs) in enumerate(levels):
+        indent = "  " * depth
+        if depth:
+            lines.append(f"{indent}{lbl}:")
+        for d in diffs:
+            lines.append(
+                f"{indent}  {d.input}: {d.before or '(absent)'} -> {d.after or '(absent)'}"
+            )
     return "\n".join(lines)
 
 

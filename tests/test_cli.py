@@ -134,3 +134,20 @@ def test_graph_json_and_dot(cli: Cli, monorepo: GitRepo) -> None:
     dot = cli(monorepo.root, "graph", "--format", "dot", "--affected", "--base", "HEAD").output
     assert dot.startswith("digraph graphkit {")
     assert '"//tools/lint:lint"' in dot and '"//libs/core:core"' not in dot
+
+
+def test_explain_diff_traces_a_dependent_down_to_the_changed_file(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.append("libs/util/src/util/strings.py", "\n# x\n")
+    data = json.loads(
+        cli(monorepo.root, "explain", "//libs/api", "--diff", "HEAD", "--format", "json").output
+    )
+    assert [level["label"] for level in data["trace"]] == [
+        "//libs/api:api",
+        "//libs/core:core",
+        "//libs/util:util",
+    ]
+    assert [d["input"] for d in data["trace"][-1]["differences"]] == [
+        "file libs/util/src/util/strings.py"
+    ]
