@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-
 from gitrepo import GitRepo
 
 FIXTURE = Path(__file__).resolve().parent.parent / "testdata" / "monorepo"

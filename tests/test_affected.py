@@ -16,7 +16,6 @@ from typing import Any
 import pygit2
 import pytest
 from click.testing import Result
-
 from gitrepo import GitRepo
 
 Cli = Callable[..., Result]
@@ -189,9 +188,7 @@ def test_genrule_input_affects_the_genrule(cli: Cli, monorepo: GitRepo) -> None:
 
 
 def test_new_package_is_affected(cli: Cli, monorepo: GitRepo) -> None:
-    monorepo.write(
-        "libs/extra/BUILD.toml", '[[target]]\nname = "extra"\nrule = "filegroup"\n'
-    )
+    monorepo.write("libs/extra/BUILD.toml", '[[target]]\nname = "extra"\nrule = "filegroup"\n')
     monorepo.write("libs/extra/data.txt", "x\n")
     data = committed(cli, monorepo)
     assert data["affected"] == ["//libs/extra:extra"]

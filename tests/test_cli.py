@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 
 from click.testing import Result
-
 from gitrepo import GitRepo
 
 Cli = Callable[..., Result]

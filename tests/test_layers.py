@@ -25,5 +25,7 @@ def test_help_does_not_import_the_library() -> None:
         "heavy = [m for m in ('pygit2', 'networkx', 'grpc', 'diskcache') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""

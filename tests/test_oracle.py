@@ -95,7 +95,9 @@ def workspaces(draw: st.DrawFn) -> Tree:
     for package in draw(st.lists(st.sampled_from(PACKAGES), min_size=1, max_size=4, unique=True)):
         targets = []
         for index in range(draw(st.integers(1, 3))):
-            deps = draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) if earlier else []
+            deps = (
+                draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) if earlier else []
+            )
             spec = TargetSpec(
                 f"t{index}", draw(st.sampled_from(RULES)), draw(st.sampled_from(GLOBS)), tuple(deps)
             )
@@ -119,7 +121,17 @@ def edits(draw: st.DrawFn, tree: Tree) -> Tree:
         paths = sorted(head.files)
         kind = draw(
             st.sampled_from(
-                ["modify", "add", "delete", "rename", "chmod", "manifest", "package", "rule", "global"]
+                [
+                    "modify",
+                    "add",
+                    "delete",
+                    "rename",
+                    "chmod",
+                    "manifest",
+                    "package",
+                    "rule",
+                    "global",
+                ]
             )
         )
         if kind == "modify":
@@ -165,8 +177,10 @@ def _edit_manifest(draw: st.DrawFn, head: Tree) -> None:
         text = f"# edited\n{text}\n# trailing\n"
     elif choice == "srcs":
         glob = draw(st.sampled_from(["*.py", "data/*", "**"]))
-        text = text.replace('rule = "', f'srcs = ["{glob}"]\nrule = "', 1) if "srcs" not in text else (
-            text.replace("srcs = [", f'srcs = ["{glob}", ', 1)
+        text = (
+            text.replace('rule = "', f'srcs = ["{glob}"]\nrule = "', 1)
+            if "srcs" not in text
+            else (text.replace("srcs = [", f'srcs = ["{glob}", ', 1))
         )
     elif choice == "rule":
         text = text.replace('rule = "', 'rule = "filegroup"\n# was: "', 1)
@@ -194,7 +208,9 @@ def check_against_keys(base_tree: Tree, head_tree: Tree) -> None:
         return
     base_snap, head_snap = base_tree.snapshot(), head_tree.snapshot()
     result = find_affected(
-        Side(base_graph, base_snap), Side(head_graph, head_snap), diff_snapshots(base_snap, head_snap)
+        Side(base_graph, base_snap),
+        Side(head_graph, head_snap),
+        diff_snapshots(base_snap, head_snap),
     )
     base_keys = compute_keys(base_graph, base_snap)
     head_keys = compute_keys(head_graph, head_snap)

@@ -1,0 +1,397 @@
+"""Remote-cache benchmark: graphkit cache serve vs BuildGrid vs a bare grpcio server.
+
+Usage::
+
+    python bench/cache_bench.py                  # 1 and 4 client processes, all servers
+    python bench/cache_bench.py --clients 1 --skip-buildgrid
+
+Every workload runs in N client *processes* (not threads: one Python process cannot
+saturate a server), started together on a barrier; throughput is total work divided
+by the slowest client's wall time. Workloads (from issue 4):
+
+- FindMissingBlobs / BatchUpdateBlobs / BatchReadBlobs of 2,000 x 1 KiB blobs
+  (blobs/s and MB/s), repeated ``--batches`` times per client;
+- ByteStream Write and Read of 4 x 64 MiB blobs in 1 MiB chunks (MB/s);
+- UpdateActionResult and GetActionResult (calls/s);
+- the bare ceiling: a no-op unary call (calls/s) and a client->server stream of 1 MiB
+  chunks into a server that drops them (MB/s).
+
+BuildGrid (PyPI ``buildgrid`` 0.4.x) runs from its own virtualenv (``--buildgrid-venv``,
+default ``bench/.work/bgvenv``) as a cache-only server with disk storage. All servers
+listen on 127.0.0.1 only; data lives under ``bench/.work``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work"
+sys.path.insert(0, str(ROOT))
+
+from graphkit.cache.protocol import bs_grpc, bs_pb2, re_grpc, re_pb2  # noqa: E402
+
+KIB, MIB = 1024, 1024 * 1024
+SMALL_COUNT = 2000
+LARGE_COUNT, LARGE_SIZE, CHUNK = 4, 64 * MIB, MIB
+AC_CALLS = 2000
+BARE_CALLS = 4000
+BARE_STREAM_BYTES = 512 * MIB
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * MIB),
+                   ("grpc.max_send_message_length", 64 * MIB)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            grpc.channel_ready_future(channel).result(timeout=1)
+            channel.close()
+            return
+        except grpc.FutureTimeoutError:
+            continue
+    raise RuntimeError("server did not start listening")
+
+
+# --- servers --------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    instance: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_graphkit(data: Path) -> Server:
+    port = free_port()
+    cmd = [sys.executable, "-m", "graphkit", "cache", "serve", "--listen", f"127.0.0.1:{port}",
+           "--dir", str(data / "graphkit"), "--max-size", "20GiB"]
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    wait_listening(port, process)
+    return Server("graphkit (disk)", port, "", process)
+
+
+BUILDGRID_CONFIG = """\
+server:
+  - !channel
+    address: "127.0.0.1:{port}"
+    insecure-mode: true
+
+description: cache-only BuildGrid with disk storage, for graphkit's benchmark
+
+storages:
+  - !disk-storage &cas-storage
+    path: {path}
+
+caches:
+  - !lru-action-cache &build-cache
+    storage: *cas-storage
+    max-cached-refs: 1000000
+    allow-updates: true
+    cache-failed-actions: true
+
+instances:
+  - name: ''
+    description: cache only
+    services:
+      - !action-cache
+        cache: *build-cache
+      - !cas
+        storage: *cas-storage
+      - !bytestream
+        storage: *cas-storage
+
+thread-pool-size: 100
+"""
+
+
+def start_buildgrid(data: Path, venv: Path) -> Server:
+    bgd = venv / "bin" / "bgd"
+    if not bgd.exists():
+        raise RuntimeError(f"{bgd} not found (pip install 'buildgrid==0.4.*' into {venv})")
+    port = free_port()
+    config = data / "buildgrid.yml"
+    config.write_text(BUILDGRID_CONFIG.format(port=port, path=data / "buildgrid-cas"))
+    log = open(data / "buildgrid.log", "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen([str(bgd), "server", "start", str(config)], stdout=log,
+                               stderr=subprocess.STDOUT)
+    wait_listening(port, process)
+    return Server("BuildGrid 0.4 (disk)", port, "", process)
+
+
+BARE_SERVER = r"""
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import grpc
+
+def unary(request, context):
+    return b""
+
+def stream(requests, context):
+    for _ in requests:
+        pass
+    return b""
+
+handlers = grpc.method_handlers_generic_handler("bare.Bare", {
+    "Unary": grpc.unary_unary_rpc_method_handler(unary),
+    "Stream": grpc.stream_unary_rpc_method_handler(stream),
+})
+server = grpc.server(ThreadPoolExecutor(32), handlers=[handlers],
+                     options=[("grpc.max_receive_message_length", 64 << 20)])
+server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+server.start()
+server.wait_for_termination()
+"""
+
+
+def start_bare() -> Server:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)])
+    wait_listening(port, process)
+    return Server("bare grpcio", port, "", process)
+
+
+# --- client workloads (run in child processes) ----------------------------------------
+
+
+def blob(client: int, i: int, size: int = KIB) -> bytes:
+    seed = f"{client}-{i}-{uuid.uuid4()}".encode()
+    return (hashlib.sha256(seed).digest() * (size // 32 + 1))[:size]
+
+
+def digest(data: bytes) -> Any:
+    return re_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+
+
+def run_cache_client(port: int, instance: str, client: int, batches: int, barrier: Any,
+                     results: Any) -> None:
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
+    cas = re_grpc.ContentAddressableStorageStub(channel)
+    ac = re_grpc.ActionCacheStub(channel)
+    bs = bs_grpc.ByteStreamStub(channel)
+    out: dict[str, tuple[float, float, float]] = {}  # name -> (seconds, items, bytes)
+
+    def timed(name: str, func: Callable[[], tuple[int, int]]) -> None:
+        barrier.wait()
+        start = time.perf_counter()
+        items, nbytes = func()
+        out[name] = (time.perf_counter() - start, items, nbytes)
+
+    small = [[blob(client, b * SMALL_COUNT + i) for i in range(SMALL_COUNT)]
+             for b in range(batches)]
+    digests = [[digest(b) for b in batch] for batch in small]
+
+    def update() -> tuple[int, int]:
+        for batch, ds in zip(small, digests, strict=True):
+            response = cas.BatchUpdateBlobs(re_pb2.BatchUpdateBlobsRequest(
+                instance_name=instance, requests=[
+                    re_pb2.BatchUpdateBlobsRequest.Request(digest=d, data=b)
+                    for d, b in zip(ds, batch, strict=True)]))
+            assert all(r.status.code == 0 for r in response.responses)
+        return batches * SMALL_COUNT, batches * SMALL_COUNT * KIB
+
+    def find() -> tuple[int, int]:
+        for ds in digests:
+            response = cas.FindMissingBlobs(re_pb2.FindMissingBlobsRequest(
+                instance_name=instance, blob_digests=ds))
+            assert not response.missing_blob_digests
+        return batches * SMALL_COUNT, batches * SMALL_COUNT * KIB
+
+    def read() -> tuple[int, int]:
+        for batch, ds in zip(small, digests, strict=True):
+            response = cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(
+                instance_name=instance, digests=ds))
+            assert [r.data for r in response.responses] == batch
+        return batches * SMALL_COUNT, batches * SMALL_COUNT * KIB
+
+    large = [blob(client, 10**6 + i, LARGE_SIZE) for i in range(LARGE_COUNT)]
+    prefix = f"{instance}/" if instance else ""
+
+    def write_large() -> tuple[int, int]:
+        for data in large:
+            d = digest(data)
+            name = f"{prefix}uploads/{uuid.uuid4()}/blobs/{d.hash}/{d.size_bytes}"
+
+            def requests(data: bytes = data, name: str = name) -> Iterator[Any]:
+                view = memoryview(data)
+                for off in range(0, len(data), CHUNK):
+                    yield bs_pb2.WriteRequest(
+                        resource_name=name if off == 0 else "", write_offset=off,
+                        data=bytes(view[off : off + CHUNK]),
+                        finish_write=off + CHUNK >= len(data))
+
+            assert bs.Write(requests()).committed_size == len(data)
+        return LARGE_COUNT, LARGE_COUNT * LARGE_SIZE
+
+    def read_large() -> tuple[int, int]:
+        total = 0
+        for data in large:
+            d = digest(data)
+            for response in bs.Read(bs_pb2.ReadRequest(
+                    resource_name=f"{prefix}blobs/{d.hash}/{d.size_bytes}")):
+                total += len(response.data)
+        assert total == LARGE_COUNT * LARGE_SIZE
+        return LARGE_COUNT, total
+
+    actions = [digest(f"action {client} {i} {uuid.uuid4()}".encode()) for i in range(AC_CALLS)]
+    output = small[0][0]
+    result = re_pb2.ActionResult(
+        output_files=[re_pb2.OutputFile(path="out/file", digest=digest(output))], exit_code=0)
+
+    def update_ac() -> tuple[int, int]:
+        for a in actions:
+            ac.UpdateActionResult(re_pb2.UpdateActionResultRequest(
+                instance_name=instance, action_digest=a, action_result=result))
+        return AC_CALLS, 0
+
+    def get_ac() -> tuple[int, int]:
+        for a in actions:
+            ac.GetActionResult(re_pb2.GetActionResultRequest(
+                instance_name=instance, action_digest=a))
+        return AC_CALLS, 0
+
+    timed("BatchUpdateBlobs", update)
+    timed("FindMissingBlobs", find)
+    timed("BatchReadBlobs", read)
+    timed("ByteStream Write", write_large)
+    timed("ByteStream Read", read_large)
+    timed("UpdateActionResult", update_ac)
+    timed("GetActionResult", get_ac)
+    channel.close()
+    results.put(out)
+
+
+def run_bare_client(port: int, instance: str, client: int, batches: int, barrier: Any,
+                    results: Any) -> None:
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
+    unary = channel.unary_unary("/bare.Bare/Unary")
+    stream = channel.stream_unary("/bare.Bare/Stream")
+    chunk = os.urandom(CHUNK)
+    out: dict[str, tuple[float, float, float]] = {}
+    barrier.wait()
+    start = time.perf_counter()
+    for _ in range(BARE_CALLS):
+        unary(b"")
+    out["no-op unary"] = (time.perf_counter() - start, BARE_CALLS, 0)
+    barrier.wait()
+    start = time.perf_counter()
+    stream(iter([chunk] * (BARE_STREAM_BYTES // CHUNK)))
+    out["1 MiB-chunk stream"] = (time.perf_counter() - start, 1, BARE_STREAM_BYTES)
+    channel.close()
+    results.put(out)
+
+
+def measure(server: Server, clients: int, batches: int,
+            target: Callable[..., None]) -> dict[str, dict[str, float]]:
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(clients), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(server.port, server.instance, i, batches,
+                                              barrier, results)) for i in range(clients)]
+    for p in procs:
+        p.start()
+    outs = [results.get(timeout=900) for _ in procs]
+    for p in procs:
+        p.join()
+    table: dict[str, dict[str, float]] = {}
+    for name in outs[0]:
+        seconds = max(o[name][0] for o in outs)
+        items = sum(o[name][1] for o in outs)
+        nbytes = sum(o[name][2] for o in outs)
+        table[name] = {"per_s": items / seconds, "mb_per_s": nbytes / seconds / 1e6,
+                       "seconds": seconds}
+    return table
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"grpcio {grpc.__version__}, {platform.system()} {platform.release()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--batches", type=int, default=5, help="2,000-blob batches per client")
+    parser.add_argument("--skip-buildgrid", action="store_true")
+    parser.add_argument("--buildgrid-venv", type=Path, default=WORK / "bgvenv")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"machine": machine(), "results": {}}
+    starters: list[tuple[str, Callable[[Path], Server], Callable[..., None]]] = [
+        ("graphkit", start_graphkit, run_cache_client),
+        ("bare", lambda _d: start_bare(), run_bare_client),
+    ]
+    if not args.skip_buildgrid:
+        starters.insert(1, ("buildgrid",
+                            lambda d: start_buildgrid(d, args.buildgrid_venv), run_cache_client))
+    for key, start, client in starters:
+        for clients in args.clients:
+            data = Path(tempfile.mkdtemp(dir=WORK, prefix=f"{key}-"))
+            try:
+                server = start(data)
+            except Exception as exc:  # Recorded: why a comparison could not run.
+                report["results"][f"{key} x{clients}"] = {"error": str(exc)}
+                print(f"{key}: could not start: {exc}", file=sys.stderr)
+                break
+            try:
+                table = measure(server, clients, args.batches, client)
+            finally:
+                server.stop()
+                shutil.rmtree(data, ignore_errors=True)
+            report["results"][f"{key} x{clients}"] = {"server": server.name, **table}
+            print(f"\n{server.name}, {clients} client process(es)")
+            for name, row in table.items():
+                print(f"  {name:<20} {row['per_s']:>12,.0f} /s {row['mb_per_s']:>10,.1f} MB/s")
+    print(f"\nmachine: {report['machine']}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Settings of ``graphkit cache serve``, validated once when parsed from the command line."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from graphkit.errors import InputError
+
+_UNITS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+    "t": 1000**4, "tb": 1000**4,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+DEFAULT_MAX_BATCH = 4 * 1024 * 1024
+
+
+def parse_size(text: str, *, option: str = "--max-size") -> int:
+    """``50GiB``, ``500MB``, ``1048576`` -> bytes (binary and decimal units)."""
+    match = _SIZE.fullmatch(text)
+    unit = match[2].lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise InputError(f"{option} {text!r} is not a size", hint="e.g. 50GiB, 500MB, 1048576")
+    size = int(float(match[1]) * _UNITS[unit])
+    if size <= 0:
+        raise InputError(f"{option} must be larger than zero")
+    return size
+
+
+@dataclass(frozen=True)
+class Address:
+    """A host and port to listen on."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_address(text: str, *, option: str = "--listen") -> Address:
+    """``HOST:PORT`` or ``[IPv6]:PORT``; port 0 picks a free port."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise InputError(f"{option} {text!r} is not HOST:PORT", hint="e.g. 0.0.0.0:8980")
+    return Address(host, int(port))
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Server certificate and key; with ``client_ca``, clients must present a certificate."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Everything ``graphkit cache serve`` needs."""
+
+    listen: Address
+    directory: Path
+    max_size: int
+    tokens: Path | None = None
+    allow_unauthenticated_reads: bool = False
+    tls: TlsFiles | None = None
+    metrics_listen: Address | None = None
+    max_batch_bytes: int = DEFAULT_MAX_BATCH
+    workers: int = 32
+    grace_seconds: float = 30.0
+
+
+def tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:
+    """Validate the combination of TLS flags."""
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise InputError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if cert is None or key is None:
+        raise InputError("--tls-cert and --tls-key go together")
+    return TlsFiles(cert, key, client_ca)

@@ -1,0 +1,160 @@
+"""The diskcache-backed store: true LRU, atomic staged writes, bounded size, namespaces."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from graphkit.cache.digest import EMPTY, InvalidRequest, digest_of
+from graphkit.cache.local import STAGING, DiskBackend, open_local_store
+from graphkit.cache.stats import read_stats
+from graphkit.errors import InputError
+
+KIB = 1024
+
+
+def blob(tag: int, size: int = 300 * KIB) -> bytes:
+    return (f"{tag:08d}".encode() * (size // 8 + 1))[:size]
+
+
+def test_put_get_and_find_missing_round_trip(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    small, large = b"small blob", blob(1)
+    assert store.put_many([(digest_of(small), small), (digest_of(large), large)]) == [None, None]
+    assert store.get_many([digest_of(small), digest_of(large)]) == {
+        digest_of(small): small, digest_of(large): large}
+    absent = digest_of(b"never stored")
+    assert store.find_missing([digest_of(small), absent, digest_of(large)]) == [absent]
+
+
+def test_put_rejects_bytes_that_do_not_match_their_digest(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    claimed = digest_of(b"the real content")
+    verdicts = store.put_many([(claimed, b"poisoned content"), (claimed, b"the real content")])
+    assert verdicts[0] is not None and "do not match" in verdicts[0]
+    assert verdicts[1] is None
+    assert store.get_many([claimed]) == {claimed: b"the real content"}
+
+
+def test_empty_blob_is_always_present(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    assert store.find_missing([EMPTY]) == []
+    assert store.get_many([EMPTY]) == {EMPTY: b""}
+
+
+def test_find_missing_refreshes_age_so_lru_keeps_the_blob(tmp_path: Path) -> None:
+    backend = DiskBackend(tmp_path, max_size=1500 * KIB)
+    store = backend.namespace()
+    blobs = [blob(i) for i in range(4)]
+    for b in blobs:
+        store.put_many([(digest_of(b), b)])
+        time.sleep(0.01)
+    # Blob 0 is the oldest write; a FindMissingBlobs that reports it present must
+    # make it the youngest, so the next eviction takes blob 1 instead.
+    assert store.find_missing([digest_of(blobs[0])]) == []
+    time.sleep(0.01)
+    newcomer = blob(99)
+    store.put_many([(digest_of(newcomer), newcomer)])
+    missing = store.find_missing([digest_of(b) for b in blobs])
+    assert digest_of(blobs[0]) not in missing
+    assert digest_of(blobs[1]) in missing
+
+
+def test_without_a_refresh_the_oldest_blob_is_evicted(tmp_path: Path) -> None:
+    """Negative control for the LRU test: same writes, no FindMissingBlobs in between."""
+    store = DiskBackend(tmp_path, max_size=1500 * KIB).namespace()
+    blobs = [blob(i) for i in range(4)]
+    for b in blobs:
+        store.put_many([(digest_of(b), b)])
+        time.sleep(0.01)
+    newcomer = blob(99)
+    store.put_many([(digest_of(newcomer), newcomer)])
+    assert digest_of(blobs[0]) in store.find_missing([digest_of(blobs[0])])
+
+
+def test_size_stays_under_max_size_and_evictions_are_reported(tmp_path: Path) -> None:
+    evicted: list[int] = []
+    backend = DiskBackend(tmp_path, max_size=2 * 1024 * KIB, on_evict=evicted.append)
+    store = backend.namespace()
+    for i in range(20):
+        b = blob(i, 200 * KIB)
+        store.put_many([(digest_of(b), b)])
+        assert backend.volume() <= backend.max_size
+    assert sum(evicted) > 0
+    assert backend.entries() < 20
+
+
+def test_streaming_writer_commits_only_verified_bytes(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    data = blob(7, 3 * 1024 * KIB)
+    d = digest_of(data)
+    writer = store.writer(d)
+    for i in range(0, len(data), 64 * KIB):
+        writer.write(data[i : i + 64 * KIB])
+    assert store.find_missing([d]) == [d]  # Not visible before commit.
+    writer.commit()
+    handle = store.open(d)
+    assert handle is not None
+    with handle:
+        assert handle.read() == data
+    assert list((tmp_path / STAGING).iterdir()) == []
+
+
+def test_streaming_writer_rejects_wrong_bytes_and_leaves_nothing(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    data = blob(8, 200 * KIB)
+    d = digest_of(data)
+    writer = store.writer(d)
+    writer.write(data[:-1] + b"!")
+    with pytest.raises(InvalidRequest, match="do not match"):
+        writer.commit()
+    assert store.find_missing([d]) == [d]
+    assert list((tmp_path / STAGING).iterdir()) == []
+
+
+def test_streaming_writer_refuses_more_bytes_than_the_digest_says(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    d = digest_of(b"four")
+    writer = store.writer(d)
+    with pytest.raises(InvalidRequest, match="more than 4 bytes"):
+        writer.write(b"fourteen")
+    assert list((tmp_path / STAGING).iterdir()) == []
+
+
+def test_stale_staged_uploads_of_dead_processes_are_removed_at_open(tmp_path: Path) -> None:
+    (tmp_path / STAGING).mkdir()
+    leftover = tmp_path / STAGING / "up-999999999-abc"  # No such pid.
+    leftover.write_bytes(b"partial")
+    live = tmp_path / STAGING / f"up-{os.getppid()}-abc"  # A running process's upload.
+    live.write_bytes(b"in flight")
+    DiskBackend(tmp_path, 1 << 30).close()
+    assert not leftover.exists()
+    assert live.exists()
+
+
+def test_instances_are_separate_namespaces(tmp_path: Path) -> None:
+    backend = DiskBackend(tmp_path, 1 << 30)
+    a, b = backend.namespace("ci/main"), backend.namespace("ci/pr")
+    data = b"only in main"
+    a.put_many([(digest_of(data), data)])
+    a.put_action_result(digest_of(b"action"), b"result-bytes")
+    assert b.find_missing([digest_of(data)]) == [digest_of(data)]
+    assert b.get_action_result(digest_of(b"action")) is None
+    assert a.get_action_result(digest_of(b"action")) == b"result-bytes"
+
+
+def test_stats_of_a_directory(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    store.put_many([(digest_of(b"x"), b"x")])
+    stats = read_stats(tmp_path)
+    assert stats.entries == 1
+    assert stats.bytes > 0
+    assert stats.ac_hit_rate is None
+
+
+def test_stats_of_a_folder_that_is_not_a_cache_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a graphkit cache directory"):
+        read_stats(tmp_path)
