@@ -25,7 +25,10 @@ def diff_snapshots(
         old = base.get(path)
         if old is not None and old != entry:
             changes.append(Change(path, _modified(old, entry)))
-    pairs = {new: old for new, old in (renames or {}).items() if new in head and old in deleted}
+    pairs: dict[str, str] = {}
+    for new, gone in sorted((renames or {}).items()):
+        if new in head and new not in base and gone in deleted and gone not in pairs.values():
+            pairs[new] = gone
     by_oid: dict[str, list[str]] = {}
     for path in sorted(deleted - set(pairs.values())):
         by_oid.setdefault(base[path].oid, []).append(path)

@@ -71,8 +71,9 @@ def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
             )
     rules_dir = get(ws, "rules_dir", str, None)
     if rules_dir is not None:
-        rules_dir = rules_dir.strip("/")
-        if not rules_dir or ".." in rules_dir.split("/"):
+        rules_dir = rules_dir.rstrip("/")
+        bad_part = any(p in ("", ".", "..") for p in rules_dir.split("/"))
+        if rules_dir.startswith("/") or "\\" in rules_dir or bad_part:
             raise InputError(
                 f"rules_dir {rules_dir!r} must be a folder inside the repository",
                 path=path,

@@ -55,7 +55,7 @@ def parse_label(text: str, *, package: str | None = None) -> Label:
     pkg = pkg.rstrip("/")
     if not _PACKAGE.match(pkg) or ".." in pkg.split("/") or "." in pkg.split("/"):
         raise InputError(f"{text!r} is not a label: bad package path {pkg!r}")
-    if not name or not _NAME.match(name):
+    if not name or not _NAME.match(name) or name in (".", ".."):
         raise InputError(f"{text!r} is not a label: bad target name {name!r}")
     return Label(pkg, name)
 

@@ -34,6 +34,10 @@ def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
     doc = load_toml(data, path)
     check_keys(doc, {"rule"}, what="a rule file", path=path, data=data)
     table = doc.get("rule", {})
+    if not isinstance(table, dict):
+        raise InputError(
+            "`rule` must be a table of rule kinds", path=path, line=line_of(data, "rule")
+        )
     rules = []
     for kind, body in table.items():
         start = line_of(data, f"rule.{kind}") or 1
@@ -45,7 +49,10 @@ def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
             return line_of(data, key, start=start)
 
         tasks = []
-        for name, task in sorted(body.get("tasks", {}).items()):
+        task_tables = body.get("tasks", {})
+        if not isinstance(task_tables, dict):
+            raise InputError(f"tasks of rule {kind!r} must be tables", path=path, line=at("tasks"))
+        for name, task in sorted(task_tables.items()):
             task_line = line_of(data, f"rule.{kind}.tasks.{name}") or start
             if not isinstance(task, dict) or not isinstance(task.get("command"), str):
                 raise InputError(

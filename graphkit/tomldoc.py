@@ -10,6 +10,7 @@ from graphkit.errors import InputError
 from graphkit.labels import did_you_mean
 
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+_AT_END = re.compile(r"\(at end of document\)")
 
 
 def load_toml(data: bytes, path: str) -> dict[str, Any]:
@@ -24,7 +25,9 @@ def load_toml(data: bytes, path: str) -> dict[str, Any]:
         message = str(exc)
         match = _AT_LINE.search(message)
         line = int(match.group(1)) if match else None
-        reason = _AT_LINE.sub("", message).strip()
+        if line is None and _AT_END.search(message):
+            line = max(1, len(text.splitlines()))
+        reason = _AT_END.sub("", _AT_LINE.sub("", message)).strip()
         raise InputError(f"invalid TOML: {reason}", path=path, line=line) from None
 
 
@@ -35,7 +38,7 @@ def line_of(data: bytes, key: str, *, occurrence: int = 0, start: int = 1) -> in
     key's text; ``occurrence`` picks the n-th match at or after line ``start``.
     """
     pattern = re.compile(
-        rf'^\s*(?:"?{re.escape(key)}"?\s*=|\[\[?\s*{re.escape(key)}\s*\]\]?)', re.MULTILINE
+        rf'^\s*(?:"?{re.escape(key)}"?\s*=|\[\[?\s*{re.escape(key)}\s*[\].])', re.MULTILINE
     )
     lines = data.decode("utf-8", "replace").splitlines()
     seen = 0

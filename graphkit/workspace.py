@@ -54,7 +54,7 @@ class TreeSnapshot(Mapping[str, FileEntry]):
             raise KeyError(path) from None
         if obj.type == pygit2.enums.ObjectType.TREE:
             raise KeyError(path)
-        return FileEntry(obj.filemode, str(obj.id))
+        return FileEntry(int(obj.filemode), str(obj.id))
 
     def _listing(self) -> dict[str, FileEntry]:
         if self._all is None:
@@ -190,9 +190,9 @@ class Workspace:
                 if x_tree is not None or y_tree is not None:
                     stack.append((f"{path}/", x_tree, y_tree))
                 if x is not None and x_tree is None:
-                    old[path] = FileEntry(x.filemode, str(x.id))
+                    old[path] = FileEntry(int(x.filemode), str(x.id))
                 if y is not None and y_tree is None:
-                    new[path] = FileEntry(y.filemode, str(y.id))
+                    new[path] = FileEntry(int(y.filemode), str(y.id))
         return old, new
 
     def read(self, path: str, entry: FileEntry) -> bytes:

@@ -9,7 +9,6 @@ that proves the property can fail.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pygit2
@@ -244,9 +243,9 @@ def test_walk_matches_key_oracle(history: tuple[Tree, Tree]) -> None:
 
 def test_negative_control_skipping_dependents_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """A walk that forgets reverse dependents must fail the oracle."""
-    identity: Callable[[BuildGraph, dict[object, object]], dict[object, object]] = (
-        lambda graph, seeds: dict(seeds)
-    )
+    def identity(graph: BuildGraph, seeds: dict[object, object]) -> dict[object, object]:
+        return dict(seeds)
+
     monkeypatch.setattr(affected_module, "with_dependents", identity)
 
     @settings(max_examples=300, deadline=None, database=None, derandomize=True)

@@ -33,8 +33,12 @@ def parse_build(data: bytes, manifest: str, package: str, rules: Mapping[str, Ru
     doc = load_toml(data, manifest)
     check_keys(doc, {"target"}, what="BUILD.toml", path=manifest, data=data)
     raw_targets = doc.get("target", [])
-    if not isinstance(raw_targets, list):
-        raise InputError("`target` must be an array of tables ([[target]])", path=manifest)
+    if not isinstance(raw_targets, list) or not all(isinstance(t, dict) for t in raw_targets):
+        raise InputError(
+            "`target` must be an array of tables ([[target]])",
+            path=manifest,
+            line=line_of(data, "target"),
+        )
     targets: dict[str, Target] = {}
     for index, raw in enumerate(raw_targets):
         line = line_of(data, "target", occurrence=index) or 1

@@ -1,0 +1,149 @@
+"""graphkit.toml bytes -> WorkspaceConfig, and the errors for bad settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphkit.config import ShardSettings, WorkspaceConfig, parse_config
+from graphkit.errors import InputError
+
+
+def error_of(data: bytes) -> str:
+    with pytest.raises(InputError) as caught:
+        parse_config(data)
+    return str(caught.value)
+
+
+def test_empty_config_is_all_defaults() -> None:
+    config = parse_config(b"")
+    assert config == WorkspaceConfig()
+    assert config == WorkspaceConfig(
+        default_branch="main",
+        global_inputs=(),
+        rules_dir=None,
+        cache_dir=None,
+        remote_cache=None,
+        shards=ShardSettings(target_s=300.0, overhead_s=30.0, max_shards=32),
+    )
+
+
+def test_every_field_is_read() -> None:
+    data = b"""
+[workspace]
+default_branch = "trunk"
+global_inputs = ["tools/ci.toml", ".github/workflows/*.yml"]
+rules_dir = "build/rules/"
+
+[cache]
+dir = "/var/cache/graphkit"
+remote = "grpc://cache:8980"
+
+[shards]
+target_s = 120
+overhead_s = 12.5
+max_shards = 8
+"""
+    assert parse_config(data) == WorkspaceConfig(
+        default_branch="trunk",
+        global_inputs=("tools/ci.toml", ".github/workflows/*.yml"),
+        rules_dir="build/rules",
+        cache_dir="/var/cache/graphkit",
+        remote_cache="grpc://cache:8980",
+        shards=ShardSettings(target_s=120.0, overhead_s=12.5, max_shards=8),
+    )
+
+
+def test_integer_seconds_become_floats() -> None:
+    shards = parse_config(b"[shards]\ntarget_s = 60\n").shards
+    assert shards.target_s == 60.0
+    assert isinstance(shards.target_s, float)
+
+
+def test_malformed_toml_names_graphkit_toml_and_line() -> None:
+    assert error_of(b"[workspace]\ndefault_branch = main\n").startswith(
+        "graphkit.toml:2: invalid TOML: "
+    )
+
+
+def test_error_names_the_path_it_was_given() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_config(b"[nope]\n", "sub/graphkit.toml")
+    assert caught.value.path == "sub/graphkit.toml"
+
+
+def test_unknown_section_names_line_and_suggests_a_section() -> None:
+    assert error_of(b"[workspace]\n\n[shard]\nmax_shards = 2\n") == (
+        "graphkit.toml:3: unknown field 'shard' in graphkit.toml (did you mean 'shards'?)"
+    )
+
+
+def test_unknown_field_names_line_and_suggests_the_field() -> None:
+    data = b'[workspace]\nglobal_inputs = []\ndefualt_branch = "main"\n'
+    assert error_of(data) == (
+        "graphkit.toml:3: unknown field 'defualt_branch' in [workspace] "
+        "(did you mean 'default_branch'?)"
+    )
+
+
+def test_section_that_is_not_a_table() -> None:
+    assert error_of(b'workspace = "main"\n') == "graphkit.toml:1: [workspace] must be a table"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            b"[workspace]\ndefault_branch = 1\n",
+            "graphkit.toml:2: 'default_branch' must be a str, found int",
+        ),
+        (
+            b'[workspace]\nglobal_inputs = "ci.toml"\n',
+            "graphkit.toml:2: 'global_inputs' must be a list, found str",
+        ),
+        (
+            b"[workspace]\nrules_dir = false\n",
+            "graphkit.toml:2: 'rules_dir' must be a str, found bool",
+        ),
+        (b"[cache]\nremote = 8980\n", "graphkit.toml:2: 'remote' must be a str, found int"),
+        (
+            b'[shards]\n\ntarget_s = "5m"\n',
+            "graphkit.toml:3: 'target_s' must be a number, found str",
+        ),
+        (
+            b"[shards]\nmax_shards = 2.5\n",
+            "graphkit.toml:2: 'max_shards' must be a int, found float",
+        ),
+        (
+            b"[shards]\nmax_shards = true\n",
+            "graphkit.toml:2: 'max_shards' must be a int, found bool",
+        ),
+        (
+            b"[shards]\noverhead_s = true\n",
+            "graphkit.toml:2: 'overhead_s' must be a number, found bool",
+        ),
+    ],
+)
+def test_wrong_types_name_the_field_expected_and_found(data: bytes, expected: str) -> None:
+    assert error_of(data) == expected
+
+
+@pytest.mark.parametrize("pattern", ["../shared/*.toml", "/etc/ci.toml", "tools/../../x", 3])
+def test_global_inputs_must_stay_in_the_repository(pattern: object) -> None:
+    value = f'"{pattern}"' if isinstance(pattern, str) else str(pattern)
+    data = f'[workspace]\n\nglobal_inputs = ["ok.toml", {value}]\n'.encode()
+    assert error_of(data) == (
+        f"graphkit.toml:3: global input {pattern!r} must be a repo-relative glob"
+    )
+
+
+@pytest.mark.parametrize("folder", ["../rules", "rules/../../x", "/", ""])
+def test_rules_dir_must_be_a_folder_inside_the_repository(folder: str) -> None:
+    message = error_of(f'[workspace]\nrules_dir = "{folder}"\n'.encode())
+    assert message.startswith("graphkit.toml:2: rules_dir ")
+    assert message.endswith("must be a folder inside the repository")
+
+
+@pytest.mark.parametrize("folder", ["/opt/rules", ".", "./rules", "build//rules"])
+def test_rules_dir_refuses_absolute_and_unnormalized_folders(folder: str) -> None:
+    with pytest.raises(InputError, match="rules_dir"):
+        parse_config(f'[workspace]\nrules_dir = "{folder}"\n'.encode())
