@@ -340,15 +340,19 @@ def npm_change(pkg: Package, packages: Sequence[Package], salt: int) -> Change:
 
 
 def write_files(root: Path, files: Iterator[tuple[str, str]]) -> int:
-    """Write (path, text) pairs under root; return how many were written."""
+    """Write (path, text) pairs under root; return how many were written.
+
+    Plain string paths rather than pathlib: this loop runs for every file."""
+    base = os.fspath(root)
     made: set[str] = set()
     count = 0
     for rel, text in files:
         folder = os.path.dirname(rel)
         if folder and folder not in made:
-            os.makedirs(root / folder, exist_ok=True)
+            os.makedirs(os.path.join(base, folder), exist_ok=True)
             made.add(folder)
-        (root / rel).write_bytes(text.encode())
+        with open(os.path.join(base, rel), "wb") as handle:
+            handle.write(text.encode())
         count += 1
     return count
 
