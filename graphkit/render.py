@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from graphkit.affected import Affected
 from graphkit.labels import Label
 
-if TYPE_CHECKING:  # keys is only needed by `explain`; keep it off the `affected` path
+if TYPE_CHECKING:  # keep these off the `affected` path: only other commands need them
     from graphkit.graph import BuildGraph
+    from graphkit.history import FlakeStat
     from graphkit.keys import InputDifference, KeyRecord
+    from graphkit.plan import Plan
+    from graphkit.run import Event, Summary
 
 
 def to_json(value: Any) -> str:
@@ -224,3 +227,122 @@ def _short_hash(data: bytes) -> str:
     import xxhash
 
     return xxhash.xxh3_64_hexdigest(data)
+
+
+def event_line(event: Event) -> str | None:
+    """One plain line for a progress event (CI logs), or None for nothing to say."""
+    if event.kind == "output":
+        return event.text.rstrip("\n")
+    if event.kind == "warning":
+        return f"graphkit: warning: {event.text}"
+    if event.kind == "finish" and event.result is not None:
+        r = event.result
+        extra = f", saved {r.saved_s:.1f}s" if r.status == "cached" else ""
+        if r.status == "flaky":
+            extra = f", attempts {'/'.join(r.attempts)}"
+        return f"[{r.status}] {r.run.name} ({r.duration_s:.2f}s{extra})"
+    return None
+
+
+def summary_text(summary: Summary) -> str:
+    """``ran 3, cached 12, failed 0, flaky 1, muted 0; the cache saved 94.2s``."""
+    counts = ", ".join(
+        f"{status} {summary.count(status)}"
+        for status in ("ran", "cached", "failed", "flaky", "muted")
+    )
+    return f"{counts}; the cache saved {summary.saved_s:.1f}s"
+
+
+def results_json(summary: Summary) -> dict[str, Any]:
+    """The ``graphkit run --format json`` document."""
+    return {
+        "tasks": [
+            {
+                "label": str(r.run.label),
+                "task": r.run.task,
+                "status": r.status,
+                "duration_s": round(r.duration_s, 3),
+            }
+            for r in summary.results
+        ],
+        "summary": {
+            "ran": summary.count("ran"),
+            "cached": summary.count("cached"),
+            "failed": summary.count("failed"),
+            "flaky": summary.count("flaky"),
+            "muted": summary.count("muted"),
+            "saved_s": round(summary.saved_s, 3),
+        },
+    }
+
+
+def plan_text(plan: Plan) -> str:
+    """Each shard with its estimated seconds and units."""
+    lines = [
+        f"plan {plan.digest}: {plan.task}, {len(plan.shards)} shard(s), "
+        f"{plan.total_s:.1f}s estimated ({plan.estimated} unit(s) without history)"
+    ]
+    for shard in plan.shards:
+        lines.append(f"  shard {shard.index}: {shard.estimated_s:.1f}s, {len(shard.units)} unit(s)")
+        lines.extend(f"    {unit}" for unit in shard.units)
+    return "\n".join(lines)
+
+
+def flaky_json(stats: Sequence[FlakeStat], min_samples: int) -> dict[str, Any]:
+    """Flake rates, with the sample size below which no rate is given."""
+    return {
+        "min_samples": min_samples,
+        "tests": [
+            {
+                "label": s.label,
+                "task": s.task,
+                "test": s.test_id,
+                "runs": s.runs,
+                "flaky_runs": s.flaky_runs,
+                "rate": s.rate,
+            }
+            for s in stats
+        ],
+    }
+
+
+def flaky_text(stats: Sequence[FlakeStat], min_samples: int) -> str:
+    """A table of flake rates (tests with fewer than ``min_samples`` runs are unrated)."""
+    if not stats:
+        return "no recorded test runs"
+    lines = [f"flake rates (rated from {min_samples} runs up):"]
+    for s in stats:
+        rate = f"{s.rate:.0%}" if s.rate is not None else "n/a"
+        lines.append(f"  {rate:>5}  {s.flaky_runs}/{s.runs}  {s.test_id} ({s.label} {s.task})")
+    return "\n".join(lines)
+
+
+def junit_summary(summary: Summary) -> str:
+    """One JUnit XML report of a run: a test case per task, for CI test-report UIs."""
+    from xml.etree import ElementTree
+
+    suite = ElementTree.Element(
+        "testsuite",
+        name="graphkit",
+        tests=str(len(summary.results)),
+        failures=str(summary.count("failed")),
+        skipped=str(summary.count("muted")),
+        time=f"{sum(r.duration_s for r in summary.results):.3f}",
+    )
+    for r in summary.results:
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=str(r.run.label),
+            name=r.run.task,
+            time=f"{r.duration_s:.3f}",
+        )
+        if r.status == "failed":
+            failing = ", ".join(r.failing_tests) or f"exit code {r.exit_code}"
+            ElementTree.SubElement(case, "failure", message=f"failed: {failing}")
+        elif r.status == "muted":
+            ElementTree.SubElement(case, "skipped", message="quarantined")
+        ElementTree.SubElement(
+            ElementTree.SubElement(case, "properties"), "property", name="status", value=r.status
+        )
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
