@@ -383,7 +383,7 @@ def run(
 
     from graphkit import render, workflow
     from graphkit.errors import TaskFailed
-    from graphkit.plan import parse_shard, shard_of
+    from graphkit.plan import parse_shard
     from graphkit.run import RunOptions, run_tasks
 
     with _session() as session:
@@ -392,18 +392,18 @@ def run(
         )
         history = _history(session, cache_dir)
         with history:
+            store = _store(session, cache_dir, remote_cache)
             if shard is not None:
                 index, count = parse_shard(shard)
-                plan = workflow.plan_for(selection, history, count)
-                if plan_digest is not None and plan.digest != plan_digest:
-                    from graphkit.errors import InputError
-
-                    raise InputError(
-                        f"plan digest {plan.digest} differs from --plan-digest {plan_digest}",
-                        hint="this runner selected different work than the planning job; "
-                        "check that both use the same --base and history",
-                    )
-                unit_ids = list(shard_of(plan, index, count).units)
+                unit_ids = workflow.shard_units(
+                    selection,
+                    history,
+                    index,
+                    count,
+                    plan_digest,
+                    _cache_root(session, cache_dir),
+                    store,
+                )
             else:
                 unit_ids = [u.id for u in workflow.units(selection, None)]
             if not unit_ids:
@@ -412,7 +412,6 @@ def run(
                 _emit(fmt, render.results_json(Summary()), "nothing to run")
                 return
             runs = workflow.tasks_for(selection, unit_ids, os.environ)
-            store = _store(session, cache_dir, remote_cache)
             reporter = _reporter(fmt, interactive=fmt == "text" and sys.stdout.isatty())
             try:
                 summary = run_tasks(
@@ -502,6 +501,7 @@ def _store(session: Any, cache_dir: str | None, remote: str | None) -> Any:
 @BASE
 @SHARDS
 @click.option("--cache-dir", metavar="PATH", help="where duration history lives")
+@click.option("--remote-cache", metavar="URL", help="also publish the plan there")
 @ON_UNKNOWN
 @FORMAT
 @reports_errors
@@ -512,6 +512,7 @@ def plan_command(
     base: str | None,
     shards: str,
     cache_dir: str | None,
+    remote_cache: str | None,
     on_unknown: str,
     fmt: str,
 ) -> None:
@@ -525,6 +526,8 @@ def plan_command(
         )
         with _history(session, cache_dir) as history:
             plan = workflow.plan_for(selection, history, _shards(shards))
+        store = _store(session, cache_dir, remote_cache)
+        workflow.publish_plan(plan, _cache_root(session, cache_dir), store)
         _emit(fmt, plan_json(plan), render.plan_text(plan))
 
 
@@ -561,6 +564,8 @@ def matrix(
         )
         with _history(session, cache_dir) as history:
             plan = workflow.plan_for(selection, history, _shards(shards), limits.get(ci))
+        store = _store(session, cache_dir, remote_cache)
+        workflow.publish_plan(plan, _cache_root(session, cache_dir), store)
     if ci == "github":
         click.echo(ci_render.github_output(plan))
     elif ci == "gitlab":

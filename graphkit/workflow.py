@@ -9,17 +9,23 @@ and for ``run`` build the keyed tasks of one shard and hand them to the runner.
 from __future__ import annotations
 
 import datetime
+import json
+import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from graphkit.cache.digest import Digest, digest, digest_of, mismatch
+from graphkit.cache.protocol import re_pb2
+from graphkit.cache.store import Store
 from graphkit.errors import InputError
 from graphkit.history import History
 from graphkit.keys import compute_keys
 from graphkit.labels import Label
-from graphkit.plan import Plan, Unit, make_plan
+from graphkit.plan import Plan, Unit, make_plan, plan_json, shard_of
 from graphkit.quarantine import Entry, is_muted, parse_quarantine
 from graphkit.run import TaskResult
 from graphkit.session import Loaded, Session
@@ -157,3 +163,89 @@ class Quarantine:
             or is_muted(self._entries, str(run.label), self._today) is not None
             for test in failing
         )
+
+
+# --- publishing plans -------------------------------------------------------------
+#
+# Shards re-plan on their own runners, but their duration history may differ from
+# the planning job's (a shard that ran first has already recorded new durations).
+# So the planning job publishes its plan under its digest — in the local cache
+# folder and, when there is one, the remote cache — and a shard whose own plan
+# differs uses the published one, after checking it covers exactly the work this
+# runner selected. Only when neither can be had does it refuse.
+
+_PLAN_DIGEST = re.compile(r"[0-9a-f]{32}")
+
+
+def _plan_action(plan_digest: str) -> Digest:
+    return digest_of(f"graphkit-plan:{plan_digest}".encode())
+
+
+def publish_plan(plan: Plan, cache_root: Path, store: Store | None) -> None:
+    """Keep the plan where the shard jobs can find it by digest."""
+    data = json.dumps(plan_json(plan), sort_keys=True).encode()
+    folder = cache_root / "plans"
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{plan.digest}.{os.getpid()}"
+    temp.write_bytes(data)
+    os.replace(temp, folder / f"{plan.digest}.json")
+    if store is not None:
+        blob = digest_of(data)
+        result = re_pb2.ActionResult(
+            exit_code=0, stdout_digest=re_pb2.Digest(hash=blob.hash, size_bytes=blob.size)
+        )
+        store.put_many([(blob, data)])
+        store.put_action_result(_plan_action(plan.digest), result.SerializeToString())
+
+
+def recall_plan(plan_digest: str, cache_root: Path, store: Store | None) -> dict[str, Any] | None:
+    """A published plan, from the local folder or the remote cache, or None."""
+    if not _PLAN_DIGEST.fullmatch(plan_digest):
+        raise InputError(f"--plan-digest {plan_digest!r} is not a plan digest (32 hex digits)")
+    local = cache_root / "plans" / f"{plan_digest}.json"
+    if local.is_file():
+        loaded: dict[str, Any] = json.loads(local.read_bytes())
+        return loaded
+    if store is None:
+        return None
+    raw = store.get_action_result(_plan_action(plan_digest))
+    if raw is None:
+        return None
+    result = re_pb2.ActionResult()
+    result.ParseFromString(raw)
+    blob = digest(result.stdout_digest.hash, result.stdout_digest.size_bytes)
+    data = store.get_many([blob]).get(blob)
+    if data is None or mismatch(blob, data) is not None:
+        return None
+    found: dict[str, Any] = json.loads(data)
+    return found
+
+
+def shard_units(
+    selection: Selection,
+    history: History,
+    index: int,
+    count: int,
+    plan_digest: str | None,
+    cache_root: Path,
+    store: Store | None,
+) -> list[str]:
+    """The unit ids shard ``index`` of ``count`` runs, checked against ``plan_digest``."""
+    plan = plan_for(selection, history, count)
+    if plan_digest is None or plan.digest == plan_digest:
+        return list(shard_of(plan, index, count).units)
+    published = recall_plan(plan_digest, cache_root, store)
+    if published is None:
+        raise InputError(
+            f"plan digest {plan.digest} differs from --plan-digest {plan_digest}, and plan "
+            f"{plan_digest} was not published to this runner's cache",
+            hint="pass the same --remote-cache to `graphkit matrix` and `graphkit run`",
+        )
+    mine = {unit.id for unit in units(selection, None)}
+    theirs = {unit for shard in published["shards"] for unit in shard["units"]}
+    if mine != theirs or len(published["shards"]) != count:
+        raise InputError(
+            f"plan {plan_digest} covers different work than this runner selected",
+            hint="the planning job and the shards must use the same --base and commit",
+        )
+    return list(published["shards"][index - 1]["units"])

@@ -220,3 +220,117 @@ def test_junit_summary_and_empty_selection(
         cli, monorepo, "build", "--affected", "--base", "HEAD", "--cache-dir", cache_dir
     )
     assert nothing["tasks"] == [] and nothing["summary"]["ran"] == 0
+
+
+def test_shards_partition_the_work_and_a_wrong_plan_digest_is_refused(
+    cli: Cli, monorepo: GitRepo, cache_dir: str
+) -> None:
+    plan = json.loads(
+        cli(
+            monorepo.root,
+            "plan",
+            "test",
+            "--shards",
+            "3",
+            "--cache-dir",
+            cache_dir,
+            "--format",
+            "json",
+        ).output
+    )
+    assert [s["index"] for s in plan["shards"]] == [1, 2, 3]
+    assert plan["estimated"] == 8  # 7 python test files + 1 shell test, no history yet
+    ran: list[str] = []
+    for index in (1, 2, 3):
+        data = run_json(
+            cli,
+            monorepo,
+            "test",
+            "--shard",
+            f"{index}/3",
+            "--plan-digest",
+            plan["digest"],
+            "--cache-dir",
+            cache_dir,
+        )
+        ran += [t["label"] for t in data["tasks"]]
+    # Each test file ran in exactly one shard; a target split across shards runs in each.
+    assert set(ran) == {
+        "//libs/api:test",
+        "//libs/core:test",
+        "//libs/util:test",
+        "//services/gateway:test",
+        "//services/web:test",
+        "//services/worker:test",
+        "//tools/release:test",
+    }
+    refused = cli(
+        monorepo.root,
+        "run",
+        "test",
+        "--shard",
+        "1/3",
+        "--plan-digest",
+        "0" * 32,
+        "--cache-dir",
+        cache_dir,
+    )
+    assert refused.exit_code == 2
+    assert "differs from --plan-digest" in refused.output
+    after = json.loads(
+        cli(
+            monorepo.root,
+            "plan",
+            "test",
+            "--shards",
+            "3",
+            "--cache-dir",
+            cache_dir,
+            "--format",
+            "json",
+        ).output
+    )
+    assert after["estimated"] == 0  # every unit now has a recorded duration
+
+
+def test_matrix_for_github_matches_the_plan(cli: Cli, monorepo: GitRepo, cache_dir: str) -> None:
+    out = cli(
+        monorepo.root, "matrix", "test", "--ci", "github", "--shards", "2", "--cache-dir", cache_dir
+    ).output.splitlines()
+    fields = dict(line.split("=", 1) for line in out)
+    assert set(fields) == {"matrix", "has_work", "plan"}
+    assert json.loads(fields["matrix"]) == {
+        "include": [{"shard": 1, "of": 2}, {"shard": 2, "of": 2}]
+    }
+    plan = json.loads(
+        cli(
+            monorepo.root,
+            "plan",
+            "test",
+            "--shards",
+            "2",
+            "--cache-dir",
+            cache_dir,
+            "--format",
+            "json",
+        ).output
+    )
+    assert fields["plan"] == plan["digest"] and fields["has_work"] == "true"
+
+
+def test_a_plan_published_to_the_remote_cache_is_found_by_another_runner(
+    tmp_path: Path,
+) -> None:
+    from graphkit.cache.remote import RemoteOptions, RemoteStore
+    from graphkit.config import ShardSettings
+    from graphkit.plan import Unit, make_plan, plan_json
+    from graphkit.workflow import publish_plan, recall_plan
+
+    units = [Unit(f"//a:t{i}", f"//a:t{i}", "test", "sh_test", None, float(i)) for i in range(5)]
+    plan = make_plan("test", units, 2, ShardSettings())
+    with running(tmp_path / "server") as (_server, port):
+        remote = RemoteStore(RemoteOptions(url=f"grpc://127.0.0.1:{port}"))
+        publish_plan(plan, tmp_path / "planner", remote)
+        assert recall_plan(plan.digest, tmp_path / "runner", remote) == plan_json(plan)
+        assert recall_plan("f" * 32, tmp_path / "runner", remote) is None
+    assert recall_plan(plan.digest, tmp_path / "planner", None) == plan_json(plan)

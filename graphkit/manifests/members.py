@@ -1,0 +1,181 @@
+"""Workspace members: what the ecosystem readers (npm, python, cargo, go) share.
+
+Every ecosystem reader takes ``{repo path: bytes}`` of its manifests, decides which
+folders are members of the workspace, and turns each member into a Package holding
+one target, ``//<folder>`` (``//:root`` for the repository root). This module holds
+the parts that must behave the same in all four: member globs, relative paths,
+duplicate names, and the Package itself.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from wcmatch import glob
+
+from graphkit.errors import InputError
+from graphkit.labels import Label, parse_label
+from graphkit.model import Package, Target
+
+ROOT_NAME = "root"
+
+# `**` spans folders, `!pattern` excludes; hidden folders match only when named, as
+# in npm's, pnpm's, Cargo's and uv's own glob expansion.
+_GLOB_FLAGS = glob.GLOBSTAR | glob.NEGATE
+
+
+@dataclass(frozen=True)
+class Member:
+    """One workspace member, ready to become a Package.
+
+    ``deps`` are the folders of the other members it depends on; ``attrs`` are
+    attribute values as plain JSON data, encoded canonically by ``to_package``.
+    """
+
+    folder: str
+    manifest: str
+    rule: str
+    alias: str | None
+    line: int | None
+    deps: frozenset[str] = frozenset()
+    attrs: tuple[tuple[str, object], ...] = ()
+
+
+def folder_of(path: str) -> str:
+    """The repo-relative folder of a repo-relative file path (``""`` for the root)."""
+    return posixpath.dirname(path)
+
+
+def manifests_named(files: Mapping[str, bytes], basename: str) -> dict[str, str]:
+    """``{folder: manifest path}`` of every file called ``basename``."""
+    return {folder_of(path): path for path in files if posixpath.basename(path) == basename}
+
+
+def resolve(folder: str, relative: str) -> str | None:
+    """``relative`` (a path written in a manifest in ``folder``) as a repo-relative folder.
+
+    None when it is absolute or climbs out of the repository: such a path names
+    nothing graphkit can own, so callers treat it as outside the workspace.
+    """
+    if not relative or relative.startswith("/") or "\\" in relative:
+        return None
+    joined = posixpath.normpath(posixpath.join(folder, relative))
+    if joined == ".":
+        return ""
+    if joined == ".." or joined.startswith("../"):
+        return None
+    return joined
+
+
+def _pattern(text: str) -> str:
+    negated = text.startswith("!")
+    body = text[1:] if negated else text
+    while body.startswith("./"):
+        body = body[2:]
+    body = body.rstrip("/") or "."
+    return f"!{body}" if negated else body
+
+
+def match_folders(
+    folders: Iterable[str], patterns: Iterable[str], exclude: Iterable[str] = ()
+) -> list[str]:
+    """The folders (sorted) matched by ``patterns`` and by none of ``exclude``.
+
+    Patterns are relative to the repository root; a leading ``./`` and a trailing
+    ``/`` are ignored, ``!pattern`` in ``patterns`` excludes like an ``exclude``
+    entry, and ``.`` names the root. An exclude also drops everything under the
+    folder it names, as Cargo's and uv's ``exclude`` do.
+    """
+    include = [_pattern(p) for p in patterns]
+    drop = [_pattern(p) for p in exclude]
+    drop += [f"{p}/**" for p in drop if p != "."]
+    positive = [p for p in include if not p.startswith("!")]
+    negative = [p[1:] for p in include if p.startswith("!")] + drop
+    matched = []
+    for folder in folders:
+        if folder == "":
+            hit = "." in positive and "." not in negative
+        else:
+            hit = glob.globmatch(folder, positive, flags=_GLOB_FLAGS) and not (
+                negative and glob.globmatch(folder, negative, flags=_GLOB_FLAGS)
+            )
+        if hit:
+            matched.append(folder)
+    return sorted(matched)
+
+
+def is_glob(pattern: str) -> bool:
+    """True when ``pattern`` holds glob magic; a literal names one folder exactly."""
+    return any(char in pattern for char in "*?[{!")
+
+
+def check_unique(members: Iterable[tuple[str, str, int | None]], what: str) -> dict[str, str]:
+    """``{name: manifest}`` from ``(name, manifest, line)``; a name used twice is an error."""
+    seen: dict[str, str] = {}
+    for name, manifest, line in members:
+        if name in seen:
+            raise InputError(
+                f"two {what} named {name!r}: {seen[name]} and {manifest}",
+                path=manifest,
+                line=line,
+                hint="names must be unique within a workspace",
+            )
+        seen[name] = manifest
+    return seen
+
+
+def line_containing(data: bytes, needle: str, *, start: int = 1) -> int | None:
+    """The 1-based line, at or after ``start``, whose text contains ``needle``.
+
+    Parsers of JSON, YAML and TOML keep no positions for values, so an error about a
+    value finds its line by the value's text.
+    """
+    lines = data.decode("utf-8", "replace").splitlines()
+    for number, text in enumerate(lines[start - 1 :], start=start):
+        if needle in text:
+            return number
+    return None
+
+
+def canonical_json(value: object) -> str:
+    """One spelling per value: sorted keys, no spaces, so reordering changes nothing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def label_of(folder: str, manifest: str) -> Label:
+    """``//folder`` (named for the folder's basename), or ``//:root`` for the root."""
+    if folder == "":
+        return Label("", ROOT_NAME)
+    try:
+        return parse_label(f"//{folder}:{posixpath.basename(folder)}")
+    except InputError as exc:
+        raise InputError(exc.message, path=manifest, line=1) from None
+
+
+def to_packages(members: Iterable[Member]) -> tuple[Package, ...]:
+    """Each member as a Package with its one target, sorted by folder.
+
+    The member's own folder never appears among its deps: a package that names
+    itself (an extra of its own, a dev dependency on itself) is not a cycle. A dep
+    folder that is no member is dropped, since only members have labels.
+    """
+    members = sorted(members, key=lambda m: m.folder)
+    labels = {m.folder: label_of(m.folder, m.manifest) for m in members}
+    packages = []
+    for member in members:
+        deps = {labels[d] for d in member.deps if d in labels and d != member.folder}
+        target = Target(
+            label=labels[member.folder],
+            rule=member.rule,
+            srcs=None,
+            deps=tuple(sorted(deps)),
+            attrs=tuple(sorted((k, canonical_json(v)) for k, v in member.attrs)),
+            aliases=(member.alias,) if member.alias else (),
+            manifest=member.manifest,
+            line=member.line,
+        )
+        packages.append(Package(path=member.folder, manifest=member.manifest, targets=(target,)))
+    return tuple(packages)
