@@ -21,6 +21,7 @@ from graphkit import __version__
 from graphkit.config import CONFIG_FILE, WorkspaceConfig, parse_config
 from graphkit.errors import InputError
 from graphkit.labels import Label, did_you_mean, parse_label
+from graphkit.manifests import ecosystems
 from graphkit.manifests.build_toml import BUILD_FILE, parse_build
 from graphkit.model import FileEntry, Package, Rule, Snapshot, Target
 from graphkit.paths import parent_dirs
@@ -32,7 +33,7 @@ from graphkit.tomldoc import line_of
 _GLOB_FLAGS = wcglob.GLOBSTAR | wcglob.NEGATE | wcglob.DOTGLOB | wcglob.NEGATEALL
 
 Reader = Callable[[str, FileEntry], bytes]
-MEMO_FORMAT = 1
+MEMO_FORMAT = 2
 
 
 @lru_cache(maxsize=4096)
@@ -78,7 +79,7 @@ class BuildGraph:
         return _digraph(self.targets)
 
     def __getstate__(self) -> dict[str, Any]:
-        derived = ("targets", "dependents", "digraph")
+        derived = ("targets", "dependents", "digraph", "aliases")
         return {k: v for k, v in self.__dict__.items() if k not in derived}
 
     def package_of(self, path: str) -> str | None:
@@ -92,14 +93,21 @@ class BuildGraph:
         """The rule of a target."""
         return self.rules[self.targets[label].rule]
 
+    @cached_property
+    def aliases(self) -> Mapping[str, Label]:
+        """Ecosystem names (``@acme/ui``, ``acme-core``) of the targets that have one."""
+        return {alias: t.label for t in self.targets.values() for alias in t.aliases}
+
     def resolve(self, text: str) -> Label:
-        """A label the user typed (``//pkg:name``, ``//pkg``) -> a known target, or InputError."""
+        """A label or ecosystem name the user typed -> a known target, or InputError."""
+        if text in self.aliases:
+            return self.aliases[text]
         try:
             label = parse_label(text)
         except InputError:
             label = None
         if label is None or label not in self.targets:
-            known = [str(t) for t in self.targets]
+            known = [*(str(t) for t in self.targets), *self.aliases]
             raise InputError(
                 f"{text!r} is not a target",
                 hint=did_you_mean(text, known) or "see `graphkit query`",
@@ -188,15 +196,24 @@ def package_inputs(
 
 
 def find_meta(snapshot: Snapshot, rules_dir: str | None) -> dict[str, FileEntry]:
-    """The files that define the graph: graphkit.toml, every BUILD.toml, workspace rule files."""
+    """The files that define the graph: graphkit.toml, BUILD.toml files, workspace rule
+    files, and the ecosystem manifests (package.json, pyproject.toml, Cargo.toml, ...)."""
     prefix = f"{rules_dir}/" if rules_dir else None
     return {
         path: entry
         for path, entry in snapshot.items()
-        if path in (CONFIG_FILE, BUILD_FILE)
-        or path.endswith("/" + BUILD_FILE)
-        or (prefix is not None and path.startswith(prefix) and path.endswith(".toml"))
+        if _is_native(path, prefix) or ecosystems.is_manifest(path)
     }
+
+
+def _is_native(path: str, rules_prefix: str | None) -> bool:
+    """graphkit's own definition files: never inputs of a package, unlike ecosystem
+    manifests, whose bytes (versions, scripts) matter to the package they describe."""
+    return (
+        path in (CONFIG_FILE, BUILD_FILE)
+        or path.endswith("/" + BUILD_FILE)
+        or (rules_prefix is not None and path.startswith(rules_prefix) and path.endswith(".toml"))
+    )
 
 
 def read_meta(snapshot: Snapshot, read: Reader) -> dict[str, FileEntry]:
@@ -218,10 +235,11 @@ def load_graph(
         meta = read_meta(snapshot, read)
     entry = meta.get(CONFIG_FILE)
     config = parse_config(read(CONFIG_FILE, entry)) if entry is not None else WorkspaceConfig()
+    prefix = f"{config.rules_dir}/" if config.rules_dir else None
     rule_files = {
         path: read(path, entry)
         for path, entry in meta.items()
-        if path != CONFIG_FILE and not path.endswith(BUILD_FILE)
+        if prefix is not None and path.startswith(prefix) and path.endswith(".toml")
     }
     rules = load_rules(rule_files)
     packages: dict[str, Package] = {}
@@ -231,7 +249,13 @@ def load_graph(
             folder = path.rpartition("/")[0]
             texts[path] = read(path, entry)
             packages[folder] = parse_build(texts[path], path, folder, rules)
-    return build_graph(config, rules, packages, frozenset(meta), read_manifest=texts.__getitem__)
+    found = ecosystems.read_all(
+        {path: read(path, entry) for path, entry in meta.items() if ecosystems.is_manifest(path)}
+    )
+    for folder, package in found.items():
+        packages.setdefault(folder, package)  # BUILD.toml wins in its folder
+    native = frozenset(path for path in meta if _is_native(path, prefix))
+    return build_graph(config, rules, packages, native, read_manifest=texts.get)
 
 
 def graph_key(meta: Mapping[str, FileEntry]) -> str:
@@ -258,7 +282,7 @@ def build_graph(
     packages: Mapping[str, Package],
     meta_paths: frozenset[str],
     *,
-    read_manifest: Callable[[str], bytes] | None,
+    read_manifest: Callable[[str], bytes | None] | None,
 ) -> BuildGraph:
     """Index targets, check every dep exists and that deps form no cycle."""
     import networkx as nx
@@ -295,11 +319,12 @@ def _missing_dep(
     target: Target,
     dep: Label,
     targets: Mapping[Label, Target],
-    read_manifest: Callable[[str], bytes] | None,
+    read_manifest: Callable[[str], bytes | None] | None,
 ) -> InputError:
     line = target.line
-    if read_manifest is not None and target.line is not None:
-        line = line_of(read_manifest(target.manifest), "deps", start=target.line) or line
+    text = read_manifest(target.manifest) if read_manifest is not None else None
+    if text is not None and target.line is not None:
+        line = line_of(text, "deps", start=target.line) or line
     candidates = [str(label) for label in targets]
     return InputError(
         f"dep {str(dep)!r} of {target.label} is not a target",
