@@ -9,6 +9,7 @@ that proves the property can fail.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pygit2
@@ -79,6 +80,20 @@ def manifest(targets: list[TargetSpec], comment: str = "") -> bytes:
     return "\n".join(lines).encode()
 
 
+NPM_ROOT = json.dumps({"name": "root", "private": True, "workspaces": PACKAGES}).encode()
+
+
+def npm_name(folder: str) -> str:
+    return "@o/" + folder.replace("/", "-")
+
+
+def npm_manifest(folder: str, deps: list[str], version: str = "1.0.0") -> bytes:
+    manifest = {"name": npm_name(folder), "version": version}
+    if deps:
+        manifest["dependencies"] = {npm_name(d): "*" for d in deps}  # type: ignore[assignment]
+    return json.dumps(manifest).encode()
+
+
 @st.composite
 def workspaces(draw: st.DrawFn) -> Tree:
     """A valid workspace: packages with targets whose deps only point 'earlier' (a DAG)."""
@@ -91,7 +106,21 @@ def workspaces(draw: st.DrawFn) -> Tree:
     tree.files[RULE_FILE] = (CUSTOM_RULE.format(glob="*.py").encode(), False)
     tree.files["README.md"] = (b"hello\n", False)
     earlier: list[str] = []
+    npm_members: list[str] = []
+    tree.files["package.json"] = (NPM_ROOT, False)
     for package in draw(st.lists(st.sampled_from(PACKAGES), min_size=1, max_size=4, unique=True)):
+        if draw(st.booleans()):  # an npm workspace member instead of a BUILD.toml package
+            deps = (
+                draw(st.lists(st.sampled_from(npm_members), max_size=2, unique=True))
+                if npm_members
+                else []
+            )
+            tree.files[f"{package}/package.json"] = (npm_manifest(package, deps), False)
+            npm_members.append(package)
+            earlier.append(f"//{package}:{package.rsplit('/', 1)[-1]}")
+            for name in draw(st.lists(st.sampled_from(FILES), min_size=1, unique=True)):
+                tree.files[f"{package}/{name}"] = (f"{package}/{name}".encode(), False)
+            continue
         targets = []
         for index in range(draw(st.integers(1, 3))):
             deps = (
@@ -130,6 +159,7 @@ def edits(draw: st.DrawFn, tree: Tree) -> Tree:
                     "package",
                     "rule",
                     "global",
+                    "npm",
                 ]
             )
         )
@@ -157,12 +187,28 @@ def edits(draw: st.DrawFn, tree: Tree) -> Tree:
                 head.files.pop(path)
             else:
                 head.files[path] = (manifest([TargetSpec("n", "filegroup", None, ())]), False)
+        elif kind == "npm":
+            _edit_npm(draw, head)
         elif kind == "rule":
             glob = draw(st.sampled_from(["*.py", "**", "src/*", "*.md"]))
             head.files[RULE_FILE] = (CUSTOM_RULE.format(glob=glob).encode(), False)
         else:
             head.files["ci/main.yml"] = (content(draw), False)
     return head
+
+
+def _edit_npm(draw: st.DrawFn, head: Tree) -> None:
+    """Add, drop or re-version an npm member, or change its workspace deps."""
+    folder = draw(st.sampled_from(PACKAGES))
+    path = f"{folder}/package.json"
+    members = sorted(p.rsplit("/", 1)[0] for p in head.files if p.endswith("/package.json"))
+    choice = draw(st.sampled_from(["drop", "deps", "version"]))
+    if path in head.files and choice == "drop":
+        head.files.pop(path)
+        return
+    deps = draw(st.lists(st.sampled_from(members), max_size=2, unique=True)) if members else []
+    version = "2.0.0" if choice == "version" else "1.0.0"
+    head.files[path] = (npm_manifest(folder, [d for d in deps if d != folder], version), False)
 
 
 def _edit_manifest(draw: st.DrawFn, head: Tree) -> None:
@@ -243,6 +289,7 @@ def test_walk_matches_key_oracle(history: tuple[Tree, Tree]) -> None:
 
 def test_negative_control_skipping_dependents_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """A walk that forgets reverse dependents must fail the oracle."""
+
     def identity(graph: BuildGraph, seeds: dict[object, object]) -> dict[object, object]:
         return dict(seeds)
 
