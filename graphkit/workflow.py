@@ -52,17 +52,15 @@ def select(
     base: str | None,
     on_unknown: str = "error",
 ) -> Selection:
-    """Named labels, else the affected targets, else every target; only those with ``task``."""
+    """The named targets (else every target), only those affected with ``--affected``,
+    only those whose rule has ``task``."""
     head = session.load(None)
     graph = head.graph
-    if labels:
-        chosen = {graph.resolve(text) for text in labels}
-    elif affected:
-        chosen = set(session.compare(base, None, on_unknown=on_unknown).affected.targets)
-    else:
-        chosen = set(graph.targets)
+    chosen = {graph.resolve(text) for text in labels} if labels else set(graph.targets)
+    if affected:  # named and affected: the named targets the change affects
+        chosen &= set(session.compare(base, None, on_unknown=on_unknown).affected.targets)
     with_task = sorted(label for label in chosen if graph.rule_of(label).task(task) is not None)
-    if labels and not with_task:
+    if labels and not affected and not with_task:
         raise InputError(f"none of the named targets has a {task!r} task")
     return Selection(head, task, tuple(with_task))
 

@@ -48,8 +48,24 @@ CORE_DEPENDENTS = [
     "//services/worker:test",
     "//services/worker:worker",
 ]
+ECOSYSTEM_TARGETS = [
+    "//go/cli:cli",
+    "//go/mathx:mathx",
+    "//js/app:app",
+    "//js/ui:ui",
+    "//py/models:models",
+    "//py/service:service",
+    "//rust/geometry:geometry",
+    "//rust/render:render",
+]
 ALL_TARGETS = sorted(
-    [*UTIL_DEPENDENTS, "//libs/proto:gen_py", "//libs/proto:schema", "//tools/lint:lint"]
+    [
+        *UTIL_DEPENDENTS,
+        *ECOSYSTEM_TARGETS,
+        "//libs/proto:gen_py",
+        "//libs/proto:schema",
+        "//tools/lint:lint",
+    ]
 )
 
 
@@ -349,3 +365,29 @@ def test_submodule_pointer_change_affects_its_owner(cli: Cli, monorepo: GitRepo)
     assert data["changed"] == [{"path": "libs/proto/vendor/googleapis", "status": "modified"}]
     # vendor/ is matched by neither target's srcs, so it is an input of both.
     assert data["affected"] == ["//libs/proto:gen_py", "//libs/proto:schema"]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("js/ui/src/index.js", ["//js/app:app", "//js/ui:ui"]),
+        ("py/models/src/acme_models/__init__.py", ["//py/models:models", "//py/service:service"]),
+        ("rust/geometry/src/lib.rs", ["//rust/geometry:geometry", "//rust/render:render"]),
+        ("go/mathx/mathx.go", ["//go/cli:cli", "//go/mathx:mathx"]),
+    ],
+)
+def test_ecosystem_member_edit_affects_its_dependents(
+    cli: Cli, monorepo: GitRepo, path: str, expected: list[str]
+) -> None:
+    monorepo.append(path, "\n// edited\n" if not path.endswith(".py") else "\n# edited\n")
+    assert committed(cli, monorepo)["affected"] == expected
+
+
+def test_workspace_root_manifest_change_redefines_its_members(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.write("pyproject.toml", '[tool.uv.workspace]\nmembers = ["py/models"]\n')
+    data = committed(cli, monorepo)
+    # py/service left the workspace: it is a plain project now, still depending on models.
+    assert data["affected"] == []
+    assert data["unowned"] == ["pyproject.toml"]

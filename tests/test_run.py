@@ -19,6 +19,18 @@ from graphkit.cache.protocol import re_pb2
 
 Cli = Callable[..., Result]
 GEN_OUT = "libs/proto/gen/schema.py"
+# The fixture's Python and shell targets; its npm, uv, Cargo and Go members have
+# tasks too, but those need toolchains a test machine may lack.
+TESTS = (
+    "//libs/api:test",
+    "//libs/core:test",
+    "//libs/util:test",
+    "//services/gateway:test",
+    "//services/web:test",
+    "//services/worker:test",
+    "//tools/release:test",
+)
+BUILDS = ("//libs/proto:gen_py",)
 
 
 def run_json(cli: Cli, repo: GitRepo, *args: str) -> dict[str, Any]:
@@ -40,11 +52,11 @@ def cache_dir(tmp_path: Path) -> str:
 def test_first_run_executes_second_run_is_cached(
     cli: Cli, monorepo: GitRepo, cache_dir: str
 ) -> None:
-    first = run_json(cli, monorepo, "build", "--cache-dir", cache_dir)
+    first = run_json(cli, monorepo, "build", *BUILDS, "--cache-dir", cache_dir)
     assert statuses(first) == {"//libs/proto:gen_py": "ran"}
     produced = (monorepo.root / GEN_OUT).read_bytes()
     (monorepo.root / GEN_OUT).unlink()
-    second = run_json(cli, monorepo, "build", "--cache-dir", cache_dir)
+    second = run_json(cli, monorepo, "build", *BUILDS, "--cache-dir", cache_dir)
     assert statuses(second) == {"//libs/proto:gen_py": "cached"}
     assert second["summary"]["ran"] == 0 and second["summary"]["cached"] == 1
     assert (monorepo.root / GEN_OUT).read_bytes() == produced
@@ -53,12 +65,12 @@ def test_first_run_executes_second_run_is_cached(
 def test_tests_run_from_the_cache_and_an_edit_reruns_only_affected(
     cli: Cli, monorepo: GitRepo, cache_dir: str
 ) -> None:
-    first = run_json(cli, monorepo, "test", "-j", "2", "--cache-dir", cache_dir)
+    first = run_json(cli, monorepo, "test", *TESTS, "-j", "2", "--cache-dir", cache_dir)
     assert set(statuses(first).values()) == {"ran"}, first
     assert first["summary"]["failed"] == 0
     assert len(first["tasks"]) == 7  # six python_test targets and one sh_test
     monorepo.append("services/web/src/web/app.py", "\nLATE = 1\n")
-    second = run_json(cli, monorepo, "test", "--cache-dir", cache_dir)
+    second = run_json(cli, monorepo, "test", *TESTS, "--cache-dir", cache_dir)
     ran = sorted(label for label, status in statuses(second).items() if status == "ran")
     assert ran == ["//services/gateway:test", "//services/web:test"]
     assert second["summary"]["cached"] == 5
@@ -74,6 +86,7 @@ def test_a_second_runner_gets_everything_from_the_remote_cache(
             cli,
             monorepo,
             "test",
+            *TESTS,
             "--remote-cache",
             remote,
             "--cache-dir",
@@ -84,6 +97,7 @@ def test_a_second_runner_gets_everything_from_the_remote_cache(
             cli,
             monorepo,
             "test",
+            *TESTS,
             "--remote-cache",
             remote,
             "--cache-dir",
@@ -180,16 +194,16 @@ def test_poisoned_cache_entry_is_refused_and_nothing_escapes(
     outside = tmp_path / "outside"
     outside.mkdir()
     os.symlink(outside, monorepo.root / "link")
-    first = run_json(cli, monorepo, "build", "--cache-dir", cache_dir)
+    first = run_json(cli, monorepo, "build", *BUILDS, "--cache-dir", cache_dir)
     assert statuses(first) == {"//libs/proto:gen_py": "ran"}
     from graphkit.session import Session
     from graphkit.workflow import select, tasks_for
 
     with Session.open(monorepo.root) as session:
-        selection = select(session, "build", [], affected=False, base=None)
+        selection = select(session, "build", BUILDS, affected=False, base=None)
         [task] = tasks_for(selection, [str(label) for label in selection.labels], os.environ)
     _poison(cache_dir, task.action.hash, task.action.size, evil_path)
-    result = cli(monorepo.root, "run", "build", "--cache-dir", cache_dir)
+    result = cli(monorepo.root, "run", "build", *BUILDS, "--cache-dir", cache_dir)
     assert result.exit_code == 0, result.output
     assert "refusing cached result" in result.output
     assert "[ran] //libs/proto:gen_py" in result.output
@@ -199,8 +213,8 @@ def test_poisoned_cache_entry_is_refused_and_nothing_escapes(
 
 
 def test_no_cache_write_stores_nothing(cli: Cli, monorepo: GitRepo, cache_dir: str) -> None:
-    run_json(cli, monorepo, "build", "--cache-dir", cache_dir, "--no-cache-write")
-    again = run_json(cli, monorepo, "build", "--cache-dir", cache_dir)
+    run_json(cli, monorepo, "build", *BUILDS, "--cache-dir", cache_dir, "--no-cache-write")
+    again = run_json(cli, monorepo, "build", *BUILDS, "--cache-dir", cache_dir)
     assert statuses(again) == {"//libs/proto:gen_py": "ran"}
 
 
@@ -208,7 +222,9 @@ def test_junit_summary_and_empty_selection(
     cli: Cli, monorepo: GitRepo, cache_dir: str, tmp_path: Path
 ) -> None:
     report = tmp_path / "reports" / "graphkit.xml"
-    result = cli(monorepo.root, "run", "build", "--cache-dir", cache_dir, "--junit", str(report))
+    result = cli(
+        monorepo.root, "run", "build", *BUILDS, "--cache-dir", cache_dir, "--junit", str(report)
+    )
     assert result.exit_code == 0, result.output
     import defusedxml.ElementTree as SafeTree
 
@@ -217,7 +233,7 @@ def test_junit_summary_and_empty_selection(
         ("//libs/proto:gen_py", "build")
     ]
     nothing = run_json(
-        cli, monorepo, "build", "--affected", "--base", "HEAD", "--cache-dir", cache_dir
+        cli, monorepo, "build", *BUILDS, "--affected", "--base", "HEAD", "--cache-dir", cache_dir
     )
     assert nothing["tasks"] == [] and nothing["summary"]["ran"] == 0
 
@@ -230,6 +246,7 @@ def test_shards_partition_the_work_and_a_wrong_plan_digest_is_refused(
             monorepo.root,
             "plan",
             "test",
+            *TESTS,
             "--shards",
             "3",
             "--cache-dir",
@@ -246,6 +263,7 @@ def test_shards_partition_the_work_and_a_wrong_plan_digest_is_refused(
             cli,
             monorepo,
             "test",
+            *TESTS,
             "--shard",
             f"{index}/3",
             "--plan-digest",
@@ -268,6 +286,7 @@ def test_shards_partition_the_work_and_a_wrong_plan_digest_is_refused(
         monorepo.root,
         "run",
         "test",
+        *TESTS,
         "--shard",
         "1/3",
         "--plan-digest",
@@ -282,6 +301,7 @@ def test_shards_partition_the_work_and_a_wrong_plan_digest_is_refused(
             monorepo.root,
             "plan",
             "test",
+            *TESTS,
             "--shards",
             "3",
             "--cache-dir",
@@ -295,7 +315,16 @@ def test_shards_partition_the_work_and_a_wrong_plan_digest_is_refused(
 
 def test_matrix_for_github_matches_the_plan(cli: Cli, monorepo: GitRepo, cache_dir: str) -> None:
     out = cli(
-        monorepo.root, "matrix", "test", "--ci", "github", "--shards", "2", "--cache-dir", cache_dir
+        monorepo.root,
+        "matrix",
+        "test",
+        *TESTS,
+        "--ci",
+        "github",
+        "--shards",
+        "2",
+        "--cache-dir",
+        cache_dir,
     ).output.splitlines()
     fields = dict(line.split("=", 1) for line in out)
     assert set(fields) == {"matrix", "has_work", "plan"}
@@ -307,6 +336,7 @@ def test_matrix_for_github_matches_the_plan(cli: Cli, monorepo: GitRepo, cache_d
             monorepo.root,
             "plan",
             "test",
+            *TESTS,
             "--shards",
             "2",
             "--cache-dir",

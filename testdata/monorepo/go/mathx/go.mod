@@ -1,0 +1,3 @@
+module example.com/acme/mathx
+
+go 1.22

@@ -1,0 +1,3 @@
+const { button } = require("@acme/ui");
+
+console.log(button("OK"));

@@ -1,0 +1,3 @@
+fn main() {
+    println!("{}", geometry::area(3, 4));
+}
