@@ -364,3 +364,39 @@ def test_a_plan_published_to_the_remote_cache_is_found_by_another_runner(
         assert recall_plan(plan.digest, tmp_path / "runner", remote) == plan_json(plan)
         assert recall_plan("f" * 32, tmp_path / "runner", remote) is None
     assert recall_plan(plan.digest, tmp_path / "planner", None) == plan_json(plan)
+
+
+def test_an_empty_shard_exits_0_without_starting_anything(
+    cli: Cli, monorepo: GitRepo, cache_dir: str
+) -> None:
+    plan = json.loads(
+        cli(
+            monorepo.root,
+            "plan",
+            "test",
+            *TESTS,
+            "--shards",
+            "12",
+            "--cache-dir",
+            cache_dir,
+            "--format",
+            "json",
+        ).output
+    )
+    empty = [s["index"] for s in plan["shards"] if not s["units"]]
+    assert empty, plan
+    result = cli(
+        monorepo.root,
+        "run",
+        "test",
+        *TESTS,
+        "--shard",
+        f"{empty[0]}/12",
+        "--plan-digest",
+        plan["digest"],
+        "--cache-dir",
+        cache_dir,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "nothing to run"
+    assert not (monorepo.root / ".graphkit").exists()
