@@ -82,11 +82,22 @@ def _session() -> Any:
     metavar="KIND",
     help="only targets of this rule kind (repeatable)",
 )
+@click.option(
+    "--files",
+    "list_files",
+    is_flag=True,
+    help="also list the test files that must run, for rules that shard by file",
+)
 @ON_UNKNOWN
 @FORMAT
 @reports_errors
 def affected(
-    base: str | None, head: str | None, rules: tuple[str, ...], on_unknown: str, fmt: str
+    base: str | None,
+    head: str | None,
+    rules: tuple[str, ...],
+    list_files: bool,
+    on_unknown: str,
+    fmt: str,
 ) -> None:
     """List the targets a change affects, each with its reason.
 
@@ -111,11 +122,18 @@ def affected(
             base_graph = result.base_side.graph if result.base_side else None
             found = found.only_rules(result.head.graph, base_graph, set(rules))
         head_sha = result.head.revision.sha
-        _emit(
-            fmt,
-            render.affected_json(result.base.sha, head_sha, found),
-            render.affected_text(result.base.sha, head_sha, found),
-        )
+        data = render.affected_json(result.base.sha, head_sha, found)
+        text = render.affected_text(result.base.sha, head_sha, found)
+        if list_files:
+            from graphkit.filetests import select_test_files
+
+            loaded = result.head
+            selection = select_test_files(
+                loaded.graph, loaded.side.snapshot, session.workspace.read, found
+            )
+            data = render.with_files(data, selection)
+            text = f"{text}\n{render.files_text(selection)}"
+        _emit(fmt, data, text)
 
 
 @main.command()

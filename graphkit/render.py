@@ -10,6 +10,7 @@ from graphkit.affected import Affected
 from graphkit.labels import Label
 
 if TYPE_CHECKING:  # keep these off the `affected` path: only other commands need them
+    from graphkit.filetests import FileSelection
     from graphkit.graph import BuildGraph
     from graphkit.history import FlakeStat
     from graphkit.keys import InputDifference, KeyRecord
@@ -39,6 +40,24 @@ def affected_json(base: str, head: str, affected: Affected) -> dict[str, Any]:
         "unowned": list(affected.unowned),
         "reasons": {str(label): str(reason) for label, reason in affected.targets.items()},
     }
+
+
+def with_files(data: dict[str, Any], selection: FileSelection) -> dict[str, Any]:
+    """The affected JSON plus ``files`` (test files per target) and ``file_reasons``."""
+    return {
+        **data,
+        "files": {str(label): list(files) for label, files in sorted(selection.files.items())},
+        "file_reasons": dict(sorted(selection.reasons.items())),
+    }
+
+
+def files_text(selection: FileSelection) -> str:
+    """Each file-sharded test target with the test files that must run, and why."""
+    lines = ["test files to run:"]
+    for label, files in sorted(selection.files.items()):
+        lines.append(f"  {label}: {len(files)} file(s)")
+        lines.extend(f"    {path}  ({selection.reasons[path]})" for path in files)
+    return "\n".join(lines)
 
 
 def affected_text(base: str, head: str, affected: Affected) -> str:

@@ -383,11 +383,60 @@ def test_ecosystem_member_edit_affects_its_dependents(
     assert committed(cli, monorepo)["affected"] == expected
 
 
-def test_workspace_root_manifest_change_redefines_its_members(
-    cli: Cli, monorepo: GitRepo
-) -> None:
+def test_workspace_root_manifest_change_redefines_its_members(cli: Cli, monorepo: GitRepo) -> None:
     monorepo.write("pyproject.toml", '[tool.uv.workspace]\nmembers = ["py/models"]\n')
     data = committed(cli, monorepo)
     # py/service left the workspace: it is a plain project now, still depending on models.
     assert data["affected"] == []
     assert data["unowned"] == ["pyproject.toml"]
+
+
+def files_of(cli: Cli, repo: GitRepo) -> dict[str, Any]:
+    result = cli(repo.root, "affected", "--files", "--base", "HEAD", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.output)
+    return data
+
+
+def test_files_selects_only_tests_whose_imports_reach_the_change(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.append("libs/core/src/core/config.py", "\n# tweak\n")
+    data = files_of(cli, monorepo)
+    assert data["affected"] == CORE_DEPENDENTS
+    assert data["files"] == {
+        "//libs/api:test": [],
+        "//libs/core:test": ["libs/core/tests/test_core_config.py"],
+        "//services/web:test": [],
+        "//services/worker:test": [],
+    }
+    assert data["file_reasons"]["libs/core/tests/test_core_config.py"].startswith(
+        "imports changed libs/core/src/core/config.py"
+    )
+
+
+def test_files_runs_every_test_when_a_non_importable_input_changes(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.write("libs/core/data/config.json", '{"changed": true}\n')
+    data = files_of(cli, monorepo)
+    assert data["files"]["//libs/core:test"] == [
+        "libs/core/tests/test_core_config.py",
+        "libs/core/tests/test_core_models.py",
+    ]
+    assert data["files"]["//libs/api:test"] == ["libs/api/tests/test_api_handlers.py"]
+
+
+def test_files_is_conservative_about_dynamic_imports(cli: Cli, monorepo: GitRepo) -> None:
+    monorepo.write(
+        "libs/core/tests/test_core_models.py",
+        "import importlib\n\nmod = importlib.import_module(__name__.replace('test', 'x'))\n",
+    )
+    monorepo.commit()
+    monorepo.append("libs/core/src/core/config.py", "\n# tweak\n")
+    data = files_of(cli, monorepo)
+    assert data["files"]["//libs/core:test"] == [
+        "libs/core/tests/test_core_config.py",
+        "libs/core/tests/test_core_models.py",
+    ]
+    assert "dynamic import" in data["file_reasons"]["libs/core/tests/test_core_models.py"]

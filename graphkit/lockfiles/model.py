@@ -1,0 +1,271 @@
+"""What every lockfile parser shares: Resolved, Lock, DepGraph (the closure walk), readers.
+
+Every lockfile format reduces to the same picture: nodes (installed packages,
+workspace members), edges between them, the external packages among the nodes, and
+for each member the nodes it depends on directly. ``DepGraph`` holds that picture and
+``DepGraph.lock`` turns it into a ``Lock``: for each member, the frozenset of external
+packages it reaches. Parsers only build graphs; the walk is written once, here.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import compress
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+import yaml
+
+from graphkit.errors import InputError
+
+N = TypeVar("N", bound=Hashable)
+_BITS = bytes.maketrans(b"01", b"\x00\x01")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One resolved external package: ``lodash 4.17.21`` and its integrity or checksum.
+
+    ``integrity`` is the format's content hash when it records one (npm ``integrity``,
+    Cargo ``checksum``, go.sum ``h1:``); where it does not, it is the exact source
+    (a git URL with its commit), so a re-pointed dependency still differs. ``None``
+    when the lockfile records neither.
+    """
+
+    name: str
+    version: str
+    integrity: str | None = None
+
+    def __hash__(self) -> int:
+        # Closures hold the same packages many times over; dataclass hashing would
+        # rebuild the field tuple on every set insertion.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.name, self.version, self.integrity))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+    def sort_key(self) -> tuple[str, str, str]:
+        """A total order (``integrity`` may be None, which does not compare with str)."""
+        return (self.name, self.version, self.integrity or "")
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A parsed lockfile: per workspace member, its transitive external closure.
+
+    ``closure`` is keyed by member: the member's folder, repo-relative (``""`` for the
+    repository root) for npm, pnpm, yarn and uv; the crate name for Cargo; the module
+    path for Go. Edges between members are walked through, so a member's closure also
+    holds the externals of the members it depends on (never their dev dependencies).
+    """
+
+    path: str
+    ecosystem: str
+    closure: Mapping[str, frozenset[Resolved]] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of(cls, path: str, ecosystem: str, closure: Mapping[str, frozenset[Resolved]]) -> Lock:
+        """A Lock whose closure is a read-only, key-sorted copy of ``closure``."""
+        return cls(path, ecosystem, MappingProxyType(dict(sorted(closure.items()))))
+
+
+@dataclass(frozen=True)
+class DepGraph(Generic[N]):
+    """What a parser extracts: nodes, edges, the external nodes, and the members.
+
+    ``edges`` are a node's runtime dependencies (what it brings along when another
+    package depends on it). ``members`` maps a member key to its *direct* dependency
+    nodes, including its dev dependencies, which count only for the member itself.
+    Nodes missing from ``external`` are local (members, linked folders): walked
+    through, never reported.
+    """
+
+    edges: Mapping[N, Collection[N]]
+    external: Mapping[N, Resolved]
+    members: Mapping[str, Collection[N]]
+
+    def lock(self, path: str, ecosystem: str) -> Lock:
+        """Each member's closure: the external packages its direct deps reach."""
+        walk = _Reach(self.edges, self.external)
+        walk.run(node for direct in self.members.values() for node in direct)
+        # Decode each direct dependency's set once (by mask: many nodes share one)
+        # and build members by frozenset union, which copies stored hashes instead
+        # of hashing every package again for every member.
+        decoded: dict[int, frozenset[Resolved]] = {}
+        closure: dict[str, frozenset[Resolved]] = {}
+        for key, direct in self.members.items():
+            parts = [closure.get(key, frozenset())]
+            for node in direct:
+                mask = walk.result[node]
+                if mask not in decoded:
+                    decoded[mask] = walk.decode(mask)
+                parts.append(decoded[mask])
+            closure[key] = frozenset().union(*parts)
+        return Lock.of(path, ecosystem, closure)
+
+
+class _Reach(Generic[N]):
+    """Reachable externals per node, via Tarjan's strongly connected components.
+
+    Lockfile graphs have cycles (npm and Cargo packages depend on each other) and
+    thousands of nodes shared between members, so a walk per member would repeat
+    the same work. Tarjan emits components successors-first, which lets each
+    component's set be the union of its own externals and its successors' sets.
+    The sets are bitmasks over the distinct Resolved packages (Python ints): a
+    union is one C-level OR, where frozensets along a long chain would cost
+    quadratic copying.
+    """
+
+    def __init__(self, edges: Mapping[N, Collection[N]], external: Mapping[N, Resolved]) -> None:
+        self.edges = edges
+        self.packages = list(dict.fromkeys(external.values()))
+        bit = {package: 1 << position for position, package in enumerate(self.packages)}
+        self.own = {node: bit[package] for node, package in external.items()}
+        self.index: dict[N, int] = {}
+        self.low: dict[N, int] = {}
+        self.stack: list[N] = []
+        self.on_stack: set[N] = set()
+        self.result: dict[N, int] = {}
+
+    def run(self, starts: Iterable[N]) -> None:
+        """Fill ``result``: the reachable-externals mask of every node reached from ``starts``."""
+        for start in starts:
+            if start not in self.index:
+                self._visit(start)
+
+    def decode(self, mask: int) -> frozenset[Resolved]:
+        """The Resolved packages whose bits are set in ``mask``."""
+        # Lowest bit first, as bytes 0/1, so compress() does the selection in C.
+        selectors = bin(mask)[:1:-1].encode().translate(_BITS)
+        return frozenset(compress(self.packages, selectors))
+
+    def _enter(self, node: N) -> tuple[N, Iterator[N]]:
+        self.index[node] = self.low[node] = len(self.index)
+        self.stack.append(node)
+        self.on_stack.add(node)
+        return node, iter(self.edges.get(node, ()))
+
+    def _visit(self, start: N) -> None:
+        # An explicit work stack: dependency chains in big lockfiles are deeper than
+        # Python's recursion limit allows.
+        work = [self._enter(start)]
+        while work:
+            node, successors = work[-1]
+            for succ in successors:
+                if succ not in self.index:
+                    work.append(self._enter(succ))
+                    break
+                if succ in self.on_stack:
+                    self.low[node] = min(self.low[node], self.index[succ])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    self.low[parent] = min(self.low[parent], self.low[node])
+                if self.low[node] == self.index[node]:
+                    self._close(node)
+
+    def _close(self, root: N) -> None:
+        """Pop the component rooted at ``root`` and give all its nodes one set."""
+        component: list[N] = []
+        while True:
+            node = self.stack.pop()
+            self.on_stack.discard(node)
+            component.append(node)
+            if node == root:
+                break
+        inside = set(component)
+        found = 0
+        for node in component:
+            found |= self.own.get(node, 0)
+            for succ in self.edges.get(node, ()):
+                if succ not in inside:
+                    found |= self.result[succ]
+        for node in component:
+            self.result[node] = found
+
+
+def member_folder(lock_path: str, relative: str) -> str:
+    """The repo-relative folder of ``relative`` (as written in the lockfile at ``lock_path``).
+
+    Lockfiles name folders relative to themselves; graphkit keys members by
+    repo-relative folder, ``""`` for the root.
+    """
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(lock_path), relative))
+    return "" if joined == "." else joined
+
+
+def line_containing(data: bytes, needle: str, *, start: int = 1) -> int | None:
+    """The 1-based number of the first line at or after ``start`` holding ``needle``.
+
+    JSON and YAML loaders keep no positions for values, so a structural error (a
+    field of the wrong type) finds its line by the key's text.
+    """
+    lines = data.decode("utf-8", "replace").splitlines()
+    for number, text in enumerate(lines[start - 1 :], start=start):
+        if needle in text:
+            return number
+    return None
+
+
+def decode(data: bytes, path: str) -> str:
+    """``data`` as UTF-8 text, or an InputError naming ``path``."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
+
+
+def load_json_object(data: bytes, path: str) -> dict[str, Any]:
+    """Parse ``data`` as a JSON object, raising an InputError with the line on failure."""
+    try:
+        doc = json.loads(decode(data, path))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    if not isinstance(doc, dict):
+        raise InputError("expected a JSON object at the top level", path=path, line=1)
+    return doc
+
+
+def load_yaml_documents(data: bytes, path: str) -> list[Any]:
+    """Parse every YAML document of ``data``, raising an InputError with the line on failure."""
+    try:
+        return list(yaml.safe_load_all(decode(data, path)))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise InputError(
+            f"invalid YAML: {exc.problem or exc.context}", path=path, line=line
+        ) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", path=path) from None
+
+
+def expect_mapping(value: object, what: str, *, path: str, line: int | None) -> dict[str, Any]:
+    """``value`` if it is a mapping with string keys, else an InputError about ``what``."""
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return value
+    raise InputError(f"{what} is not a mapping of names", path=path, line=line)
+
+
+def table_line(data: bytes, table: str, index: int) -> int | None:
+    """The line of the ``index``-th ``[[table]]`` header of a TOML document.
+
+    tomllib keeps no positions, so an error about the n-th entry of an array of
+    tables is placed on its header.
+    """
+    header = f"[[{table}]]"
+    seen = 0
+    for number, text in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+        if text.strip() == header:
+            if seen == index:
+                return number
+            seen += 1
+    return None
