@@ -13,18 +13,28 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from graphkit.graph import BuildGraph, package_inputs
+from graphkit.externals import (
+    ECOSYSTEM_RULES,
+    UNPARSEABLE,
+    Externals,
+    is_lockfile,
+    read_externals,
+)
+from graphkit.graph import BuildGraph, Reader, package_inputs
 from graphkit.labels import Label
 from graphkit.model import Change, Reason, Snapshot
 from graphkit.paths import parent_dirs
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Side:
-    """One end of a comparison: the snapshot and the graph declared in it."""
+    """One end of a comparison: the snapshot, the graph declared in it, and how to read
+    file bytes (needed only when a lockfile changed; without it, graphkit cannot tell
+    who a lockfile change reaches and affects every package of that ecosystem)."""
 
     graph: BuildGraph
     snapshot: Snapshot
+    read: Reader | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,8 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
         elif base.graph.rules.get(target.rule) != head.graph.rules[target.rule]:
             source = head.graph.rules[target.rule].source
             seed([label], Reason("rule", f"rule {target.rule} changed ({source})"))
+    for label, reason in _lockfile_seeds(base, head, changes):
+        seed([label], reason)
     dirty = set() if same_graph else _dirty_packages(base.graph, head.graph)
     if dirty:
         for label, reason in _package_input_changes(base, head, dirty):
@@ -125,6 +137,52 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
                 if path in side.snapshot and folder is not None and folder not in dirty:
                     seed(side.graph.owners(path), reason)
     return seeds
+
+
+def _lockfile_seeds(
+    base: Side, head: Side, changes: tuple[Change, ...]
+) -> Iterable[tuple[Label, Reason]]:
+    """Targets whose locked external packages differ, when a lockfile changed."""
+    locks = sorted({p for change in changes for p in change.paths if is_lockfile(p)})
+    if not locks:
+        return
+    before, after = _externals(base), _externals(head)
+    if before is None or after is None:
+        kinds = set(ECOSYSTEM_RULES.values())
+        for label, target in sorted(head.graph.targets.items()):
+            if target.rule in kinds:
+                yield label, Reason("file", f"{locks[0]} changed and could not be compared")
+        return
+    for label in sorted(head.graph.targets):
+        old, new = before.by_target.get(label, ()), after.by_target.get(label, ())
+        if old != new:
+            yield label, Reason("file", _lock_difference(old, new))
+
+
+def _externals(side: Side) -> Externals | None:
+    return read_externals(side.graph, side.snapshot, side.read) if side.read else None
+
+
+def _lock_difference(old: tuple[str, ...], new: tuple[str, ...]) -> str:
+    """``package-lock.json: lodash 4.17.20 -> 4.17.21`` for the first package that differs."""
+    gone, added = sorted(set(old) - set(new)), sorted(set(new) - set(old))
+    broken = next((e for e in [*added, *gone] if UNPARSEABLE in e), None)
+    if broken is not None:
+        # "path: unparseable (why) oid" -> say that nobody can tell who it reaches.
+        return (
+            f"{broken.rsplit(' ', 1)[0]}: could not be compared, every package it pins is affected"
+        )
+
+    def name(entry: str) -> str:
+        return " ".join(entry.split(" ")[:2])  # "path: name"
+
+    for entry in added:
+        match = next((g for g in gone if name(g) == name(entry)), None)
+        if match is not None:
+            return f"{name(entry)} {match.split(' ')[2]} -> {entry.split(' ')[2]}"
+    if added:
+        return f"{added[0].rsplit(' ', 1)[0]} now locked"
+    return f"{gone[0].rsplit(' ', 1)[0]} no longer locked"
 
 
 def _describe(change: Change) -> str:

@@ -166,13 +166,13 @@ def why(label: str, base: str | None, head: str | None, on_unknown: str, fmt: st
 def explain(label: str, rev: str | None, diff_base: str | None, fmt: str) -> None:
     """Print every input of LABEL's content key (or, with --diff, those that changed)."""
     from graphkit import render
-    from graphkit.keys import compute_keys, trace_difference
+    from graphkit.keys import trace_difference
 
     with _session() as session:
         head = session.load(rev)
         if diff_base is None:
             resolved = head.graph.resolve(label)
-            record = compute_keys(head.graph, head.side.snapshot, only=[resolved])[resolved]
+            record = head.keys(only=[resolved])[resolved]
             _emit(
                 fmt,
                 render.key_json(record, head.graph),
@@ -205,11 +205,9 @@ def label_in(graph: Any, text: str) -> bool:
 
 def _records(loaded: Any, label: Any) -> Any:
     """Key records of ``label`` and everything it depends on, or {} if it is absent."""
-    from graphkit.keys import compute_keys
-
     if label not in loaded.graph.targets:
         return {}
-    return compute_keys(loaded.graph, loaded.side.snapshot, only=[label])
+    return loaded.keys(only=[label])
 
 
 @main.group()

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import xxhash
 
+from graphkit.externals import Externals
 from graphkit.graph import BuildGraph, topological
 from graphkit.labels import Label
 from graphkit.model import Rule, Snapshot, Target
 
 # Bump when the encoding or the set of inputs changes: every key changes with it.
-KEY_SCHEME = 1
+KEY_SCHEME = 2
 
 FileId = tuple[str, int, str]  # (path, mode, blob id)
 
@@ -36,6 +37,7 @@ class KeyInputs:
     global_patterns: tuple[str, ...]
     global_files: tuple[FileId, ...]
     rules_dir: str | None
+    externals: tuple[str, ...] = ()  # resolved external packages, from lockfiles
     scheme: int = KEY_SCHEME
 
 
@@ -121,6 +123,7 @@ def encode(inputs: KeyInputs) -> bytes:
     enc.texts("global.patterns", inputs.global_patterns)
     enc.files("global.files", sorted(inputs.global_files))
     enc.text("rules_dir", inputs.rules_dir)
+    enc.texts("externals", sorted(inputs.externals))
     return enc.bytes()
 
 
@@ -130,9 +133,16 @@ def hash_inputs(inputs: KeyInputs) -> str:
 
 
 def compute_keys(
-    graph: BuildGraph, snapshot: Snapshot, only: Iterable[Label] | None = None
+    graph: BuildGraph,
+    snapshot: Snapshot,
+    only: Iterable[Label] | None = None,
+    externals: Externals | None = None,
 ) -> dict[Label, KeyRecord]:
-    """Keys of every target (or of ``only`` and what they depend on), deps first."""
+    """Keys of every target (or of ``only`` and what they depend on), deps first.
+
+    ``externals`` (from ``read_externals``) adds each target's locked external
+    packages; without it no lockfile is read.
+    """
     wanted: set[Label] | None = None
     if only is not None:
         wanted = set()
@@ -155,6 +165,7 @@ def compute_keys(
             global_patterns=graph.config.global_inputs,
             global_files=global_files,
             rules_dir=graph.config.rules_dir,
+            externals=externals.by_target.get(label, ()) if externals else (),
         )
         records[label] = KeyRecord(hash_inputs(key_inputs), key_inputs)
     return records
@@ -200,6 +211,13 @@ def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
     same("global input patterns", a.global_patterns, b.global_patterns)
     out.extend(_diff_files("global input", a.global_files, b.global_files))
     same("rules_dir", a.rules_dir, b.rules_dir)
+    for entry in sorted(set(a.externals) ^ set(b.externals)):
+        present = entry in b.externals
+        out.append(
+            InputDifference(
+                f"external {entry}", None if present else "locked", "locked" if present else None
+            )
+        )
     return out
 
 

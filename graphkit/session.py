@@ -7,6 +7,7 @@ graph memo on disk. The modules below it stay pure.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,10 @@ from typing import Any
 from graphkit.affected import Affected, Side, everything, find_affected
 from graphkit.changes import diff_snapshots
 from graphkit.errors import InputError, UnknownStateError
+from graphkit.externals import read_externals
 from graphkit.graph import BuildGraph, graph_key, load_graph, read_meta
+from graphkit.keys import KeyRecord, compute_keys
+from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
 from graphkit.workspace import WORKTREE, Revision, Workspace
 
@@ -29,6 +33,12 @@ class Loaded:
     @property
     def graph(self) -> BuildGraph:
         return self.side.graph
+
+    def keys(self, only: Iterable[Label] | None = None) -> dict[Label, KeyRecord]:
+        """Content keys at this revision, lockfiles included."""
+        read = self.side.read
+        externals = read_externals(self.graph, self.side.snapshot, read) if read else None
+        return compute_keys(self.graph, self.side.snapshot, only, externals)
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,9 @@ class Session:
         if revision.sha not in self._loaded:
             snapshot = self.workspace.snapshot(revision)
             graph = self._graph(revision, snapshot)
-            self._loaded[revision.sha] = Loaded(revision, Side(graph, snapshot))
+            self._loaded[revision.sha] = Loaded(
+                revision, Side(graph, snapshot, self.workspace.read)
+            )
         return self._loaded[revision.sha]
 
     def _graph(self, revision: Revision, snapshot: Snapshot) -> BuildGraph:

@@ -23,7 +23,6 @@ from graphkit.cache.protocol import re_pb2
 from graphkit.cache.store import Store
 from graphkit.errors import InputError
 from graphkit.history import History
-from graphkit.keys import compute_keys
 from graphkit.labels import Label
 from graphkit.plan import Plan, Unit, make_plan, plan_json, shard_of
 from graphkit.quarantine import Entry, is_muted, parse_quarantine
@@ -102,7 +101,7 @@ def tasks_for(
     environ: Mapping[str, str],
 ) -> list[TaskRun]:
     """The keyed tasks covering ``unit_ids`` (one shard's share of the plan)."""
-    graph, snapshot = selection.head.graph, selection.head.side.snapshot
+    graph = selection.head.graph
     labels: set[Label] = set()
     files: dict[Label, list[str]] = {}
     for unit_id in unit_ids:
@@ -111,7 +110,7 @@ def tasks_for(
         labels.add(label)
         if path:
             files.setdefault(label, []).append(path)
-    records = compute_keys(graph, snapshot, only=sorted(labels))
+    records = selection.head.keys(only=sorted(labels))
     return make_tasks(
         graph,
         records,

@@ -440,3 +440,29 @@ def test_files_is_conservative_about_dynamic_imports(cli: Cli, monorepo: GitRepo
         "libs/core/tests/test_core_models.py",
     ]
     assert "dynamic import" in data["file_reasons"]["libs/core/tests/test_core_models.py"]
+
+
+def test_lockfile_bump_affects_only_the_members_that_resolve_it(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    lock = monorepo.read("js/package-lock.json")
+    monorepo.write("js/package-lock.json", lock.replace('"version": "2.1.3"', '"version": "2.1.4"'))
+    data = committed(cli, monorepo)
+    assert data["affected"] == ["//js/app:app"]
+    assert data["reasons"]["//js/app:app"] == "js/package-lock.json: ms 2.1.3 -> 2.1.4"
+    assert data["unowned"] == ["js/package-lock.json"]
+
+
+def test_lockfile_bump_reaches_dependents_of_the_member(cli: Cli, monorepo: GitRepo) -> None:
+    lock = monorepo.read("js/package-lock.json")
+    monorepo.write("js/package-lock.json", lock.replace('"version": "1.3.0"', '"version": "1.3.1"'))
+    assert committed(cli, monorepo)["affected"] == ["//js/app:app", "//js/ui:ui"]
+
+
+def test_unparseable_lockfile_affects_every_package_of_its_ecosystem(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.write("js/package-lock.json", '{"lockfileVersion": 3, "packages": ')
+    data = committed(cli, monorepo)
+    assert data["affected"] == ["//js/app:app", "//js/ui:ui"]
+    assert all("could not be compared" in data["reasons"][label] for label in data["affected"])

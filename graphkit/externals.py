@@ -1,0 +1,94 @@
+"""External dependencies per target, read from the lockfiles of one snapshot.
+
+A workspace member's content key covers the external packages its lockfile resolves
+for it (transitively), so a lockfile change affects exactly the members whose
+resolved closure changed. A lockfile that cannot be parsed makes graphkit unable to
+tell: every package of that ecosystem then carries the lockfile's blob id instead,
+so any change to it affects them all.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from graphkit.errors import InputError
+from graphkit.graph import BuildGraph
+from graphkit.labels import Label
+from graphkit.lockfiles import LOCKFILES, Lock, parse_lockfile
+from graphkit.lockfiles.go import parse_go
+from graphkit.manifests.cargo import crate_name
+from graphkit.manifests.ecosystems import SKIPPED_FOLDERS
+from graphkit.model import FileEntry, Snapshot, Target
+
+Read = Callable[[str, FileEntry], bytes]
+UNPARSEABLE = " unparseable "  # marks an externals entry standing for a whole broken lockfile
+
+# The rule kinds whose packages each ecosystem's lockfiles pin.
+ECOSYSTEM_RULES: Mapping[str, str] = {
+    "npm": "npm_package",
+    "python": "python_package",
+    "cargo": "cargo_crate",
+    "go": "go_module",
+}
+
+
+@dataclass(frozen=True)
+class Externals:
+    """Per target, its resolved externals as sorted ``"lockfile: name version integrity"``."""
+
+    by_target: Mapping[Label, tuple[str, ...]]
+
+
+def is_lockfile(path: str) -> bool:
+    """True for a lockfile graphkit reads (outside installed-package folders)."""
+    parts = path.split("/")
+    return parts[-1] in LOCKFILES and not SKIPPED_FOLDERS.intersection(parts[:-1])
+
+
+def read_externals(graph: BuildGraph, snapshot: Snapshot, read: Read) -> Externals:
+    """The externals of every ecosystem target, from every lockfile in ``snapshot``."""
+    found: dict[Label, set[str]] = {}
+    for path in sorted(p for p in snapshot if is_lockfile(p)):
+        ecosystem = LOCKFILES[posixpath.basename(path)]
+        targets = [t for t in graph.targets.values() if t.rule == ECOSYSTEM_RULES[ecosystem]]
+        try:
+            lock = _parse(graph, snapshot, read, path)
+        except InputError as exc:
+            # Cannot tell who depends on what: the lockfile's bytes stand for all of it.
+            marker = f"{path}:{UNPARSEABLE}({exc}) {snapshot[path].oid}"
+            for target in targets:
+                found.setdefault(target.label, set()).add(marker)
+            continue
+        for member, resolved in lock.closure.items():
+            for label in _members(graph, ecosystem, member, targets):
+                found.setdefault(label, set()).update(
+                    f"{path}: {r.name} {r.version} {r.integrity or '-'}" for r in resolved
+                )
+    return Externals({label: tuple(sorted(items)) for label, items in found.items()})
+
+
+def _parse(graph: BuildGraph, snapshot: Snapshot, read: Read, path: str) -> Lock:
+    folder = posixpath.dirname(path)
+    if posixpath.basename(path) == "go.sum":
+        go_mod = posixpath.join(folder, "go.mod")
+        if go_mod not in snapshot:
+            raise InputError("go.sum without a go.mod beside it", path=path)
+        return parse_go(read(go_mod, snapshot[go_mod]), read(path, snapshot[path]), path)
+    manifests = {
+        package.path: read(manifest, snapshot[manifest])
+        for package in graph.packages.values()
+        if (manifest := posixpath.join(package.path, "package.json")) in snapshot
+    }
+    return parse_lockfile(read(path, snapshot[path]), path, manifests=manifests)
+
+
+def _members(graph: BuildGraph, ecosystem: str, member: str, targets: list[Target]) -> list[Label]:
+    """The targets a lockfile member key names: a folder, a crate name or a module path."""
+    if ecosystem == "cargo":
+        return [t.label for t in targets if crate_name(member) in t.aliases]
+    if ecosystem == "go":
+        return [t.label for t in targets if member in t.aliases]
+    package = graph.packages.get(member)
+    return [t.label for t in package.targets] if package is not None else []
