@@ -210,6 +210,37 @@ def _records(loaded: Any, label: Any) -> Any:
     return loaded.keys(only=[label])
 
 
+@main.command()
+@click.option("--check", is_flag=True, help="change nothing; exit 1 when deps are missing (CI)")
+@FORMAT
+@reports_errors
+def tidy(check: bool, fmt: str) -> None:
+    """Add the deps that imports need to BUILD.toml files (or, with --check, list them)."""
+    from graphkit import render
+    from graphkit.errors import TaskFailed
+    from graphkit.tidy import add_deps, find_drift, manifest_edits
+    from graphkit.tomldoc import load_toml
+
+    with _session() as session:
+        loaded = session.load(None)
+        drift = find_drift(loaded.graph, loaded.side.snapshot, session.workspace.read)
+        edits = manifest_edits(loaded.graph, drift)
+        root = session.workspace.root
+    _emit(fmt, render.drift_json(drift, edits, check), render.drift_text(drift, edits, check))
+    if check:
+        if not drift.clean:
+            raise TaskFailed(f"{len(drift.missing)} target(s) import what they do not depend on")
+        return
+    # Edit every manifest in memory and check it still parses before writing any.
+    new_texts = {}
+    for manifest, additions in edits.items():
+        text = add_deps((root / manifest).read_text(), manifest, additions)
+        load_toml(text.encode(), manifest)
+        new_texts[manifest] = text
+    for manifest, text in new_texts.items():
+        _write_file(str(root / manifest), text)
+
+
 @main.group()
 def query() -> None:
     """Ask the graph: deps, rdeps, owners, unowned."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # keep these off the `affected` path: only other commands nee
     from graphkit.keys import InputDifference, KeyRecord
     from graphkit.plan import Plan
     from graphkit.run import Event, Summary
+    from graphkit.tidy import Drift
 
 
 def to_json(value: Any) -> str:
@@ -365,3 +366,33 @@ def junit_summary(summary: Summary) -> str:
             ElementTree.SubElement(case, "properties"), "property", name="status", value=r.status
         )
     return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def drift_json(drift: Drift, edits: dict[str, dict[str, list[str]]], check: bool) -> dict[str, Any]:
+    """Missing deps per target with the import that needs each, problems, and the edits."""
+    return {
+        "missing": {
+            str(label): {str(dep): why for dep, why in needed.items()}
+            for label, needed in drift.missing.items()
+        },
+        "problems": [str(problem) for problem in drift.problems],
+        "edits": edits,
+        "written": not check,
+    }
+
+
+def drift_text(drift: Drift, edits: dict[str, dict[str, list[str]]], check: bool) -> str:
+    """One line per missing dep, then the unresolved imports, then what was written."""
+    if drift.clean and not drift.problems:
+        return "deps are tidy: every import is covered by a declared dependency"
+    lines = [
+        f"{label} needs {dep} ({why})"
+        for label, needed in drift.missing.items()
+        for dep, why in needed.items()
+    ]
+    lines += [f"warning: {problem}" for problem in drift.problems]
+    verb = "would add" if check else "added"
+    for manifest, additions in sorted(edits.items()):
+        for name, labels in sorted(additions.items()):
+            lines.append(f"{manifest}: {verb} {', '.join(labels)} to {name}")
+    return "\n".join(lines)
