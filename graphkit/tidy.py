@@ -1,6 +1,7 @@
 """Dependency drift: imports that cross into a target the importer does not depend on.
 
-``find_drift`` reads the sources of every target whose rule infers imports, resolves
+``find_drift`` reads the sources of every target whose rule infers imports (Python,
+JS/TS), resolves
 each import to a repo file, and names the targets owning those files that are not
 already among the importer's dependencies (transitively). ``add_deps`` writes the
 missing labels into a ``BUILD.toml`` by replacing only that target's ``deps`` line
@@ -19,8 +20,9 @@ import tomli_w
 
 from graphkit.errors import InputError
 from graphkit.graph import BuildGraph
+from graphkit.infer.js import CONFIG_NAMES, JsResolver
 from graphkit.infer.python import PythonResolver, default_roots
-from graphkit.infer.resolve import Problem, edges
+from graphkit.infer.resolve import Problem, Resolver, edges
 from graphkit.labels import Label
 from graphkit.manifests.build_toml import BUILD_FILE
 from graphkit.model import FileEntry, Snapshot
@@ -44,32 +46,54 @@ class Drift:
 def find_drift(graph: BuildGraph, snapshot: Snapshot, read: Read) -> Drift:
     """Imports of inferring targets that reach targets outside their dependencies."""
     inputs = graph.inputs(snapshot)
-    owner_of: dict[str, Label] = {}
-    sources: dict[str, bytes] = {}
-    for label, files in inputs.items():
-        if "python" not in graph.rule_of(label).infer:
-            continue
-        for path in files:
-            if path.endswith(".py"):
-                owner_of[path] = label
-                sources[path] = read(path, snapshot[path])
-    python_files = [p for p in snapshot if p.endswith(".py")]
-    found = edges(sources, PythonResolver(python_files, default_roots(snapshot)))
     missing: dict[Label, dict[Label, str]] = {}
-    for edge in found.edges:
-        importer = owner_of.get(edge.importer)
-        owners = graph.owners(edge.imported)
-        if importer is None or not owners or importer in owners:
-            continue
-        reachable = set(graph.deps(importer, transitive=True))
-        if reachable.intersection(owners):
-            continue
-        # Several targets may own the file (unclaimed files): one of them is enough.
-        needed = min(owners)
-        why = f"{edge.importer}:{edge.line} imports {edge.imported}"
-        missing.setdefault(importer, {}).setdefault(needed, why)
-    problems = tuple(p for p in found.problems if p.path in owner_of)
-    return Drift({k: dict(sorted(v.items())) for k, v in sorted(missing.items())}, problems)
+    problems: list[Problem] = []
+    for language, resolver in _resolvers(graph, snapshot, read):
+        owner_of = {
+            path: label
+            for label, files in inputs.items()
+            if language in graph.rule_of(label).infer
+            for path in files
+            if path.endswith(resolver.suffixes)
+        }
+        found = edges({p: read(p, snapshot[p]) for p in owner_of}, resolver)
+        problems += found.problems
+        for edge in found.edges:
+            importer, owners = owner_of[edge.importer], graph.owners(edge.imported)
+            if not owners or importer in owners:
+                continue
+            if set(graph.deps(importer, transitive=True)).intersection(owners):
+                continue
+            # Several targets may own the file (unclaimed files): one of them is enough.
+            why = f"{edge.importer}:{edge.line} imports {edge.imported}"
+            missing.setdefault(importer, {}).setdefault(min(owners), why)
+    return Drift({k: dict(sorted(v.items())) for k, v in sorted(missing.items())}, tuple(problems))
+
+
+def _resolvers(graph: BuildGraph, snapshot: Snapshot, read: Read) -> list[tuple[str, Resolver]]:
+    """A resolver per language some rule infers, indexed over the whole snapshot."""
+    wanted = {language for rule in graph.rules.values() for language in rule.infer}
+    found: list[tuple[str, Resolver]] = []
+    if "python" in wanted:
+        python_files = [p for p in snapshot if p.endswith(".py")]
+        found.append(("python", PythonResolver(python_files, default_roots(snapshot))))
+    if "js" in wanted:
+        configs = {
+            p: read(p, e) for p, e in snapshot.items() if p.rsplit("/", 1)[-1] in CONFIG_NAMES
+        }
+        names = {
+            alias: target.label.package
+            for target in graph.targets.values()
+            if target.rule == "npm_package"
+            for alias in target.aliases
+        }
+        manifests = {
+            path: read(path, snapshot[path])
+            for folder in set(names.values())
+            if (path := f"{folder}/package.json" if folder else "package.json") in snapshot
+        }
+        found.append(("js", JsResolver(snapshot, configs, names, manifests)))
+    return found
 
 
 _TARGET = re.compile(r"^\s*\[\[\s*target\s*\]\]\s*(#.*)?$")

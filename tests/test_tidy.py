@@ -61,3 +61,16 @@ def test_tidy_check_reports_then_tidy_writes_and_is_clean(cli: Cli, monorepo: Gi
     monorepo.append("libs/core/src/core/models.py", "\n# x\n")
     result = cli(monorepo.root, "affected", "--base", "HEAD", "--format", "json")
     assert "//tools/release:release" in json.loads(result.output)["affected"]
+
+
+def test_js_import_outside_declared_deps_is_reported_not_written(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.write("js/ui/src/extra.js", 'const main = require("../../app/src/main.js");\n')
+    check = cli(monorepo.root, "tidy", "--check", "--format", "json")
+    assert check.exit_code == 1
+    report = json.loads(check.stdout)
+    assert report["missing"] == {
+        "//js/ui:ui": {"//js/app:app": "js/ui/src/extra.js:1 imports js/app/src/main.js"}
+    }
+    assert report["edits"] == {}  # package.json is the npm member's manifest: never rewritten
