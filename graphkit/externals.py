@@ -17,8 +17,6 @@ from graphkit.errors import InputError
 from graphkit.graph import BuildGraph
 from graphkit.labels import Label
 from graphkit.lockfiles import LOCKFILES, Lock, parse_lockfile
-from graphkit.lockfiles.go import parse_go
-from graphkit.manifests.cargo import crate_name
 from graphkit.manifests.ecosystems import SKIPPED_FOLDERS
 from graphkit.model import FileEntry, Snapshot, Target
 
@@ -72,6 +70,8 @@ def read_externals(graph: BuildGraph, snapshot: Snapshot, read: Read) -> Externa
 def _parse(graph: BuildGraph, snapshot: Snapshot, read: Read, path: str) -> Lock:
     folder = posixpath.dirname(path)
     if posixpath.basename(path) == "go.sum":
+        from graphkit.lockfiles.go import parse_go
+
         go_mod = posixpath.join(folder, "go.mod")
         if go_mod not in snapshot:
             raise InputError("go.sum without a go.mod beside it", path=path)
@@ -87,6 +87,8 @@ def _parse(graph: BuildGraph, snapshot: Snapshot, read: Read, path: str) -> Lock
 def _members(graph: BuildGraph, ecosystem: str, member: str, targets: list[Target]) -> list[Label]:
     """The targets a lockfile member key names: a folder, a crate name or a module path."""
     if ecosystem == "cargo":
+        from graphkit.manifests.cargo import crate_name
+
         return [t.label for t in targets if crate_name(member) in t.aliases]
     if ecosystem == "go":
         return [t.label for t in targets if member in t.aliases]

@@ -94,3 +94,10 @@ def test_malformed_package_json_is_one_line_exit_2(
     result = cli(repo.root, "affected", "--base", "HEAD")
     assert result.exit_code == 2
     assert result.output.startswith("graphkit: error: packages/ui/package.json:3:")
+
+
+def test_manifest_names_match_what_the_readers_read() -> None:
+    from graphkit.manifests import cargo, ecosystems, go, npm, python
+
+    declared = {name for reader in (npm, cargo, go, python) for name in reader.MANIFESTS}
+    assert declared == ecosystems.MANIFEST_NAMES

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from graphkit.errors import InputError
-from graphkit.lockfiles import cargo, npm, pnpm, uv, yarn
 from graphkit.lockfiles.model import Lock, Resolved
 
 __all__ = ["LOCKFILES", "Lock", "Resolved", "changed_members", "parse_lockfile"]
@@ -44,6 +43,10 @@ def parse_lockfile(data: bytes, path: str, *, manifests: Mapping[str, bytes] | N
     it needs its ``go.mod``, see ``graphkit.lockfiles.go.parse_go``. Raises InputError
     for an unknown basename or an unparseable file.
     """
+    # The parsers (and PyYAML) load only when a lockfile is read: `affected` imports
+    # this package on every run but parses lockfiles only when one changed.
+    from graphkit.lockfiles import cargo, npm, pnpm, uv, yarn
+
     basename = posixpath.basename(path)
     if basename == "package-lock.json":
         return npm.parse(data, path)

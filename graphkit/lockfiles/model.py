@@ -17,8 +17,6 @@ from itertools import compress
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-import yaml
-
 from graphkit.errors import InputError
 
 N = TypeVar("N", bound=Hashable)
@@ -236,6 +234,8 @@ def load_json_object(data: bytes, path: str) -> dict[str, Any]:
 
 def load_yaml_documents(data: bytes, path: str) -> list[Any]:
     """Parse every YAML document of ``data``, raising an InputError with the line on failure."""
+    import yaml  # loaded only when a YAML lockfile is read
+
     try:
         return list(yaml.safe_load_all(decode(data, path)))
     except yaml.MarkedYAMLError as exc:

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from graphkit.manifests import cargo, go, npm, python
 from graphkit.model import Package
 
-_READERS = (npm, cargo, go, python)
-MANIFEST_NAMES = frozenset(name for reader in _READERS for name in reader.MANIFESTS)
+# The file names the readers' MANIFESTS declare, spelled out so that finding manifests
+# does not import the readers (and PyYAML, packaging): only parsing them does.
+# tests/test_ecosystems.py checks the two agree.
+MANIFEST_NAMES = frozenset(
+    {"package.json", "pnpm-workspace.yaml", "pyproject.toml", "Cargo.toml", "go.mod", "go.work"}
+)
 # Folders that hold installed or generated copies of packages, never workspace members.
 SKIPPED_FOLDERS = frozenset({"node_modules", "target", ".venv", "venv", "vendor", ".git"})
 
@@ -28,8 +31,10 @@ def is_manifest(path: str) -> bool:
 
 def read_all(files: Mapping[str, bytes]) -> dict[str, Package]:
     """Every ecosystem package by folder, from ``{path: bytes}`` of the manifests."""
+    from graphkit.manifests import cargo, go, npm, python
+
     merged: dict[str, Package] = {}
-    for reader in _READERS:
+    for reader in (npm, cargo, go, python):
         wanted = {p: d for p, d in files.items() if p.rsplit("/", 1)[-1] in reader.MANIFESTS}
         if not wanted:
             continue
