@@ -400,3 +400,55 @@ def test_an_empty_shard_exits_0_without_starting_anything(
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "nothing to run"
     assert not (monorepo.root / ".graphkit").exists()
+
+
+def test_a_read_only_token_reads_the_remote_cache_and_never_writes_it(
+    cli: Cli, monorepo: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    tokens = tmp_path / "tokens.toml"
+    digest_of_token = {t: hashlib.sha256(t.encode()).hexdigest() for t in ("w-token", "r-token")}
+    tokens.write_text(
+        f'[[token]]\nname = "ci"\nscope = "write"\nsha256 = "{digest_of_token["w-token"]}"\n\n'
+        f'[[token]]\nname = "forks"\nscope = "read"\nsha256 = "{digest_of_token["r-token"]}"\n'
+    )
+    with running(tmp_path / "server", tokens=tokens) as (_server, port):
+        remote = f"grpc://127.0.0.1:{port}"
+        monkeypatch.setenv("GRAPHKIT_REMOTE_TOKEN", "r-token")
+        fork = cli(
+            monorepo.root,
+            "run",
+            "build",
+            *BUILDS,
+            "--remote-cache",
+            remote,
+            "--cache-dir",
+            str(tmp_path / "fork"),
+        )
+        assert fork.exit_code == 0, fork.output
+        assert "[ran]" in fork.output and "warning" in fork.output  # writes refused, once
+        monkeypatch.setenv("GRAPHKIT_REMOTE_TOKEN", "w-token")
+        trusted = run_json(
+            cli,
+            monorepo,
+            "build",
+            *BUILDS,
+            "--remote-cache",
+            remote,
+            "--cache-dir",
+            str(tmp_path / "trusted"),
+        )
+        assert statuses(trusted) == {"//libs/proto:gen_py": "ran"}  # the fork stored nothing
+        monkeypatch.setenv("GRAPHKIT_REMOTE_TOKEN", "r-token")
+        again = run_json(
+            cli,
+            monorepo,
+            "build",
+            *BUILDS,
+            "--remote-cache",
+            remote,
+            "--cache-dir",
+            str(tmp_path / "fork-2"),
+        )
+        assert statuses(again) == {"//libs/proto:gen_py": "cached"}  # reads still work
