@@ -10,6 +10,7 @@ import pytest
 
 from graphkit.cache.digest import EMPTY, InvalidRequest, digest_of
 from graphkit.cache.local import STAGING, DiskBackend, open_local_store
+from graphkit.cache.recent import RecentResults
 from graphkit.cache.stats import read_stats
 from graphkit.errors import InputError
 
@@ -158,3 +159,89 @@ def test_stats_of_a_directory(tmp_path: Path) -> None:
 def test_stats_of_a_folder_that_is_not_a_cache_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a graphkit cache directory"):
         read_stats(tmp_path)
+
+
+def test_batch_reads_return_bytes_unchanged_inline_and_from_files(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    # NULs, bytes that are not UTF-8, an empty-looking prefix, and file-backed blobs.
+    blobs = [b"\x00", b"\xff\xfe\x00abc", b"\x00" * 5000, bytes(range(256)) * 3,
+             blob(1, 100 * KIB), blob(2, 70 * KIB), b"plain text"]
+    assert store.put_many([(digest_of(b), b) for b in blobs]) == [None] * len(blobs)
+    absent = digest_of(b"absent")
+    wanted = [digest_of(b) for b in blobs]
+    got = store.get_many([absent, *reversed(wanted), wanted[0]])
+    assert got == {digest_of(b): b for b in blobs}
+
+
+def test_find_missing_of_a_large_batch_matches_asking_one_by_one(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    present = [f"present {i}".encode() for i in range(1500)]
+    store.put_many([(digest_of(b), b) for b in present])
+    asked = [digest_of(f"{kind} {i}".encode()) for i in range(1500)
+             for kind in ("present", "absent")] + [EMPTY]
+    one_by_one = [d for d in asked if store.find_missing([d])]
+    assert store.find_missing(asked) == one_by_one
+    assert len(one_by_one) == 1500
+
+
+def test_a_remembered_result_is_forgotten_when_a_blob_it_needs_is_evicted(
+    tmp_path: Path,
+) -> None:
+    backend = DiskBackend(tmp_path, max_size=1500 * KIB)
+    store = backend.namespace()
+    output, action = blob(1), digest_of(b"action")
+    store.put_many([(digest_of(output), output)])
+    store.put_action_result(action, b"result")
+    store.remember_complete_result(action, b"result", [digest_of(output)])
+    assert store.recall_complete_result(action) == b"result"
+    for i in range(2, 6):  # Push the output (and the result) out of the LRU.
+        time.sleep(0.01)
+        store.put_many([(digest_of(blob(i)), blob(i))])
+    assert store.find_missing([digest_of(output)]) == [digest_of(output)]
+    assert store.recall_complete_result(action) is None
+
+
+def test_a_result_is_not_remembered_while_a_blob_it_needs_is_missing(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    action = digest_of(b"action")
+    store.put_action_result(action, b"result")
+    store.remember_complete_result(action, b"result", [digest_of(b"never stored")])
+    assert store.recall_complete_result(action) is None
+    store.remember_complete_result(action, b"other result", [])  # Not what is stored.
+    assert store.recall_complete_result(action) is None
+    store.remember_complete_result(action, b"result", [])  # Control: this one is kept.
+    assert store.recall_complete_result(action) == b"result"
+
+
+def test_an_entry_checked_while_rows_were_evicted_is_not_remembered() -> None:
+    recent = RecentResults()
+    generation = recent.generation
+    recent.forget([7])  # An eviction between reading the rows and remembering.
+    recent.remember("a|x", b"result", [7, 8], generation)
+    assert recent.get("a|x") is None
+    recent.remember("a|x", b"result", [7, 8], recent.generation)
+    assert recent.get("a|x") is not None
+    recent.forget([8])
+    assert recent.get("a|x") is None
+    assert len(recent) == 0
+
+
+def test_streaming_writer_with_large_chunks_verifies_every_byte(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    data = b"head" + blob(9, 5 * 1024 * KIB)
+    d = digest_of(data)
+    writer = store.writer(d)
+    writer.write(data[:4])  # Small first chunk in place, then handed-off large ones.
+    for i in range(4, len(data), 1024 * KIB):
+        writer.write(data[i : i + 1024 * KIB])
+    writer.commit()
+    handle = store.open(d)
+    assert handle is not None
+    with handle:
+        assert handle.read() == data
+    bad = store.writer(digest_of(data[::-1]))
+    for i in range(0, len(data), 1024 * KIB):
+        bad.write(data[i : i + 1024 * KIB])
+    with pytest.raises(InvalidRequest, match="do not match"):
+        bad.commit()
+    assert list((tmp_path / STAGING).iterdir()) == []

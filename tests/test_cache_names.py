@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from graphkit.cache.digest import EMPTY, Digest, InvalidRequest, digest, digest_of, mismatch
+from graphkit.cache.digest import (
+    EMPTY,
+    Digest,
+    InvalidRequest,
+    digest,
+    digest_of,
+    digests,
+    mismatch,
+)
 from graphkit.cache.names import instance_name, read_resource, write_resource
 
 H = "a" * 64
@@ -21,6 +29,28 @@ def test_digest_accepts_lowercase_sha256_hex() -> None:
 def test_digest_rejects_malformed_input(hash_hex: str, size: int) -> None:
     with pytest.raises(InvalidRequest):
         digest(hash_hex, size)
+
+
+@pytest.mark.parametrize(
+    ("hash_hex", "size"),
+    [("A" * 64, 1), ("a" * 63, 1), ("a" * 65, 1), ("g" * 64, 1), (H, -1), ("", 0)],
+)
+def test_batch_digests_reject_what_digest_rejects_and_name_the_bad_one(
+    hash_hex: str, size: int
+) -> None:
+    # One bad pair among good ones; the batch check must not let a 63 + 65 pair through.
+    pairs = [(H, 1), (hash_hex, size), ("b" * 64, 2)]
+    with pytest.raises(InvalidRequest) as batch_error:
+        digests(pairs)
+    with pytest.raises(InvalidRequest) as single_error:
+        digest(hash_hex, size)
+    assert str(batch_error.value) == str(single_error.value)
+
+
+def test_batch_digests_accept_what_digest_accepts_in_order() -> None:
+    pairs = [(f"{i:064x}", i) for i in range(1000)]
+    assert digests(pairs) == [digest(h, n) for h, n in pairs]
+    assert digests([]) == []
 
 
 def test_empty_blob_digest_is_the_sha256_of_nothing() -> None:

@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from test_cache_support import Client, client, pdigest, running
 
 from graphkit.cache.protocol import bs_pb2, re_pb2
+from graphkit.cache.wire import read_response
 
 MIB = 1024 * 1024
 
@@ -329,3 +330,21 @@ def test_health_service_reports_serving(cache: Client) -> None:
     for service in ["", "build.bazel.remote.execution.v2.ContentAddressableStorage"]:
         response = stub.Check(health_pb2.HealthCheckRequest(service=service))
         assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_read_response_framing_is_what_protobuf_serializes() -> None:
+    for size in (1, 127, 128, 16383, 16384, MIB, 3 * MIB + 5):
+        data = bytes(range(256)) * (size // 256) + b"\x00" * (size % 256)
+        assert read_response(data) == bs_pb2.ReadResponse(data=data).SerializeToString()
+    # Protobuf leaves an empty field out; the explicit form still parses the same.
+    assert bs_pb2.ReadResponse.FromString(read_response(b"")) == bs_pb2.ReadResponse()
+
+
+def test_a_remembered_result_is_not_served_after_an_update_replaces_it(cache: Client) -> None:
+    action = pdigest(b"replaced action")
+    first, second = _result_for(cache, b"first output"), _result_for(cache, b"second output")
+    for result in (first, second):
+        cache.ac.UpdateActionResult(
+            re_pb2.UpdateActionResultRequest(action_digest=action, action_result=result))
+        got = cache.ac.GetActionResult(re_pb2.GetActionResultRequest(action_digest=action))
+        assert got == result

@@ -43,20 +43,25 @@ def tree_blobs(tree_bytes: bytes) -> list[Digest] | None:
     return blobs
 
 
-def result_is_complete(
+def complete_dependencies(
     result: re_pb2.ActionResult,
     find_missing: Callable[[list[Digest]], list[Digest]],
     read: Callable[[Digest], bytes | None],
-) -> bool:
-    """Whether every blob ``result`` depends on is present (refreshing their ages)."""
+) -> list[Digest] | None:
+    """Every blob ``result`` depends on if all are present (refreshing their ages).
+
+    None as soon as one is missing (or an output Tree does not parse).
+    """
     blobs, trees = direct_blobs(result)
-    if find_missing(blobs + trees):
-        return False
+    needed = blobs + trees
+    if find_missing(needed):
+        return None
     for tree in trees:
         data = read(tree)
         if data is None:
-            return False
+            return None
         inner = tree_blobs(data)
         if inner is None or find_missing(inner):
-            return False
-    return True
+            return None
+        needed.extend(inner)
+    return needed

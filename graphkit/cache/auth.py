@@ -82,7 +82,8 @@ def load_tokens(path: Path) -> tuple[Token, ...]:
     entries = data.get("token", [])
     if not isinstance(entries, list) or not entries:
         raise InputError(
-            "expected one or more [[token]] tables", path=str(path),
+            "expected one or more [[token]] tables",
+            path=str(path),
             hint='name = "...", scope = "read" | "write", sha256 = "<64 hex>"',
         )
     tokens: list[Token] = []
@@ -102,12 +103,14 @@ def _token(entry: Any, where: str, path: Path) -> Token:
     if not isinstance(name, str) or not name:
         raise InputError(f"{where}: name must be a non-empty string", path=str(path))
     if scope not in ("read", "write"):
-        raise InputError(f"{where} ({name}): scope must be 'read' or 'write', not {scope!r}",
-                         path=str(path))
+        raise InputError(
+            f"{where} ({name}): scope must be 'read' or 'write', not {scope!r}", path=str(path)
+        )
     if not isinstance(digest, str) or _HEX64.fullmatch(digest) is None:
         raise InputError(
             f"{where} ({name}): sha256 must be 64 lowercase hex characters",
-            path=str(path), hint='printf %s "$TOKEN" | sha256sum',
+            path=str(path),
+            hint='printf %s "$TOKEN" | sha256sum',
         )
     return Token(name, Scope(scope), digest)
 
@@ -126,12 +129,14 @@ class Authorizer:
             return None
         scheme, _, secret = str(header).partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            raise Denied(grpc.StatusCode.UNAUTHENTICATED,
-                         "authorization metadata must be 'Bearer <token>'")
+            raise Denied(
+                grpc.StatusCode.UNAUTHENTICATED, "authorization metadata must be 'Bearer <token>'"
+            )
         token = self._by_hash.get(hashlib.sha256(secret.strip().encode()).hexdigest())
         if token is None:
-            raise Denied(grpc.StatusCode.UNAUTHENTICATED,
-                         "the bearer token is not one this cache knows")
+            raise Denied(
+                grpc.StatusCode.UNAUTHENTICATED, "the bearer token is not one this cache knows"
+            )
         return token
 
     def check(self, method: str, metadata: Sequence[tuple[str, Any]] | None) -> Token | None:
@@ -144,11 +149,15 @@ class Authorizer:
             if self._open_reads and not write:
                 return None
             need = "a token with write scope" if write else "a bearer token"
-            raise Denied(grpc.StatusCode.UNAUTHENTICATED,
-                         f"{_short(method)} needs {need} (send 'authorization: Bearer <token>')")
+            raise Denied(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"{_short(method)} needs {need} (send 'authorization: Bearer <token>')",
+            )
         if write and token.scope is not Scope.WRITE:
-            raise Denied(grpc.StatusCode.PERMISSION_DENIED,
-                         f"token {token.name!r} has read scope; {_short(method)} needs write")
+            raise Denied(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"token {token.name!r} has read scope; {_short(method)} needs write",
+            )
         return token
 
     def can_write(self, metadata: Sequence[tuple[str, Any]] | None) -> bool:
@@ -184,9 +193,12 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         try:
             self._authorizer.check(method, handler_call_details.invocation_metadata)
         except Denied as denied:
-            log.info("refused %s: %s", method, denied.message,
-                     extra={"event": "auth_refused", "method": _short(method),
-                            "code": denied.code.name})
+            log.info(
+                "refused %s: %s",
+                method,
+                denied.message,
+                extra={"event": "auth_refused", "method": _short(method), "code": denied.code.name},
+            )
             handler = continuation(handler_call_details)
             if handler is None:
                 return None

@@ -23,8 +23,10 @@ from graphkit.cache.metrics import Metrics
 from graphkit.cache.names import read_resource, write_resource
 from graphkit.cache.protocol import bs_grpc, bs_pb2
 from graphkit.cache.store import Store
+from graphkit.cache.wire import read_response
 
-# Large enough to amortize per-message cost, well under gRPC's 4 MiB message limit.
+# Large enough to amortize per-message cost, far under gRPC's default 4 MiB limit.
+# Larger chunks read no faster here but multiply what each concurrent stream holds.
 READ_CHUNK = 1024 * 1024
 
 
@@ -36,14 +38,16 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
         self.metrics = metrics
 
     @streaming("Read")
-    def Read(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    def Read(self, request: Any, context: grpc.ServicerContext) -> Iterator[bytes]:
         resource = read_resource(request.resource_name)
         blob = resource.digest
         if request.read_offset < 0 or request.read_limit < 0:
             raise InvalidRequest("read_offset and read_limit must not be negative")
         if request.read_offset > blob.size:
-            raise Refused(grpc.StatusCode.OUT_OF_RANGE,
-                          f"read_offset {request.read_offset} is past the end of {blob}")
+            raise Refused(
+                grpc.StatusCode.OUT_OF_RANGE,
+                f"read_offset {request.read_offset} is past the end of {blob}",
+            )
         reader = self._stores(resource.instance).open(blob)
         if reader is None:
             self.metrics.add("cas_misses")
@@ -57,11 +61,13 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
             while remaining > 0:
                 chunk = reader.read(min(READ_CHUNK, remaining))
                 if not chunk:
-                    raise Refused(grpc.StatusCode.DATA_LOSS, f"blob {blob} is shorter than "
-                                  "its digest says; it was damaged on disk")
+                    raise Refused(
+                        grpc.StatusCode.DATA_LOSS,
+                        f"blob {blob} is shorter than its digest says; it was damaged on disk",
+                    )
                 remaining -= len(chunk)
                 self.metrics.add("bytes_out", len(chunk))
-                yield bs_pb2.ReadResponse(data=chunk)
+                yield read_response(chunk)  # Framed here: one copy instead of two.
 
     @unary("Write")
     def Write(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
@@ -116,5 +122,7 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
             )
         # Partial uploads are never kept (they are invisible until verified), so the
         # only useful answer for an unfinished blob is "start again at offset 0".
-        raise Refused(grpc.StatusCode.UNIMPLEMENTED,
-                      "resumable uploads are not supported; restart the Write at offset 0")
+        raise Refused(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "resumable uploads are not supported; restart the Write at offset 0",
+        )

@@ -50,7 +50,10 @@ def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
 
 
 def _finish(
-    metrics: Metrics, method: str, start: float, context: grpc.ServicerContext,
+    metrics: Metrics,
+    method: str,
+    start: float,
+    context: grpc.ServicerContext,
     exc: Exception | None,
 ) -> None:
     if exc is None:
@@ -59,9 +62,14 @@ def _finish(
     code, message = _status(exc)
     metrics.observe(method, code.name, time.perf_counter() - start)
     level = logging.DEBUG if (method, code) in _QUIET else logging.INFO
-    log.log(level, "%s -> %s: %s", method, code.name, message,
-            extra={"event": "call_failed", "method": method, "code": code.name,
-                   "peer": context.peer()})
+    log.log(
+        level,
+        "%s -> %s: %s",
+        method,
+        code.name,
+        message,
+        extra={"event": "call_failed", "method": method, "code": code.name, "peer": context.peer()},
+    )
     context.abort(code, message)
 
 

@@ -9,7 +9,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from graphkit.cache.calls import Refused, streaming, unary
-from graphkit.cache.digest import Digest, InvalidRequest, digest
+from graphkit.cache.digest import Digest, InvalidRequest, digest, digests
 from graphkit.cache.metrics import Metrics
 from graphkit.cache.names import instance_name
 from graphkit.cache.protocol import re_grpc, re_pb2
@@ -27,8 +27,11 @@ _SHA256_OR_UNSET = (re_pb2.DigestFunction.UNKNOWN, re_pb2.DigestFunction.SHA256)
 def check_digest_function(value: int) -> None:
     """Bazel 4.2 leaves digest_function unset, which means SHA-256 for 64-hex hashes."""
     if value not in _SHA256_OR_UNSET:
-        name = re_pb2.DigestFunction.Value.Name(value) if value in (
-            re_pb2.DigestFunction.Value.values()) else str(value)
+        name = (
+            re_pb2.DigestFunction.Value.Name(value)
+            if value in (re_pb2.DigestFunction.Value.values())
+            else str(value)
+        )
         raise InvalidRequest(f"digest function {name} is not supported; this cache uses SHA256")
 
 
@@ -49,7 +52,7 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
     def FindMissingBlobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_digest_function(request.digest_function)
         store = self._stores(instance_name(request.instance_name))
-        wanted = [digest(d.hash, d.size_bytes) for d in request.blob_digests]
+        wanted = digests([(d.hash, d.size_bytes) for d in request.blob_digests])
         missing = store.find_missing(wanted)
         return re_pb2.FindMissingBlobsResponse(missing_blob_digests=[to_proto(d) for d in missing])
 
@@ -95,7 +98,8 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
     def BatchReadBlobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_digest_function(request.digest_function)
         store = self._stores(instance_name(request.instance_name))
-        wanted = [digest(d.hash, d.size_bytes) for d in request.digests]
+        protos = list(request.digests)
+        wanted = digests([(d.hash, d.size_bytes) for d in protos])
         total = sum(d.size for d in wanted)
         if total > self._max_batch:
             raise InvalidRequest(
@@ -105,7 +109,7 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
         found = store.get_many(wanted)
         response = re_pb2.BatchReadBlobsResponse()
         sent = 0
-        for proto, d in zip(request.digests, wanted, strict=True):
+        for proto, d in zip(protos, wanted, strict=True):
             entry = response.responses.add()
             entry.digest.CopyFrom(proto)
             data = found.get(d)
@@ -129,8 +133,9 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
         if request.page_size < 0:
             raise InvalidRequest("page_size must not be negative")
         if request.page_token and not request.page_token.isdigit():
-            raise InvalidRequest(f"page_token {request.page_token[:40]!r} is not one this "
-                                 "server issued")
+            raise InvalidRequest(
+                f"page_token {request.page_token[:40]!r} is not one this server issued"
+            )
         skip = int(request.page_token or 0)
         page_size = request.page_size or TREE_PAGE
         directories = _walk(store, root)

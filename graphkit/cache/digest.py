@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from graphkit.errors import InputError
@@ -49,6 +50,28 @@ def digest(hash_hex: str, size: int) -> Digest:
     if size < 0:
         raise InvalidRequest(f"digest {hash_hex}/{size} has a negative size")
     return Digest(hash_hex, size)
+
+
+_HEX_RUN = re.compile(r"[0-9a-f]*")
+
+
+def digests(pairs: Sequence[tuple[str, int]]) -> list[Digest]:
+    """Validate many (hash, size) pairs from a request, as :func:`digest` does each.
+
+    Batches carry thousands of digests, so the checks run in a few passes over the
+    whole batch (one regex over the joined hashes, one set of lengths); only a batch
+    that fails them is checked pair by pair, to name the first bad digest.
+    """
+    if not pairs:
+        return []
+    hashes, sizes = zip(*pairs, strict=True)
+    if (
+        set(map(len, hashes)) != {HASH_HEX_LENGTH}
+        or _HEX_RUN.fullmatch("".join(hashes)) is None
+        or min(sizes) < 0
+    ):
+        return [digest(h, n) for h, n in pairs]  # Raises for the first bad one.
+    return [Digest(h, n) for h, n in pairs]
 
 
 def digest_of(data: bytes) -> Digest:

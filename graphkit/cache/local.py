@@ -8,11 +8,14 @@ diskcache, so nothing from a request ever becomes a path.
 Three properties the server relies on, and why they hold:
 
 - **True LRU.** diskcache's ``least-recently-used`` policy updates the access time on
-  ``get`` only (``in`` and ``touch()`` do not), so every "is it there?" question is a
-  ``get`` whose value is dropped. FindMissingBlobs therefore refreshes the age of every
+  ``get`` only (``in`` and ``touch()`` do not), and one write transaction per ``get``
+  serializes every reader. Lookups here are plain SELECTs that record each hit as a
+  use; the uses are written in batches (``DiskBackend.touch``), always before an
+  eviction chooses victims. FindMissingBlobs therefore refreshes the age of every
   blob it reports present.
 - **Atomic writes.** Small blobs live inside an SQLite transaction. Large ones are
-  written to ``staging/``, hashed while written, and renamed into diskcache's value
+  written to ``staging/`` (:mod:`graphkit.cache.staging`), hashed while written, and
+  renamed into diskcache's value
   folder only after the hash matched; the index row that makes them visible is
   committed after the rename. A SIGKILL at any point leaves at most an orphan file,
   never a visible partial blob. Staged leftovers are removed at the next start.
@@ -24,47 +27,55 @@ Three properties the server relies on, and why they hold:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
+import json
 import os
 import sqlite3
-import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import diskcache
 
-from graphkit.cache.digest import EMPTY, Digest, InvalidRequest, mismatch
+from graphkit.cache.digest import EMPTY, Digest, mismatch
+from graphkit.cache.recent import Recalled, RecentResults
+from graphkit.cache.staging import (
+    STALE_STAGING_SECONDS,
+    StagedFile,
+    StagedWriter,
+    is_live_upload,
+)
 from graphkit.errors import CacheError
 
 # Blobs below this size are stored inside the SQLite index, larger ones as files.
 INLINE_LIMIT = 64 * 1024
 STAGING = "staging"
-# Staged files untouched this long belong to a dead process (uploads write steadily).
-STALE_STAGING_SECONDS = 3600.0
-_WRITE_BUFFER = 1 << 20
-# Keys per SELECT ... IN (...): below SQLite's default limit of 999 host parameters.
-_LOOKUP_PAGE = 500
 _TOUCH_FLUSH_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class _StagedFile:
-    """A verified upload in ``staging/``, moved (not copied) into the store by _BlobDisk."""
-
-    path: str
-    size: int
+# Keys travel as one JSON array parameter (json_each), so a batch of any size is one
+# statement. The LEFT JOIN keeps key order; FILTER splits present from absent.
+_MISSING_SQL = (
+    "SELECT json_group_array(j.key) FILTER (WHERE c.rowid IS NULL),"
+    " json_group_array(c.rowid) FILTER (WHERE c.rowid IS NOT NULL)"
+    " FROM json_each(?) AS j LEFT JOIN Cache AS c ON c.key = j.value AND c.raw = 1"
+)
+_READ_SQL = (
+    "SELECT json_group_array(j.key) FILTER (WHERE c.mode = 1),"
+    " json_group_array(length(c.value)) FILTER (WHERE c.mode = 1),"
+    " CAST(group_concat(c.value, '') FILTER (WHERE c.mode = 1) AS BLOB),"
+    " json_group_array(json_array(j.key, c.mode, c.filename)) FILTER (WHERE c.mode != 1),"
+    " json_group_array(c.rowid)"
+    " FROM json_each(?) AS j JOIN Cache AS c ON c.key = j.value AND c.raw = 1"
+)
 
 
 class _BlobDisk(diskcache.Disk):  # type: ignore[misc]
     """diskcache's Disk, plus zero-copy adoption of verified staged files."""
 
     def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
-        if not isinstance(value, _StagedFile):
+        if not isinstance(value, StagedFile):
             return super().store(value, read, key=key)
         if value.size < self.min_file_size:
             data = Path(value.path).read_bytes()
@@ -81,6 +92,23 @@ def _key(kind: str, instance: str, digest: Digest) -> str:
     return f"{kind}|{instance}|{digest.hash}|{digest.size}"
 
 
+def _json_array(keys: Sequence[str]) -> str:
+    """``keys`` as a JSON array of strings.
+
+    Keys are ``kind|instance|hex|size`` and instance names are plain ASCII, so the
+    strings need no escaping and a join is enough; json.dumps is the fallback.
+    """
+    joined = '","'.join(keys)
+    if (
+        joined.isascii()
+        and joined.isprintable()
+        and "\\" not in joined
+        and (joined.count('"') == 2 * (len(keys) - 1))
+    ):
+        return f'["{joined}"]'
+    return json.dumps(keys)
+
+
 class DiskBackend:
     """One cache directory shared by every instance name; hands out namespaced stores."""
 
@@ -95,8 +123,11 @@ class DiskBackend:
         self.max_size = max_size
         self._on_evict = on_evict
         self._touch_lock = threading.Lock()
-        self._touched: dict[int, float] = {}
-        self._last_flush = time.time()
+        self._flush_lock = threading.Lock()
+        self._touched: list[tuple[float, str]] = []
+        self._flusher: threading.Thread | None = None
+        self._closed = threading.Event()
+        self.recent = RecentResults()
         self._staging = directory / STAGING
         try:
             self._staging.mkdir(parents=True, exist_ok=True)
@@ -117,7 +148,7 @@ class DiskBackend:
         cutoff = time.time() - STALE_STAGING_SECONDS
         for entry in self._staging.iterdir():
             with contextlib.suppress(OSError):
-                if entry.stat().st_mtime < cutoff or not _is_live_upload(entry):
+                if entry.stat().st_mtime < cutoff or not is_live_upload(entry):
                     entry.unlink()
 
     def namespace(self, instance: str = "") -> LocalStore:
@@ -134,25 +165,67 @@ class DiskBackend:
         """Where uploads in flight are written."""
         return self._staging
 
-    def lookup(self, keys: Sequence[str]) -> dict[str, tuple[int, int, str | None, Any]]:
-        """Index rows of the present ``keys``: key -> (rowid, mode, filename, value).
+    def missing(self, keys: Sequence[str]) -> list[int]:
+        """Positions of the ``keys`` that are absent; each present one counts as used.
 
-        A plain SELECT, no write transaction: reads never wait for the write lock.
-        Each hit is recorded as a use (see ``touch``).
+        One statement for the whole batch whose answer is a single row: the sqlite3
+        module releases and retakes the GIL around every row it steps through, and
+        with several busy request threads each retake can wait a whole switch
+        interval, so a row per key made concurrent batches slower than one at a time.
         """
-        rows: dict[str, tuple[int, int, str | None, Any]] = {}
-        sql = self._cache._sql
-        for start in range(0, len(keys), _LOOKUP_PAGE):
-            page = keys[start : start + _LOOKUP_PAGE]
-            marks = ",".join("?" * len(page))
-            for rowid, key, mode, filename, value in sql(
-                f"SELECT rowid, key, mode, filename, value FROM Cache"
-                f" WHERE raw = 1 AND key IN ({marks})", page
-            ).fetchall():
-                rows[key] = (rowid, mode, filename, value)
-        if rows:
-            self.touch([r[0] for r in rows.values()])
-        return rows
+        if not keys:
+            return []
+        absent, rows = self._cache._sql(_MISSING_SQL, (_json_array(keys),)).fetchone()
+        if rows != "[]":
+            self.touch(rows)
+        return json.loads(absent)  # type: ignore[no-any-return]
+
+    def read_many(self, keys: Sequence[str]) -> dict[int, bytes]:
+        """The values of the present ``keys`` by position; each one counts as used.
+
+        Inline values come back concatenated in one row (see ``missing`` for why one
+        row); group_concat copies BLOB bytes as they are (NULs and non-UTF-8 too) and
+        CAST(... AS BLOB) hands them back unchanged. Values kept in files are read
+        from their files; one evicted in between is left out, as if absent.
+        """
+        if not keys:
+            return {}
+        inline, lengths, data, files, rows = self._cache._sql(
+            _READ_SQL, (_json_array(keys),)
+        ).fetchone()
+        if rows == "[]":
+            return {}
+        self.touch(rows)
+        found: dict[int, bytes] = {}
+        if data is not None:
+            view, offset = memoryview(data), 0
+            for position, length in zip(json.loads(inline), json.loads(lengths), strict=True):
+                found[position] = bytes(view[offset : offset + length])
+                offset += length
+        for position, mode, filename in json.loads(files):
+            with contextlib.suppress(OSError):
+                found[position] = self._cache._disk.fetch(mode, filename, None, False)
+        return found
+
+    def lookup(self, key: str) -> tuple[int, int, str | None, Any] | None:
+        """The index row of one present key: (rowid, mode, filename, value); a use."""
+        row = self._cache._sql(
+            "SELECT rowid, mode, filename, value FROM Cache WHERE key = ? AND raw = 1", (key,)
+        ).fetchone()
+        if row is not None:
+            self.touch(f"[{row[0]}]")
+        return row  # type: ignore[no-any-return]
+
+    def rowids(self, keys: Sequence[str]) -> list[int] | None:
+        """The rowids of ``keys`` when every one is present, else None. Not a use."""
+        unique = list(dict.fromkeys(keys))
+        found = self._cache._sql(
+            "SELECT json_group_array(c.rowid) FROM json_each(?) AS j"
+            " JOIN Cache AS c ON c.key = j.value AND c.raw = 1",
+            (json.dumps(unique),),
+        ).fetchone()[0]
+        rows: list[int] = json.loads(found)
+        return rows if len(rows) == len(unique) else None
 
     def fetch(self, row: tuple[int, int, str | None, Any], *, read: bool) -> Any:
         """The value of a looked-up row: bytes, or an open file when ``read`` is set.
@@ -162,33 +235,38 @@ class DiskBackend:
         _rowid, mode, filename, value = row
         return self._cache._disk.fetch(mode, filename, value, read)
 
-    def touch(self, rowids: Iterable[int]) -> None:
-        """Record a use of these entries; applied to the index in batches.
+    def touch(self, rows_json: str) -> None:
+        """Record a use of the entries whose rowids are in the JSON array ``rows_json``.
 
         diskcache's own LRU ``get`` updates ``access_time`` in a write transaction per
         call (about 0.2 ms each, serialized). Uses are instead collected here and
-        written in one transaction at least every second and always before an
-        eviction picks its victims, so eviction order is still exact LRU.
+        written by a background thread every second, and always before an eviction
+        picks its victims, so eviction order is still exact LRU and no request waits
+        for the write lock to record a read.
         """
-        now = time.time()
         with self._touch_lock:
-            for rowid in rowids:
-                self._touched[rowid] = now
-            due = now - self._last_flush > _TOUCH_FLUSH_SECONDS
-        if due:
-            self.flush_touches()
+            self._touched.append((time.time(), rows_json))
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=_flush_loop,
+                    args=(weakref.ref(self), self._closed),
+                    name="cache-touch-flush",
+                    daemon=True,
+                )
+                self._flusher.start()
 
     def flush_touches(self) -> None:
-        """Write the recorded uses into the index."""
-        with self._touch_lock:
-            touched, self._touched = self._touched, {}
-            self._last_flush = time.time()
-        if touched:
-            with self._cache._transact(retry=True):
-                self._cache._con.executemany(  # The thread's connection, inside the txn.
-                    "UPDATE Cache SET access_time = ? WHERE rowid = ?",
-                    [(when, rowid) for rowid, when in touched.items()],
-                )
+        """Write the recorded uses into the index, oldest first."""
+        with self._flush_lock:
+            with self._touch_lock:
+                touched, self._touched = self._touched, []
+            if touched:
+                with self._cache._transact(retry=True):
+                    self._cache._con.executemany(  # The thread's connection, in the txn.
+                        "UPDATE Cache SET access_time = ?"
+                        " WHERE rowid IN (SELECT value FROM json_each(?))",
+                        touched,
+                    )
 
     def insert_inline(self, items: Sequence[tuple[str, bytes]]) -> None:
         """Store small values in one statement, as diskcache itself would store them.
@@ -206,8 +284,10 @@ class DiskBackend:
                 " access_count, tag, size, mode, filename, value)"
                 " VALUES (?, 1, ?, NULL, ?, 0, NULL, 0, ?, NULL, ?)"
                 " ON CONFLICT(key, raw) DO UPDATE SET access_time = excluded.access_time",
-                [(key, now, now, diskcache.core.MODE_RAW, sqlite3.Binary(value))
-                 for key, value in items],
+                [
+                    (key, now, now, diskcache.core.MODE_RAW, sqlite3.Binary(value))
+                    for key, value in items
+                ],
             )
 
     def entries(self) -> int:
@@ -256,30 +336,27 @@ class DiskBackend:
                 freed += size
                 if freed >= excess:
                     break
+            # Before the delete: a remembered result must never outlive its blobs.
+            self.recent.forget(chosen)
             sql(f"DELETE FROM Cache WHERE rowid IN ({','.join('?' * len(chosen))})", chosen)
         return len(chosen)
 
     def close(self) -> None:
         """Close the index (open file handles returned by ``open`` stay valid)."""
+        self._closed.set()
         self.flush_touches()
         self._cache.close()
 
 
-def _is_live_upload(entry: Path) -> bool:
-    """Whether a staged file's owning process still runs (pid is in its name)."""
-    parts = entry.name.split("-")
-    if len(parts) < 3 or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid():
-        return False  # Ours from a previous life of this pid, so not in flight now.
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _flush_loop(backend_ref: weakref.ref[DiskBackend], closed: threading.Event) -> None:
+    """Write recorded uses every second until the backend is closed or collected."""
+    while not closed.wait(_TOUCH_FLUSH_SECONDS):
+        backend = backend_ref()
+        if backend is None:
+            return
+        with contextlib.suppress(sqlite3.Error):  # Closed under us; the next round exits.
+            backend.flush_touches()
+        del backend
 
 
 class LocalStore:
@@ -289,21 +366,24 @@ class LocalStore:
         self._backend = backend
         self._cache = backend.cache
         self._instance = instance
+        self._blob_prefix = f"c|{instance}|"
+
+    def _keys(self, digests: Iterable[Digest]) -> list[str]:
+        prefix = self._blob_prefix  # _key() inlined: batches build thousands of keys.
+        return [f"{prefix}{d.hash}|{d.size}" for d in digests]
 
     def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
         """See Store.find_missing. Present blobs count as used (LRU age refreshed)."""
-        wanted = [d for d in digests if d != EMPTY]  # The spec: empty is always there.
-        keys = [_key("c", self._instance, d) for d in wanted]
-        present = self._backend.lookup(keys)
-        return [d for d, k in zip(wanted, keys, strict=True) if k not in present]
+        # The spec: the empty blob is always there. (Sizes first: cheaper than ==.)
+        wanted = [d for d in digests if d.size or d.hash != EMPTY.hash]
+        return [wanted[i] for i in self._backend.missing(self._keys(wanted))]
 
     def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
         """See Store.get_many."""
         found: dict[Digest, bytes] = {d: b"" for d in digests if d == EMPTY}
-        keys = {_key("c", self._instance, d): d for d in digests if d != EMPTY}
-        for key, row in self._backend.lookup(list(keys)).items():
-            with contextlib.suppress(OSError):  # Evicted since the lookup: missing.
-                found[keys[key]] = self._backend.fetch(row, read=False)
+        wanted = list(dict.fromkeys(d for d in digests if d != EMPTY))
+        for position, value in self._backend.read_many(self._keys(wanted)).items():
+            found[wanted[position]] = value
         return found
 
     def put_many(self, blobs: Sequence[tuple[Digest, bytes]]) -> list[str | None]:
@@ -311,8 +391,9 @@ class LocalStore:
         verdicts = [mismatch(d, data) for d, data in blobs]
         good = [b for b, v in zip(blobs, verdicts, strict=True) if v is None and b[0] != EMPTY]
         if good:
-            small = [(_key("c", self._instance, d), data) for d, data in good
-                     if len(data) < INLINE_LIMIT]
+            small = [
+                (_key("c", self._instance, d), data) for d, data in good if len(data) < INLINE_LIMIT
+            ]
             if small:
                 self._backend.insert_inline(small)
             for d, data in good:
@@ -325,11 +406,11 @@ class LocalStore:
         """See Store.open."""
         if digest == EMPTY:
             return io.BytesIO(b"")
-        rows = self._backend.lookup([_key("c", self._instance, digest)])
-        if not rows:
+        row = self._backend.lookup(_key("c", self._instance, digest))
+        if row is None:
             return None
         try:
-            value = self._backend.fetch(next(iter(rows.values())), read=True)
+            value = self._backend.fetch(row, read=True)
         except OSError:
             return None  # Evicted between lookup and open.
         if isinstance(value, bytes):
@@ -340,7 +421,7 @@ class LocalStore:
         """See Store.writer."""
         return StagedWriter(self._backend.staging, digest, self._adopt)
 
-    def _add(self, digest: Digest, value: bytes | _StagedFile) -> None:
+    def _add(self, digest: Digest, value: bytes | StagedFile) -> None:
         """Store a verified blob unless it is already there.
 
         Never ``set``: replacing a present blob deletes its value file, and a reader
@@ -350,90 +431,49 @@ class LocalStore:
         """
         key = _key("c", self._instance, digest)
         if not self._cache.add(key, value, retry=True):
-            self._backend.lookup([key])
+            self._backend.lookup(key)
 
-    def _adopt(self, digest: Digest, staged: _StagedFile) -> None:
+    def _adopt(self, digest: Digest, staged: StagedFile) -> None:
         self._add(digest, staged)
         self._backend.evict_if_needed()
 
     def get_action_result(self, action: Digest) -> bytes | None:
         """See Store.get_action_result."""
-        rows = self._backend.lookup([_key("a", self._instance, action)])
-        if not rows:
+        row = self._backend.lookup(_key("a", self._instance, action))
+        if row is None:
             return None
-        value = self._backend.fetch(next(iter(rows.values())), read=False)
+        try:
+            value = self._backend.fetch(row, read=False)
+        except OSError:
+            return None  # A large result evicted between lookup and read.
         return value if isinstance(value, bytes) else None
 
     def put_action_result(self, action: Digest, result: bytes) -> None:
         """See Store.put_action_result."""
-        self._cache.set(_key("a", self._instance, action), bytes(result), retry=True)
+        key = _key("a", self._instance, action)
+        self._backend.recent.discard(key)
+        self._cache.set(key, bytes(result), retry=True)
         self._backend.evict_if_needed()
 
+    def recall_complete_result(self, action: Digest) -> bytes | None:
+        """See ServedStore.recall_complete_result. A hit counts as a use of every row."""
+        recalled: Recalled | None = self._backend.recent.get(_key("a", self._instance, action))
+        if recalled is None:
+            return None
+        self._backend.touch(recalled.rows_json)
+        return recalled.result
 
-class StagedWriter:
-    """A BlobWriter that streams into ``staging/`` and hashes as it goes."""
-
-    def __init__(
-        self,
-        staging: Path,
-        digest: Digest,
-        adopt: Callable[[Digest, _StagedFile], None],
+    def remember_complete_result(
+        self, action: Digest, result: bytes, blobs: Sequence[Digest]
     ) -> None:
-        self._digest = digest
-        self._adopt = adopt
-        self._hash = hashlib.sha256()
-        self._size = 0
-        self._done = False
-        # The pid in the name lets a restarted server tell live uploads from leftovers.
-        fd, self._path = tempfile.mkstemp(dir=staging, prefix=f"up-{os.getpid()}-")
-        self._file = os.fdopen(fd, "wb", buffering=_WRITE_BUFFER)
-
-    @property
-    def committed_size(self) -> int:
-        """Bytes received so far."""
-        return self._size
-
-    def write(self, chunk: bytes) -> None:
-        """Append a chunk; refuse to grow past the digest's size."""
-        if self._size + len(chunk) > self._digest.size:
-            self.abort()
-            raise InvalidRequest(
-                f"upload of {self._digest} sent more than {self._digest.size} bytes"
-            )
-        self._hash.update(chunk)
-        self._file.write(chunk)
-        self._size += len(chunk)
-
-    def commit(self) -> None:
-        """Verify the bytes against the digest, then move them into the store."""
-        if self._done:
-            return
-        self._file.close()
-        expected = self._digest
-        if self._size != expected.size:
-            self.abort()
-            raise InvalidRequest(
-                f"upload of {expected} ended after {self._size} bytes, not {expected.size}"
-            )
-        actual = self._hash.hexdigest()
-        if actual != expected.hash:
-            self.abort()
-            raise InvalidRequest(
-                f"upload of {expected} hashes to {actual}: its bytes do not match its digest"
-            )
-        try:
-            if expected != EMPTY:
-                self._adopt(expected, _StagedFile(self._path, self._size))
-        finally:
-            self.abort()  # Removes the staged file if adoption did not move it.
-
-    def abort(self) -> None:
-        """Discard the upload."""
-        self._done = True
-        with contextlib.suppress(OSError):
-            self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path)
+        """See ServedStore.remember_complete_result."""
+        recent = self._backend.recent
+        generation = recent.generation  # Read before the rows are: see RecentResults.
+        keys = [_key("a", self._instance, action), *self._keys(blobs)]
+        rows = self._backend.rowids(keys)
+        # A concurrent update may have replaced the result since it was checked.
+        if rows is not None and self.get_action_result(action) == result:
+            recent.remember(keys[0], result, rows, generation)
 
 
 def measure(directory: Path) -> tuple[int, int]:

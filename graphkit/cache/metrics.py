@@ -31,9 +31,7 @@ class Counts:
     evictions: int = 0
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            *(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__)
-        )
+        return Counts(*(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__))
 
 
 class Metrics:

@@ -19,8 +19,15 @@ from graphkit.cache.digest import Digest, InvalidRequest, digest
 
 # The spec reserves these segments so that the instance prefix can be split off.
 RESERVED_SEGMENTS = frozenset(
-    {"blobs", "uploads", "actions", "actionResults", "operations", "capabilities",
-     "compressed-blobs"}
+    {
+        "blobs",
+        "uploads",
+        "actions",
+        "actionResults",
+        "operations",
+        "capabilities",
+        "compressed-blobs",
+    }
 )
 MAX_INSTANCE_LENGTH = 256
 _SEGMENT = re.compile(r"[A-Za-z0-9._~@+=-]+")

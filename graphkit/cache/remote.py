@@ -89,8 +89,9 @@ def _proto(d: Digest) -> re_pb2.Digest:
 class RemoteStore:
     """The Store protocol over REAPI v2 gRPC calls."""
 
-    def __init__(self, options: RemoteOptions, *,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, options: RemoteOptions, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.options = options
         self._sleep = sleep
         self._channel = _channel(options)
@@ -98,9 +99,7 @@ class RemoteStore:
         self._ac = re_grpc.ActionCacheStub(self._channel)  # type: ignore[no-untyped-call]
         self._caps = re_grpc.CapabilitiesStub(self._channel)  # type: ignore[no-untyped-call]
         self._bytestream = bs_grpc.ByteStreamStub(self._channel)  # type: ignore[no-untyped-call]
-        self._metadata = (
-            (("authorization", f"Bearer {options.token}"),) if options.token else ()
-        )
+        self._metadata = (("authorization", f"Bearer {options.token}"),) if options.token else ()
         self._max_batch: int | None = None
 
     def close(self) -> None:
@@ -132,9 +131,13 @@ class RemoteStore:
     def max_batch(self) -> int:
         """Bytes per batch call: the server's limit, or gRPC's default message size."""
         if self._max_batch is None:
-            caps = self._call("GetCapabilities", lambda: self._caps.GetCapabilities(
-                re_pb2.GetCapabilitiesRequest(instance_name=self.options.instance),
-                **self._kwargs()))
+            caps = self._call(
+                "GetCapabilities",
+                lambda: self._caps.GetCapabilities(
+                    re_pb2.GetCapabilitiesRequest(instance_name=self.options.instance),
+                    **self._kwargs(),
+                ),
+            )
             limit = caps.cache_capabilities.max_batch_total_size_bytes
             self._max_batch = min(limit, 4 * 1024 * 1024) if limit > 0 else 4 * 1024 * 1024
         return self._max_batch
@@ -148,9 +151,11 @@ class RemoteStore:
         for start in range(0, len(wanted), FIND_MISSING_PAGE):
             page = wanted[start : start + FIND_MISSING_PAGE]
             request = re_pb2.FindMissingBlobsRequest(
-                instance_name=self.options.instance, blob_digests=[_proto(d) for d in page])
-            response = self._call("FindMissingBlobs", partial(
-                self._cas.FindMissingBlobs, request, **self._kwargs()))
+                instance_name=self.options.instance, blob_digests=[_proto(d) for d in page]
+            )
+            response = self._call(
+                "FindMissingBlobs", partial(self._cas.FindMissingBlobs, request, **self._kwargs())
+            )
             absent = {(d.hash, d.size_bytes) for d in response.missing_blob_digests}
             missing.extend(d for d in page if (d.hash, d.size) in absent)
         return missing
@@ -179,9 +184,11 @@ class RemoteStore:
         small = [d for d in unique if d != EMPTY and self._is_small(d)]
         for batch in self._batches(small):
             request = re_pb2.BatchReadBlobsRequest(
-                instance_name=self.options.instance, digests=[_proto(d) for d in batch])
-            response = self._call("BatchReadBlobs", partial(
-                self._cas.BatchReadBlobs, request, **self._kwargs()))
+                instance_name=self.options.instance, digests=[_proto(d) for d in batch]
+            )
+            response = self._call(
+                "BatchReadBlobs", partial(self._cas.BatchReadBlobs, request, **self._kwargs())
+            )
             for d, entry in zip(batch, response.responses, strict=False):
                 if entry.status.code == grpc.StatusCode.OK.value[0]:
                     found[d] = self._verified(d, entry.data)
@@ -209,18 +216,23 @@ class RemoteStore:
         for batch in self._batches(small):
             request = re_pb2.BatchUpdateBlobsRequest(
                 instance_name=self.options.instance,
-                requests=[re_pb2.BatchUpdateBlobsRequest.Request(digest=_proto(d), data=good[d])
-                          for d in batch])
-            response = self._call("BatchUpdateBlobs", partial(
-                self._cas.BatchUpdateBlobs, request, **self._kwargs()))
+                requests=[
+                    re_pb2.BatchUpdateBlobsRequest.Request(digest=_proto(d), data=good[d])
+                    for d in batch
+                ],
+            )
+            response = self._call(
+                "BatchUpdateBlobs", partial(self._cas.BatchUpdateBlobs, request, **self._kwargs())
+            )
             for d, entry in zip(batch, response.responses, strict=False):
                 if entry.status.code != grpc.StatusCode.OK.value[0]:
                     errors[d] = f"remote cache refused {d}: {entry.status.message}"
         for d in good:
             if d in absent and not self._is_small(d):
                 self._upload(d, partial(_chunks_of, good[d]))
-        return [v if v is not None else errors.get(d) for (d, _), v in
-                zip(blobs, verdicts, strict=True)]
+        return [
+            v if v is not None else errors.get(d) for (d, _), v in zip(blobs, verdicts, strict=True)
+        ]
 
     def _upload(self, d: Digest, chunks: Callable[[], Iterator[bytes]]) -> None:
         """ByteStream.Write of one blob; ``chunks`` restarts the data for each attempt."""
@@ -230,17 +242,21 @@ class RemoteStore:
             name = f"{prefix}uploads/{uuid.uuid4()}/blobs/{d.hash}/{d.size}"
             offset = 0
             for chunk in chunks():
-                yield bs_pb2.WriteRequest(resource_name=name if offset == 0 else "",
-                                          write_offset=offset, data=chunk)
+                yield bs_pb2.WriteRequest(
+                    resource_name=name if offset == 0 else "", write_offset=offset, data=chunk
+                )
                 offset += len(chunk)
-            yield bs_pb2.WriteRequest(resource_name=name if offset == 0 else "",
-                                      write_offset=offset, finish_write=True)
+            yield bs_pb2.WriteRequest(
+                resource_name=name if offset == 0 else "", write_offset=offset, finish_write=True
+            )
 
-        response = self._call("ByteStream.Write", lambda: self._bytestream.Write(
-            requests(), **self._kwargs()))
+        response = self._call(
+            "ByteStream.Write", lambda: self._bytestream.Write(requests(), **self._kwargs())
+        )
         if response.committed_size != d.size:
-            raise CacheError(f"remote cache {self.options.url} committed "
-                             f"{response.committed_size} bytes of {d}")
+            raise CacheError(
+                f"remote cache {self.options.url} committed {response.committed_size} bytes of {d}"
+            )
 
     def open(self, digest: Digest) -> BinaryIO | None:
         """See Store.open. Spools to a temporary file (memory up to 8 MiB), verified."""
@@ -253,7 +269,8 @@ class RemoteStore:
             sha = hashlib.sha256()
             try:
                 for response in self._bytestream.Read(
-                        bs_pb2.ReadRequest(resource_name=name), **self._kwargs()):
+                    bs_pb2.ReadRequest(resource_name=name), **self._kwargs()
+                ):
                     sha.update(response.data)
                     spool.write(response.data)
             except grpc.RpcError as exc:
@@ -263,8 +280,10 @@ class RemoteStore:
                 raise
             if spool.tell() != digest.size or sha.hexdigest() != digest.hash:
                 spool.close()
-                raise CacheError(f"remote cache {self.options.url} sent a corrupt blob: "
-                                 f"{digest} did not match its bytes")
+                raise CacheError(
+                    f"remote cache {self.options.url} sent a corrupt blob: "
+                    f"{digest} did not match its bytes"
+                )
             spool.seek(0)
             return spool
 
@@ -288,7 +307,8 @@ class RemoteStore:
     def get_action_result(self, action: Digest) -> bytes | None:
         """See Store.get_action_result."""
         request = re_pb2.GetActionResultRequest(
-            instance_name=self.options.instance, action_digest=_proto(action))
+            instance_name=self.options.instance, action_digest=_proto(action)
+        )
 
         def fetch() -> Any:
             try:
@@ -306,10 +326,11 @@ class RemoteStore:
         message = re_pb2.ActionResult()
         message.ParseFromString(result)
         request = re_pb2.UpdateActionResultRequest(
-            instance_name=self.options.instance, action_digest=_proto(action),
-            action_result=message)
-        self._call("UpdateActionResult", lambda: self._ac.UpdateActionResult(
-            request, **self._kwargs()))
+            instance_name=self.options.instance, action_digest=_proto(action), action_result=message
+        )
+        self._call(
+            "UpdateActionResult", lambda: self._ac.UpdateActionResult(request, **self._kwargs())
+        )
 
 
 def _chunks_of(data: bytes) -> Iterator[bytes]:
@@ -327,7 +348,8 @@ class SpooledWriter:
         self._sha = hashlib.sha256()
         # Lives until commit() or abort() closes it.
         self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
-            max_size=_SPOOL_IN_MEMORY)
+            max_size=_SPOOL_IN_MEMORY
+        )
         self._size = 0
 
     @property

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf import message_factory
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from graphkit.cache.actioncache import ActionCacheService
@@ -28,7 +29,7 @@ from graphkit.cache.local import DiskBackend, LocalStore
 from graphkit.cache.metrics import Metrics, MetricsServer
 from graphkit.cache.names import instance_name
 from graphkit.cache.options import ServeOptions
-from graphkit.cache.protocol import bs_grpc, bs_pb2, re_grpc, re_pb2, semver_pb2
+from graphkit.cache.protocol import bs_pb2, re_grpc, re_pb2, semver_pb2
 from graphkit.cache.stats import load_counts, save_counts
 from graphkit.errors import CacheError, InputError
 
@@ -46,9 +47,7 @@ STATS_FLUSH_SECONDS = 30.0
 class CapabilitiesService(re_grpc.CapabilitiesServicer):
     """What this server supports, in the form Bazel 4.2 checks before any build."""
 
-    def __init__(
-        self, metrics: Metrics, max_batch: int, can_write: Callable[[Any], bool]
-    ) -> None:
+    def __init__(self, metrics: Metrics, max_batch: int, can_write: Callable[[Any], bool]) -> None:
         self.metrics = metrics
         self._max_batch = max_batch
         self._can_write = can_write
@@ -77,6 +76,44 @@ class CapabilitiesService(re_grpc.CapabilitiesServicer):
         )
 
 
+def _to_wire(response: Any) -> bytes:
+    """Serialize a response message, or pass through bytes a handler already encoded."""
+    if isinstance(response, bytes):
+        return response
+    data: bytes = response.SerializeToString()
+    return data
+
+
+_HANDLER_KINDS = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def add_service(server: grpc.Server, service: Any, servicer: Any) -> None:
+    """Register every method of ``service`` (a protobuf ServiceDescriptor).
+
+    What the generated ``add_*Servicer_to_server`` functions do, except that a handler
+    may answer with bytes it already encoded: the action cache stores results
+    serialized, and ByteStream and batch reads frame blob bytes without first copying
+    them into a message (see ``wire``).
+    """
+    handlers = {}
+    for method in service.methods:
+        make = _HANDLER_KINDS[(method.client_streaming, method.server_streaming)]
+        handlers[method.name] = make(
+            getattr(servicer, method.name),
+            request_deserializer=message_factory.GetMessageClass(method.input_type).FromString,
+            response_serializer=_to_wire,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(service.full_name, handlers)
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Where a started server listens (ports resolved when 0 was asked for)."""
@@ -92,7 +129,8 @@ class CacheServer:
         self.options = options
         self.metrics = metrics or Metrics()
         self._backend = DiskBackend(
-            options.directory, options.max_size,
+            options.directory,
+            options.max_size,
             on_evict=lambda n: self.metrics.add("evictions", n),
         )
         self._base_counts = load_counts(options.directory)
@@ -130,18 +168,31 @@ class CacheServer:
                 ("grpc.max_send_message_length", -1),
                 # Never share a port silently with another process.
                 ("grpc.so_reuseport", 0),
+                # Bounded memory: with bandwidth-delay probing gRPC grows each stream's
+                # flow-control window to several MiB, all of it buffered in the server
+                # when uploads arrive faster than they are hashed, so 16 concurrent
+                # uploads peaked anywhere between 240 and 330 MiB depending on timing.
+                # Without it the fixed windows keep the peak near 170 MiB at the same
+                # load-test speed.
+                ("grpc.http2.bdp_probe", 0),
             ],
         )
         metrics, max_batch = self.metrics, opts.max_batch_bytes
-        # The generated add_*_to_server functions are untyped, hence the ignores.
-        re_grpc.add_CapabilitiesServicer_to_server(  # type: ignore[no-untyped-call]
-            CapabilitiesService(metrics, max_batch, can_write), server)
-        re_grpc.add_ContentAddressableStorageServicer_to_server(  # type: ignore[no-untyped-call]
-            CasService(self._store, metrics, max_batch), server)
-        re_grpc.add_ActionCacheServicer_to_server(  # type: ignore[no-untyped-call]
-            ActionCacheService(self._store, metrics), server)
-        bs_grpc.add_ByteStreamServicer_to_server(  # type: ignore[no-untyped-call]
-            ByteStreamService(self._store, metrics), server)
+        re_services = re_pb2.DESCRIPTOR.services_by_name
+        add_service(
+            server, re_services["Capabilities"], CapabilitiesService(metrics, max_batch, can_write)
+        )
+        add_service(
+            server,
+            re_services["ContentAddressableStorage"],
+            CasService(self._store, metrics, max_batch),
+        )
+        add_service(server, re_services["ActionCache"], ActionCacheService(self._store, metrics))
+        add_service(
+            server,
+            bs_pb2.DESCRIPTOR.services_by_name["ByteStream"],
+            ByteStreamService(self._store, metrics),
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         return server
 
@@ -182,10 +233,19 @@ class CacheServer:
             self._metrics_http.start()
             metrics_port = self._metrics_http.port
         threading.Thread(target=self._flush_loop, name="stats-flush", daemon=True).start()
-        log.info("serving on %s:%d", self.options.listen.host, port, extra={
-            "event": "serving", "port": port, "directory": str(self.options.directory),
-            "max_size": self.options.max_size, "auth": self.options.tokens is not None,
-            "tls": self.options.tls is not None})
+        log.info(
+            "serving on %s:%d",
+            self.options.listen.host,
+            port,
+            extra={
+                "event": "serving",
+                "port": port,
+                "directory": str(self.options.directory),
+                "max_size": self.options.max_size,
+                "auth": self.options.tokens is not None,
+                "tls": self.options.tls is not None,
+            },
+        )
         return Endpoints(port, metrics_port)
 
     def _flush_loop(self) -> None:
@@ -227,9 +287,14 @@ def serve(options: ServeOptions, on_ready: Callable[[Endpoints], None]) -> None:
         on_ready(server.start())
         while not stop.wait(1.0):  # A timeout keeps the main thread responsive to signals.
             pass
-        log.info("shutting down", extra={
-            "event": "shutting_down", "signal": signal.Signals(received[0]).name,
-            "grace_seconds": options.grace_seconds})
+        log.info(
+            "shutting down",
+            extra={
+                "event": "shutting_down",
+                "signal": signal.Signals(received[0]).name,
+                "grace_seconds": options.grace_seconds,
+            },
+        )
         server.stop()
     finally:
         for s, handler in previous.items():

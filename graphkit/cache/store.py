@@ -85,6 +85,28 @@ class Store(Protocol):
         ...
 
 
+class ServedStore(Store, Protocol):
+    """A Store the server answers from, with a memo of results known to be complete.
+
+    GetActionResult must check that every blob a result references is present; the
+    memo lets a repeated lookup skip that check (and the parsing) until one of those
+    blobs, or the result itself, is evicted or replaced.
+    """
+
+    def recall_complete_result(self, action: Digest) -> bytes | None:
+        """The remembered result for ``action``; refreshes the age of it and its blobs."""
+        ...
+
+    def remember_complete_result(
+        self, action: Digest, result: bytes, blobs: Sequence[Digest]
+    ) -> None:
+        """Remember ``result`` as complete while it and every one of ``blobs`` stay.
+
+        Does nothing if any of them is already gone or the stored result differs.
+        """
+        ...
+
+
 def get_blob(store: Store, digest: Digest) -> bytes | None:
     """One blob's bytes, or None when absent."""
     return store.get_many([digest]).get(digest)

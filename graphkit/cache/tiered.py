@@ -49,8 +49,10 @@ class TieredStore:
                     self._reads_ok = self._writes_ok = False
             if was_on:
                 scope = "uploads to it" if write else "it"
-                self._warn(f"{exc}; continuing without the remote cache "
-                           f"({scope} disabled for the rest of this run)")
+                self._warn(
+                    f"{exc}; continuing without the remote cache "
+                    f"({scope} disabled for the rest of this run)"
+                )
             return fallback
 
     def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
@@ -58,8 +60,9 @@ class TieredStore:
         local_missing = self.local.find_missing(digests)
         if not local_missing:
             return []
-        remote_missing = self._remote(lambda: self.remote.find_missing(local_missing),
-                                      write=False, fallback=local_missing)
+        remote_missing = self._remote(
+            lambda: self.remote.find_missing(local_missing), write=False, fallback=local_missing
+        )
         return remote_missing
 
     def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
@@ -80,8 +83,7 @@ class TieredStore:
         good = [b for b, v in zip(blobs, verdicts, strict=True) if v is None]
         if good:
             nothing: list[str | None] = []
-            refused = self._remote(lambda: self.remote.put_many(good), write=True,
-                                   fallback=nothing)
+            refused = self._remote(lambda: self.remote.put_many(good), write=True, fallback=nothing)
             problems = [v for v in refused if v is not None]
             if problems:
                 self._remote(lambda: _raise(problems[0]), write=True, fallback=None)
@@ -132,8 +134,9 @@ class TieredStore:
         result = self.local.get_action_result(action)
         if result is not None:
             return result
-        result = self._remote(lambda: self.remote.get_action_result(action), write=False,
-                              fallback=None)
+        result = self._remote(
+            lambda: self.remote.get_action_result(action), write=False, fallback=None
+        )
         if result is not None:
             self.local.put_action_result(action, result)
         return result
@@ -141,8 +144,9 @@ class TieredStore:
     def put_action_result(self, action: Digest, result: bytes) -> None:
         """Store locally and remotely."""
         self.local.put_action_result(action, result)
-        self._remote(lambda: self.remote.put_action_result(action, result), write=True,
-                     fallback=None)
+        self._remote(
+            lambda: self.remote.put_action_result(action, result), write=True, fallback=None
+        )
 
 
 def _raise(message: str) -> None:

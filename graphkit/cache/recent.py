@@ -1,0 +1,117 @@
+"""Recently served action results that are known to be complete, kept in memory.
+
+GetActionResult must answer NOT_FOUND when any blob a result references is gone, so a
+plain lookup costs one index query for the result and more for its blobs, plus parsing
+and serializing the message. This memo keeps the serialized bytes of results that
+were just checked complete, with the index row ids of the result and of every blob it
+depends on, so a repeated lookup is one dictionary hit.
+
+Correctness rests on invalidation, not on expiry: the store calls ``forget`` with the
+row ids it is about to delete, *before* deleting them, and every entry that depends on
+one of them is dropped. An entry checked against rows that were deleted while it was
+being checked is never added: ``remember`` takes the generation read before the check
+and refuses the entry if any ``forget`` happened since.
+
+Memory is bounded by entry count and total bytes; the least recently used entry goes
+first. This assumes one process evicts from the directory (the server), which is how
+``graphkit cache serve`` runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MAX_ENTRIES = 8192
+MAX_BYTES = 32 * 1024 * 1024
+# Results larger than this, or depending on more blobs, are checked on every lookup.
+MAX_RESULT_BYTES = 64 * 1024
+MAX_DEPENDENCIES = 1024
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """A remembered result: its bytes and the JSON array of the rows it depends on."""
+
+    result: bytes
+    rows_json: str
+
+
+@dataclass(frozen=True)
+class _Entry:
+    recalled: Recalled
+    rows: tuple[int, ...]
+
+
+class RecentResults:
+    """A bounded, thread-safe LRU of complete action results, invalidated by row id."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._by_row: dict[int, set[str]] = {}
+        self._bytes = 0
+        self._generation = 0
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+
+    @property
+    def generation(self) -> int:
+        """Read before checking a result; pass to ``remember``."""
+        return self._generation
+
+    def get(self, key: str) -> Recalled | None:
+        """The remembered result for ``key`` (an action's index key), or None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry.recalled
+
+    def remember(self, key: str, result: bytes, rows: Iterable[int], generation: int) -> None:
+        """Keep ``result`` for ``key``, valid while none of ``rows`` is deleted."""
+        rows = tuple(dict.fromkeys(rows))
+        if len(result) > MAX_RESULT_BYTES or len(rows) > MAX_DEPENDENCIES:
+            return
+        entry = _Entry(Recalled(result, "[" + ",".join(map(str, rows)) + "]"), rows)
+        with self._lock:
+            if generation != self._generation:
+                return  # Rows may have been deleted while the result was checked.
+            self._drop(key)
+            self._entries[key] = entry
+            self._bytes += len(result)
+            for row in rows:
+                self._by_row.setdefault(row, set()).add(key)
+            while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+                self._drop(next(iter(self._entries)))
+
+    def discard(self, key: str) -> None:
+        """Drop the entry for ``key`` (its result is being replaced)."""
+        with self._lock:
+            self._drop(key)
+
+    def forget(self, rows: Iterable[int]) -> None:
+        """Drop every entry that depends on one of ``rows``; call before deleting them."""
+        with self._lock:
+            self._generation += 1
+            for row in rows:
+                for key in self._by_row.pop(row, ()):
+                    self._drop(key)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self._bytes -= len(entry.recalled.result)
+        for row in entry.rows:
+            keys = self._by_row.get(row)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_row[row]
