@@ -1,0 +1,94 @@
+"""The graphkit command line: parse -> call -> render -> print.
+
+This package is the only place that prints and the only one that imports click.
+Library modules are imported inside the commands so that ``graphkit --help`` starts
+fast. The commands live in ``analysis`` (affected, why, explain, query, graph,
+tidy), ``running`` (run, plan, matrix, flaky) and ``cache`` (cache serve, stats).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from graphkit import __version__
+from graphkit.errors import GraphkitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(func: F) -> F:
+    """Print a GraphkitError as one ``graphkit: error: ...`` line and exit with its code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GraphkitError as exc:
+            click.echo(f"graphkit: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="graphkit")
+def main() -> None:
+    """graphkit: which targets does this change affect? Build, test and cache exactly those."""
+
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for machines",
+)
+ON_UNKNOWN = click.option(
+    "--on-unknown",
+    type=click.Choice(["error", "all"]),
+    default="error",
+    show_default=True,
+    help="when the base cannot be known (shallow clone, broken manifest): fail, or affect all",
+)
+BASE = click.option(
+    "--base", metavar="REV", help="base revision [default: merge-base with the default branch]"
+)
+HEAD = click.option("--head", metavar="REV", help="head revision [default: the worktree]")
+
+
+def emit(fmt: str, data: Any, text: str) -> None:
+    from graphkit.render import to_json
+
+    click.echo(to_json(data) if fmt == "json" else text)
+
+
+def open_session() -> Any:
+    from graphkit.session import Session
+
+    return Session.open(".")
+
+
+def write_file(path: str, text: str) -> None:
+    """Write a report whole or not at all (a reader never sees half a file)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    os.replace(temp, target)
+
+
+# Importing the command modules registers their commands on `main`.
+from graphkit.cli import analysis, cache, running  # noqa: E402
+
+__all__ = ["analysis", "cache", "main", "running"]

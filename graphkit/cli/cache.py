@@ -1,0 +1,142 @@
+"""The remote cache server commands: cache serve, cache stats."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from graphkit.cli import (
+    FORMAT,
+    main,
+    reports_errors,
+)
+
+_FILE = click.Path(dir_okay=False)
+
+
+@main.group()
+def cache() -> None:
+    """Run and inspect the REAPI v2 remote cache (Bazel, Buck2, Pants and graphkit clients)."""
+
+
+@cache.command("serve")
+@click.option("--listen", required=True, metavar="HOST:PORT", help="address to serve gRPC on")
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    metavar="PATH",
+    type=click.Path(file_okay=False),
+    help="cache directory",
+)
+@click.option("--max-size", required=True, metavar="SIZE", help="e.g. 50GiB; LRU beyond it")
+@click.option("--tokens", type=_FILE, help="TOML file of bearer tokens (name, scope, sha256)")
+@click.option(
+    "--allow-unauthenticated-reads",
+    is_flag=True,
+    help="with --tokens: let callers without a token read",
+)
+@click.option("--tls-cert", type=_FILE, help="server certificate (PEM)")
+@click.option("--tls-key", type=_FILE, help="server private key (PEM)")
+@click.option("--tls-client-ca", type=_FILE, help="require client certificates from this CA")
+@click.option("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here")
+@FORMAT
+@reports_errors
+def cache_serve(
+    listen: str,
+    directory: str,
+    max_size: str,
+    tokens: str | None,
+    allow_unauthenticated_reads: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_client_ca: str | None,
+    metrics_listen: str | None,
+    fmt: str,
+) -> None:
+    """Serve a cache-only Remote Execution API v2 endpoint until SIGTERM."""
+    import json
+    from pathlib import Path
+
+    from graphkit.cache import logs, options, server
+
+    def path(text: str | None) -> Path | None:
+        return Path(text) if text is not None else None
+
+    opts = options.ServeOptions(
+        listen=options.parse_address(listen),
+        directory=Path(directory),
+        max_size=options.parse_size(max_size),
+        tokens=path(tokens),
+        allow_unauthenticated_reads=allow_unauthenticated_reads,
+        tls=options.tls_files(path(tls_cert), path(tls_key), path(tls_client_ca)),
+        metrics_listen=(
+            options.parse_address(metrics_listen, option="--metrics-listen")
+            if metrics_listen
+            else None
+        ),
+    )
+    logs.configure()
+
+    def ready(endpoints: Any) -> None:
+        data = {
+            "event": "serving",
+            "host": opts.listen.host,
+            "port": endpoints.grpc_port,
+            "metrics_port": endpoints.metrics_port,
+            "directory": str(directory),
+        }
+        text = f"graphkit cache: serving on {opts.listen.host}:{endpoints.grpc_port}"
+        if endpoints.metrics_port is not None:
+            text += f" (metrics on port {endpoints.metrics_port})"
+        click.echo(json.dumps(data, sort_keys=True) if fmt == "json" else text)
+        sys.stdout.flush()
+
+    server.serve(opts, ready)
+
+
+@cache.command("stats")
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    metavar="PATH",
+    type=click.Path(file_okay=False),
+    help="cache directory",
+)
+@FORMAT
+@reports_errors
+def cache_stats(directory: str, fmt: str) -> None:
+    """Entries, bytes and hit rates of a cache directory."""
+    import json
+    from pathlib import Path
+
+    from graphkit.cache.stats import read_stats
+
+    stats = read_stats(Path(directory))
+    if fmt == "json":
+        click.echo(json.dumps(stats.as_json(), sort_keys=True))
+        return
+
+    def rate(value: float | None, hits: int, misses: int) -> str:
+        return (
+            "n/a (no lookups yet)"
+            if value is None
+            else (f"{value:.1%} ({hits} of {hits + misses})")
+        )
+
+    c = stats.counts
+    rows = [
+        ("directory", stats.directory),
+        ("entries", str(stats.entries)),
+        ("bytes", f"{stats.bytes} ({stats.bytes / 2**20:.1f} MiB)"),
+        ("action cache hit rate", rate(stats.ac_hit_rate, c.ac_hits, c.ac_misses)),
+        ("blob hit rate", rate(stats.cas_hit_rate, c.cas_hits, c.cas_misses)),
+        ("bytes received", str(c.bytes_in)),
+        ("bytes sent", str(c.bytes_out)),
+        ("evictions", str(c.evictions)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    click.echo("\n".join(f"{k:<{width}}  {v}" for k, v in rows))

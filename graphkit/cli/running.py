@@ -1,0 +1,291 @@
+"""Commands that run work: run, plan, matrix, flaky."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from graphkit.cli import (
+    BASE,
+    FORMAT,
+    ON_UNKNOWN,
+    emit,
+    main,
+    open_session,
+    reports_errors,
+    write_file,
+)
+
+SHARDS = click.option(
+    "--shards",
+    default="auto",
+    show_default=True,
+    metavar="N|auto",
+    help="how many shards: a number, or auto (from recorded durations)",
+)
+
+
+def _shards(text: str) -> Any:
+    if text == "auto":
+        return "auto"
+    if not text.isdigit() or int(text) < 1:
+        from graphkit.errors import InputError
+
+        raise InputError(f"--shards must be a positive number or 'auto', not {text!r}")
+    return int(text)
+
+
+def _cache_root(session: Any, cache_dir: str | None) -> Any:
+    """Where this machine keeps its cache and history: --cache-dir, graphkit.toml, .git/graphkit."""
+    from pathlib import Path
+
+    configured = session.load(None).graph.config.cache_dir
+    if cache_dir:
+        return Path(cache_dir)
+    if configured:
+        return session.workspace.root / configured
+    return session.workspace.git_dir / "graphkit"
+
+
+def _history(session: Any, cache_dir: str | None) -> Any:
+    from graphkit.history import History
+
+    return History(_cache_root(session, cache_dir) / "history")
+
+
+@main.command()
+@click.argument("task")
+@click.argument("labels", nargs=-1)
+@click.option("--affected", "only_affected", is_flag=True, help="only targets the change affects")
+@BASE
+@click.option("--shard", metavar="I/N", help="run only shard I of N")
+@click.option("--plan-digest", metavar="D", help="refuse to run unless the plan digest is D")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--remote-cache", metavar="URL", help="grpc://HOST:PORT or grpcs://HOST:PORT")
+@click.option("--cache-dir", metavar="PATH", help="local cache [default: .git/graphkit]")
+@click.option("--no-cache-read", is_flag=True, help="run every task, even when cached")
+@click.option("--no-cache-write", is_flag=True, help="store nothing (untrusted builds)")
+@click.option("--retries", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--junit", "junit_out", metavar="FILE", help="write a merged JUnit summary here")
+@ON_UNKNOWN
+@FORMAT
+@reports_errors
+def run(
+    task: str,
+    labels: tuple[str, ...],
+    only_affected: bool,
+    base: str | None,
+    shard: str | None,
+    plan_digest: str | None,
+    jobs: int,
+    remote_cache: str | None,
+    cache_dir: str | None,
+    no_cache_read: bool,
+    no_cache_write: bool,
+    retries: int,
+    junit_out: str | None,
+    on_unknown: str,
+    fmt: str,
+) -> None:
+    """Run TASK for the selected targets, in dependency order, from the cache when possible.
+
+    With no LABELS and no --affected, every target whose rule has TASK runs.
+    """
+    import datetime
+    import os
+
+    from graphkit import render, workflow
+    from graphkit.errors import TaskFailed
+    from graphkit.plan import parse_shard
+    from graphkit.run import RunOptions, run_tasks
+
+    with open_session() as session:
+        selection = workflow.select(
+            session, task, labels, affected=only_affected, base=base, on_unknown=on_unknown
+        )
+        history = _history(session, cache_dir)
+        with history:
+            store = _store(session, cache_dir, remote_cache)
+            if shard is not None:
+                index, count = parse_shard(shard)
+                unit_ids = workflow.shard_units(
+                    selection,
+                    history,
+                    index,
+                    count,
+                    plan_digest,
+                    _cache_root(session, cache_dir),
+                    store,
+                )
+            else:
+                unit_ids = [u.id for u in workflow.units(selection, None)]
+            if not unit_ids:
+                from graphkit.run import Summary
+
+                emit(fmt, render.results_json(Summary()), "nothing to run")
+                return
+            runs = workflow.tasks_for(selection, unit_ids, os.environ)
+            reporter = _reporter(fmt, interactive=fmt == "text" and sys.stdout.isatty())
+            try:
+                summary = run_tasks(
+                    session.workspace.root,
+                    runs,
+                    store,
+                    RunOptions(jobs, not no_cache_read, not no_cache_write, retries),
+                    environ=os.environ,
+                    report=reporter,
+                    recorder=workflow.HistoryRecorder(history),
+                    muting=workflow.Quarantine.load(session.workspace.root, datetime.date.today()),
+                )
+            finally:
+                reporter.stop()
+        emit(fmt, render.results_json(summary), render.summary_text(summary))
+        if junit_out:
+            write_file(junit_out, render.junit_summary(summary))
+        if summary.failed:
+            raise TaskFailed(f"{summary.count('failed')} task(s) failed")
+
+
+def _reporter(fmt: str, interactive: bool) -> Any:
+    """Progress: plain lines (CI logs, stderr under --format json), or a live line on a TTY."""
+    from graphkit.render import event_line
+
+    status = None
+    if interactive:
+        from rich.console import Console
+
+        status = Console(stderr=True).status("running tasks")
+        status.start()
+    done = [0]
+
+    def report(event: Any) -> None:
+        if event.kind == "finish":
+            done[0] += 1
+            if status is not None:
+                status.update(f"{done[0]} task(s) done; last: {event.run.name}")
+        line = event_line(event)
+        if line is not None:
+            click.echo(line, err=fmt == "json" or event.kind == "warning")
+
+    report.stop = status.stop if status is not None else (lambda: None)  # type: ignore[attr-defined]
+    return report
+
+
+def _store(session: Any, cache_dir: str | None, remote: str | None) -> Any:
+    """The tiered store: local diskcache, then the remote cache when one is named."""
+    import os
+
+    from graphkit.cache.local import open_local_store
+
+    local = open_local_store(_cache_root(session, cache_dir) / "cas", 10 * 1024**3)
+    url = remote or session.load(None).graph.config.remote_cache
+    if not url:
+        return local
+    from graphkit.cache.remote import RemoteOptions, RemoteStore
+    from graphkit.cache.tiered import TieredStore
+
+    # The token comes from the environment, never from a flag that `ps` would show.
+    options = RemoteOptions(url=url, token=os.environ.get("GRAPHKIT_REMOTE_TOKEN"))
+    return TieredStore(
+        local,
+        RemoteStore(options),
+        lambda message: click.echo(f"graphkit: warning: {message}", err=True),
+    )
+
+
+@main.command("plan")
+@click.argument("task")
+@click.argument("labels", nargs=-1)
+@click.option("--affected", "only_affected", is_flag=True, help="only targets the change affects")
+@BASE
+@SHARDS
+@click.option("--cache-dir", metavar="PATH", help="where duration history lives")
+@click.option("--remote-cache", metavar="URL", help="also publish the plan there")
+@ON_UNKNOWN
+@FORMAT
+@reports_errors
+def plan_command(
+    task: str,
+    labels: tuple[str, ...],
+    only_affected: bool,
+    base: str | None,
+    shards: str,
+    cache_dir: str | None,
+    remote_cache: str | None,
+    on_unknown: str,
+    fmt: str,
+) -> None:
+    """Split TASK's work into shards balanced by recorded durations (LPT)."""
+    from graphkit import render, workflow
+    from graphkit.plan import plan_json
+
+    with open_session() as session:
+        selection = workflow.select(
+            session, task, labels, affected=only_affected, base=base, on_unknown=on_unknown
+        )
+        with _history(session, cache_dir) as history:
+            plan = workflow.plan_for(selection, history, _shards(shards))
+        store = _store(session, cache_dir, remote_cache)
+        workflow.publish_plan(plan, _cache_root(session, cache_dir), store)
+        emit(fmt, plan_json(plan), render.plan_text(plan))
+
+
+@main.command("matrix")
+@click.argument("task")
+@click.argument("labels", nargs=-1)
+@click.option("--affected", "only_affected", is_flag=True, help="only targets the change affects")
+@BASE
+@SHARDS
+@click.option("--ci", type=click.Choice(["github", "gitlab", "buildkite", "json"]), required=True)
+@click.option("--cache-dir", metavar="PATH", help="where duration history lives")
+@click.option("--remote-cache", metavar="URL", help="written into the generated shard jobs")
+@ON_UNKNOWN
+@reports_errors
+def matrix(
+    task: str,
+    labels: tuple[str, ...],
+    only_affected: bool,
+    base: str | None,
+    shards: str,
+    ci: str,
+    cache_dir: str | None,
+    remote_cache: str | None,
+    on_unknown: str,
+) -> None:
+    """Print the CI job matrix for TASK: one job per shard."""
+    from graphkit import ci as ci_render
+    from graphkit import workflow
+
+    limits = ci_render.MAX_JOBS
+    with open_session() as session:
+        selection = workflow.select(
+            session, task, labels, affected=only_affected, base=base, on_unknown=on_unknown
+        )
+        with _history(session, cache_dir) as history:
+            plan = workflow.plan_for(selection, history, _shards(shards), limits.get(ci))
+        store = _store(session, cache_dir, remote_cache)
+        workflow.publish_plan(plan, _cache_root(session, cache_dir), store)
+    if ci == "github":
+        click.echo(ci_render.github_output(plan))
+    elif ci == "gitlab":
+        click.echo(ci_render.gitlab_pipeline(plan, task=task, remote_cache=remote_cache))
+    elif ci == "buildkite":
+        click.echo(ci_render.buildkite_pipeline(plan, task=task, remote_cache=remote_cache))
+    else:
+        click.echo(ci_render.json_matrix(plan))
+
+
+@main.command()
+@click.option("--min-samples", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--cache-dir", metavar="PATH", help="where the history lives")
+@FORMAT
+@reports_errors
+def flaky(min_samples: int, cache_dir: str | None, fmt: str) -> None:
+    """Per-test flake rates from recorded runs (same inputs, different outcome)."""
+    from graphkit import render
+
+    with open_session() as session, _history(session, cache_dir) as history:
+        stats = history.flake_report(min_samples)
+    emit(fmt, render.flaky_json(stats, min_samples), render.flaky_text(stats, min_samples))
