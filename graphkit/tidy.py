@@ -20,7 +20,8 @@ import tomli_w
 
 from graphkit.errors import InputError
 from graphkit.graph import BuildGraph
-from graphkit.infer.js import CONFIG_NAMES, JsResolver
+from graphkit.infer.js import CONFIG_NAMES
+from graphkit.infer.js_resolve import JsResolver
 from graphkit.infer.python import PythonResolver, default_roots
 from graphkit.infer.resolve import Problem, Resolver, edges
 from graphkit.labels import Label

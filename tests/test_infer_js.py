@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from graphkit.errors import InputError
-from graphkit.infer.js import JsResolver, imports
+from graphkit.infer.js import imports
+from graphkit.infer.js_resolve import JsResolver
 from graphkit.infer.resolve import ImportEdge, ImportRef, RefKind, Resolution, edges
 
 
