@@ -94,7 +94,7 @@ def with_dependents(graph: BuildGraph, seeds: Mapping[Label, Reason]) -> dict[La
     queue = deque(sorted(seeds))
     while queue:
         label = queue.popleft()
-        for dependent in graph.dependents[label]:
+        for dependent in sorted(graph.dependents[label]):
             if dependent not in result:
                 result[dependent] = Reason("dependency", f"depends on {label}", via=label)
                 queue.append(dependent)

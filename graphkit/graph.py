@@ -9,13 +9,13 @@ never need twenty thousand file nodes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
 
 import xxhash
-from wcmatch import glob as wcglob
 
 from graphkit import __version__
 from graphkit.config import CONFIG_FILE, WorkspaceConfig, parse_config
@@ -28,24 +28,42 @@ from graphkit.paths import parent_dirs
 from graphkit.rules import builtin_rule_files, load_rules
 from graphkit.tomldoc import line_of
 
-# `*` stays within one path segment, `**` spans any number, `!pattern` excludes, and
-# dotfiles match like any other file (a hidden file is still an input).
-_GLOB_FLAGS = wcglob.GLOBSTAR | wcglob.NEGATE | wcglob.DOTGLOB | wcglob.NEGATEALL
-
 Reader = Callable[[str, FileEntry], bytes]
-MEMO_FORMAT = 2
+MEMO_FORMAT = 3
+
+# A glob list as regular expressions: (any of these must match, none of these may).
+Translation = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def translate(patterns: tuple[str, ...]) -> Translation:
+    """Globs as wcmatch reads them, translated to regular expressions.
+
+    `*` stays within one path segment, `**` spans any number, `!pattern` excludes,
+    and dotfiles match like any other file (a hidden file is still an input). The
+    translations are kept in the graph memo, so a warm run never imports wcmatch.
+    """
+    if not any(not p.startswith("!") for p in patterns):
+        return (), ()  # nothing to include: matches nothing
+    from wcmatch import glob as wcglob
+
+    flags = wcglob.GLOBSTAR | wcglob.NEGATE | wcglob.DOTGLOB | wcglob.NEGATEALL
+    include, exclude = wcglob.translate(list(patterns), flags=flags)
+    return tuple(include), tuple(exclude)
 
 
 @lru_cache(maxsize=4096)
+def compiled(translation: Translation) -> Callable[[str], bool]:
+    """A matching function for a translated glob list (memoized: targets share globs)."""
+    include = [re.compile(r) for r in translation[0]]
+    exclude = [re.compile(r) for r in translation[1]]
+    return lambda path: (
+        any(r.match(path) for r in include) and not any(r.match(path) for r in exclude)
+    )
+
+
 def matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
-    """A compiled matcher for package-relative globs (memoized: targets share patterns)."""
-    if not patterns:
-        return lambda _path: False
-    includes = [p for p in patterns if not p.startswith("!")]
-    if not includes:
-        return lambda _path: False
-    compiled = wcglob.compile(list(patterns), flags=_GLOB_FLAGS)
-    return compiled.match
+    """A matcher for globs no graph has translated yet (e.g. a rule's test files)."""
+    return compiled(translate(patterns))
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,12 @@ class BuildGraph:
     rules: Mapping[str, Rule]
     packages: Mapping[str, Package]  # by folder ("" is the root)
     meta_paths: frozenset[str]  # manifests, graphkit.toml and rule files: never package inputs
+    globs: Mapping[tuple[str, ...], Translation]  # every srcs and global_inputs list, translated
+
+    def matcher(self, patterns: tuple[str, ...]) -> Callable[[str], bool]:
+        """A matcher for globs, from the translations made when the graph was built."""
+        translation = self.globs.get(patterns)
+        return compiled(translation if translation is not None else translate(patterns))
 
     # Derived views, computed on first use. They are left out of the pickled memo:
     # rebuilding them is several times faster than unpickling them.
@@ -65,13 +89,14 @@ class BuildGraph:
         return {t.label: t for p in self.packages.values() for t in p.targets}
 
     @cached_property
-    def dependents(self) -> Mapping[Label, tuple[Label, ...]]:
-        """Reverse deps of every target, sorted."""
+    def dependents(self) -> Mapping[Label, list[Label]]:
+        """Reverse deps of every target, in no particular order (callers sort what
+        they visit: a walk touches a few of them, so sorting all would be waste)."""
         found: dict[Label, list[Label]] = {label: [] for label in self.targets}
         for target in self.targets.values():
             for dep in target.deps:
                 found[dep].append(target.label)
-        return {label: tuple(sorted(labels)) for label, labels in found.items()}
+        return found
 
     @cached_property
     def digraph(self) -> Any:
@@ -125,7 +150,7 @@ class BuildGraph:
     def rdeps(self, label: Label, *, transitive: bool = False) -> list[Label]:
         """What depends on ``label``, sorted."""
         if not transitive:
-            return list(self.dependents[label])
+            return sorted(self.dependents[label])
         import networkx as nx
 
         return sorted(nx.ancestors(self.digraph, label))
@@ -144,13 +169,13 @@ class BuildGraph:
         claimed = [
             t.label
             for t in package.targets
-            if matcher(t.effective_srcs(self.rules[t.rule]))(relative)
+            if self.matcher(t.effective_srcs(self.rules[t.rule]))(relative)
         ]
         return claimed or [t.label for t in package.targets]
 
     def is_global_input(self, path: str) -> bool:
         """True when ``path`` matches a ``global_inputs`` glob of graphkit.toml."""
-        return matcher(self.config.global_inputs)(path)
+        return self.matcher(self.config.global_inputs)(path)
 
     def inputs(self, snapshot: Snapshot) -> dict[Label, list[str]]:
         """Every target's input files in ``snapshot``, sorted, computed per package at once."""
@@ -167,7 +192,7 @@ class BuildGraph:
 
     def global_inputs(self, snapshot: Snapshot) -> list[str]:
         """The files of ``snapshot`` matching ``global_inputs``, sorted."""
-        match = matcher(self.config.global_inputs)
+        match = self.matcher(self.config.global_inputs)
         return sorted(p for p in snapshot if match(p))
 
     def unowned(self, paths: Iterable[str]) -> list[str]:
@@ -180,7 +205,9 @@ def package_inputs(
 ) -> dict[Label, list[str]]:
     """Inputs of each target of ``package`` among ``paths`` (files of that package), sorted."""
     prefix = len(package.path) + 1 if package.path else 0
-    matchers = [(t.label, matcher(t.effective_srcs(graph.rules[t.rule]))) for t in package.targets]
+    matchers = [
+        (t.label, graph.matcher(t.effective_srcs(graph.rules[t.rule]))) for t in package.targets
+    ]
     claimed: dict[Label, list[str]] = {label: [] for label, _ in matchers}
     unclaimed: list[str] = []
     for path in sorted(paths):
@@ -303,7 +330,9 @@ def build_graph(
             path=first.manifest,
             line=first.line,
         )
-    return BuildGraph(config, rules, dict(packages), meta_paths)
+    lists = {t.effective_srcs(rules[t.rule]) for t in targets.values()}
+    globs = {patterns: translate(patterns) for patterns in {*lists, config.global_inputs}}
+    return BuildGraph(config, rules, dict(packages), meta_paths, globs)
 
 
 def _digraph(targets: Mapping[Label, Target]) -> Any:

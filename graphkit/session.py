@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graphkit import __version__
 from graphkit.affected import Affected, Side, everything, find_affected
 from graphkit.changes import diff_snapshots
 from graphkit.errors import InputError, UnknownStateError
 from graphkit.externals import read_externals
-from graphkit.graph import BuildGraph, graph_key, load_graph, read_meta
+from graphkit.graph import MEMO_FORMAT, BuildGraph, graph_key, load_graph, read_meta
 from graphkit.keys import KeyRecord, compute_keys
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
@@ -100,13 +101,15 @@ class Session:
         the memo never goes stale.
         """
         tree = self.workspace.tree_id(revision)
-        key = self._recall(f"key:{tree}") if tree is not None else None
+        # The tree -> key entry is only as good as the code that computed the key.
+        tree_key = f"key:{__version__}:{MEMO_FORMAT}:{tree}"
+        key = self._recall(tree_key) if tree is not None else None
         meta: dict[str, FileEntry] | None = None
         if key is None:
             meta = read_meta(snapshot, self.workspace.read)
             key = graph_key(meta)
             if tree is not None and self._memo is not None:
-                self._memo.set(f"key:{tree}", key)
+                self._memo.set(tree_key, key)
         graph = self._graphs.get(key) or self._recall(key)
         if graph is None:
             graph = load_graph(snapshot, self.workspace.read, meta)
