@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import cpu_model  # bench/machine.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 AFFECTED = ["affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json"]
@@ -39,17 +42,9 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+    """CPU model, cores, Python version and OS."""
+    cores = os.cpu_count()
+    return f"{cpu_model()}, {cores} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def main() -> None:

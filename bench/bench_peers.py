@@ -52,6 +52,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from machine import cpu_model  # bench/machine.py, beside this script
+
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
 PEER_MODULES = PEERS / "node_modules"
@@ -222,14 +224,7 @@ def generate(repo: Path, packages: int, seed: int) -> dict[str, object]:
 
 def machine() -> str:
     """CPU model, cores, load, Python and Node versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return (

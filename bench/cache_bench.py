@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
 sys.path.insert(0, str(ROOT))
 
+from machine import cpu_model  # noqa: E402  (bench/machine.py, beside this script)
+
 from graphkit.cache.protocol import bs_grpc, bs_pb2, re_grpc, re_pb2  # noqa: E402
 
 KIB, MIB = 1024, 1024 * 1024
@@ -341,14 +343,7 @@ def measure(server: Server, clients: int, batches: int,
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
             f"grpcio {grpc.__version__}, {platform.system()} {platform.release()}")
 

@@ -16,27 +16,13 @@ read. ``exclude`` and ``retract`` do not change what is required, and are ignore
 from __future__ import annotations
 
 import posixpath
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 from graphkit.errors import InputError
 from graphkit.lockfiles.model import Lock, Resolved, decode
+from graphkit.manifests.go import Directive, parse_directives
 
 ECOSYSTEM = "go"
-# A token: an interpreted string, a raw string, a parenthesis, a comment start, or a
-# run of other non-space text. An unterminated quote matches `["`].*` and is reported.
-_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`|["`].*|//|[()]|[^\s"`()]+')
 _LOCAL_PREFIXES = ("./", "../", "/")
-
-
-@dataclass(frozen=True)
-class Directive:
-    """One go.mod directive; a block (``require ( ... )``) gives one per entry."""
-
-    verb: str
-    args: tuple[str, ...]
-    line: int
 
 
 def parse_go(go_mod: bytes, go_sum: bytes, path: str) -> Lock:
@@ -47,7 +33,8 @@ def parse_go(go_mod: bytes, go_sum: bytes, path: str) -> Lock:
     and line for a malformed go.mod or go.sum line, or a go.mod without ``module``.
     """
     mod_path = posixpath.join(posixpath.dirname(path), "go.mod")
-    directives = list(directives_of(go_mod, mod_path))
+    # go.mod is read by the same parser the Go manifest reader uses.
+    directives = list(parse_directives(go_mod, mod_path))
     module = next((d.args for d in directives if d.verb == "module"), None)
     if module is None or len(module) != 1:
         raise InputError("no 'module' directive", path=mod_path, line=1)
@@ -66,42 +53,6 @@ def parse_go(go_mod: bytes, go_sum: bytes, path: str) -> Lock:
         elif not target[0].startswith(_LOCAL_PREFIXES):
             closure.add(Resolved(name, f"=> {target[0]} {target[1]}", sums.get(target)))
     return Lock.of(path, ECOSYSTEM, {module[0]: frozenset(closure)})
-
-
-def directives_of(data: bytes, path: str) -> Iterator[Directive]:
-    """The directives of a go.mod, blocks flattened; InputError with the line on bad syntax."""
-    block: Directive | None = None
-    for number, text in enumerate(decode(data, path).splitlines(), start=1):
-        tokens = _tokens(text, path, number)
-        if not tokens:
-            continue
-        if block is not None:
-            if tokens == [")"]:
-                block = None
-            else:
-                yield Directive(block.verb, tuple(tokens), number)
-        elif tokens[1:] == ["("]:
-            block = Directive(tokens[0], (), number)
-        elif "(" in tokens or ")" in tokens:
-            raise InputError(f"unexpected parenthesis in {text.strip()!r}", path=path, line=number)
-        else:
-            yield Directive(tokens[0], tuple(tokens[1:]), number)
-    if block is not None:
-        raise InputError(f"'{block.verb} (' block is never closed", path=path, line=block.line)
-
-
-def _tokens(text: str, path: str, number: int) -> list[str]:
-    """The tokens of one go.mod line, comment dropped and quotes removed."""
-    tokens: list[str] = []
-    for token in _TOKEN.findall(text):
-        if token == "//":
-            break
-        if token[0] in '"`':
-            if len(token) < 2 or token[-1] != token[0]:
-                raise InputError("unterminated quoted string", path=path, line=number)
-            token = token[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        tokens.append(token)
-    return tokens
 
 
 def _replacements(directives: list[Directive], path: str) -> dict[tuple[str, str], tuple[str, str]]:
