@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from graphkit.externals import (
     ECOSYSTEM_RULES,
-    UNPARSEABLE,
     Externals,
+    difference,
     is_lockfile,
     read_externals,
 )
@@ -156,33 +156,11 @@ def _lockfile_seeds(
     for label in sorted(head.graph.targets):
         old, new = before.by_target.get(label, ()), after.by_target.get(label, ())
         if old != new:
-            yield label, Reason("file", _lock_difference(old, new))
+            yield label, Reason("file", difference(old, new))
 
 
 def _externals(side: Side) -> Externals | None:
     return read_externals(side.graph, side.snapshot, side.read) if side.read else None
-
-
-def _lock_difference(old: tuple[str, ...], new: tuple[str, ...]) -> str:
-    """``package-lock.json: lodash 4.17.20 -> 4.17.21`` for the first package that differs."""
-    gone, added = sorted(set(old) - set(new)), sorted(set(new) - set(old))
-    broken = next((e for e in [*added, *gone] if UNPARSEABLE in e), None)
-    if broken is not None:
-        # "path: unparseable (why) oid" -> say that nobody can tell who it reaches.
-        return (
-            f"{broken.rsplit(' ', 1)[0]}: could not be compared, every package it pins is affected"
-        )
-
-    def name(entry: str) -> str:
-        return " ".join(entry.split(" ")[:2])  # "path: name"
-
-    for entry in added:
-        match = next((g for g in gone if name(g) == name(entry)), None)
-        if match is not None:
-            return f"{name(entry)} {match.split(' ')[2]} -> {entry.split(' ')[2]}"
-    if added:
-        return f"{added[0].rsplit(' ', 1)[0]} now locked"
-    return f"{gone[0].rsplit(' ', 1)[0]} no longer locked"
 
 
 def _describe(change: Change) -> str:

@@ -21,7 +21,6 @@ from graphkit.manifests.ecosystems import SKIPPED_FOLDERS
 from graphkit.model import FileEntry, Snapshot, Target
 
 Read = Callable[[str, FileEntry], bytes]
-UNPARSEABLE = " unparseable "  # marks an externals entry standing for a whole broken lockfile
 
 # The rule kinds whose packages each ecosystem's lockfiles pin.
 ECOSYSTEM_RULES: Mapping[str, str] = {
@@ -32,11 +31,51 @@ ECOSYSTEM_RULES: Mapping[str, str] = {
 }
 
 
+@dataclass(frozen=True, order=True)
+class Locked:
+    """One external package a lockfile pins for a target.
+
+    An unparseable lockfile pins its whole ecosystem by its own blob id: then ``name``
+    is empty, ``version`` is that blob id and ``broken`` says why it could not be read.
+    """
+
+    lockfile: str
+    name: str
+    version: str
+    integrity: str = "-"
+    broken: str = ""
+
+    def __str__(self) -> str:
+        if self.broken:
+            return f"{self.lockfile}: unparseable ({self.broken}) {self.version}"
+        return f"{self.lockfile}: {self.name} {self.version} {self.integrity}"
+
+
 @dataclass(frozen=True)
 class Externals:
-    """Per target, its resolved externals as sorted ``"lockfile: name version integrity"``."""
+    """Per target, the external packages its lockfiles pin, sorted."""
 
-    by_target: Mapping[Label, tuple[str, ...]]
+    by_target: Mapping[Label, tuple[Locked, ...]]
+
+
+def difference(old: tuple[Locked, ...], new: tuple[Locked, ...]) -> str:
+    """Why two sets of locked externals differ, naming one package (``ms 2.1.3 -> 2.1.4``)."""
+    gone, added = sorted(set(old) - set(new)), sorted(set(new) - set(old))
+    broken = next((e for e in (*added, *gone) if e.broken), None)
+    if broken is not None:
+        return (
+            f"{broken.lockfile}: could not be compared ({broken.broken}), "
+            "every package it pins is affected"
+        )
+    for entry in added:
+        match = next(
+            (g for g in gone if (g.lockfile, g.name) == (entry.lockfile, entry.name)), None
+        )
+        if match is not None:
+            return f"{entry.lockfile}: {entry.name} {match.version} -> {entry.version}"
+    if added:
+        return f"{added[0].lockfile}: {added[0].name} {added[0].version} now locked"
+    return f"{gone[0].lockfile}: {gone[0].name} {gone[0].version} no longer locked"
 
 
 def is_lockfile(path: str) -> bool:
@@ -47,7 +86,7 @@ def is_lockfile(path: str) -> bool:
 
 def read_externals(graph: BuildGraph, snapshot: Snapshot, read: Read) -> Externals:
     """The externals of every ecosystem target, from every lockfile in ``snapshot``."""
-    found: dict[Label, set[str]] = {}
+    found: dict[Label, set[Locked]] = {}
     for path in sorted(p for p in snapshot if is_lockfile(p)):
         ecosystem = LOCKFILES[posixpath.basename(path)]
         targets = [t for t in graph.targets.values() if t.rule == ECOSYSTEM_RULES[ecosystem]]
@@ -55,14 +94,14 @@ def read_externals(graph: BuildGraph, snapshot: Snapshot, read: Read) -> Externa
             lock = _parse(graph, snapshot, read, path)
         except InputError as exc:
             # Cannot tell who depends on what: the lockfile's bytes stand for all of it.
-            marker = f"{path}:{UNPARSEABLE}({exc}) {snapshot[path].oid}"
+            broken = Locked(path, "", snapshot[path].oid, broken=str(exc))
             for target in targets:
-                found.setdefault(target.label, set()).add(marker)
+                found.setdefault(target.label, set()).add(broken)
             continue
         for member, resolved in lock.closure.items():
             for label in _members(graph, ecosystem, member, targets):
                 found.setdefault(label, set()).update(
-                    f"{path}: {r.name} {r.version} {r.integrity or '-'}" for r in resolved
+                    Locked(path, r.name, r.version, r.integrity or "-") for r in resolved
                 )
     return Externals({label: tuple(sorted(items)) for label, items in found.items()})
 
@@ -76,11 +115,13 @@ def _parse(graph: BuildGraph, snapshot: Snapshot, read: Read, path: str) -> Lock
         if go_mod not in snapshot:
             raise InputError("go.sum without a go.mod beside it", path=path)
         return parse_go(read(go_mod, snapshot[go_mod]), read(path, snapshot[path]), path)
-    manifests = {
-        package.path: read(manifest, snapshot[manifest])
-        for package in graph.packages.values()
-        if (manifest := posixpath.join(package.path, "package.json")) in snapshot
-    }
+    manifests = None
+    if posixpath.basename(path) == "yarn.lock":  # only yarn v1 needs the members' manifests
+        manifests = {
+            package.path: read(manifest, snapshot[manifest])
+            for package in graph.packages.values()
+            if (manifest := posixpath.join(package.path, "package.json")) in snapshot
+        }
     return parse_lockfile(read(path, snapshot[path]), path, manifests=manifests)
 
 

@@ -35,6 +35,7 @@ MEMO_FORMAT = 3
 Translation = tuple[tuple[str, ...], tuple[str, ...]]
 
 
+@lru_cache(maxsize=4096)
 def translate(patterns: tuple[str, ...]) -> Translation:
     """Globs as wcmatch reads them, translated to regular expressions.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import xxhash
 
-from graphkit.externals import Externals
+from graphkit.externals import Externals, Locked
 from graphkit.graph import BuildGraph, topological
 from graphkit.labels import Label
 from graphkit.model import Rule, Snapshot, Target
@@ -37,7 +37,7 @@ class KeyInputs:
     global_patterns: tuple[str, ...]
     global_files: tuple[FileId, ...]
     rules_dir: str | None
-    externals: tuple[str, ...] = ()  # resolved external packages, from lockfiles
+    externals: tuple[Locked, ...] = ()  # external packages the lockfiles pin for it
     scheme: int = KEY_SCHEME
 
 
@@ -123,7 +123,7 @@ def encode(inputs: KeyInputs) -> bytes:
     enc.texts("global.patterns", inputs.global_patterns)
     enc.files("global.files", sorted(inputs.global_files))
     enc.text("rules_dir", inputs.rules_dir)
-    enc.texts("externals", sorted(inputs.externals))
+    enc.texts("externals", [str(entry) for entry in sorted(inputs.externals)])
     return enc.bytes()
 
 
@@ -137,11 +137,13 @@ def compute_keys(
     snapshot: Snapshot,
     only: Iterable[Label] | None = None,
     externals: Externals | None = None,
+    inputs: Mapping[Label, list[str]] | None = None,
 ) -> dict[Label, KeyRecord]:
     """Keys of every target (or of ``only`` and what they depend on), deps first.
 
     ``externals`` (from ``read_externals``) adds each target's locked external
-    packages; without it no lockfile is read.
+    packages; without it no lockfile is read. ``inputs`` (``graph.inputs(snapshot)``)
+    may be passed when the caller already has it.
     """
     wanted: set[Label] | None = None
     if only is not None:
@@ -149,7 +151,8 @@ def compute_keys(
         for label in only:
             wanted.add(label)
             wanted.update(graph.deps(label, transitive=True))
-    inputs = graph.inputs(snapshot)
+    if inputs is None:
+        inputs = graph.inputs(snapshot)
     global_files = tuple(_file_ids(snapshot, graph.global_inputs(snapshot)))
     records: dict[Label, KeyRecord] = {}
     for label in topological(graph):
@@ -212,10 +215,10 @@ def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
     out.extend(_diff_files("global input", a.global_files, b.global_files))
     same("rules_dir", a.rules_dir, b.rules_dir)
     for entry in sorted(set(a.externals) ^ set(b.externals)):
-        present = entry in b.externals
+        locked = entry in b.externals
         out.append(
             InputDifference(
-                f"external {entry}", None if present else "locked", "locked" if present else None
+                f"external {entry}", None if locked else "locked", "locked" if locked else None
             )
         )
     return out

@@ -11,7 +11,6 @@ from graphkit.labels import Label
 
 if TYPE_CHECKING:  # keep these off the `affected` path: only other commands need them
     from graphkit.filetests import FileSelection
-    from graphkit.graph import BuildGraph
     from graphkit.history import FlakeStat
     from graphkit.keys import InputDifference, KeyRecord
     from graphkit.plan import Plan
@@ -99,7 +98,7 @@ def why_text(label: Label, affected: Affected) -> str:
     return "\n".join(lines)
 
 
-def key_json(record: KeyRecord, graph: BuildGraph) -> dict[str, Any]:
+def key_json(record: KeyRecord) -> dict[str, Any]:
     """Every input of a key, as hashed."""
     from graphkit.keys import encode_rule
 
@@ -132,9 +131,9 @@ def key_json(record: KeyRecord, graph: BuildGraph) -> dict[str, Any]:
     }
 
 
-def key_text(record: KeyRecord, graph: BuildGraph) -> str:
+def key_text(record: KeyRecord) -> str:
     """``graphkit explain``: the key, then each of its inputs on its own line."""
-    data = key_json(record, graph)
+    data = key_json(record)
     target = data["target"]
     lines = [
         f"{data['label']}  key {data['key']}",

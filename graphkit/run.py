@@ -233,9 +233,9 @@ class _Runner:
         started_wall = time.time()
         stdout = stderr = b""
         code = 0
+        (self.root / OUT_DIR).mkdir(parents=True, exist_ok=True)
+        _ignore_out_dir(self.root)
         for _ in range(self.options.retries + 1):
-            (self.root / OUT_DIR).mkdir(parents=True, exist_ok=True)
-            _ignore_out_dir(self.root)
             if run.junit:  # a report left by an earlier run must not be read as this one's
                 (self.root / run.junit).parent.mkdir(parents=True, exist_ok=True)
                 (self.root / run.junit).unlink(missing_ok=True)
@@ -257,7 +257,7 @@ class _Runner:
             attempts[-1] = "failed"
         if code == 0:
             status: Status = "flaky" if "failed" in attempts else "ran"
-        elif self.muting is not None and self.muting.all_muted(run, failing or (str(run.label),)):
+        elif self.muting is not None and self.muting.all_muted(run, failing):
             status = "muted"
         else:
             status = "failed"

@@ -7,8 +7,9 @@ graph memo on disk. The modules below it stay pure.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,16 @@ class Loaded:
     def graph(self) -> BuildGraph:
         return self.side.graph
 
+    @cached_property
+    def inputs(self) -> Mapping[Label, list[str]]:
+        """Every target's input files at this revision (listed once per session)."""
+        return self.graph.inputs(self.side.snapshot)
+
     def keys(self, only: Iterable[Label] | None = None) -> dict[Label, KeyRecord]:
         """Content keys at this revision, lockfiles included."""
         read = self.side.read
         externals = read_externals(self.graph, self.side.snapshot, read) if read else None
-        return compute_keys(self.graph, self.side.snapshot, only, externals)
+        return compute_keys(self.graph, self.side.snapshot, only, externals, self.inputs)
 
 
 @dataclass(frozen=True)

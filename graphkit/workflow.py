@@ -66,8 +66,7 @@ def select(
 
 def units(selection: Selection, history: History | None) -> list[Unit]:
     """Schedulable units: whole targets, or test files for rules that shard by file."""
-    graph, snapshot = selection.head.graph, selection.head.side.snapshot
-    inputs = graph.inputs(snapshot)
+    graph, inputs = selection.head.graph, selection.head.inputs
     found = []
     for label in selection.labels:
         rule = graph.rule_of(label)
@@ -154,11 +153,11 @@ class Quarantine:
         return cls(entries, today)
 
     def all_muted(self, run: TaskRun, failing: Sequence[str]) -> bool:
-        """True when every failing test (or the target itself) is quarantined and unexpired."""
+        """True when the target, or every failing test of it, is quarantined and unexpired."""
+        if is_muted(self._entries, str(run.label), self._today) is not None:
+            return True
         return bool(failing) and all(
-            is_muted(self._entries, test, self._today) is not None
-            or is_muted(self._entries, str(run.label), self._today) is not None
-            for test in failing
+            is_muted(self._entries, test, self._today) is not None for test in failing
         )
 
 

@@ -122,8 +122,8 @@ def explain(label: str, rev: str | None, diff_base: str | None, fmt: str) -> Non
             record = head.keys(only=[resolved])[resolved]
             emit(
                 fmt,
-                render.key_json(record, head.graph),
-                render.key_text(record, head.graph),
+                render.key_json(record),
+                render.key_text(record),
             )
             return
         base = session.load(diff_base)

@@ -14,6 +14,14 @@ from graphkit.cli import (
 )
 
 _FILE = click.Path(dir_okay=False)
+_DIR = click.option(
+    "--dir",
+    "directory",
+    required=True,
+    metavar="PATH",
+    type=click.Path(file_okay=False),
+    help="cache directory",
+)
 
 
 @main.group()
@@ -23,14 +31,7 @@ def cache() -> None:
 
 @cache.command("serve")
 @click.option("--listen", required=True, metavar="HOST:PORT", help="address to serve gRPC on")
-@click.option(
-    "--dir",
-    "directory",
-    required=True,
-    metavar="PATH",
-    type=click.Path(file_okay=False),
-    help="cache directory",
-)
+@_DIR
 @click.option("--max-size", required=True, metavar="SIZE", help="e.g. 50GiB; LRU beyond it")
 @click.option("--tokens", type=_FILE, help="TOML file of bearer tokens (name, scope, sha256)")
 @click.option(
@@ -98,14 +99,7 @@ def cache_serve(
 
 
 @cache.command("stats")
-@click.option(
-    "--dir",
-    "directory",
-    required=True,
-    metavar="PATH",
-    type=click.Path(file_okay=False),
-    help="cache directory",
-)
+@_DIR
 @FORMAT
 @reports_errors
 def cache_stats(directory: str, fmt: str) -> None:

@@ -127,7 +127,7 @@ def run(
                 emit(fmt, render.results_json(Summary()), "nothing to run")
                 return
             runs = workflow.tasks_for(selection, unit_ids, os.environ)
-            reporter = _reporter(fmt, interactive=fmt == "text" and sys.stdout.isatty())
+            reporter = _Reporter(fmt, interactive=fmt == "text" and sys.stdout.isatty())
             try:
                 summary = run_tasks(
                     session.workspace.root,
@@ -148,29 +148,35 @@ def run(
             raise TaskFailed(f"{summary.count('failed')} task(s) failed")
 
 
-def _reporter(fmt: str, interactive: bool) -> Any:
-    """Progress: plain lines (CI logs, stderr under --format json), or a live line on a TTY."""
-    from graphkit.render import event_line
+class _Reporter:
+    """Progress: plain lines (CI logs; stderr under --format json), plus a live status
+    line on a terminal."""
 
-    status = None
-    if interactive:
-        from rich.console import Console
+    def __init__(self, fmt: str, interactive: bool) -> None:
+        self._fmt = fmt
+        self._done = 0
+        self._status: Any = None
+        if interactive:
+            from rich.console import Console
 
-        status = Console(stderr=True).status("running tasks")
-        status.start()
-    done = [0]
+            self._status = Console(stderr=True).status("running tasks")
+            self._status.start()
 
-    def report(event: Any) -> None:
+    def __call__(self, event: Any) -> None:
+        from graphkit.render import event_line
+
         if event.kind == "finish":
-            done[0] += 1
-            if status is not None:
-                status.update(f"{done[0]} task(s) done; last: {event.run.name}")
+            self._done += 1
+            if self._status is not None:
+                self._status.update(f"{self._done} task(s) done; last: {event.run.name}")
         line = event_line(event)
         if line is not None:
-            click.echo(line, err=fmt == "json" or event.kind == "warning")
+            click.echo(line, err=self._fmt == "json" or event.kind == "warning")
 
-    report.stop = status.stop if status is not None else (lambda: None)  # type: ignore[attr-defined]
-    return report
+    def stop(self) -> None:
+        """End the live status line, if there is one."""
+        if self._status is not None:
+            self._status.stop()
 
 
 def _store(session: Any, cache_dir: str | None, remote: str | None) -> Any:

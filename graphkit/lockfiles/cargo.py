@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphkit.errors import InputError
-from graphkit.lockfiles.model import DepGraph, Lock, Resolved, table_line
+from graphkit.lockfiles.model import DepGraph, Lock, Resolved, package_array, table_line
 from graphkit.tomldoc import load_toml
 
 ECOSYSTEM = "cargo"
@@ -32,11 +32,7 @@ def parse(data: bytes, path: str) -> Lock:
     a name or version, or a dependency entry of the wrong type.
     """
     doc = load_toml(data, path)
-    raw = doc.get("package", [])
-    if not isinstance(raw, list):
-        raise InputError(
-            "'package' must be an array of tables", path=path, line=table_line(data, "package", 0)
-        )
+    raw = package_array(doc, data, path)
     packages = [_check(entry, index, data, path) for index, entry in enumerate(raw)]
     metadata = doc.get("metadata", {})
     by_name: dict[str, list[int]] = {}

@@ -269,3 +269,13 @@ def table_line(data: bytes, table: str, index: int) -> int | None:
                 return number
             seen += 1
     return None
+
+
+def package_array(doc: Mapping[str, Any], data: bytes, path: str) -> list[Any]:
+    """The ``[[package]]`` tables of a TOML lockfile (Cargo.lock, uv.lock)."""
+    raw = doc.get("package", [])
+    if not isinstance(raw, list):
+        raise InputError(
+            "'package' must be an array of tables", path=path, line=table_line(data, "package", 0)
+        )
+    return raw

@@ -23,7 +23,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from graphkit.errors import InputError
-from graphkit.lockfiles.model import DepGraph, Lock, Resolved, member_folder, table_line
+from graphkit.lockfiles.model import (
+    DepGraph,
+    Lock,
+    Resolved,
+    member_folder,
+    package_array,
+    table_line,
+)
 from graphkit.tomldoc import load_toml
 
 ECOSYSTEM = "python"
@@ -39,11 +46,7 @@ def parse(data: bytes, path: str) -> Lock:
     table with a missing name or a field of the wrong type.
     """
     doc = load_toml(data, path)
-    raw = doc.get("package", [])
-    if not isinstance(raw, list):
-        raise InputError(
-            "'package' must be an array of tables", path=path, line=table_line(data, "package", 0)
-        )
+    raw = package_array(doc, data, path)
     packages = [_check(entry, index, data, path) for index, entry in enumerate(raw)]
     return _Reader(packages, data, path).graph().lock(path, ECOSYSTEM)
 
