@@ -49,6 +49,9 @@ def test_sigterm_lets_an_upload_in_flight_finish_then_exits(tmp_path: Path) -> N
         thread = threading.Thread(target=upload)
         thread.start()
         assert started.wait(10)
+        # SIGTERM only once the server holds the call: a call still in the client's
+        # send queue at shutdown is refused (CANCELLED), which is not what this tests.
+        wait_for(lambda: any((tmp_path / STAGING).iterdir()))
         server.signal(signal.SIGTERM)
         thread.join(20)
         assert "error" not in outcome, outcome.get("error")
