@@ -3,8 +3,10 @@
 The definition is the content key: a target is affected exactly when its key differs
 between base and head. This module gets there without hashing everything. It finds
 the *seeds* — targets whose own inputs (definition, rule, input files, global
-inputs) differ — and then adds every reverse dependent, since a key covers the keys
-of its deps. ``tests/test_oracle.py`` holds this walk to the key definition.
+inputs, the deps their imports add) differ — and then adds every reverse dependent,
+since a key covers the keys of its deps (and an import cycle's members cover each
+other, being each other's reverse dependents). ``tests/test_oracle.py`` holds this
+walk to the key definition.
 """
 
 from __future__ import annotations
@@ -96,7 +98,9 @@ def with_dependents(graph: BuildGraph, seeds: Mapping[Label, Reason]) -> dict[La
         label = queue.popleft()
         for dependent in sorted(graph.dependents[label]):
             if dependent not in result:
-                result[dependent] = Reason("dependency", f"depends on {label}", via=label)
+                via = graph.via_import(dependent, label)
+                why = f"depends on {label}" + (f" ({via})" if via else "")
+                result[dependent] = Reason("dependency", why, via=label)
                 queue.append(dependent)
     return dict(sorted(result.items()))
 
@@ -113,7 +117,7 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
     if global_reason is not None:
         seed(sorted(head.graph.targets), global_reason)
     # The same graph-defining files at both ends: no definition, rule or layout changed.
-    same_graph = base.graph is head.graph
+    same_graph = base.graph.declares_as(head.graph)
     for label, target in [] if same_graph else sorted(head.graph.targets.items()):
         before = base.graph.targets.get(label)
         if before is None:
@@ -123,6 +127,8 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
         elif base.graph.rules.get(target.rule) != head.graph.rules[target.rule]:
             source = head.graph.rules[target.rule].source
             seed([label], Reason("rule", f"rule {target.rule} changed ({source})"))
+    for label, reason in _import_seeds(base.graph, head.graph):
+        seed([label], reason)
     for label, reason in _lockfile_seeds(base, head, changes):
         seed([label], reason)
     dirty = set() if same_graph else _dirty_packages(base.graph, head.graph)
@@ -137,6 +143,29 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
                 if path in side.snapshot and folder is not None and folder not in dirty:
                     seed(side.graph.owners(path), reason)
     return seeds
+
+
+def _import_seeds(base: BuildGraph, head: BuildGraph) -> Iterable[tuple[Label, Reason]]:
+    """Targets whose imports reach other targets than before.
+
+    Most come with an edit to the importing file, which seeds them anyway; this
+    catches the rest: an import that now resolves elsewhere because a file was
+    added, moved or removed, or a tsconfig changed.
+    """
+    if base.inferred is head.inferred:
+        return
+    for label in sorted(base.inferred.keys() | head.inferred.keys()):
+        if label not in head.targets:
+            continue
+        before, after = base.inferred.get(label, {}), head.inferred.get(label, {})
+        if before.keys() == after.keys():
+            continue
+        added = sorted(after.keys() - before.keys())
+        if added:
+            yield label, Reason("imports", f"now imports {added[0]} ({after[added[0]]})")
+        else:
+            gone = min(before.keys() - after.keys())
+            yield label, Reason("imports", f"no longer imports {gone} ({before[gone]})")
 
 
 def _lockfile_seeds(

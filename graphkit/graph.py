@@ -1,6 +1,10 @@
 """The build graph: packages and targets read from one snapshot, validated, and queried.
 
-Targets and their ``deps`` edges form one ``networkx.DiGraph`` (edge target -> dep).
+A target's dependencies are the ``deps`` its manifest declares plus the ones its
+imports add (``inferred``, attached by ``graphkit.inferred``): every question here
+answers over both. Declared deps must form no cycle; imports may close one (Python
+allows circular imports), so ``components`` orders targets by strongly connected
+component. Targets and their edges form one ``networkx.DiGraph`` (edge target -> dep).
 It is built on first use: the hot path (affected) walks a plain reverse-adjacency
 index instead, so a warm run never pays for importing networkx. File nodes and
 their *owns* edges are added on demand by ``file_graph``, because most questions
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -23,7 +27,7 @@ from graphkit.errors import InputError
 from graphkit.labels import Label, did_you_mean, parse_label
 from graphkit.manifests import ecosystems
 from graphkit.manifests.build_toml import BUILD_FILE, parse_build
-from graphkit.model import FileEntry, Package, Rule, Snapshot, Target
+from graphkit.model import FileEntry, ImportVia, Package, Rule, Snapshot, Target
 from graphkit.paths import parent_dirs
 from graphkit.rules import builtin_rule_files, load_rules
 from graphkit.tomldoc import line_of
@@ -76,6 +80,17 @@ class BuildGraph:
     packages: Mapping[str, Package]  # by folder ("" is the root)
     meta_paths: frozenset[str]  # manifests, graphkit.toml and rule files: never package inputs
     globs: Mapping[tuple[str, ...], Translation]  # every srcs and global_inputs list, translated
+    # Deps found in imports and not declared: target -> {dep: the import that needs it}.
+    inferred: Mapping[Label, Mapping[Label, ImportVia]] = field(default_factory=dict)
+
+    def with_inferred(self, inferred: Mapping[Label, Mapping[Label, ImportVia]]) -> BuildGraph:
+        """The same declarations with the deps imports add (see ``graphkit.inferred``)."""
+        return replace(self, inferred=inferred) if inferred or self.inferred else self
+
+    def declares_as(self, other: BuildGraph) -> bool:
+        """True when both graphs were read from the same manifests (the memo shares
+        one parsed graph between revisions whose graph-defining files are equal)."""
+        return self.packages is other.packages and self.rules is other.rules
 
     def matcher(self, patterns: tuple[str, ...]) -> Callable[[str], bool]:
         """A matcher for globs, from the translations made when the graph was built."""
@@ -94,15 +109,15 @@ class BuildGraph:
         """Reverse deps of every target, in no particular order (callers sort what
         they visit: a walk touches a few of them, so sorting all would be waste)."""
         found: dict[Label, list[Label]] = {label: [] for label in self.targets}
-        for target in self.targets.values():
-            for dep in target.deps:
-                found[dep].append(target.label)
+        for label in self.targets:
+            for dep in self.direct_deps(label):
+                found[dep].append(label)
         return found
 
     @cached_property
     def digraph(self) -> Any:
         """The targets as a networkx.DiGraph, edge target -> dep."""
-        return _digraph(self.targets)
+        return _digraph(self.targets, self.inferred)
 
     def __getstate__(self) -> dict[str, Any]:
         derived = ("targets", "dependents", "digraph", "aliases")
@@ -140,10 +155,20 @@ class BuildGraph:
             )
         return label
 
+    def direct_deps(self, label: Label) -> tuple[Label, ...]:
+        """Declared deps, then the ones imports add (unsorted: the hot path sorts what it needs)."""
+        declared = self.targets[label].deps
+        extra = self.inferred.get(label)
+        return (*declared, *extra) if extra else declared
+
+    def via_import(self, label: Label, dep: Label) -> ImportVia | None:
+        """The import that makes ``label`` depend on ``dep`` when no manifest declares it."""
+        return self.inferred.get(label, {}).get(dep)
+
     def deps(self, label: Label, *, transitive: bool = False) -> list[Label]:
-        """What ``label`` depends on, sorted."""
+        """What ``label`` depends on (declared and inferred), sorted."""
         if not transitive:
-            return sorted(self.targets[label].deps)
+            return sorted(self.direct_deps(label))
         import networkx as nx
 
         return sorted(nx.descendants(self.digraph, label))
@@ -320,7 +345,7 @@ def build_graph(
         for dep in target.deps:
             if dep not in targets:
                 raise _missing_dep(target, dep, targets, read_manifest)
-    digraph = _digraph(targets)
+    digraph = _digraph(targets, {})
     if not nx.is_directed_acyclic_graph(digraph):
         cycle = [edge[0] for edge in nx.find_cycle(digraph)]
         start = min(cycle)
@@ -336,12 +361,15 @@ def build_graph(
     return BuildGraph(config, rules, dict(packages), meta_paths, globs)
 
 
-def _digraph(targets: Mapping[Label, Target]) -> Any:
+def _digraph(
+    targets: Mapping[Label, Target], inferred: Mapping[Label, Mapping[Label, ImportVia]]
+) -> Any:
     import networkx as nx
 
     digraph = nx.DiGraph()
     digraph.add_nodes_from(targets)
     digraph.add_edges_from((t.label, dep) for t in targets.values() for dep in t.deps)
+    digraph.add_edges_from((label, dep) for label, deps in inferred.items() for dep in deps)
     return digraph
 
 
@@ -364,11 +392,21 @@ def _missing_dep(
     )
 
 
-def topological(graph: BuildGraph) -> Iterator[Label]:
-    """Targets with every dep before its dependents; ties broken by label for stability."""
+def components(graph: BuildGraph) -> Iterator[tuple[Label, ...]]:
+    """Strongly connected components, every dep's component before its dependents'.
+
+    Each component is one target unless imports close a cycle; members are sorted,
+    and ties between components are broken by their first label, for stability.
+    """
     import networkx as nx
 
-    yield from nx.lexicographical_topological_sort(graph.digraph.reverse(copy=False))
+    condensed = nx.condensation(graph.digraph)
+    members = {node: tuple(sorted(data["members"])) for node, data in condensed.nodes(data=True)}
+    order = nx.lexicographical_topological_sort(
+        condensed.reverse(copy=False), key=lambda node: members[node][0]
+    )
+    for node in order:
+        yield members[node]
 
 
 def file_graph(graph: BuildGraph, snapshot: Snapshot) -> Any:

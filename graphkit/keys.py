@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import xxhash
 
 from graphkit.externals import Externals, Locked
-from graphkit.graph import BuildGraph, topological
+from graphkit.graph import BuildGraph, components
 from graphkit.labels import Label
 from graphkit.model import Rule, Snapshot, Target
 
 # Bump when the encoding or the set of inputs changes: every key changes with it.
-KEY_SCHEME = 2
+# 3: deps include the ones imports add; targets in an import cycle share their inputs.
+KEY_SCHEME = 3
 
 FileId = tuple[str, int, str]  # (path, mode, blob id)
 
@@ -33,11 +34,14 @@ class KeyInputs:
     rule: Rule
     target: Target
     files: tuple[FileId, ...]
-    deps: tuple[tuple[Label, str], ...]  # (dep, its key), sorted by label
+    deps: tuple[tuple[Label, str], ...]  # (dep, its key), declared or inferred, sorted by label
     global_patterns: tuple[str, ...]
     global_files: tuple[FileId, ...]
     rules_dir: str | None
     externals: tuple[Locked, ...] = ()  # external packages the lockfiles pin for it
+    # The other targets of an import cycle, each with the hash of its own inputs: a
+    # cycle has no dep-first order, so every member's key covers all members' inputs.
+    cycle: tuple[tuple[Label, str], ...] = ()
     scheme: int = KEY_SCHEME
 
 
@@ -124,6 +128,7 @@ def encode(inputs: KeyInputs) -> bytes:
     enc.files("global.files", sorted(inputs.global_files))
     enc.text("rules_dir", inputs.rules_dir)
     enc.texts("externals", [str(entry) for entry in sorted(inputs.externals)])
+    enc.texts("cycle", [f"{label}={key}" for label, key in sorted(inputs.cycle)])
     return enc.bytes()
 
 
@@ -141,6 +146,10 @@ def compute_keys(
 ) -> dict[Label, KeyRecord]:
     """Keys of every target (or of ``only`` and what they depend on), deps first.
 
+    Targets in an import cycle (one strongly connected component) first hash their
+    own inputs with the deps outside the cycle; each member's key then adds the
+    other members' hashes, so a change to any member changes every member's key.
+
     ``externals`` (from ``read_externals``) adds each target's locked external
     packages; without it no lockfile is read. ``inputs`` (``graph.inputs(snapshot)``)
     may be passed when the caller already has it.
@@ -155,22 +164,32 @@ def compute_keys(
         inputs = graph.inputs(snapshot)
     global_files = tuple(_file_ids(snapshot, graph.global_inputs(snapshot)))
     records: dict[Label, KeyRecord] = {}
-    for label in topological(graph):
-        if wanted is not None and label not in wanted:
-            continue
-        target = graph.targets[label]
-        key_inputs = KeyInputs(
-            label=label,
-            rule=graph.rules[target.rule],
-            target=target,
-            files=tuple(_file_ids(snapshot, inputs[label])),
-            deps=tuple((dep, records[dep].key) for dep in target.deps),
-            global_patterns=graph.config.global_inputs,
-            global_files=global_files,
-            rules_dir=graph.config.rules_dir,
-            externals=externals.by_target.get(label, ()) if externals else (),
-        )
-        records[label] = KeyRecord(hash_inputs(key_inputs), key_inputs)
+    for members in components(graph):
+        if wanted is not None and members[0] not in wanted:
+            continue  # a cycle is wanted whole or not at all: its members reach each other
+        own: dict[Label, KeyInputs] = {}
+        for label in members:
+            target = graph.targets[label]
+            outside = sorted(set(graph.direct_deps(label)).difference(members))
+            own[label] = KeyInputs(
+                label=label,
+                rule=graph.rules[target.rule],
+                target=target,
+                files=tuple(_file_ids(snapshot, inputs[label])),
+                deps=tuple((dep, records[dep].key) for dep in outside),
+                global_patterns=graph.config.global_inputs,
+                global_files=global_files,
+                rules_dir=graph.config.rules_dir,
+                externals=externals.by_target.get(label, ()) if externals else (),
+            )
+        hashes = {label: hash_inputs(key_inputs) for label, key_inputs in own.items()}
+        for label, key_inputs in own.items():
+            if len(members) == 1:
+                records[label] = KeyRecord(hashes[label], key_inputs)
+                continue
+            cycle = tuple((m, hashes[m]) for m in members if m != label)
+            in_cycle = replace(key_inputs, cycle=cycle)
+            records[label] = KeyRecord(hash_inputs(in_cycle), in_cycle)
     return records
 
 
@@ -214,6 +233,11 @@ def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
     same("global input patterns", a.global_patterns, b.global_patterns)
     out.extend(_diff_files("global input", a.global_files, b.global_files))
     same("rules_dir", a.rules_dir, b.rules_dir)
+    a_cycle, b_cycle = dict(a.cycle), dict(b.cycle)
+    for member in sorted(a_cycle.keys() | b_cycle.keys()):
+        if a_cycle.get(member) != b_cycle.get(member):
+            name = f"import cycle member {member}"
+            out.append(InputDifference(name, a_cycle.get(member), b_cycle.get(member)))
     for entry in sorted(set(a.externals) ^ set(b.externals)):
         locked = entry in b.externals
         out.append(
@@ -235,18 +259,25 @@ def trace_difference(
     """
     levels: list[tuple[Label, list[InputDifference]]] = []
     current: Label | None = label
+    seen: set[Label] = set()
     while current is not None and current in before and current in after:
         diffs = diff_inputs(before[current], after[current])
-        if not diffs:
+        if not diffs or current in seen:
             break
+        seen.add(current)
         levels.append((current, diffs))
-        if any(not d.input.startswith("dep ") for d in diffs):
+        if any(not d.input.startswith(_PASSED_ON) for d in diffs):
             break
-        old_deps = dict(before[current].inputs.deps)
+        old, new = before[current].inputs, after[current].inputs
+        old_keys = dict(old.deps) | dict(old.cycle)
         current = next(
-            (dep for dep, key in after[current].inputs.deps if old_deps.get(dep) != key), None
+            (dep for dep, key in (*new.deps, *new.cycle) if old_keys.get(dep) != key), None
         )
     return levels
+
+
+# Differences that only pass on a change made elsewhere (a dep, an import cycle member).
+_PASSED_ON = ("dep ", "import cycle member ")
 
 
 def _diff_files(

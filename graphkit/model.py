@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from graphkit.labels import Label
 
@@ -114,8 +114,25 @@ class Change:
 
 
 ReasonKind = Literal[
-    "file", "definition", "new", "rule", "global", "package", "dependency", "unknown"
+    "file", "definition", "new", "rule", "global", "package", "imports", "dependency", "unknown"
 ]
+
+
+class ImportVia(NamedTuple):
+    """The import that makes a target depend on another: ``path:line`` loads ``imported``.
+
+    ``ambiguous``: the import may load ``imported`` or another candidate; the graph
+    depends on every candidate rather than guess, and ``tidy`` never writes it.
+    """
+
+    path: str
+    line: int
+    imported: str
+    ambiguous: bool = False
+
+    def __str__(self) -> str:
+        verb = "may import" if self.ambiguous else "imports"
+        return f"{self.path}:{self.line} {verb} {self.imported}"
 
 
 @dataclass(frozen=True)

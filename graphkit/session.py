@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,15 @@ from graphkit.changes import diff_snapshots
 from graphkit.errors import InputError, UnknownStateError
 from graphkit.externals import read_externals
 from graphkit.graph import MEMO_FORMAT, BuildGraph, graph_key, load_graph, read_meta
+from graphkit.inferred import (
+    SCAN_FORMAT,
+    ImportScan,
+    Inferred,
+    content_id,
+    infers,
+    scan,
+    target_deps,
+)
 from graphkit.keys import KeyRecord, compute_keys
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
@@ -40,6 +49,14 @@ class Loaded:
     def inputs(self) -> Mapping[Label, list[str]]:
         """Every target's input files at this revision (listed once per session)."""
         return self.graph.inputs(self.side.snapshot)
+
+    def with_graph(self, graph: BuildGraph) -> Loaded:
+        """The same revision over ``graph`` (the deps imports add attached). Inputs
+        carry over: they depend on the declarations alone."""
+        other = Loaded(self.revision, replace(self.side, graph=graph))
+        if "inputs" in self.__dict__:
+            other.__dict__["inputs"] = self.__dict__["inputs"]
+        return other
 
     def keys(self, only: Iterable[Label] | None = None) -> dict[Label, KeyRecord]:
         """Content keys at this revision, lockfiles included."""
@@ -70,6 +87,8 @@ class Session:
             self._memo = diskcache.Cache(str(workspace.git_dir / "graphkit" / "graphs"))
         self._loaded: dict[str, Loaded] = {}
         self._graphs: dict[str, BuildGraph] = {}  # by graph_key: base and head often share one
+        self._scans: dict[str, ImportScan] = {}  # by revision sha, the latest last
+        self._graph_keys: dict[str, str] = {}  # by revision sha
 
     @classmethod
     def open(cls, start: Path | str = ".", *, use_memo: bool = True) -> Session:
@@ -92,13 +111,66 @@ class Session:
         revision = self.workspace.resolve(spec or WORKTREE)
         if revision.sha not in self._loaded:
             snapshot = self.workspace.snapshot(revision)
-            graph = self._graph(revision, snapshot)
-            self._loaded[revision.sha] = Loaded(
-                revision, Side(graph, snapshot, self.workspace.read)
-            )
+            graph, key = self._graph(revision, snapshot)
+            self._graph_keys[revision.sha] = key
+            loaded = Loaded(revision, Side(graph, snapshot, self.workspace.read))
+            if infers(graph):
+                loaded = loaded.with_graph(graph.with_inferred(self._inferred(loaded, key)))
+            self._loaded[revision.sha] = loaded
         return self._loaded[revision.sha]
 
-    def _graph(self, revision: Revision, snapshot: Snapshot) -> BuildGraph:
+    def _content(self, loaded: Loaded) -> str:
+        """A name for the revision's files: its tree id, or a digest of the worktree."""
+        tree = self.workspace.tree_id(loaded.revision)
+        return tree if tree is not None else content_id(loaded.side.snapshot)
+
+    def _inferred(self, loaded: Loaded, key: str) -> Inferred:
+        """The deps imports add at a revision: memoized by content, like the graph."""
+        memo_key = f"inferred:{__version__}:{SCAN_FORMAT}:{key}:{self._content(loaded)}"
+        found: Inferred | None = self._recall(memo_key)
+        if found is None:
+            found = target_deps(loaded.graph, loaded.inputs, self.import_scan(loaded))
+            self._keep(memo_key, found)
+        return found
+
+    def import_scan(self, loaded: Loaded) -> ImportScan:
+        """Every inferring source of a loaded revision, with its imports resolved."""
+        sha = loaded.revision.sha
+        if sha not in self._scans:
+            key = self._graph_keys[sha]
+            memo_key = f"imports:{__version__}:{SCAN_FORMAT}:{key}:{self._content(loaded)}"
+            found: ImportScan | None = self._recall(memo_key)
+            if found is None:
+                side = loaded.side
+                found = scan(
+                    side.graph,
+                    side.snapshot,
+                    self.workspace.read,
+                    loaded.inputs,
+                    self._previous_scan(loaded),
+                )
+                self._keep(memo_key, found)
+            self._scans[sha] = found
+        return self._scans[sha]
+
+    def _previous_scan(self, loaded: Loaded) -> ImportScan | None:
+        """A scan to start from: the latest of this session, else (for the worktree)
+        HEAD's, so editing a file rescans that file rather than the repository."""
+        if self._scans:
+            return next(reversed(self._scans.values()))
+        if loaded.revision.sha != WORKTREE:
+            return None
+        try:
+            head = self.load("HEAD")
+        except InputError:
+            return None  # no commit yet
+        return self.import_scan(head) if infers(head.graph) else None
+
+    def _keep(self, key: str, value: object) -> None:
+        if self._memo is not None:
+            self._memo.set(key, value)
+
+    def _graph(self, revision: Revision, snapshot: Snapshot) -> tuple[BuildGraph, str]:
         """The graph of a revision, from memory, the on-disk memo, or the manifests.
 
         The memo maps a commit's tree id to the key of its graph-defining files
@@ -114,15 +186,14 @@ class Session:
         if key is None:
             meta = read_meta(snapshot, self.workspace.read)
             key = graph_key(meta)
-            if tree is not None and self._memo is not None:
-                self._memo.set(tree_key, key)
+            if tree is not None:
+                self._keep(tree_key, key)
         graph = self._graphs.get(key) or self._recall(key)
         if graph is None:
             graph = load_graph(snapshot, self.workspace.read, meta)
-            if self._memo is not None:
-                self._memo.set(key, graph)
+            self._keep(key, graph)
         self._graphs[key] = graph
-        return graph
+        return graph, key
 
     def _recall(self, key: str) -> Any:
         """A memo entry, or None: an entry that cannot be read (written by another

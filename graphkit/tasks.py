@@ -19,7 +19,7 @@ from functools import partial
 from graphkit.cache.digest import Digest, digest_of
 from graphkit.cache.protocol import re_pb2
 from graphkit.errors import InputError
-from graphkit.graph import BuildGraph, matcher
+from graphkit.graph import BuildGraph, components, matcher
 from graphkit.keys import KeyRecord
 from graphkit.labels import Label
 from graphkit.model import Target, TaskSpec
@@ -205,6 +205,8 @@ def make_tasks(
     """
     selected = [label for label in labels if graph.rule_of(label).task(task) is not None]
     chosen = set(selected)
+    # Targets in one import cycle cannot wait for each other; they run in any order.
+    cycle_of = {label: set(members) for members in components(graph) for label in members}
     runs = []
     for label in sorted(selected):
         target, rule = graph.targets[label], graph.rule_of(label)
@@ -230,7 +232,11 @@ def make_tasks(
                 env=env,
                 junit=junit,
                 files=tuple(tests),
-                deps=tuple(d for d in graph.deps(label, transitive=True) if d in chosen),
+                deps=tuple(
+                    d
+                    for d in graph.deps(label, transitive=True)
+                    if d in chosen and d not in cycle_of[label]
+                ),
                 content_key=records[label].key,
                 action=action_digest(
                     content_key=records[label].key,

@@ -1,34 +1,27 @@
-"""Dependency drift: imports that cross into a target the importer does not depend on.
+"""Dependency drift: imports that cross into a target the declared deps do not reach.
 
-``find_drift`` reads the sources of every target whose rule infers imports (Python,
-JS/TS), resolves
-each import to a repo file, and names the targets owning those files that are not
-already among the importer's dependencies (transitively). ``add_deps`` writes the
-missing labels into a ``BUILD.toml`` by replacing only that target's ``deps`` line
-(serialized with tomli-w), so comments, other targets and other fields stay exactly
-as they were.
+The graph already depends on what imports need (``graphkit.inferred``); ``tidy``
+makes the manifests say so. ``find_drift`` names, per target, the inferred deps its
+declared deps do not cover (transitively). ``add_deps`` writes the missing labels
+into a ``BUILD.toml`` by replacing only that target's ``deps`` line (serialized with
+tomli-w), so comments, other targets and other fields stay exactly as they were.
+An ambiguous import is reported, never written: that would be a guess.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import tomli_w
 
 from graphkit.errors import InputError
 from graphkit.graph import BuildGraph
-from graphkit.infer.js import CONFIG_NAMES
-from graphkit.infer.js_resolve import JsResolver
-from graphkit.infer.python import PythonResolver, default_roots
-from graphkit.infer.resolve import Problem, Resolver, edges
+from graphkit.infer.resolve import Problem
 from graphkit.labels import Label
 from graphkit.manifests.build_toml import BUILD_FILE
-from graphkit.model import FileEntry, Snapshot
-
-Read = Callable[[str, FileEntry], bytes]
 
 
 @dataclass(frozen=True)
@@ -44,57 +37,28 @@ class Drift:
         return not self.missing
 
 
-def find_drift(graph: BuildGraph, snapshot: Snapshot, read: Read) -> Drift:
-    """Imports of inferring targets that reach targets outside their dependencies."""
-    inputs = graph.inputs(snapshot)
+def find_drift(graph: BuildGraph, problems: Iterable[Problem]) -> Drift:
+    """The deps imports add to ``graph`` that no declared dep covers, even transitively."""
     missing: dict[Label, dict[Label, str]] = {}
-    problems: list[Problem] = []
-    for language, resolver in _resolvers(graph, snapshot, read):
-        owner_of = {
-            path: label
-            for label, files in inputs.items()
-            if language in graph.rule_of(label).infer
-            for path in files
-            if path.endswith(resolver.suffixes)
-        }
-        found = edges({p: read(p, snapshot[p]) for p in owner_of}, resolver)
-        problems += found.problems
-        for edge in found.edges:
-            importer, owners = owner_of[edge.importer], graph.owners(edge.imported)
-            if not owners or importer in owners:
-                continue
-            if set(graph.deps(importer, transitive=True)).intersection(owners):
-                continue
-            # Several targets may own the file (unclaimed files): one of them is enough.
-            why = f"{edge.importer}:{edge.line} imports {edge.imported}"
-            missing.setdefault(importer, {}).setdefault(min(owners), why)
-    return Drift({k: dict(sorted(v.items())) for k, v in sorted(missing.items())}, tuple(problems))
+    for label, deps in sorted(graph.inferred.items()):
+        declared = declared_closure(graph, label)
+        needed = {dep: str(via) for dep, via in deps.items() if not via.ambiguous}
+        needed = {dep: why for dep, why in needed.items() if dep not in declared}
+        if needed:
+            missing[label] = dict(sorted(needed.items()))
+    return Drift(missing, tuple(problems))
 
 
-def _resolvers(graph: BuildGraph, snapshot: Snapshot, read: Read) -> list[tuple[str, Resolver]]:
-    """A resolver per language some rule infers, indexed over the whole snapshot."""
-    wanted = {language for rule in graph.rules.values() for language in rule.infer}
-    found: list[tuple[str, Resolver]] = []
-    if "python" in wanted:
-        python_files = [p for p in snapshot if p.endswith(".py")]
-        found.append(("python", PythonResolver(python_files, default_roots(snapshot))))
-    if "js" in wanted:
-        configs = {
-            p: read(p, e) for p, e in snapshot.items() if p.rsplit("/", 1)[-1] in CONFIG_NAMES
-        }
-        names = {
-            alias: target.label.package
-            for target in graph.targets.values()
-            if target.rule == "npm_package"
-            for alias in target.aliases
-        }
-        manifests = {
-            path: read(path, snapshot[path])
-            for folder in set(names.values())
-            if (path := f"{folder}/package.json" if folder else "package.json") in snapshot
-        }
-        found.append(("js", JsResolver(snapshot, configs, names, manifests)))
-    return found
+def declared_closure(graph: BuildGraph, label: Label) -> set[Label]:
+    """Everything ``label`` depends on through declared deps alone."""
+    seen: set[Label] = set()
+    stack = list(graph.targets[label].deps)
+    while stack:
+        dep = stack.pop()
+        if dep not in seen:
+            seen.add(dep)
+            stack.extend(graph.targets[dep].deps)
+    return seen
 
 
 _TARGET = re.compile(r"^\s*\[\[\s*target\s*\]\]\s*(#.*)?$")
@@ -150,7 +114,7 @@ def manifest_edits(graph: BuildGraph, drift: Drift) -> dict[str, dict[str, list[
         if not target.manifest.endswith(BUILD_FILE):
             continue
         names = [
-            _relative(label, dep) for dep in needed if label not in graph.deps(dep, transitive=True)
+            _relative(label, dep) for dep in needed if label not in declared_closure(graph, dep)
         ]
         if names:
             edits.setdefault(target.manifest, {})[label.name] = names

@@ -32,6 +32,7 @@ def test_python_dash_m_runs_the_cli(monorepo: GitRepo) -> None:
     assert json.loads(result.stdout)["rdeps"] == [
         "//libs/api:api",
         "//libs/core:test",
+        "//services/worker:test",  # imports core without declaring it (inferred)
         "//services/worker:worker",
     ]
 

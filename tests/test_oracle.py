@@ -1,7 +1,8 @@
 """The oracle: a target is affected exactly when its content key differs.
 
 Hypothesis generates small workspaces and random edit sequences (files, modes,
-renames, manifests, nested packages, rules, global inputs) and holds the fast
+renames, manifests, nested packages, rules, global inputs, imports that cross
+targets, resolve ambiguously or close a cycle) and holds the fast
 graph walk of ``graphkit.affected`` to that definition. A deliberately wrong walk,
 one that forgets reverse dependents, must be caught: that is the negative control
 that proves the property can fail.
@@ -21,7 +22,8 @@ import graphkit.affected as affected_module
 from graphkit.affected import Side, find_affected
 from graphkit.changes import diff_snapshots
 from graphkit.errors import InputError
-from graphkit.graph import BuildGraph, load_graph
+from graphkit.graph import BuildGraph, components, load_graph
+from graphkit.inferred import infer_graph
 from graphkit.keys import compute_keys
 from graphkit.model import FileEntry
 
@@ -119,7 +121,7 @@ def workspaces(draw: st.DrawFn) -> Tree:
             npm_members.append(package)
             earlier.append(f"//{package}:{package.rsplit('/', 1)[-1]}")
             for name in draw(st.lists(st.sampled_from(FILES), min_size=1, unique=True)):
-                tree.files[f"{package}/{name}"] = (f"{package}/{name}".encode(), False)
+                tree.files[f"{package}/{name}"] = (initial(draw, f"{package}/{name}"), False)
             continue
         targets = []
         for index in range(draw(st.integers(1, 3))):
@@ -133,12 +135,24 @@ def workspaces(draw: st.DrawFn) -> Tree:
         earlier += [f"//{package}:{t.name}" for t in targets]
         tree.files[f"{package}/BUILD.toml"] = (manifest(targets), False)
         for name in draw(st.lists(st.sampled_from(FILES), min_size=1, unique=True)):
-            tree.files[f"{package}/{name}"] = (f"{package}/{name}".encode(), False)
+            tree.files[f"{package}/{name}"] = (initial(draw, f"{package}/{name}"), False)
     return tree
 
 
+def initial(draw: st.DrawFn, path: str) -> bytes:
+    """A file's first content: unique, or (for Python files) an import."""
+    if path.endswith(".py") and draw(st.booleans()):
+        return draw(st.sampled_from(IMPORTS))
+    return path.encode()
+
+
+# Every BUILD.toml folder is a Python source root, so `import x` may resolve in one
+# package, be ambiguous between several, or find nothing (an external module).
+IMPORTS = [b"import x\n", b"import y\n", b"from src import m\n", b"import x, y\n"]
+
+
 def content(draw: st.DrawFn) -> bytes:
-    return draw(st.sampled_from([b"1", b"2", b"3", b"same"]))
+    return draw(st.sampled_from([b"1", b"2", b"3", b"same", *IMPORTS]))
 
 
 @st.composite
@@ -240,17 +254,17 @@ def _edit_manifest(draw: st.DrawFn, head: Tree) -> None:
 
 def _load(tree: Tree) -> BuildGraph | None:
     try:
-        return load_graph(tree.snapshot(), tree.read)
+        return infer_graph(load_graph(tree.snapshot(), tree.read), tree.snapshot(), tree.read)
     except InputError:
         return None  # the edit declared a broken graph (e.g. a dep on a removed target)
 
 
-def check_against_keys(base_tree: Tree, head_tree: Tree) -> None:
+def check_against_keys(base_tree: Tree, head_tree: Tree) -> list[str]:
+    """Assert the walk equals the key difference; return what the case exercised."""
     base_graph, head_graph = _load(base_tree), _load(head_tree)
     assert base_graph is not None
     if head_graph is None:
-        event("head graph invalid")
-        return
+        return ["head graph invalid"]
     base_snap, head_snap = base_tree.snapshot(), head_tree.snapshot()
     result = find_affected(
         Side(base_graph, base_snap),
@@ -265,9 +279,13 @@ def check_against_keys(base_tree: Tree, head_tree: Tree) -> None:
         if label not in base_keys or base_keys[label].key != record.key
     }
     dependents = any(reason.kind == "dependency" for reason in result.targets.values())
-    event(f"affected {min(len(expected), 3)}+, through dependents: {dependents}")
     assert set(result.targets) == expected
     assert set(result.removed) == set(base_keys) - set(head_keys)
+    return [
+        f"affected {min(len(expected), 3)}+, through dependents: {dependents}",
+        f"inferred deps: {bool(head_graph.inferred)}",
+        f"import cycle: {any(len(c) > 1 for c in components(head_graph))}",
+    ]
 
 
 @st.composite
@@ -284,7 +302,8 @@ ORACLE_SETTINGS = settings(
 @ORACLE_SETTINGS
 @given(histories())
 def test_walk_matches_key_oracle(history: tuple[Tree, Tree]) -> None:
-    check_against_keys(*history)
+    for exercised in check_against_keys(*history):
+        event(exercised)
 
 
 def test_negative_control_skipping_dependents_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -302,3 +321,28 @@ def test_negative_control_skipping_dependents_is_caught(monkeypatch: pytest.Monk
 
     with pytest.raises(AssertionError):
         wrong_walk()
+
+
+def test_negative_control_ignoring_import_changes_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A walk blind to imports that reach other targets than before must fail the oracle.
+
+    Random histories rarely change where an untouched file's import resolves without
+    seeding the new target too, so the control is one such history: ``import y`` in
+    ``a`` is ambiguous between ``b`` and ``c`` until ``c/y.py`` is deleted. ``c`` is
+    seeded, but at head ``a`` no longer depends on it: only the import seed finds ``a``.
+    """
+    base = Tree()
+    for package in ("a", "b", "c"):
+        spec = TargetSpec(package, "python_library", None, ())
+        base.files[f"{package}/BUILD.toml"] = (manifest([spec]), False)
+        base.files[f"{package}/y.py"] = (b"Y = 1\n", False)
+    base.files["a/x.py"] = (b"import y\n", False)
+    base.files.pop("a/y.py")
+    head = base.copy()
+    head.files.pop("c/y.py")
+    check_against_keys(base, head)  # the real walk agrees with the keys
+    monkeypatch.setattr(affected_module, "_import_seeds", lambda base, head: iter(()))
+    with pytest.raises(AssertionError):
+        check_against_keys(base, head)

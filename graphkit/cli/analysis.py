@@ -170,7 +170,7 @@ def tidy(check: bool, fmt: str) -> None:
 
     with open_session() as session:
         loaded = session.load(None)
-        drift = find_drift(loaded.graph, loaded.side.snapshot, session.workspace.read)
+        drift = find_drift(loaded.graph, session.import_scan(loaded).problems)
         edits = manifest_edits(loaded.graph, drift)
         root = session.workspace.root
     emit(fmt, render.drift_json(drift, edits, check), render.drift_text(drift, edits, check))

@@ -9,7 +9,7 @@ unparseable) as a Problem with file and line. Nothing here reads the disk.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -89,7 +89,9 @@ class Problem:
     """An import not tied to a file, or a file whose imports cannot be read.
 
     ``detail`` is the candidates (ambiguous), the reason (unresolved), or the
-    parser's message (unparseable, where ``module`` is empty).
+    parser's message (unparseable, where ``module`` is empty). ``candidates`` are
+    the files an ambiguous import may load: the graph depends on all of them, since
+    guessing one could miss a change.
     """
 
     path: str
@@ -97,6 +99,7 @@ class Problem:
     kind: ProblemKind
     module: str
     detail: str
+    candidates: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         if self.kind == "unparseable":
@@ -118,27 +121,36 @@ def edges(files: Mapping[str, bytes], resolver: Resolver) -> FileImports:
     Files with other endings are skipped, so one call per language can take the
     whole repository. An import external to the repo gives neither edge nor problem.
     """
-    found: dict[tuple[str, str], ImportEdge] = {}
+    found: list[ImportEdge] = []
     problems: list[Problem] = []
     for path in sorted(files):
-        if not path.endswith(resolver.suffixes):
+        if path.endswith(resolver.suffixes):
+            one = resolve_file(path, resolver.imports(files[path], path), resolver)
+            found += one.edges
+            problems += one.problems
+    return FileImports(tuple(found), tuple(problems))
+
+
+def resolve_file(path: str, refs: Iterable[ImportRef], resolver: Resolver) -> FileImports:
+    """The edges and problems of one file's ImportRefs (``edges`` for a single file)."""
+    found: dict[tuple[str, str], ImportEdge] = {}
+    problems: list[Problem] = []
+    for ref in refs:
+        if ref.kind == "dynamic":
+            problems.append(Problem(path, ref.line, "dynamic", ref.module, "not a literal"))
             continue
-        for ref in resolver.imports(files[path], path):
-            if ref.kind == "dynamic":
-                problems.append(Problem(path, ref.line, "dynamic", ref.module, "not a literal"))
-                continue
-            if ref.kind == "unparseable":
-                problems.append(Problem(path, ref.line, "unparseable", "", ref.module))
-                continue
-            res = resolver.resolve(ref, path)
-            if res.kind == "resolved":
-                _add_edges(found, path, ref, res.files)
-            elif res.kind == "ambiguous":
-                detail = "candidates: " + ", ".join(res.files)
-                problems.append(Problem(path, ref.line, "ambiguous", ref.module, detail))
-            elif res.kind == "unresolved" and not ref.from_name:
-                problems.append(Problem(path, ref.line, "unresolved", ref.module, res.reason))
-    ordered = sorted(found.values(), key=lambda e: (e.importer, e.imported))
+        if ref.kind == "unparseable":
+            problems.append(Problem(path, ref.line, "unparseable", "", ref.module))
+            continue
+        res = resolver.resolve(ref, path)
+        if res.kind == "resolved":
+            _add_edges(found, path, ref, res.files)
+        elif res.kind == "ambiguous":
+            detail = "candidates: " + ", ".join(res.files)
+            problems.append(Problem(path, ref.line, "ambiguous", ref.module, detail, res.files))
+        elif res.kind == "unresolved" and not ref.from_name:
+            problems.append(Problem(path, ref.line, "unresolved", ref.module, res.reason))
+    ordered = sorted(found.values(), key=lambda e: e.imported)
     return FileImports(tuple(ordered), tuple(problems))
 
 
