@@ -109,8 +109,11 @@ class BuildGraph:
         """Reverse deps of every target, in no particular order (callers sort what
         they visit: a walk touches a few of them, so sorting all would be waste)."""
         found: dict[Label, list[Label]] = {label: [] for label in self.targets}
-        for label in self.targets:
-            for dep in self.direct_deps(label):
+        for target in self.targets.values():
+            for dep in target.deps:
+                found[dep].append(target.label)
+        for label, deps in self.inferred.items():
+            for dep in deps:
                 found[dep].append(label)
         return found
 

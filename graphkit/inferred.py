@@ -18,20 +18,18 @@ external package and adds nothing. Both are reported as problems by ``tidy``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import xxhash
 
 from graphkit.graph import BuildGraph, Reader
-from graphkit.infer import js, python
-from graphkit.infer.js_resolve import JsResolver
 from graphkit.infer.resolve import FileImports, ImportRef, Problem, Resolver, resolve_file
 from graphkit.labels import Label
 from graphkit.model import ImportVia, Snapshot
 
 # Bump when ScannedFile or the way a scan is derived changes: memoized scans are keyed by it.
 SCAN_FORMAT = 1
-_SUFFIXES = {"python": python.SUFFIXES, "js": js.SUFFIXES}
 _PACKAGE_JSON = "package.json"
 
 Inferred = Mapping[Label, Mapping[Label, ImportVia]]
@@ -54,6 +52,16 @@ class ImportScan:
 
     files: Mapping[str, ScannedFile]
     context: str
+    # Resolvers indexed for ``context``, kept in memory (never pickled) so the next
+    # scan in the same context does not index the repository again.
+    resolvers: dict[str, Resolver] = field(default_factory=dict, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"files": self.files, "context": self.context}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in {**state, "resolvers": {}}.items():
+            object.__setattr__(self, name, value)
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -77,7 +85,7 @@ def scan(
     sources = _sources(graph, inputs)
     context = _context(graph, snapshot, sources.values())
     keep_resolution = previous is not None and previous.context == context
-    resolvers: dict[str, Resolver] = {}
+    resolvers = previous.resolvers if previous is not None and keep_resolution else {}
 
     def resolver(language: str) -> Resolver:
         if language not in resolvers:
@@ -97,7 +105,7 @@ def scan(
             refs = resolver(language).imports(read(path, entry), path)
         found = resolve_file(path, refs, resolver(language))
         files[path] = ScannedFile(entry.oid, language, refs, found)
-    return ImportScan(files, context)
+    return ImportScan(files, context, resolvers)
 
 
 def target_deps(
@@ -163,10 +171,14 @@ def content_id(snapshot: Snapshot) -> str:
 
 def _sources(graph: BuildGraph, inputs: Mapping[Label, list[str]]) -> dict[str, str]:
     """Path -> language of every input file whose owner's rule infers that language."""
+    # The extractors compile their patterns on import: a warm run (memo hit) never scans.
+    from graphkit.infer import js, python
+
+    suffixes_of = {"python": python.SUFFIXES, "js": js.SUFFIXES}
     found: dict[str, str] = {}
     for label, paths in inputs.items():
         for language in graph.rule_of(label).infer:
-            suffixes = _SUFFIXES[language]
+            suffixes = suffixes_of[language]
             found.update((p, language) for p in paths if p.endswith(suffixes))
     return found
 
@@ -175,18 +187,16 @@ def _preferred(graph: BuildGraph, owners: Iterable[Label]) -> Label:
     return min(owners, key=lambda label: (bool(graph.rule_of(label).test_files), label))
 
 
-def _is_js_config(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return name in js.CONFIG_NAMES or name == _PACKAGE_JSON
-
-
 def _context(graph: BuildGraph, snapshot: Snapshot, languages: Iterable[str]) -> str:
     """What resolution reads besides the importing file: every path (a new file can
     turn an external import into a repo one), the JS config files' contents and the
     workspace package names."""
+    from graphkit.infer.js import CONFIG_NAMES
+
+    configs = {*CONFIG_NAMES, _PACKAGE_JSON}
     digest = xxhash.xxh3_128(" ".join(sorted(set(languages))).encode())
     for path in sorted(snapshot):
-        oid = snapshot[path].oid if _is_js_config(path) else ""
+        oid = snapshot[path].oid if path.rsplit("/", 1)[-1] in configs else ""
         digest.update(f"{path}\0{oid}\n".encode())
     for name, folder in sorted(_npm_names(graph).items()):
         digest.update(f"{name}\0{folder}\n".encode())
@@ -204,6 +214,9 @@ def _npm_names(graph: BuildGraph) -> dict[str, str]:
 
 def _resolver(language: str, graph: BuildGraph, snapshot: Snapshot, read: Reader) -> Resolver:
     """A resolver for one language, indexed over the whole snapshot."""
+    from graphkit.infer import js, python
+    from graphkit.infer.js_resolve import JsResolver
+
     if language == "python":
         python_files = [p for p in snapshot if p.endswith(python.SUFFIXES)]
         return python.PythonResolver(python_files, python.default_roots(snapshot))

@@ -137,19 +137,18 @@ class Session:
         """Every inferring source of a loaded revision, with its imports resolved."""
         sha = loaded.revision.sha
         if sha not in self._scans:
-            key = self._graph_keys[sha]
-            memo_key = f"imports:{__version__}:{SCAN_FORMAT}:{key}:{self._content(loaded)}"
-            found: ImportScan | None = self._recall(memo_key)
+            # Only commits' scans are kept: a worktree's is cheap from HEAD's, and stale soon.
+            tree = self.workspace.tree_id(loaded.revision)
+            memo_key = f"imports:{__version__}:{SCAN_FORMAT}:{self._graph_keys[sha]}:{tree}"
+            found: ImportScan | None = self._recall(memo_key) if tree is not None else None
             if found is None:
                 side = loaded.side
+                previous = self._previous_scan(loaded)
                 found = scan(
-                    side.graph,
-                    side.snapshot,
-                    self.workspace.read,
-                    loaded.inputs,
-                    self._previous_scan(loaded),
+                    side.graph, side.snapshot, self.workspace.read, loaded.inputs, previous
                 )
-                self._keep(memo_key, found)
+                if tree is not None:
+                    self._keep(memo_key, found)
             self._scans[sha] = found
         return self._scans[sha]
 

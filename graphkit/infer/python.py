@@ -54,6 +54,10 @@ _CONDITIONAL = (
 )  # fmt: skip
 
 
+# The nodes that hold statements: what a walk for import statements must enter.
+_BODIES = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
 def imports(source: bytes, path: str) -> tuple[ImportRef, ...]:
     """Every import of one Python file, sorted by line.
 
@@ -71,13 +75,21 @@ def imports(source: bytes, path: str) -> tuple[ImportRef, ...]:
     except (ValueError, RecursionError, MemoryError) as err:  # null bytes, absurd nesting
         return (ImportRef(str(err) or type(err).__name__, 1, "unparseable"),)
     refs: list[ImportRef] = []
+    # Import statements sit only in statement bodies; an import call may sit in any
+    # expression, but only a file naming one needs its expressions walked (most do not,
+    # and expressions are most of a syntax tree).
+    calls = b"import_module" in source or b"__import__" in source
     # An explicit stack, not recursion: generated files can nest deeper than the C stack.
     stack: list[tuple[ast.AST, bool]] = [(tree, False)]
     while stack:
         node, conditional = stack.pop()
         refs.extend(_refs_of(node, conditional))
         inner = conditional or isinstance(node, _CONDITIONAL)
-        stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+        stack.extend(
+            (child, inner)
+            for child in ast.iter_child_nodes(node)
+            if calls or isinstance(child, _BODIES)
+        )
     return tuple(sorted(dict.fromkeys(refs), key=lambda r: (r.line, r.module, r.from_name)))
 
 
