@@ -412,8 +412,11 @@ def components(graph: BuildGraph) -> Iterator[tuple[Label, ...]]:
         yield members[node]
 
 
-def file_graph(graph: BuildGraph, snapshot: Snapshot) -> Any:
-    """The full graph: targets with deps edges plus file nodes with *owns* edges."""
+def file_graph(
+    graph: BuildGraph, snapshot: Snapshot, imports: Iterable[tuple[str, str]] = ()
+) -> Any:
+    """The full graph: targets with *deps* edges (declared and inferred), file nodes
+    with *owns* edges, and the given file -> file *imports* edges."""
     import networkx as nx
 
     full: Any = nx.DiGraph()
@@ -425,4 +428,6 @@ def file_graph(graph: BuildGraph, snapshot: Snapshot) -> Any:
         for path in files:
             full.add_node(path, kind="file")
             full.add_edge(str(label), path, kind="owns")
+    for importer, imported in imports:
+        full.add_edge(importer, imported, kind="imports")
     return full

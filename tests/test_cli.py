@@ -129,7 +129,9 @@ def test_query_unknown_label_is_exit_2(cli: Cli, monorepo: GitRepo) -> None:
 def test_graph_json_and_dot(cli: Cli, monorepo: GitRepo) -> None:
     data = json.loads(cli(monorepo.root, "graph", "--format", "json").output)
     kinds = {e["kind"] for e in data["edges"]}
-    assert kinds == {"deps", "owns"}
+    assert kinds == {"deps", "owns", "imports"}
+    assert {"from": "libs/core/src/core/models.py", "to": "libs/util/src/util/strings.py",
+            "kind": "imports"} in data["edges"]  # fmt: skip
     monorepo.append("tools/lint/lint.sh", "\n# x\n")
     dot = cli(monorepo.root, "graph", "--format", "dot", "--affected", "--base", "HEAD").output
     assert dot.startswith("digraph graphkit {")

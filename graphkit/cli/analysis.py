@@ -279,13 +279,15 @@ def query_unowned(rev: str | None, fmt: str) -> None:
 @BASE
 @reports_errors
 def graph_command(fmt: str, rev: str | None, only_affected: bool, base: str | None) -> None:
-    """Print the file graph (targets, files; deps and owns edges)."""
+    """Print the file graph (targets, files; deps, owns and imports edges)."""
     from graphkit import render
     from graphkit.graph import file_graph
 
     with open_session() as session:
         loaded = session.load(rev)
-        full = file_graph(loaded.graph, loaded.side.snapshot)
+        scanned = session.import_scan(loaded).files.values()
+        imports = [(e.importer, e.imported) for f in scanned for e in f.resolved.edges]
+        full = file_graph(loaded.graph, loaded.side.snapshot, imports)
         if only_affected:
             hit = {str(x) for x in session.compare(base, rev).affected.targets}
             keep = hit | {
