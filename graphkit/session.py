@@ -149,21 +149,30 @@ class Session:
                 )
                 if tree is not None:
                     self._keep(memo_key, found)
+                    self._keep(self._LATEST_SCAN, memo_key)
             self._scans[sha] = found
         return self._scans[sha]
 
+    # Names the memo key of the scan stored last: any scan is a valid start (files are
+    # reused by blob id), and the last one is likely the closest to what comes next.
+    _LATEST_SCAN = f"imports:{__version__}:{SCAN_FORMAT}:latest"
+
     def _previous_scan(self, loaded: Loaded) -> ImportScan | None:
-        """A scan to start from: the latest of this session, else (for the worktree)
-        HEAD's, so editing a file rescans that file rather than the repository."""
+        """A scan to start from: the latest of this session; for the worktree, HEAD's
+        (stored for next time, so editing a file rescans that file only); else the
+        last one stored."""
         if self._scans:
             return next(reversed(self._scans.values()))
-        if loaded.revision.sha != WORKTREE:
-            return None
-        try:
-            head = self.load("HEAD")
-        except InputError:
-            return None  # no commit yet
-        return self.import_scan(head) if infers(head.graph) else None
+        if loaded.revision.sha == WORKTREE:
+            try:
+                head = self.load("HEAD")
+            except InputError:
+                head = None  # no commit yet
+            if head is not None and infers(head.graph):
+                return self.import_scan(head)
+        key = self._recall(self._LATEST_SCAN)
+        found: ImportScan | None = self._recall(key) if isinstance(key, str) else None
+        return found
 
     def _keep(self, key: str, value: object) -> None:
         if self._memo is not None:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 import pygit2
+import pytest
 from click.testing import Result
 from gitrepo import GitRepo
 
@@ -16,6 +17,7 @@ from graphkit.keys import compute_keys, diff_inputs
 from graphkit.labels import Label
 from graphkit.model import FileEntry, ImportVia
 from graphkit.session import Session
+from graphkit.workspace import Workspace
 
 Cli = Callable[..., Result]
 RELEASE = Label("tools/release", "release")
@@ -150,3 +152,24 @@ def test_memoized_and_fresh_sessions_agree(monorepo: GitRepo) -> None:
             found.append(session.load("HEAD").graph.inferred)
     assert found[0] == found[1] == found[2]
     assert CORE in found[0][RELEASE]
+
+
+def test_a_new_commit_is_scanned_from_the_last_stored_scan(
+    monorepo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Session.open(monorepo.root) as session:
+        session.load("HEAD")  # scanned in full and stored
+    monorepo.write(EXTRA, "from core.models import Item\n")
+    monorepo.commit("release imports core")
+    read: list[str] = []
+    original = Workspace.read
+
+    def counting(self: Workspace, path: str, entry: FileEntry) -> bytes:
+        read.append(path)
+        return original(self, path, entry)
+
+    monkeypatch.setattr(Workspace, "read", counting)
+    with Session.open(monorepo.root) as session:
+        assert CORE in session.load("HEAD").graph.inferred[RELEASE]
+    sources = [p for p in read if p.endswith((".py", ".js", ".ts"))]
+    assert sources == [EXTRA]  # every other source kept its imports from the stored scan
