@@ -123,6 +123,8 @@ def key_json(record: KeyRecord) -> dict[str, Any]:
         },
         "files": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.files],
         "deps": {str(label): key for label, key in inputs.deps},
+        "import_cycle": {str(label): own for label, own in inputs.cycle},
+        "externals": [str(entry) for entry in sorted(inputs.externals)],
         "global_inputs": {
             "patterns": list(inputs.global_patterns),
             "files": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.global_files],
@@ -148,8 +150,14 @@ def key_text(record: KeyRecord) -> str:
         lines.append(f"  attr {name:<8} {json.dumps(value)}")
     lines.append(f"  files ({len(data['files'])}):")
     lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in data["files"])
-    lines.append(f"  dep keys ({len(data['deps'])}):")
+    lines.append(f"  dep keys, declared and from imports ({len(data['deps'])}):")
     lines.extend(f"    {key}  {label}" for label, key in data["deps"].items())
+    if data["import_cycle"]:
+        lines.append(f"  import cycle, members' own inputs ({len(data['import_cycle'])}):")
+        lines.extend(f"    {own}  {label}" for label, own in data["import_cycle"].items())
+    if data["externals"]:
+        lines.append(f"  locked externals ({len(data['externals'])}):")
+        lines.extend(f"    {entry}" for entry in data["externals"])
     globals_ = data["global_inputs"]
     lines.append(
         f"  global inputs {globals_['patterns'] or '-'} ({len(globals_['files'])} file(s)):"

@@ -466,3 +466,10 @@ def test_unparseable_lockfile_affects_every_package_of_its_ecosystem(
     data = committed(cli, monorepo)
     assert data["affected"] == ["//js/app:app", "//js/ui:ui"]
     assert all("could not be compared" in data["reasons"][label] for label in data["affected"])
+
+
+def test_explain_lists_the_locked_externals_of_the_key(cli: Cli, monorepo: GitRepo) -> None:
+    data = json.loads(cli(monorepo.root, "explain", "//js/app", "--format", "json").output)
+    assert any(entry.startswith("js/package-lock.json: ms 2.1.3 ") for entry in data["externals"])
+    text = cli(monorepo.root, "explain", "//js/app").output
+    assert "locked externals (" in text and "ms 2.1.3" in text

@@ -129,9 +129,7 @@ def test_affected_follows_an_undeclared_import(monorepo: GitRepo, cli: Cli) -> N
     assert str(CORE) in deps["deps"]
 
 
-def test_a_new_import_in_the_worktree_is_seen_without_a_commit(
-    monorepo: GitRepo, cli: Cli
-) -> None:
+def test_a_new_import_in_the_worktree_is_seen_without_a_commit(monorepo: GitRepo, cli: Cli) -> None:
     def release_deps() -> list[str]:
         out = cli(monorepo.root, "query", "deps", str(RELEASE), "--format", "json").output
         return list(json.loads(out)["deps"])
@@ -173,3 +171,12 @@ def test_a_new_commit_is_scanned_from_the_last_stored_scan(
         assert CORE in session.load("HEAD").graph.inferred[RELEASE]
     sources = [p for p in read if p.endswith((".py", ".js", ".ts"))]
     assert sources == [EXTRA]  # every other source kept its imports from the stored scan
+
+
+def test_explain_shows_an_import_cycle(
+    make_repo: Callable[[dict[str, str]], GitRepo], cli: Cli
+) -> None:
+    repo = make_repo({**TWO, "b/m.py": "import x\n"})
+    data = json.loads(cli(repo.root, "explain", "//a", "--format", "json").output)
+    assert list(data["import_cycle"]) == ["//b:b"] and data["deps"] == {}
+    assert "import cycle, members' own inputs (1):" in cli(repo.root, "explain", "//a").output
