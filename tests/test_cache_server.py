@@ -9,10 +9,12 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import given
+from hypothesis import strategies as st
 from test_cache_support import Client, client, pdigest, running
 
 from graphkit.cache.protocol import bs_pb2, re_pb2
-from graphkit.cache.wire import read_response
+from graphkit.cache.wire import encode_write_request, read_response, write_request
 
 MIB = 1024 * 1024
 
@@ -338,6 +340,55 @@ def test_read_response_framing_is_what_protobuf_serializes() -> None:
         assert read_response(data) == bs_pb2.ReadResponse(data=data).SerializeToString()
     # Protobuf leaves an empty field out; the explicit form still parses the same.
     assert bs_pb2.ReadResponse.FromString(read_response(b"")) == bs_pb2.ReadResponse()
+
+
+@given(
+    name=st.text(max_size=40),
+    offset=st.integers(-(2**63), 2**63 - 1),
+    finish=st.booleans(),
+    data=st.binary(max_size=3000),
+)
+def test_write_request_parsing_agrees_with_protobuf(
+    name: str, offset: int, finish: bool, data: bytes
+) -> None:
+    message = bs_pb2.WriteRequest(
+        resource_name=name, write_offset=offset, finish_write=finish, data=data
+    )
+    parsed = write_request(message.SerializeToString())
+    fields = (parsed.resource_name, parsed.write_offset, parsed.finish_write)
+    assert fields == (name, offset, finish)
+    assert bytes(parsed.data) == data
+
+
+@given(
+    name=st.text(max_size=40),
+    offset=st.integers(0, 2**63 - 1),
+    finish=st.booleans(),
+    data=st.binary(max_size=3000),
+)
+def test_write_request_encoding_is_what_protobuf_serializes(
+    name: str, offset: int, finish: bool, data: bytes
+) -> None:
+    expected = bs_pb2.WriteRequest(
+        resource_name=name, write_offset=offset, finish_write=finish, data=data
+    ).SerializeToString()
+    assert encode_write_request(name, offset, data, finish_write=finish) == expected
+
+
+def test_write_request_parsing_skips_unknown_fields_and_refuses_garbage() -> None:
+    known = bs_pb2.WriteRequest(resource_name="r", data=b"abc").SerializeToString()
+    unknown = b"\x20\x05" + b"\x29" + b"\x00" * 8 + b"\x3a\x02hi" + b"\x45" + b"\x00" * 4
+    assert bytes(write_request(unknown + known).data) == b"abc"
+    for garbage in (b"\x52\x05ab", b"\x0a", b"\x0b\x00", b"\x52" + b"\xff" * 11, b"\x0a\x01\xff"):
+        with pytest.raises(ValueError):
+            write_request(garbage)
+
+
+def test_a_malformed_write_request_is_invalid_argument(cache: Client) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        cache.channel.stream_unary("/google.bytestream.ByteStream/Write")(iter([b"\x52\x05ab"]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "malformed WriteRequest" in (caught.value.details() or "")
 
 
 def test_a_remembered_result_is_not_served_after_an_update_replaces_it(cache: Client) -> None:

@@ -23,7 +23,7 @@ from graphkit.cache.metrics import Metrics
 from graphkit.cache.names import read_resource, write_resource
 from graphkit.cache.protocol import bs_grpc, bs_pb2
 from graphkit.cache.store import Store
-from graphkit.cache.wire import read_response
+from graphkit.cache.wire import WriteRequest, read_response, write_request
 
 # Large enough to amortize per-message cost, far under gRPC's default 4 MiB limit.
 # Larger chunks read no faster here but multiply what each concurrent stream holds.
@@ -70,7 +70,8 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
                 yield read_response(chunk)  # Framed here: one copy instead of two.
 
     @unary("Write")
-    def Write(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+    def Write(self, stream: Iterator[bytes], context: grpc.ServicerContext) -> Any:
+        requests = (_parse_write(raw) for raw in stream)
         first = next(requests, None)
         if first is None:
             raise InvalidRequest("Write stream had no messages")
@@ -88,8 +89,8 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
             return bs_pb2.WriteResponse(committed_size=blob.size)
         writer = store.writer(blob)
         try:
-            request = first
-            while True:
+            request: WriteRequest | None = first
+            while request is not None:
                 if request.resource_name and request.resource_name != name:
                     raise InvalidRequest("resource_name changed in the middle of a Write")
                 if request.write_offset != writer.committed_size:
@@ -102,11 +103,11 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
                     writer.commit()
                     break
                 request = next(requests, None)
-                if request is None:
-                    raise InvalidRequest(
-                        f"Write of {blob} ended after {writer.committed_size} bytes "
-                        "without finish_write"
-                    )
+            else:
+                raise InvalidRequest(
+                    f"Write of {blob} ended after {writer.committed_size} bytes "
+                    "without finish_write"
+                )
         finally:
             writer.abort()  # No-op after a commit; discards partial data otherwise.
         self.metrics.add("bytes_in", blob.size)
@@ -126,3 +127,10 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
             grpc.StatusCode.UNIMPLEMENTED,
             "resumable uploads are not supported; restart the Write at offset 0",
         )
+
+
+def _parse_write(raw: bytes) -> WriteRequest:
+    try:
+        return write_request(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"malformed WriteRequest: {exc}") from None

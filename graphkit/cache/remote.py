@@ -27,6 +27,7 @@ import grpc
 
 from graphkit.cache.digest import EMPTY, Digest, mismatch
 from graphkit.cache.protocol import bs_grpc, bs_pb2, re_grpc, re_pb2
+from graphkit.cache.wire import encode_write_request
 from graphkit.errors import CacheError, InputError
 
 T = TypeVar("T")
@@ -99,6 +100,12 @@ class RemoteStore:
         self._ac = re_grpc.ActionCacheStub(self._channel)  # type: ignore[no-untyped-call]
         self._caps = re_grpc.CapabilitiesStub(self._channel)  # type: ignore[no-untyped-call]
         self._bytestream = bs_grpc.ByteStreamStub(self._channel)  # type: ignore[no-untyped-call]
+        # Write requests are encoded by ``wire`` (one copy of each chunk), so unserialized.
+        self._write = self._channel.stream_unary(
+            "/google.bytestream.ByteStream/Write",
+            request_serializer=None,
+            response_deserializer=bs_pb2.WriteResponse.FromString,
+        )
         self._metadata = (("authorization", f"Bearer {options.token}"),) if options.token else ()
         self._max_batch: int | None = None
 
@@ -238,21 +245,15 @@ class RemoteStore:
         """ByteStream.Write of one blob; ``chunks`` restarts the data for each attempt."""
         prefix = f"{self.options.instance}/" if self.options.instance else ""
 
-        def requests() -> Iterator[Any]:
+        def requests() -> Iterator[bytes]:
             name = f"{prefix}uploads/{uuid.uuid4()}/blobs/{d.hash}/{d.size}"
             offset = 0
             for chunk in chunks():
-                yield bs_pb2.WriteRequest(
-                    resource_name=name if offset == 0 else "", write_offset=offset, data=chunk
-                )
+                yield encode_write_request(name if offset == 0 else "", offset, chunk)
                 offset += len(chunk)
-            yield bs_pb2.WriteRequest(
-                resource_name=name if offset == 0 else "", write_offset=offset, finish_write=True
-            )
+            yield encode_write_request(name if offset == 0 else "", offset, b"", finish_write=True)
 
-        response = self._call(
-            "ByteStream.Write", lambda: self._bytestream.Write(requests(), **self._kwargs())
-        )
+        response = self._call("ByteStream.Write", lambda: self._write(requests(), **self._kwargs()))
         if response.committed_size != d.size:
             raise CacheError(
                 f"remote cache {self.options.url} committed {response.committed_size} bytes of {d}"
@@ -357,7 +358,7 @@ class SpooledWriter:
         """Bytes received so far."""
         return self._size
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         """Append a chunk."""
         self._sha.update(chunk)
         self._spool.write(chunk)

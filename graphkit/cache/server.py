@@ -92,20 +92,24 @@ _HANDLER_KINDS = {
 }
 
 
-def add_service(server: grpc.Server, service: Any, servicer: Any) -> None:
+def add_service(
+    server: grpc.Server, service: Any, servicer: Any, raw_requests: frozenset[str] = frozenset()
+) -> None:
     """Register every method of ``service`` (a protobuf ServiceDescriptor).
 
     What the generated ``add_*Servicer_to_server`` functions do, except that a handler
     may answer with bytes it already encoded: the action cache stores results
     serialized, and ByteStream and batch reads frame blob bytes without first copying
-    them into a message (see ``wire``).
+    them into a message (see ``wire``). Methods named in ``raw_requests`` get their
+    requests as received bytes (ByteStream Write parses them without a copy).
     """
     handlers = {}
     for method in service.methods:
         make = _HANDLER_KINDS[(method.client_streaming, method.server_streaming)]
+        parse = message_factory.GetMessageClass(method.input_type).FromString
         handlers[method.name] = make(
             getattr(servicer, method.name),
-            request_deserializer=message_factory.GetMessageClass(method.input_type).FromString,
+            request_deserializer=None if method.name in raw_requests else parse,
             response_serializer=_to_wire,
         )
     server.add_generic_rpc_handlers(
@@ -192,6 +196,7 @@ class CacheServer:
             server,
             bs_pb2.DESCRIPTOR.services_by_name["ByteStream"],
             ByteStreamService(self._store, metrics),
+            raw_requests=frozenset({"Write"}),
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         return server

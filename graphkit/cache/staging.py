@@ -77,7 +77,7 @@ class StagedWriter:
         self._hash = hashlib.sha256()
         self._size = 0
         self._done = False
-        self._pending: queue.Queue[bytes | None] | None = None
+        self._pending: queue.Queue[bytes | memoryview | None] | None = None
         self._helper: threading.Thread | None = None
         self._error: OSError | None = None
         # The pid in the name lets a restarted server tell live uploads from leftovers.
@@ -89,7 +89,7 @@ class StagedWriter:
         """Bytes received so far."""
         return self._size
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         """Append a chunk; refuse to grow past the digest's size."""
         if self._size + len(chunk) > self._digest.size:
             self.abort()
@@ -106,7 +106,7 @@ class StagedWriter:
             self._helper.start()
         self._pending.put(chunk)
 
-    def _append(self, chunk: bytes) -> None:
+    def _append(self, chunk: bytes | memoryview) -> None:
         if self._error is None:
             try:
                 self._hash.update(chunk)

@@ -26,7 +26,7 @@ class BlobWriter(Protocol):
         """Bytes received so far."""
         ...
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         """Append ``chunk``; raises InvalidRequest once the blob outgrows its digest."""
         ...
 

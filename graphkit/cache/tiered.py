@@ -166,7 +166,7 @@ class _UploadingWriter:
         """Bytes received so far."""
         return self._local.committed_size
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         """Append a chunk."""
         self._local.write(chunk)
 
