@@ -26,12 +26,13 @@ from typing import Any
 
 from graphkit.errors import InputError
 from graphkit.manifests.members import (
+    Manifest,
     Member,
     check_unique,
     is_glob,
     line_containing,
-    manifests_named,
     match_folders,
+    parse_manifests,
     resolve,
     to_packages,
 )
@@ -51,16 +52,6 @@ _DEPENDENCY_TABLES = (
     "build-dependencies",
     "build_dependencies",
 )
-
-
-@dataclass(frozen=True)
-class _Crate:
-    """One parsed ``Cargo.toml``: where it is, its bytes (for lines) and its tables."""
-
-    folder: str
-    path: str
-    data: bytes
-    doc: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -85,10 +76,7 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     dependency missing from ``[workspace.dependencies]``, or two crates with the
     same name.
     """
-    crates = {
-        folder: _Crate(folder, path, files[path], load_toml(files[path], path))
-        for folder, path in manifests_named(files, CARGO_TOML).items()
-    }
+    crates = parse_manifests(files, CARGO_TOML, load_toml)
     root = crates.get("")
     workspace = root.doc.get("workspace") if root else None
     inherited = _workspace_dependencies(root) if root else {}
@@ -115,9 +103,9 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
 
 
 def _workspace_members(
-    root: _Crate,
+    root: Manifest,
     workspace: Any,
-    crates: Mapping[str, _Crate],
+    crates: Mapping[str, Manifest],
     inherited: Mapping[str, Any],
 ) -> list[str]:
     """The member folders: matched by ``members``, plus path dependencies of members."""
@@ -158,7 +146,7 @@ def _workspace_members(
     return sorted(members)
 
 
-def _globs(root: _Crate, workspace: dict[str, Any], key: str, line: int) -> list[str]:
+def _globs(root: Manifest, workspace: dict[str, Any], key: str, line: int) -> list[str]:
     value = workspace.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InputError(
@@ -169,7 +157,7 @@ def _globs(root: _Crate, workspace: dict[str, Any], key: str, line: int) -> list
     return value
 
 
-def _member_of(crate: _Crate) -> Member:
+def _member_of(crate: Manifest) -> Member:
     """The crate's normalised name, line and attributes; deps come later."""
     line = line_of(crate.data, "package") or 1
     package = crate.doc.get("package")
@@ -192,7 +180,7 @@ def _member_of(crate: _Crate) -> Member:
     )
 
 
-def _workspace_dependencies(root: _Crate) -> Mapping[str, Any]:
+def _workspace_dependencies(root: Manifest) -> Mapping[str, Any]:
     workspace = root.doc.get("workspace")
     table = workspace.get("dependencies", {}) if isinstance(workspace, dict) else {}
     if not isinstance(table, dict):
@@ -204,7 +192,7 @@ def _workspace_dependencies(root: _Crate) -> Mapping[str, Any]:
     return table
 
 
-def _patches(root: _Crate, members: set[str]) -> dict[str, str]:
+def _patches(root: Manifest, members: set[str]) -> dict[str, str]:
     """``{crate name: member folder}`` from the root's ``[patch.<registry>]`` path entries.
 
     A patched crate is built from the local folder instead of the registry, so a
@@ -221,7 +209,7 @@ def _patches(root: _Crate, members: set[str]) -> dict[str, str]:
     return patched
 
 
-def _dependency_tables(crate: _Crate) -> Iterator[tuple[str, Any]]:
+def _dependency_tables(crate: Manifest) -> Iterator[tuple[str, Any]]:
     """``(table name, table)`` for every dependency table, platform-specific ones too."""
     for key in _DEPENDENCY_TABLES:
         if key in crate.doc:
@@ -233,7 +221,7 @@ def _dependency_tables(crate: _Crate) -> Iterator[tuple[str, Any]]:
                 yield f"target.{platform}.{key}", tables[key]
 
 
-def _dependencies(crate: _Crate, inherited: Mapping[str, Any]) -> Iterator[_Dependency]:
+def _dependencies(crate: Manifest, inherited: Mapping[str, Any]) -> Iterator[_Dependency]:
     """Every dependency entry of ``crate``, resolved to a crate name and a path."""
     for table_name, table in _dependency_tables(crate):
         if not isinstance(table, dict):
@@ -246,7 +234,7 @@ def _dependencies(crate: _Crate, inherited: Mapping[str, Any]) -> Iterator[_Depe
             yield _dependency(crate, key, spec, inherited)
 
 
-def _dependency(crate: _Crate, key: str, spec: Any, inherited: Mapping[str, Any]) -> _Dependency:
+def _dependency(crate: Manifest, key: str, spec: Any, inherited: Mapping[str, Any]) -> _Dependency:
     def fail(message: str) -> InputError:
         # `key = {...}` or the dotted `key.workspace = true`, which line_of does not know.
         dotted = re.compile(rf'^\s*"?{re.escape(key)}"?\s*[=.]', re.MULTILINE)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from wcmatch import glob
 
@@ -52,6 +53,33 @@ def folder_of(path: str) -> str:
 def manifests_named(files: Mapping[str, bytes], basename: str) -> dict[str, str]:
     """``{folder: manifest path}`` of every file called ``basename``."""
     return {folder_of(path): path for path in files if posixpath.basename(path) == basename}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One parsed manifest: where it is, its bytes (for lines) and its document."""
+
+    folder: str
+    path: str
+    data: bytes
+    doc: dict[str, Any]
+
+    def table(self, *keys: str) -> Any:
+        """The value at ``doc[k1][k2]...``, or None where a level is missing."""
+        value: Any = self.doc
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+
+def parse_manifests(
+    files: Mapping[str, bytes], basename: str, load: Callable[[bytes, str], dict[str, Any]]
+) -> dict[str, Manifest]:
+    """``{folder: Manifest}`` of every file called ``basename``, parsed by ``load``."""
+    return {
+        folder: Manifest(folder, path, files[path], load(files[path], path))
+        for folder, path in manifests_named(files, basename).items()
+    }
 
 
 def resolve(folder: str, relative: str) -> str | None:

@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
 from graphkit.errors import InputError
 from graphkit.manifests.members import (
+    Manifest,
     Member,
     check_unique,
     folder_of,
     line_containing,
-    manifests_named,
     match_folders,
+    parse_manifests,
     resolve,
     to_packages,
 )
@@ -49,20 +50,6 @@ DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "peerDependencies", "opt
 _PATH_PROTOCOLS = ("file:", "link:", "portal:")
 
 
-@dataclass(frozen=True)
-class _Manifest:
-    """One parsed ``package.json``: where it is, its bytes (for lines) and its object."""
-
-    folder: str
-    path: str
-    data: bytes
-    doc: dict[str, Any]
-
-    def line(self, key: str, *, start: int = 1) -> int | None:
-        """The line of ``"key":`` at or after ``start`` (JSON keeps no positions)."""
-        return line_containing(self.data, json.dumps(key) + ":", start=start)
-
-
 def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     """One ``npm_package`` Package per workspace member, with deps between members.
 
@@ -71,10 +58,7 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     with file and line, for invalid JSON or YAML, a field of the wrong type, or two
     members with the same name.
     """
-    manifests = {
-        folder: _Manifest(folder, path, files[path], _load_json(files[path], path))
-        for folder, path in manifests_named(files, PACKAGE_JSON).items()
-    }
+    manifests = parse_manifests(files, PACKAGE_JSON, _load_json)
     patterns = _workspace_patterns(files, manifests.get(""))
     if patterns is None:
         folders = [f for f, m in manifests.items() if isinstance(m.doc.get("name"), str)]
@@ -97,20 +81,20 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     )
 
 
-def _member_of(manifest: _Manifest) -> Member:
+def _member_of(manifest: Manifest) -> Member:
     """The member's name, line and attributes; deps come once all names are known."""
     doc = manifest.doc
     name = doc.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise InputError(
-            "`name` must be a non-empty string", path=manifest.path, line=manifest.line("name")
+            "`name` must be a non-empty string", path=manifest.path, line=_line(manifest, "name")
         )
     scripts = doc.get("scripts", {})
     if not isinstance(scripts, dict) or not all(isinstance(v, str) for v in scripts.values()):
         raise InputError(
             "`scripts` must be an object of command strings",
             path=manifest.path,
-            line=manifest.line("scripts"),
+            line=_line(manifest, "scripts"),
         )
     # The whole object is an attribute too: a semantic edit (a version bump, "type",
     # "exports") redefines the package, while reformatting or reordering does not.
@@ -120,13 +104,13 @@ def _member_of(manifest: _Manifest) -> Member:
         manifest=manifest.path,
         rule=RULE,
         alias=name,
-        line=manifest.line("name") or 1,
+        line=_line(manifest, "name") or 1,
         attrs=attrs,
     )
 
 
 def _local_deps(
-    manifest: _Manifest, folder_by_name: Mapping[str, str], members: set[str]
+    manifest: Manifest, folder_by_name: Mapping[str, str], members: set[str]
 ) -> set[str]:
     """Folders of the members that ``manifest``'s dependency fields name."""
     deps = set()
@@ -136,14 +120,14 @@ def _local_deps(
             raise InputError(
                 f"`{field_name}` must be an object of name: version spec",
                 path=manifest.path,
-                line=manifest.line(field_name),
+                line=_line(manifest, field_name),
             )
         for key, spec in table.items():
             if not isinstance(spec, str):
                 raise InputError(
                     f"the spec of {key!r} in `{field_name}` must be a string",
                     path=manifest.path,
-                    line=manifest.line(key, start=manifest.line(field_name) or 1),
+                    line=_line(manifest, key, start=_line(manifest, field_name) or 1),
                 )
             if spec.startswith(_PATH_PROTOCOLS):
                 target = resolve(manifest.folder, spec.partition(":")[2])
@@ -171,6 +155,11 @@ def _real_name(key: str, spec: str) -> str:
     return key
 
 
+def _line(manifest: Manifest, key: str, *, start: int = 1) -> int | None:
+    """The line of ``"key":`` at or after ``start`` (JSON keeps no positions)."""
+    return line_containing(manifest.data, json.dumps(key) + ":", start=start)
+
+
 def _load_json(data: bytes, path: str) -> dict[str, Any]:
     try:
         # npm and node strip a byte-order mark, so a package.json may carry one.
@@ -186,7 +175,7 @@ def _load_json(data: bytes, path: str) -> dict[str, Any]:
     return doc
 
 
-def _workspace_patterns(files: Mapping[str, bytes], root: _Manifest | None) -> list[str] | None:
+def _workspace_patterns(files: Mapping[str, bytes], root: Manifest | None) -> list[str] | None:
     """The root's member patterns, or None when the root declares no workspace."""
     if PNPM_WORKSPACE in files:
         return _pnpm_patterns(files[PNPM_WORKSPACE])
@@ -200,7 +189,7 @@ def _workspace_patterns(files: Mapping[str, bytes], root: _Manifest | None) -> l
         raise InputError(
             '`workspaces` must be a list of globs or {"packages": [globs]}',
             path=root.path,
-            line=root.line("workspaces"),
+            line=_line(root, "workspaces"),
         )
     return workspaces
 

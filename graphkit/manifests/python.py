@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -27,13 +27,14 @@ from packaging.utils import canonicalize_name
 
 from graphkit.errors import InputError
 from graphkit.manifests.members import (
+    Manifest,
     Member,
     check_unique,
     folder_of,
     is_glob,
     line_containing,
-    manifests_named,
     match_folders,
+    parse_manifests,
     resolve,
     to_packages,
 )
@@ -49,22 +50,6 @@ RULE = "python_package"
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class _Project:
-    """One parsed ``pyproject.toml``: where it is, its bytes (for lines) and its tables."""
-
-    folder: str
-    path: str
-    data: bytes
-    doc: dict[str, Any]
-
-    def table(self, *keys: str) -> Any:
-        value: Any = self.doc
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        return value
-
-
 def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     """One ``python_package`` Package per project (uv workspace member), with deps.
 
@@ -73,10 +58,7 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     invalid TOML, a bad requirement string, a field of the wrong type, a member
     without a ``[project]`` table, or two projects with the same normalised name.
     """
-    projects = {
-        folder: _Project(folder, path, files[path], load_toml(files[path], path))
-        for folder, path in manifests_named(files, PYPROJECT).items()
-    }
+    projects = parse_manifests(files, PYPROJECT, load_toml)
     root = projects.get("")
     workspace = root.table("tool", "uv", "workspace") if root else None
     if root is None or workspace is None:
@@ -93,7 +75,7 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
 
 
 def _workspace_members(
-    root: _Project, workspace: Any, projects: Mapping[str, _Project]
+    root: Manifest, workspace: Any, projects: Mapping[str, Manifest]
 ) -> list[str]:
     """The member folders that the root's ``[tool.uv.workspace]`` names."""
     line = line_of(root.data, "tool.uv.workspace")
@@ -131,7 +113,7 @@ def _workspace_members(
     return ["", *folders] if root.table("project") is not None else folders
 
 
-def _member_of(project: _Project) -> Member:
+def _member_of(project: Manifest) -> Member:
     """The project's normalised name, line and attributes; deps come later."""
     table = project.table("project")
     line = line_of(project.data, "project") or 1
@@ -158,7 +140,7 @@ def _member_of(project: _Project) -> Member:
 
 
 def _local_deps(
-    project: _Project, folder_by_name: Mapping[str, str], members: set[str]
+    project: Manifest, folder_by_name: Mapping[str, str], members: set[str]
 ) -> set[str]:
     """Folders of the members that ``project`` requires or points its sources at."""
     deps = {folder_by_name[name] for name in _required_names(project) if name in folder_by_name}
@@ -191,7 +173,7 @@ def _local_deps(
     return deps
 
 
-def _required_names(project: _Project) -> Iterator[str]:
+def _required_names(project: Manifest) -> Iterator[str]:
     """The normalised names of every requirement the project declares, in any group."""
     for key, text in _requirement_strings(project):
         try:
@@ -207,7 +189,7 @@ def _required_names(project: _Project) -> Iterator[str]:
         yield canonicalize_name(requirement.name)
 
 
-def _requirement_strings(project: _Project) -> Iterator[tuple[str, str]]:
+def _requirement_strings(project: Manifest) -> Iterator[tuple[str, str]]:
     """``(field, requirement string)`` from every place a project lists requirements."""
     yield from _strings(project, "dependencies", project.table("project", "dependencies"))
     extras = project.table("project", "optional-dependencies") or {}
@@ -242,7 +224,7 @@ def _requirement_strings(project: _Project) -> Iterator[tuple[str, str]]:
     )
 
 
-def _strings(project: _Project, key: str, value: Any) -> Iterator[tuple[str, str]]:
+def _strings(project: Manifest, key: str, value: Any) -> Iterator[tuple[str, str]]:
     if value is None:
         return
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
