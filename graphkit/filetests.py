@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from graphkit.affected import Affected
 from graphkit.graph import BuildGraph
 from graphkit.infer.python import PythonResolver, default_roots
-from graphkit.infer.resolve import Resolver
+from graphkit.infer.resolve import Resolver, resolve_file
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
 from graphkit.tasks import test_files
@@ -120,13 +120,8 @@ class _Closure:
         entry = self._snapshot.get(path)
         if entry is None:
             return (), None
-        targets: list[str] = []
-        for ref in self._resolver.imports(self._read(path, entry), path):
-            if ref.kind in ("dynamic", "unparseable"):
-                return (), f"{path}:{ref.line}: {ref.kind} import"
-            res = self._resolver.resolve(ref, path)
-            if res.kind == "resolved":
-                targets.extend(res.files)
-            elif res.kind == "ambiguous" or (res.kind == "unresolved" and not ref.from_name):
-                return (), f"{path}:{ref.line}: {res.kind} import {ref.module!r}"
-        return tuple(dict.fromkeys(targets)), None
+        refs = self._resolver.imports(self._read(path, entry), path)
+        found = resolve_file(path, refs, self._resolver)
+        if found.problems:
+            return (), str(found.problems[0])
+        return tuple(edge.imported for edge in found.edges), None
