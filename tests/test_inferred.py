@@ -11,7 +11,7 @@ import pytest
 from click.testing import Result
 from gitrepo import GitRepo
 
-from graphkit.graph import components, load_graph
+from graphkit.graph import BuildGraph, Reader, components, load_graph
 from graphkit.inferred import infer_graph, scan, target_deps
 from graphkit.keys import compute_keys, diff_inputs
 from graphkit.labels import Label
@@ -34,7 +34,7 @@ def snapshot(files: dict[str, str]) -> dict[str, FileEntry]:
     return {p: FileEntry(0o100644, str(pygit2.hash(d.encode()))) for p, d in files.items()}
 
 
-def graph_with_imports(files: dict[str, str]):  # type: ignore[no-untyped-def]
+def graph_with_imports(files: dict[str, str]) -> tuple[BuildGraph, dict[str, FileEntry]]:
     def read(path: str, _entry: FileEntry) -> bytes:
         return files[path].encode()
 
@@ -96,13 +96,14 @@ def test_an_import_cycle_shares_every_members_inputs() -> None:
 
 
 def test_a_scan_reuses_unchanged_files_and_re_resolves_when_files_appear() -> None:
-    def read_from(files: dict[str, str]):  # type: ignore[no-untyped-def]
+    def read_from(files: dict[str, str]) -> Reader:
         return lambda path, _entry: files[path].encode()
 
     graph, snap = graph_with_imports(TWO)
     inputs = graph.inputs(snap)
     first = scan(graph, snap, read_from(TWO), inputs)
-    unreadable = {}  # a reused file is never read again: reading it would raise KeyError
+    # A reused file is never read again: reading it would raise KeyError.
+    unreadable: dict[str, str] = {}
     again = scan(graph, snap, read_from(unreadable), inputs, first)
     assert again.files["a/x.py"] is first.files["a/x.py"]
 
