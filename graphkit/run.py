@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from google.protobuf.message import DecodeError
-
+from graphkit.cache.actions import parse_action_result
 from graphkit.cache.digest import Digest, digest, digest_of, mismatch
 from graphkit.cache.protocol import re_pb2
 from graphkit.cache.store import Store
@@ -163,10 +162,8 @@ class _Runner:
         data = self.store.get_action_result(run.action)
         if data is None:
             return None
-        result = re_pb2.ActionResult()
-        try:
-            result.ParseFromString(data)
-        except DecodeError:
+        result = parse_action_result(data)
+        if result is None:
             self._warn(run, "cached result does not parse; running the task instead")
             return None
         try:

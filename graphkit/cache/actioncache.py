@@ -17,15 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
-from graphkit.cache.actions import complete_dependencies, direct_blobs
+from graphkit.cache.actions import complete_dependencies, direct_blobs, parse_action_result
 from graphkit.cache.calls import Refused, unary
 from graphkit.cache.cas import check_digest_function
 from graphkit.cache.digest import Digest, digest
 from graphkit.cache.metrics import Metrics
 from graphkit.cache.names import instance_name
-from graphkit.cache.protocol import re_grpc, re_pb2
+from graphkit.cache.protocol import re_grpc
 from graphkit.cache.store import ServedStore, get_blob
 
 log = logging.getLogger("graphkit.cache.server")
@@ -57,10 +56,8 @@ class ActionCacheService(re_grpc.ActionCacheServicer):
         data = store.get_action_result(action)
         if data is None:
             return None
-        result = re_pb2.ActionResult()
-        try:
-            result.ParseFromString(data)
-        except DecodeError:
+        result = parse_action_result(data)
+        if result is None:
             log.warning(
                 "stored result for %s does not parse; treating as a miss",
                 action,

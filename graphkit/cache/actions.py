@@ -30,6 +30,16 @@ def direct_blobs(result: re_pb2.ActionResult) -> tuple[list[Digest], list[Digest
     return blobs, trees
 
 
+def parse_action_result(data: bytes) -> re_pb2.ActionResult | None:
+    """A serialized ActionResult, or None if it does not parse (a damaged entry)."""
+    result = re_pb2.ActionResult()
+    try:
+        result.ParseFromString(data)
+    except DecodeError:
+        return None
+    return result
+
+
 def tree_blobs(tree_bytes: bytes) -> list[Digest] | None:
     """The file blobs inside a serialized Tree, or None if it does not parse."""
     tree = re_pb2.Tree()
