@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_cache_support import Client, client, pdigest, running
 
+from graphkit.cache.digest import digest_of
 from graphkit.cache.protocol import bs_pb2, re_pb2
 from graphkit.cache.wire import encode_write_request, read_response, write_request
 
@@ -311,6 +312,15 @@ def test_action_result_whose_blobs_were_evicted_is_not_found(tmp_path: Path) -> 
         assert c.ac.GetActionResult(re_pb2.GetActionResultRequest(action_digest=action))
         for i in range(4):  # Push the output out of the LRU.
             c.write(bytes([i]) * MIB)
+        code, _ = code_of(lambda: c.ac.GetActionResult(
+            re_pb2.GetActionResultRequest(action_digest=action)))
+        assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_stored_result_that_does_not_parse_is_not_found(tmp_path: Path) -> None:
+    with running(tmp_path) as (server, port), client(port) as c:
+        action = pdigest(b"damaged action")
+        server._store("").put_action_result(digest_of(b"damaged action"), b"\xff\xff junk")
         code, _ = code_of(lambda: c.ac.GetActionResult(
             re_pb2.GetActionResultRequest(action_digest=action)))
         assert code == grpc.StatusCode.NOT_FOUND
