@@ -64,6 +64,25 @@ def test_find_missing_refreshes_age_so_lru_keeps_the_blob(tmp_path: Path) -> Non
     assert digest_of(blobs[1]) in missing
 
 
+def test_a_blob_used_twice_before_the_uses_are_written_keeps_its_latest_use(
+    tmp_path: Path,
+) -> None:
+    # Uses are written in rounds (see DiskBackend.touch); one round holding an early
+    # and a late use of blob 0 must leave it younger than blob 1, used in between.
+    store = DiskBackend(tmp_path, max_size=1500 * KIB).namespace()
+    blobs = [blob(i) for i in range(4)]
+    for b in blobs:
+        store.put_many([(digest_of(b), b)])
+        time.sleep(0.01)
+    for i in (0, 1, 2, 3, 0):
+        assert store.find_missing([digest_of(blobs[i])]) == []
+        time.sleep(0.01)
+    newcomer = blob(99)
+    store.put_many([(digest_of(newcomer), newcomer)])
+    missing = store.find_missing([digest_of(b) for b in blobs])
+    assert missing == [digest_of(blobs[1])]
+
+
 def test_without_a_refresh_the_oldest_blob_is_evicted(tmp_path: Path) -> None:
     """Negative control for the LRU test: same writes, no FindMissingBlobs in between."""
     store = DiskBackend(tmp_path, max_size=1500 * KIB).namespace()

@@ -261,11 +261,17 @@ class DiskBackend:
             with self._touch_lock:
                 touched, self._touched = self._touched, []
             if touched:
+                # One statement for the whole round: a row used several times keeps
+                # its latest use.
+                uses = ",".join(f"[{when!r},{rows}]" for when, rows in touched)
                 with self._cache._transact(retry=True):
-                    self._cache._con.executemany(  # The thread's connection, in the txn.
-                        "UPDATE Cache SET access_time = ?"
-                        " WHERE rowid IN (SELECT value FROM json_each(?))",
-                        touched,
+                    self._cache._con.execute(  # The thread's connection, in the txn.
+                        "UPDATE Cache SET access_time = use.time FROM ("
+                        " SELECT row.value AS id, max(json_extract(round.value, '$[0]')) AS time"
+                        " FROM json_each(?) AS round,"
+                        " json_each(json_extract(round.value, '$[1]')) AS row GROUP BY row.value"
+                        ") AS use WHERE Cache.rowid = use.id",
+                        (f"[{uses}]",),
                     )
 
     def insert_inline(self, items: Sequence[tuple[str, bytes]]) -> None:

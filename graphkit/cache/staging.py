@@ -25,8 +25,8 @@ from graphkit.errors import CacheError
 # Staged files untouched this long belong to a dead process (uploads write steadily).
 STALE_STAGING_SECONDS = 3600.0
 _WRITE_BUFFER = 1 << 20
-# Upload chunks at least this large are hashed and written by a helper thread; at most
-# this many wait for it (a few MiB per upload in flight).
+# Upload chunks at least this large are hashed by one helper thread and written by
+# another; at most this many wait at each (a few MiB per upload in flight).
 _PIPELINE_CHUNK = 256 * 1024
 _PIPELINE_DEPTH = 1
 
@@ -56,14 +56,53 @@ def is_live_upload(entry: Path) -> bool:
     return True
 
 
+class _Stage:
+    """A helper thread applying ``work`` to each chunk in order, then passing it on.
+
+    The queue is bounded, so a slow stage holds back the one feeding it instead of
+    letting chunks pile up in memory. ``None`` ends the stage (and is passed on).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[bytes | memoryview], None],
+        then: _Stage | None = None,
+    ) -> None:
+        self._work = work
+        self._then = then
+        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(_PIPELINE_DEPTH)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, chunk: bytes | memoryview | None) -> None:
+        """Queue a chunk, waiting while the stage is still busy with earlier ones."""
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Wait until every chunk has passed this stage and the ones after it."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._then is not None:
+            self._then.close()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._work(chunk)
+            if self._then is not None:
+                self._then.put(chunk)
+
+
 class StagedWriter:
     """A BlobWriter that streams into ``staging/`` and hashes as it goes.
 
-    Large chunks are hashed and written by a helper thread while the request thread
-    receives the next one: hashlib and file writes release the GIL, gRPC's receive
-    path mostly does not, so the two overlap. At most ``_PIPELINE_DEPTH`` chunks wait
-    for the helper, which bounds the memory an upload holds. Small chunks (Bazel
-    sends 16 KiB) cost less than a hand-off and are written in place.
+    Large chunks are hashed by one helper thread and written by another while the
+    request thread receives the next one: hashlib and file writes release the GIL,
+    gRPC's receive path mostly does not, so all three overlap. (On the CI machines a
+    new page-cache page costs more than hashing it, so one helper doing both was the
+    bottleneck.) At most ``_PIPELINE_DEPTH`` chunks wait at each helper,
+    which bounds the memory an upload holds. Small chunks (Bazel sends 16 KiB) cost
+    less than a hand-off and are hashed and written in place.
     """
 
     def __init__(
@@ -77,8 +116,7 @@ class StagedWriter:
         self._hash = hashlib.sha256()
         self._size = 0
         self._done = False
-        self._pending: queue.Queue[bytes | memoryview | None] | None = None
-        self._helper: threading.Thread | None = None
+        self._pipeline: _Stage | None = None
         self._error: OSError | None = None
         # The pid in the name lets a restarted server tell live uploads from leftovers.
         fd, self._path = tempfile.mkstemp(dir=staging, prefix=f"up-{os.getpid()}-")
@@ -97,44 +135,40 @@ class StagedWriter:
                 f"upload of {self._digest} sent more than {self._digest.size} bytes"
             )
         self._size += len(chunk)
-        if self._pending is None and len(chunk) < _PIPELINE_CHUNK:
+        if self._pipeline is None and len(chunk) < _PIPELINE_CHUNK:
+            self._hash.update(chunk)
             self._append(chunk)
             return
-        if self._pending is None:
-            self._pending = queue.Queue(maxsize=_PIPELINE_DEPTH)
-            self._helper = threading.Thread(target=self._drain, name="upload", daemon=True)
-            self._helper.start()
-        self._pending.put(chunk)
+        if self._pipeline is None:
+            try:
+                self._file.flush()  # Large chunks bypass the buffer from here on.
+            except OSError as exc:  # Reported by commit().
+                self._error = exc
+            writer = _Stage("upload-write", self._write_through)
+            self._pipeline = _Stage("upload-hash", self._hash.update, then=writer)
+        self._pipeline.put(chunk)
 
     def _append(self, chunk: bytes | memoryview) -> None:
         if self._error is None:
             try:
-                self._hash.update(chunk)
                 self._file.write(chunk)
             except OSError as exc:  # Reported by commit(), on the request's thread.
                 self._error = exc
 
-    def _drain(self) -> None:
-        assert self._pending is not None
-        with contextlib.suppress(OSError):
-            self._file.flush()  # Large chunks bypass the buffer from here on.
-        fd = self._file.fileno()
-        while (chunk := self._pending.get()) is not None:
-            if self._error is None:
-                try:
-                    self._hash.update(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                except OSError as exc:  # Reported by commit(), on the request's thread.
-                    self._error = exc
+    def _write_through(self, chunk: bytes | memoryview) -> None:
+        if self._error is None:
+            try:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self._file.fileno(), view) :]
+            except OSError as exc:  # Reported by commit(), on the request's thread.
+                self._error = exc
 
     def _finish_helper(self) -> None:
-        """Wait until every handed-off chunk is written."""
-        if self._helper is not None and self._pending is not None:
-            self._pending.put(None)
-            self._helper.join()
-            self._helper = None
+        """Wait until every handed-off chunk is hashed and written."""
+        if self._pipeline is not None:
+            self._pipeline.close()
+            self._pipeline = None
 
     def commit(self) -> None:
         """Verify the bytes against the digest, then move them into the store."""
