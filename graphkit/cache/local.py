@@ -261,17 +261,15 @@ class DiskBackend:
             with self._touch_lock:
                 touched, self._touched = self._touched, []
             if touched:
-                # One statement for the whole round: a row used several times keeps
-                # its latest use.
-                uses = ",".join(f"[{when!r},{rows}]" for when, rows in touched)
+                # One point update per row, at its latest use in this round.
+                latest: dict[int, float] = {}
+                for when, rows in touched:
+                    for row in json.loads(rows):
+                        latest[row] = max(when, latest.get(row, when))
                 with self._cache._transact(retry=True):
-                    self._cache._con.execute(  # The thread's connection, in the txn.
-                        "UPDATE Cache SET access_time = use.time FROM ("
-                        " SELECT row.value AS id, max(json_extract(round.value, '$[0]')) AS time"
-                        " FROM json_each(?) AS round,"
-                        " json_each(json_extract(round.value, '$[1]')) AS row GROUP BY row.value"
-                        ") AS use WHERE Cache.rowid = use.id",
-                        (f"[{uses}]",),
+                    self._cache._con.executemany(  # The thread's connection, in the txn.
+                        "UPDATE Cache SET access_time = ? WHERE rowid = ?",
+                        [(when, row) for row, when in latest.items()],
                     )
 
     def insert_inline(self, items: Sequence[tuple[str, bytes]]) -> None:
