@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -283,21 +283,21 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
     large_digests = [digest(data) for data in large]
     prefix = f"{instance}/" if instance else ""
 
+    def write_requests(data: bytes, d: Any) -> list[bytes]:
+        # Encoded as graphkit's own client does (one copy per chunk), and before the
+        # clock starts: the bare stream's client sends ready-made chunks, so encoding
+        # work on the CPUs the client shares with the server would count against it.
+        name = f"{prefix}uploads/{uuid.uuid4()}/blobs/{d.hash}/{d.size_bytes}"
+        view = memoryview(data)
+        return [encode_write_request(name if off == 0 else "", off, view[off : off + CHUNK],
+                                     finish_write=off + CHUNK >= len(data))
+                for off in range(0, len(data), CHUNK)]
+
+    uploads = [write_requests(data, d) for data, d in zip(large, large_digests, strict=True)]
+
     def write_large() -> tuple[int, int]:
-        for data, d in zip(large, large_digests, strict=True):
-            name = f"{prefix}uploads/{uuid.uuid4()}/blobs/{d.hash}/{d.size_bytes}"
-
-            def requests(data: bytes = data, name: str = name) -> Iterator[bytes]:
-                # Encoded as graphkit's own client does (one copy per chunk): the
-                # bare stream's client sends ready-made chunks, so protobuf's extra
-                # copies on this side would count against the server being measured.
-                view = memoryview(data)
-                for off in range(0, len(data), CHUNK):
-                    yield encode_write_request(
-                        name if off == 0 else "", off, view[off : off + CHUNK],
-                        finish_write=off + CHUNK >= len(data))
-
-            assert write(requests()).committed_size == len(data)
+        for data, requests in zip(large, uploads, strict=True):
+            assert write(iter(requests)).committed_size == len(data)
         return LARGE_COUNT, LARGE_COUNT * LARGE_SIZE
 
     def read_large() -> tuple[int, int]:
