@@ -54,6 +54,9 @@ from graphkit.errors import CacheError
 INLINE_LIMIT = 64 * 1024
 STAGING = "staging"
 _TOUCH_FLUSH_SECONDS = 1.0
+# Rows updated per transaction when uses are written: a store waiting for the index's
+# write lock (an upload's commit) waits for one such slice, not for a whole round.
+_TOUCH_ROWS_PER_TRANSACTION = 256
 # Keys travel as one JSON array parameter (json_each), so a batch of any size is one
 # statement. The LEFT JOIN keeps key order; FILTER splits present from absent.
 _MISSING_SQL = (
@@ -266,11 +269,13 @@ class DiskBackend:
                 for when, rows in touched:
                     for row in json.loads(rows):
                         latest[row] = max(when, latest.get(row, when))
-                with self._cache._transact(retry=True):
-                    self._cache._con.executemany(  # The thread's connection, in the txn.
-                        "UPDATE Cache SET access_time = ? WHERE rowid = ?",
-                        [(when, row) for row, when in latest.items()],
-                    )
+                updates = [(when, row) for row, when in latest.items()]
+                for start in range(0, len(updates), _TOUCH_ROWS_PER_TRANSACTION):
+                    with self._cache._transact(retry=True):
+                        self._cache._con.executemany(  # The thread's connection, in the txn.
+                            "UPDATE Cache SET access_time = ? WHERE rowid = ?",
+                            updates[start : start + _TOUCH_ROWS_PER_TRANSACTION],
+                        )
 
     def insert_inline(self, items: Sequence[tuple[str, bytes]]) -> None:
         """Store small values in one statement, as diskcache itself would store them.
