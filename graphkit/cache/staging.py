@@ -100,9 +100,9 @@ class StagedWriter:
     request thread receives the next one: hashlib and file writes release the GIL,
     gRPC's receive path mostly does not, so all three overlap. (On the CI machines a
     new page-cache page costs more than hashing it, so one helper doing both was the
-    bottleneck.) At most ``_PIPELINE_DEPTH`` chunks wait at each helper,
-    which bounds the memory an upload holds. Small chunks (Bazel sends 16 KiB) cost
-    less than a hand-off and are hashed and written in place.
+    bottleneck.) At most ``_PIPELINE_DEPTH`` chunks wait at each helper, which bounds
+    the memory an upload holds. Small chunks (Bazel sends 16 KiB) cost less than a
+    hand-off and are hashed and written in place.
     """
 
     def __init__(
@@ -164,7 +164,7 @@ class StagedWriter:
             except OSError as exc:  # Reported by commit(), on the request's thread.
                 self._error = exc
 
-    def _finish_helper(self) -> None:
+    def _finish_pipeline(self) -> None:
         """Wait until every handed-off chunk is hashed and written."""
         if self._pipeline is not None:
             self._pipeline.close()
@@ -174,7 +174,7 @@ class StagedWriter:
         """Verify the bytes against the digest, then move them into the store."""
         if self._done:
             return
-        self._finish_helper()
+        self._finish_pipeline()
         if self._error is not None:
             self.abort()
             raise CacheError(f"cannot stage upload of {self._digest}: {self._error}")
@@ -200,7 +200,7 @@ class StagedWriter:
     def abort(self) -> None:
         """Discard the upload."""
         self._done = True
-        self._finish_helper()
+        self._finish_pipeline()
         with contextlib.suppress(OSError):
             self._file.close()
         with contextlib.suppress(FileNotFoundError):
