@@ -18,6 +18,9 @@ by the slowest client's wall time. Workloads (from issue 4):
   only hashes it (SHA-256) and writes it to a file, on helper threads (MB/s): the
   least any disk-backed cache does with an upload.
 
+Every phase starts with the machine's dirty pages written out (``os.sync``), so no
+phase pays for the disk writeback of the ones before it.
+
 BuildGrid (PyPI ``buildgrid`` 0.4.x) runs from its own virtualenv (``--buildgrid-venv``,
 default ``bench/.work/bgvenv``) as a cache-only server with disk storage. All servers
 listen on 127.0.0.1 only; data lives under ``bench/.work``.
@@ -235,6 +238,19 @@ def digest(data: bytes) -> Any:
     return re_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
 
 
+def start_together(barrier: Any, client: int) -> None:
+    """Start a timed phase in every client at once, with no disk writeback pending.
+
+    The kernel writes dirty pages back on its own schedule (after ~30 s), so without
+    the sync a phase would pay, in shared CPU, for the writes of the phases before it:
+    the bare no-op unary call runs first on a quiet machine, GetActionResult last
+    after a GiB of uploads.
+    """
+    if client == 0:
+        os.sync()
+    barrier.wait()
+
+
 def run_cache_client(port: int, instance: str, client: int, batches: int, barrier: Any,
                      results: Any) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
@@ -245,7 +261,7 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
     out: dict[str, tuple[float, float, float]] = {}  # name -> (seconds, items, bytes)
 
     def timed(name: str, func: Callable[[], tuple[int, int]]) -> None:
-        barrier.wait()
+        start_together(barrier, client)
         start = time.perf_counter()
         items, nbytes = func()
         out[name] = (time.perf_counter() - start, items, nbytes)
@@ -358,16 +374,16 @@ def run_bare_client(port: int, instance: str, client: int, batches: int, barrier
     stored = channel.stream_unary("/bare.Bare/StoredStream")
     chunk = os.urandom(CHUNK)
     out: dict[str, tuple[float, float, float]] = {}
-    barrier.wait()
+    start_together(barrier, client)
     start = time.perf_counter()
     for _ in range(BARE_CALLS):
         unary(b"")
     out["no-op unary"] = (time.perf_counter() - start, BARE_CALLS, 0)
-    barrier.wait()
+    start_together(barrier, client)
     start = time.perf_counter()
     stream(iter([chunk] * (BARE_STREAM_BYTES // CHUNK)))
     out["1 MiB-chunk stream"] = (time.perf_counter() - start, 1, BARE_STREAM_BYTES)
-    barrier.wait()
+    start_together(barrier, client)
     start = time.perf_counter()
     stored(iter([chunk] * (BARE_STREAM_BYTES // CHUNK)))
     out["... + SHA-256 + file"] = (time.perf_counter() - start, 1, BARE_STREAM_BYTES)

@@ -236,13 +236,48 @@ def test_an_entry_checked_while_rows_were_evicted_is_not_remembered() -> None:
     recent = RecentResults()
     generation = recent.generation
     recent.forget([7])  # An eviction between reading the rows and remembering.
-    recent.remember("a|x", b"result", [7, 8], generation)
-    assert recent.get("a|x") is None
-    recent.remember("a|x", b"result", [7, 8], recent.generation)
-    assert recent.get("a|x") is not None
+    recent.remember("a|x", b"result", [7, 8], generation, now=0.0)
+    assert recent.get("a|x", now=0.0) is None
+    recent.remember("a|x", b"result", [7, 8], recent.generation, now=0.0)
+    assert recent.get("a|x", now=0.0) is not None
     recent.forget([8])
-    assert recent.get("a|x") is None
+    assert recent.get("a|x", now=0.0) is None
     assert len(recent) == 0
+
+
+def test_a_remembered_result_records_a_use_of_its_rows_at_most_once_a_minute() -> None:
+    recent = RecentResults(use_interval=60.0)
+    recent.remember("a|x", b"result", [7, 8], recent.generation, now=1000.0)
+    hits = [recent.get("a|x", now=t) for t in (1030.0, 1060.0, 1090.0, 1119.0, 1120.0)]
+    assert [hit[0].rows_json for hit in hits if hit] == ["[7,8]"] * 5
+    assert [hit[1] for hit in hits if hit] == [False, True, False, False, True]
+
+
+def test_a_recalled_result_refreshes_the_age_of_its_blobs_when_a_use_is_due(
+    tmp_path: Path,
+) -> None:
+    def evicted_after_recall(directory: Path, use_interval: float) -> list[int]:
+        backend = DiskBackend(directory, max_size=1500 * KIB)
+        backend.recent = RecentResults(use_interval=use_interval)
+        store = backend.namespace()
+        blobs = [blob(i) for i in range(4)]
+        for b in blobs:
+            store.put_many([(digest_of(b), b)])
+            time.sleep(0.01)
+        action = digest_of(b"action")
+        store.put_action_result(action, b"result")
+        store.remember_complete_result(action, b"result", [digest_of(blobs[0])])
+        time.sleep(0.01)
+        assert store.recall_complete_result(action) == b"result"
+        time.sleep(0.01)
+        store.put_many([(digest_of(blob(99)), blob(99))])
+        missing = store.find_missing([digest_of(b) for b in blobs])
+        return [i for i, b in enumerate(blobs) if digest_of(b) in missing]
+
+    # Blob 0 is the oldest write; a recall whose use is due makes it young again.
+    assert evicted_after_recall(tmp_path / "due", use_interval=0.0) == [1]
+    # Remembered a moment ago, the same recall records nothing: blob 0 goes first.
+    assert evicted_after_recall(tmp_path / "not-due", use_interval=60.0) == [0]
 
 
 def test_streaming_writer_with_large_chunks_verifies_every_byte(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ Three properties the server relies on, and why they hold:
   serializes every reader. Lookups here are plain SELECTs that record each hit as a
   use; the uses are written in batches (``DiskBackend.touch``), always before an
   eviction chooses victims. FindMissingBlobs therefore refreshes the age of every
-  blob it reports present.
+  blob it reports present. The one exception: an action result served from memory
+  (RecentResults) records the use of its rows at most once a minute.
 - **Atomic writes.** Small blobs live inside an SQLite transaction. Large ones are
   written to ``staging/`` (:mod:`graphkit.cache.staging`), hashed while written, and
   renamed into diskcache's value
@@ -41,7 +42,7 @@ from typing import Any, BinaryIO
 import diskcache
 
 from graphkit.cache.digest import EMPTY, Digest, mismatch
-from graphkit.cache.recent import Recalled, RecentResults
+from graphkit.cache.recent import RecentResults
 from graphkit.cache.staging import (
     STALE_STAGING_SECONDS,
     StagedFile,
@@ -465,11 +466,17 @@ class LocalStore:
         self._backend.evict_if_needed()
 
     def recall_complete_result(self, action: Digest) -> bytes | None:
-        """See ServedStore.recall_complete_result. A hit counts as a use of every row."""
-        recalled: Recalled | None = self._backend.recent.get(_key("a", self._instance, action))
-        if recalled is None:
+        """See ServedStore.recall_complete_result.
+
+        A hit counts as a use of every row, recorded at most once a minute per result
+        (see RecentResults).
+        """
+        found = self._backend.recent.get(_key("a", self._instance, action), time.monotonic())
+        if found is None:
             return None
-        self._backend.touch(recalled.rows_json)
+        recalled, record_use = found
+        if record_use:
+            self._backend.touch(recalled.rows_json)
         return recalled.result
 
     def remember_complete_result(
@@ -482,7 +489,7 @@ class LocalStore:
         rows = self._backend.rowids(keys)
         # A concurrent update may have replaced the result since it was checked.
         if rows is not None and self.get_action_result(action) == result:
-            recent.remember(keys[0], result, rows, generation)
+            recent.remember(keys[0], result, rows, generation, time.monotonic())
 
 
 def measure(directory: Path) -> tuple[int, int]:

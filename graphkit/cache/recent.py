@@ -12,6 +12,12 @@ one of them is dropped. An entry checked against rows that were deleted while it
 being checked is never added: ``remember`` takes the generation read before the check
 and refuses the entry if any ``forget`` happened since.
 
+A hit is a use of every row the entry depends on, but it is recorded at most once per
+``use_interval`` (a minute) per entry: a result looked up by every CI run would
+otherwise cost an index write per row per lookup, while a cache that evicts what was
+used a minute ago is too small to serve anyone: a minute's error in a row's age does
+not change what a working cache keeps.
+
 Memory is bounded by entry count and total bytes; the least recently used entry goes
 first. This assumes one process evicts from the directory (the server), which is how
 ``graphkit cache serve`` runs.
@@ -29,6 +35,7 @@ MAX_BYTES = 32 * 1024 * 1024
 # Results larger than this, or depending on more blobs, are checked on every lookup.
 MAX_RESULT_BYTES = 64 * 1024
 MAX_DEPENDENCIES = 1024
+USE_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,16 +46,23 @@ class Recalled:
     rows_json: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Entry:
     recalled: Recalled
     rows: tuple[int, ...]
+    used_at: float  # When a use of ``rows`` was last recorded; moves under the lock.
 
 
 class RecentResults:
     """A bounded, thread-safe LRU of complete action results, invalidated by row id."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self,
+        max_entries: int = MAX_ENTRIES,
+        max_bytes: int = MAX_BYTES,
+        use_interval: float = USE_INTERVAL_SECONDS,
+    ) -> None:
+        self._use_interval = use_interval
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._by_row: dict[int, set[str]] = {}
@@ -62,21 +76,33 @@ class RecentResults:
         """Read before checking a result; pass to ``remember``."""
         return self._generation
 
-    def get(self, key: str) -> Recalled | None:
-        """The remembered result for ``key`` (an action's index key), or None."""
+    def get(self, key: str, now: float) -> tuple[Recalled, bool] | None:
+        """The remembered result for ``key`` (an action's index key), or None.
+
+        With it comes whether this hit's use of the rows is to be recorded: true when
+        the last recorded use is ``use_interval`` old (``now`` is monotonic seconds).
+        """
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
             self._entries.move_to_end(key)
-            return entry.recalled
+            record_use = now - entry.used_at >= self._use_interval
+            if record_use:
+                entry.used_at = now
+            return entry.recalled, record_use
 
-    def remember(self, key: str, result: bytes, rows: Iterable[int], generation: int) -> None:
-        """Keep ``result`` for ``key``, valid while none of ``rows`` is deleted."""
+    def remember(
+        self, key: str, result: bytes, rows: Iterable[int], generation: int, now: float
+    ) -> None:
+        """Keep ``result`` for ``key``, valid while none of ``rows`` is deleted.
+
+        The caller has just recorded a use of ``rows`` (checking them is one), at ``now``.
+        """
         rows = tuple(dict.fromkeys(rows))
         if len(result) > MAX_RESULT_BYTES or len(rows) > MAX_DEPENDENCIES:
             return
-        entry = _Entry(Recalled(result, "[" + ",".join(map(str, rows)) + "]"), rows)
+        entry = _Entry(Recalled(result, "[" + ",".join(map(str, rows)) + "]"), rows, now)
         with self._lock:
             if generation != self._generation:
                 return  # Rows may have been deleted while the result was checked.

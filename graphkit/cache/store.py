@@ -94,7 +94,11 @@ class ServedStore(Store, Protocol):
     """
 
     def recall_complete_result(self, action: Digest) -> bytes | None:
-        """The remembered result for ``action``; refreshes the age of it and its blobs."""
+        """The remembered result for ``action``; refreshes the age of it and its blobs.
+
+        The refresh may be skipped when the same result was refreshed moments ago: an
+        age is exact to within a minute.
+        """
         ...
 
     def remember_complete_result(
