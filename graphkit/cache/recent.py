@@ -14,9 +14,9 @@ and refuses the entry if any ``forget`` happened since.
 
 A hit is a use of every row the entry depends on, but it is recorded at most once per
 ``use_interval`` (a minute) per entry: a result looked up by every CI run would
-otherwise cost an index write per row per lookup, while a cache that evicts what was
-used a minute ago is too small to serve anyone: a minute's error in a row's age does
-not change what a working cache keeps.
+otherwise cost an index write per row per lookup. A cache that evicts what was used a
+minute ago is too small to serve anyone, so a minute's error in a row's age does not
+change what a working cache keeps.
 
 Memory is bounded by entry count and total bytes; the least recently used entry goes
 first. This assumes one process evicts from the directory (the server), which is how
