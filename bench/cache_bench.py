@@ -459,6 +459,12 @@ def medians(tables: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, fl
                    for unit in tables[0][name]} for name in tables[0]}
 
 
+def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
+    print(f"\n{title}")
+    for name, row in table.items():
+        print(f"  {name:<20} {row['per_s']:>12,.0f} /s {row['mb_per_s']:>10,.1f} MB/s")
+
+
 def machine() -> str:
     cpu = cpu_model()
     return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
@@ -484,6 +490,7 @@ def main() -> None:
         starters.insert(1, ("buildgrid",
                             lambda d: start_buildgrid(d, args.buildgrid_venv), run_cache_client))
     rounds: list[dict[str, Any]] = []
+    unavailable: dict[str, str] = {}  # Server -> why it could not start (not retried).
     for number in range(1, args.rounds + 1):
         results: dict[str, Any] = {}
         rounds.append(results)
@@ -491,13 +498,13 @@ def main() -> None:
         # as close together in time as they can be.
         for clients in args.clients:
             for key, start, client in starters:
-                if f"{key} unavailable" in results:
+                if key in unavailable:
                     continue
                 data = Path(tempfile.mkdtemp(dir=WORK, prefix=f"{key}-"))
                 try:
                     server = start(data)
                 except Exception as exc:  # Recorded: why a comparison could not run.
-                    results[f"{key} unavailable"] = str(exc)
+                    unavailable[key] = str(exc)
                     print(f"{key}: could not start: {exc}", file=sys.stderr)
                     shutil.rmtree(data, ignore_errors=True)
                     continue
@@ -507,21 +514,19 @@ def main() -> None:
                     server.stop()
                     shutil.rmtree(data, ignore_errors=True)
                 results[f"{key} x{clients}"] = table
-                print(f"\nround {number}: {server.name}, {clients} client process(es)")
-                for name, row in table.items():
-                    print(f"  {name:<20} {row['per_s']:>12,.0f} /s {row['mb_per_s']:>10,.1f} MB/s")
+                print_table(f"round {number}: {server.name}, {clients} client process(es)", table)
     if args.rounds > 1:
-        for run in sorted({key for results in rounds for key in results if " x" in key}):
+        for run in sorted({run for results in rounds for run in results}):
             tables = [results[run] for results in rounds if run in results]
-            print(f"\n{run}, median of {len(tables)} rounds")
-            for name, row in medians(tables).items():
-                print(f"  {name:<20} {row['per_s']:>12,.0f} /s {row['mb_per_s']:>10,.1f} MB/s")
+            print_table(f"{run}, median of {len(tables)} rounds", medians(tables))
     for clients in args.clients:
         print(f"\ngraphkit vs the goals, {clients} client process(es)")
         print("\n".join(ratios(rounds, clients)))
-    print(f"\nmachine: {machine()}")
+    where = machine()
+    print(f"\nmachine: {where}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "rounds": rounds}, indent=2))
+        report = {"machine": where, "unavailable": unavailable, "rounds": rounds}
+        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
