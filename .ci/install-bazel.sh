@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Bazel 4.2 (Debian's bazel-bootstrap) for tests/test_cache_bazel.py.
+# Install Bazel 4.2 (Debian's bazel-bootstrap) for tests/cache/server/test_bazel.py.
 # Java is already on the CI image. Idempotent: does nothing when Bazel is present.
 set -euo pipefail
 

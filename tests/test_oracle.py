@@ -3,7 +3,7 @@
 Hypothesis generates small workspaces and random edit sequences (files, modes,
 renames, manifests, nested packages, rules, global inputs, imports that cross
 targets, resolve ambiguously or close a cycle) and holds the fast
-graph walk of ``graphkit.affected`` to that definition. A deliberately wrong walk,
+graph walk of ``graphkit.analysis.affected`` to that definition. A deliberately wrong walk,
 one that forgets reverse dependents, must be caught: that is the negative control
 that proves the property can fail.
 """
@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import graphkit.affected as affected_module
-from graphkit.affected import Side, find_affected
-from graphkit.changes import diff_snapshots
+import graphkit.analysis.affected as affected_module
+from graphkit.analysis.affected import Side, find_affected
+from graphkit.analysis.graph import BuildGraph, components, load_graph
+from graphkit.analysis.inferred import infer_graph
+from graphkit.analysis.keys import compute_keys
 from graphkit.errors import InputError
-from graphkit.graph import BuildGraph, components, load_graph
-from graphkit.inferred import infer_graph
-from graphkit.keys import compute_keys
 from graphkit.model import FileEntry
+from graphkit.repo.changes import diff_snapshots
 
 PACKAGES = ["a", "a/sub", "b", "c/d"]
 FILES = ["x.py", "y.py", "src/m.py", "data/v.json", "t_test.sh", "notes.md"]

@@ -63,13 +63,13 @@ HEAD = click.option("--head", metavar="REV", help="head revision [default: the w
 
 
 def emit(fmt: str, data: Any, text: str) -> None:
-    from graphkit.render import to_json
+    from graphkit.views.render import to_json
 
     click.echo(to_json(data) if fmt == "json" else text)
 
 
 def open_session() -> Any:
-    from graphkit.session import Session
+    from graphkit.analysis.session import Session
 
     return Session.open(".")
 

@@ -51,7 +51,7 @@ def affected(
     Compares BASE with HEAD; without --head, the worktree (staged, unstaged and
     untracked files). Exits 0 whether or not anything is affected.
     """
-    from graphkit import render
+    from graphkit.views import render
 
     with open_session() as session:
         result = session.compare(base, head, on_unknown=on_unknown)
@@ -72,7 +72,7 @@ def affected(
         data = render.affected_json(result.base.sha, head_sha, found)
         text = render.affected_text(result.base.sha, head_sha, found)
         if list_files:
-            from graphkit.filetests import select_test_files
+            from graphkit.analysis.filetests import select_test_files
 
             loaded = result.head
             selection = select_test_files(
@@ -92,7 +92,7 @@ def affected(
 @reports_errors
 def why(label: str, base: str | None, head: str | None, on_unknown: str, fmt: str) -> None:
     """Show the chain from a changed file to LABEL."""
-    from graphkit import render
+    from graphkit.views import render
 
     with open_session() as session:
         result = session.compare(base, head, on_unknown=on_unknown)
@@ -112,8 +112,8 @@ def why(label: str, base: str | None, head: str | None, on_unknown: str, fmt: st
 @reports_errors
 def explain(label: str, rev: str | None, diff_base: str | None, fmt: str) -> None:
     """Print every input of LABEL's content key (or, with --diff, those that changed)."""
-    from graphkit import render
-    from graphkit.keys import trace_difference
+    from graphkit.analysis.keys import trace_difference
+    from graphkit.views import render
 
     with open_session() as session:
         head = session.load(rev)
@@ -163,10 +163,10 @@ def _records(loaded: Any, label: Any) -> Any:
 @reports_errors
 def tidy(check: bool, fmt: str) -> None:
     """Add the deps that imports need to BUILD.toml files (or, with --check, list them)."""
-    from graphkit import render
+    from graphkit.analysis.tidy import add_deps, find_drift, manifest_edits
     from graphkit.errors import TaskFailed
-    from graphkit.tidy import add_deps, find_drift, manifest_edits
     from graphkit.tomldoc import load_toml
+    from graphkit.views import render
 
     with open_session() as session:
         loaded = session.load(None)
@@ -216,7 +216,7 @@ def query_rdeps(label: str, transitive: bool, rev: str | None, fmt: str) -> None
 
 
 def _query_edges(label: str, transitive: bool, rev: str | None, fmt: str, *, reverse: bool) -> None:
-    from graphkit.render import labels_text
+    from graphkit.views.render import labels_text
 
     with open_session() as session:
         graph = session.load(rev).graph
@@ -280,8 +280,8 @@ def query_unowned(rev: str | None, fmt: str) -> None:
 @reports_errors
 def graph_command(fmt: str, rev: str | None, only_affected: bool, base: str | None) -> None:
     """Print the file graph (targets, files; deps, owns and imports edges)."""
-    from graphkit import render
-    from graphkit.graph import file_graph
+    from graphkit.analysis.graph import file_graph
+    from graphkit.views import render
 
     with open_session() as session:
         loaded = session.load(rev)

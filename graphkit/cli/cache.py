@@ -61,7 +61,7 @@ def cache_serve(
     import json
     from pathlib import Path
 
-    from graphkit.cache import logs, options, server
+    from graphkit.cache.server import logs, options, serve
 
     def path(text: str | None) -> Path | None:
         return Path(text) if text is not None else None
@@ -95,7 +95,7 @@ def cache_serve(
         click.echo(json.dumps(data, sort_keys=True) if fmt == "json" else text)
         sys.stdout.flush()
 
-    server.serve(opts, ready)
+    serve.serve(opts, ready)
 
 
 @cache.command("stats")
@@ -107,7 +107,7 @@ def cache_stats(directory: str, fmt: str) -> None:
     import json
     from pathlib import Path
 
-    from graphkit.cache.stats import read_stats
+    from graphkit.cache.server.stats import read_stats
 
     stats = read_stats(Path(directory))
     if fmt == "json":

@@ -50,7 +50,7 @@ def _cache_root(session: Any, cache_dir: str | None) -> Any:
 
 
 def _history(session: Any, cache_dir: str | None) -> Any:
-    from graphkit.history import History
+    from graphkit.execution.history import History
 
     return History(_cache_root(session, cache_dir) / "history")
 
@@ -96,10 +96,11 @@ def run(
     import datetime
     import os
 
-    from graphkit import render, workflow
     from graphkit.errors import TaskFailed
-    from graphkit.plan import parse_shard
-    from graphkit.run import RunOptions, run_tasks
+    from graphkit.execution import workflow
+    from graphkit.execution.plan import parse_shard
+    from graphkit.execution.run import RunOptions, run_tasks
+    from graphkit.views import render
 
     with open_session() as session:
         selection = workflow.select(
@@ -122,7 +123,7 @@ def run(
             else:
                 unit_ids = [u.id for u in workflow.units(selection, None)]
             if not unit_ids:
-                from graphkit.run import Summary
+                from graphkit.execution.run import Summary
 
                 emit(fmt, render.results_json(Summary()), "nothing to run")
                 return
@@ -163,7 +164,7 @@ class _Reporter:
             self._status.start()
 
     def __call__(self, event: Any) -> None:
-        from graphkit.render import event_line
+        from graphkit.views.render import event_line
 
         if event.kind == "finish":
             self._done += 1
@@ -183,14 +184,14 @@ def _store(session: Any, cache_dir: str | None, remote: str | None) -> Any:
     """The tiered store: local diskcache, then the remote cache when one is named."""
     import os
 
-    from graphkit.cache.local import open_local_store
+    from graphkit.cache.store.local import open_local_store
 
     local = open_local_store(_cache_root(session, cache_dir) / "cas", 10 * 1024**3)
     url = remote or session.load(None).graph.config.remote_cache
     if not url:
         return local
-    from graphkit.cache.remote import RemoteOptions, RemoteStore
-    from graphkit.cache.tiered import TieredStore
+    from graphkit.cache.client.remote import RemoteOptions, RemoteStore
+    from graphkit.cache.store.tiered import TieredStore
 
     # The token comes from the environment, never from a flag that `ps` would show.
     options = RemoteOptions(url=url, token=os.environ.get("GRAPHKIT_REMOTE_TOKEN"))
@@ -224,8 +225,9 @@ def plan_command(
     fmt: str,
 ) -> None:
     """Split TASK's work into shards balanced by recorded durations (LPT)."""
-    from graphkit import render, workflow
-    from graphkit.plan import plan_json
+    from graphkit.execution import workflow
+    from graphkit.execution.plan import plan_json
+    from graphkit.views import render
 
     with open_session() as session:
         selection = workflow.select(
@@ -261,8 +263,8 @@ def matrix(
     on_unknown: str,
 ) -> None:
     """Print the CI job matrix for TASK: one job per shard."""
-    from graphkit import ci as ci_render
-    from graphkit import workflow
+    from graphkit.execution import ci as ci_render
+    from graphkit.execution import workflow
 
     limits = ci_render.MAX_JOBS
     with open_session() as session:
@@ -290,7 +292,7 @@ def matrix(
 @reports_errors
 def flaky(min_samples: int, cache_dir: str | None, fmt: str) -> None:
     """Per-test flake rates from recorded runs (same inputs, different outcome)."""
-    from graphkit import render
+    from graphkit.views import render
 
     with open_session() as session, _history(session, cache_dir) as history:
         stats = history.flake_report(min_samples)

@@ -1,0 +1,264 @@
+"""Changes + the graphs at base and head -> the affected targets, each with its reason.
+
+The definition is the content key: a target is affected exactly when its key differs
+between base and head. This module gets there without hashing everything. It finds
+the *seeds* — targets whose own inputs (definition, rule, input files, global
+inputs, the deps their imports add) differ — and then adds every reverse dependent,
+since a key covers the keys of its deps (and an import cycle's members cover each
+other, being each other's reverse dependents). ``tests/test_oracle.py`` holds this
+walk to the key definition.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from graphkit.analysis.externals import (
+    ECOSYSTEM_RULES,
+    Externals,
+    difference,
+    is_lockfile,
+    read_externals,
+)
+from graphkit.analysis.graph import BuildGraph, Reader, package_inputs
+from graphkit.labels import Label
+from graphkit.model import Change, Reason, Snapshot
+from graphkit.paths import parent_dirs
+
+
+@dataclass(frozen=True)
+class Side:
+    """One end of a comparison: the snapshot, the graph declared in it, and how to read
+    file bytes (needed only when a lockfile changed; without it, graphkit cannot tell
+    who a lockfile change reaches and affects every package of that ecosystem)."""
+
+    graph: BuildGraph
+    snapshot: Snapshot
+    read: Reader | None = None
+
+
+@dataclass(frozen=True)
+class Affected:
+    """The answer: what changed, what it affects and why, what vanished, what nobody owns."""
+
+    changed: tuple[Change, ...]
+    targets: Mapping[Label, Reason]  # affected targets at head -> why
+    removed: tuple[Label, ...]  # targets declared at base and gone at head
+    unowned: tuple[str, ...]  # changed paths outside every package
+
+    def chain(self, label: Label) -> list[tuple[Label, Reason]]:
+        """The recorded path from ``label`` down to the change that affected it."""
+        out = []
+        current: Label | None = label
+        while current is not None and current in self.targets:
+            reason = self.targets[current]
+            out.append((current, reason))
+            current = reason.via
+        return out
+
+    def only_rules(self, graph: BuildGraph, base: BuildGraph | None, kinds: set[str]) -> Affected:
+        """The same answer restricted to targets of the given rule kinds."""
+        removed_graph = base or graph
+        return Affected(
+            self.changed,
+            {k: v for k, v in self.targets.items() if graph.targets[k].rule in kinds},
+            tuple(r for r in self.removed if removed_graph.targets[r].rule in kinds),
+            self.unowned,
+        )
+
+
+def find_affected(base: Side, head: Side, changes: tuple[Change, ...]) -> Affected:
+    """Every target whose content key differs between ``base`` and ``head``, with reasons."""
+    seeds = _seeds(base, head, changes)
+    removed = tuple(sorted(set(base.graph.targets) - set(head.graph.targets)))
+    paths = {p for change in changes for p in change.paths}
+    unowned = tuple(
+        p for p in sorted(paths) if p in base.graph.unowned([p]) and p in head.graph.unowned([p])
+    )
+    return Affected(changes, with_dependents(head.graph, seeds), removed, unowned)
+
+
+def everything(head: BuildGraph, why: str, changes: tuple[Change, ...] = ()) -> Affected:
+    """Every target affected for one reason: graphkit cannot know better (--on-unknown=all)."""
+    reason = Reason("unknown", why)
+    return Affected(changes, {label: reason for label in sorted(head.targets)}, (), ())
+
+
+def with_dependents(graph: BuildGraph, seeds: Mapping[Label, Reason]) -> dict[Label, Reason]:
+    """Seeds plus all their reverse dependents; each dependent records the dep it came through.
+
+    A breadth-first walk from all seeds at once, in sorted order, so each target gets
+    the shortest chain and the same chain on every run.
+    """
+    result = dict(seeds)
+    queue = deque(sorted(seeds))
+    while queue:
+        label = queue.popleft()
+        for dependent in sorted(graph.dependents[label]):
+            if dependent not in result:
+                via = graph.via_import(dependent, label)
+                why = f"depends on {label}" + (f" ({via})" if via else "")
+                result[dependent] = Reason("dependency", why, via=label)
+                queue.append(dependent)
+    return dict(sorted(result.items()))
+
+
+def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, Reason]:
+    seeds: dict[Label, Reason] = {}
+
+    def seed(labels: Iterable[Label], reason: Reason) -> None:
+        for label in labels:
+            if label in head.graph.targets and label not in seeds:
+                seeds[label] = reason
+
+    global_reason = _global_reason(base, head, changes)
+    if global_reason is not None:
+        seed(sorted(head.graph.targets), global_reason)
+    # The same graph-defining files at both ends: no definition, rule or layout changed.
+    same_graph = base.graph.declares_as(head.graph)
+    for label, target in [] if same_graph else sorted(head.graph.targets.items()):
+        before = base.graph.targets.get(label)
+        if before is None:
+            seed([label], Reason("new", f"new target in {target.manifest}"))
+        elif before != target:
+            seed([label], Reason("definition", f"definition changed in {target.manifest}"))
+        elif base.graph.rules.get(target.rule) != head.graph.rules[target.rule]:
+            source = head.graph.rules[target.rule].source
+            seed([label], Reason("rule", f"rule {target.rule} changed ({source})"))
+    for label, reason in _import_seeds(base.graph, head.graph):
+        seed([label], reason)
+    for label, reason in _lockfile_seeds(base, head, changes):
+        seed([label], reason)
+    dirty = set() if same_graph else _dirty_packages(base.graph, head.graph)
+    if dirty:
+        for label, reason in _package_input_changes(base, head, dirty):
+            seed([label], reason)
+    for change in changes:
+        reason = Reason("file", f"{change.path} {_describe(change)}")
+        for path in change.paths:
+            for side in (base, head):
+                folder = side.graph.package_of(path)
+                if path in side.snapshot and folder is not None and folder not in dirty:
+                    seed(side.graph.owners(path), reason)
+    return seeds
+
+
+def _import_seeds(base: BuildGraph, head: BuildGraph) -> Iterable[tuple[Label, Reason]]:
+    """Targets whose imports reach other targets than before.
+
+    Most come with an edit to the importing file, which seeds them anyway; this
+    catches the rest: an import that now resolves elsewhere because a file was
+    added, moved or removed, or a tsconfig changed.
+    """
+    if base.inferred is head.inferred:
+        return
+    for label in sorted(base.inferred.keys() | head.inferred.keys()):
+        if label not in head.targets:
+            continue
+        before, after = base.inferred.get(label, {}), head.inferred.get(label, {})
+        if before.keys() == after.keys():
+            continue
+        added = sorted(after.keys() - before.keys())
+        if added:
+            yield label, Reason("imports", f"now imports {added[0]} ({after[added[0]]})")
+        else:
+            gone = min(before.keys() - after.keys())
+            yield label, Reason("imports", f"no longer imports {gone} ({before[gone]})")
+
+
+def _lockfile_seeds(
+    base: Side, head: Side, changes: tuple[Change, ...]
+) -> Iterable[tuple[Label, Reason]]:
+    """Targets whose locked external packages differ, when a lockfile changed."""
+    locks = sorted({p for change in changes for p in change.paths if is_lockfile(p)})
+    if not locks:
+        return
+    before, after = _externals(base), _externals(head)
+    if before is None or after is None:
+        kinds = set(ECOSYSTEM_RULES.values())
+        for label, target in sorted(head.graph.targets.items()):
+            if target.rule in kinds:
+                yield label, Reason("file", f"{locks[0]} changed and could not be compared")
+        return
+    for label in sorted(head.graph.targets):
+        old, new = before.by_target.get(label, ()), after.by_target.get(label, ())
+        if old != new:
+            yield label, Reason("file", difference(old, new))
+
+
+def _externals(side: Side) -> Externals | None:
+    return read_externals(side.graph, side.snapshot, side.read) if side.read else None
+
+
+def _describe(change: Change) -> str:
+    if change.old_path:
+        return f"renamed from {change.old_path}"
+    return change.status.value.replace("_", " ")
+
+
+def _global_reason(base: Side, head: Side, changes: tuple[Change, ...]) -> Reason | None:
+    b, h = base.graph.config, head.graph.config
+    if (b.global_inputs, b.rules_dir) != (h.global_inputs, h.rules_dir):
+        return Reason("global", "graphkit.toml: global_inputs or rules_dir changed")
+    for change in changes:
+        for path in change.paths:
+            if head.graph.is_global_input(path):
+                return Reason("global", f"global input {path} {_describe(change)}")
+    return None
+
+
+def _dirty_packages(base: BuildGraph, head: BuildGraph) -> set[str]:
+    """Packages whose file ownership may differ without any of their files changing.
+
+    That happens when a package's targets or their rules change (globs move files
+    between targets, or in or out of the "matched by nothing" set), or when a package
+    appears or vanishes (its files move to or from the enclosing package).
+    """
+    dirty: set[str] = set()
+    for folder in base.packages.keys() | head.packages.keys():
+        before, after = base.packages.get(folder), head.packages.get(folder)
+        if before != after:
+            dirty.add(folder)
+        if before is None or after is None:
+            for graph in (base, head):
+                enclosing = next((d for d in parent_dirs(folder) if d in graph.packages), None)
+                if enclosing is not None:
+                    dirty.add(enclosing)
+    for graph, other in ((base, head), (head, base)):
+        for label, target in graph.targets.items():
+            if graph.rules[target.rule] != other.rules.get(target.rule):
+                dirty.add(label.package)
+    return dirty
+
+
+def _package_input_changes(
+    base: Side, head: Side, dirty: set[str]
+) -> Iterable[tuple[Label, Reason]]:
+    """Targets of dirty packages whose input files (paths, modes, blob ids) differ."""
+    before, after = _dirty_inputs(base, dirty), _dirty_inputs(head, dirty)
+    for label, files in sorted(after.items()):
+        old = before.get(label, {})
+        if files != old:
+            path = min(p for p in old.keys() | files.keys() if old.get(p) != files.get(p))
+            if path in old and path in files:
+                verb = "changed"
+            else:
+                verb = "no longer an input" if path in old else "now an input"
+            where = label.package or "root"
+            yield label, Reason("package", f"{path} {verb} (layout of package {where} changed)")
+
+
+def _dirty_inputs(side: Side, dirty: set[str]) -> dict[Label, dict[str, object]]:
+    """{target: {path: entry}} for the targets of the dirty packages on one side."""
+    paths: dict[str, list[str]] = {folder: [] for folder in dirty if folder in side.graph.packages}
+    for path in side.snapshot:
+        folder = side.graph.package_of(path)
+        if folder in paths and path not in side.graph.meta_paths:
+            paths[folder].append(path)
+    result: dict[Label, dict[str, object]] = {}
+    for folder, files in paths.items():
+        for label, inputs in package_inputs(side.graph, side.graph.packages[folder], files).items():
+            result[label] = {p: side.snapshot[p] for p in inputs}
+    return result

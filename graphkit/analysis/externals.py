@@ -1,0 +1,137 @@
+"""External dependencies per target, read from the lockfiles of one snapshot.
+
+A workspace member's content key covers the external packages its lockfile resolves
+for it (transitively), so a lockfile change affects exactly the members whose
+resolved closure changed. A lockfile that cannot be parsed makes graphkit unable to
+tell: every package of that ecosystem then carries the lockfile's blob id instead,
+so any change to it affects them all.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from graphkit.analysis.graph import BuildGraph
+from graphkit.errors import InputError
+from graphkit.labels import Label
+from graphkit.model import FileEntry, Snapshot, Target
+from graphkit.readers.lockfiles import LOCKFILES, Lock, parse_lockfile
+from graphkit.readers.manifests.ecosystems import SKIPPED_FOLDERS
+
+Read = Callable[[str, FileEntry], bytes]
+
+# The rule kinds whose packages each ecosystem's lockfiles pin.
+ECOSYSTEM_RULES: Mapping[str, str] = {
+    "npm": "npm_package",
+    "python": "python_package",
+    "cargo": "cargo_crate",
+    "go": "go_module",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Locked:
+    """One external package a lockfile pins for a target.
+
+    An unparseable lockfile pins its whole ecosystem by its own blob id: then ``name``
+    is empty, ``version`` is that blob id and ``broken`` says why it could not be read.
+    """
+
+    lockfile: str
+    name: str
+    version: str
+    integrity: str = "-"
+    broken: str = ""
+
+    def __str__(self) -> str:
+        if self.broken:
+            return f"{self.lockfile}: unparseable ({self.broken}) {self.version}"
+        return f"{self.lockfile}: {self.name} {self.version} {self.integrity}"
+
+
+@dataclass(frozen=True)
+class Externals:
+    """Per target, the external packages its lockfiles pin, sorted."""
+
+    by_target: Mapping[Label, tuple[Locked, ...]]
+
+
+def difference(old: tuple[Locked, ...], new: tuple[Locked, ...]) -> str:
+    """Why two sets of locked externals differ, naming one package (``ms 2.1.3 -> 2.1.4``)."""
+    gone, added = sorted(set(old) - set(new)), sorted(set(new) - set(old))
+    broken = next((e for e in (*added, *gone) if e.broken), None)
+    if broken is not None:
+        return (
+            f"{broken.lockfile}: could not be compared ({broken.broken}), "
+            "every package it pins is affected"
+        )
+    for entry in added:
+        match = next(
+            (g for g in gone if (g.lockfile, g.name) == (entry.lockfile, entry.name)), None
+        )
+        if match is not None:
+            return f"{entry.lockfile}: {entry.name} {match.version} -> {entry.version}"
+    if added:
+        return f"{added[0].lockfile}: {added[0].name} {added[0].version} now locked"
+    return f"{gone[0].lockfile}: {gone[0].name} {gone[0].version} no longer locked"
+
+
+def is_lockfile(path: str) -> bool:
+    """True for a lockfile graphkit reads (outside installed-package folders)."""
+    parts = path.split("/")
+    return parts[-1] in LOCKFILES and not SKIPPED_FOLDERS.intersection(parts[:-1])
+
+
+def read_externals(graph: BuildGraph, snapshot: Snapshot, read: Read) -> Externals:
+    """The externals of every ecosystem target, from every lockfile in ``snapshot``."""
+    found: dict[Label, set[Locked]] = {}
+    for path in sorted(p for p in snapshot if is_lockfile(p)):
+        ecosystem = LOCKFILES[posixpath.basename(path)]
+        targets = [t for t in graph.targets.values() if t.rule == ECOSYSTEM_RULES[ecosystem]]
+        try:
+            lock = _parse(graph, snapshot, read, path)
+        except InputError as exc:
+            # Cannot tell who depends on what: the lockfile's bytes stand for all of it.
+            broken = Locked(path, "", snapshot[path].oid, broken=str(exc))
+            for target in targets:
+                found.setdefault(target.label, set()).add(broken)
+            continue
+        for member, resolved in lock.closure.items():
+            for label in _members(graph, ecosystem, member, targets):
+                found.setdefault(label, set()).update(
+                    Locked(path, r.name, r.version, r.integrity or "-") for r in resolved
+                )
+    return Externals({label: tuple(sorted(items)) for label, items in found.items()})
+
+
+def _parse(graph: BuildGraph, snapshot: Snapshot, read: Read, path: str) -> Lock:
+    folder = posixpath.dirname(path)
+    if posixpath.basename(path) == "go.sum":
+        from graphkit.readers.lockfiles.go import parse_go
+
+        go_mod = posixpath.join(folder, "go.mod")
+        if go_mod not in snapshot:
+            raise InputError("go.sum without a go.mod beside it", path=path)
+        return parse_go(read(go_mod, snapshot[go_mod]), read(path, snapshot[path]), path)
+    manifests = None
+    if posixpath.basename(path) == "yarn.lock":  # only yarn v1 needs the members' manifests
+        manifests = {
+            package.path: read(manifest, snapshot[manifest])
+            for package in graph.packages.values()
+            if (manifest := posixpath.join(package.path, "package.json")) in snapshot
+        }
+    return parse_lockfile(read(path, snapshot[path]), path, manifests=manifests)
+
+
+def _members(graph: BuildGraph, ecosystem: str, member: str, targets: list[Target]) -> list[Label]:
+    """The targets a lockfile member key names: a folder, a crate name or a module path."""
+    if ecosystem == "cargo":
+        from graphkit.readers.manifests.cargo import crate_name
+
+        return [t.label for t in targets if crate_name(member) in t.aliases]
+    if ecosystem == "go":
+        return [t.label for t in targets if member in t.aliases]
+    package = graph.packages.get(member)
+    return [t.label for t in package.targets] if package is not None else []

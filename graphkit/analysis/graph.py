@@ -1,0 +1,433 @@
+"""The build graph: packages and targets read from one snapshot, validated, and queried.
+
+A target's dependencies are the ``deps`` its manifest declares plus the ones its
+imports add (``inferred``, attached by ``graphkit.analysis.inferred``): every question here
+answers over both. Declared deps must form no cycle; imports may close one (Python
+allows circular imports), so ``components`` orders targets by strongly connected
+component. Targets and their edges form one ``networkx.DiGraph`` (edge target -> dep).
+It is built on first use: the hot path (affected) walks a plain reverse-adjacency
+index instead, so a warm run never pays for importing networkx. File nodes and
+their *owns* edges are added on demand by ``file_graph``, because most questions
+never need twenty thousand file nodes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
+from typing import Any
+
+import xxhash
+
+from graphkit import __version__
+from graphkit.config import CONFIG_FILE, WorkspaceConfig, parse_config
+from graphkit.errors import InputError
+from graphkit.labels import Label, did_you_mean, parse_label
+from graphkit.model import FileEntry, ImportVia, Package, Rule, Snapshot, Target
+from graphkit.paths import parent_dirs
+from graphkit.readers.manifests import ecosystems
+from graphkit.readers.manifests.build_toml import BUILD_FILE, parse_build
+from graphkit.readers.rules import builtin_rule_files, load_rules
+from graphkit.tomldoc import line_of
+
+Reader = Callable[[str, FileEntry], bytes]
+MEMO_FORMAT = 4
+
+# A glob list as regular expressions: (any of these must match, none of these may).
+Translation = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+@lru_cache(maxsize=4096)
+def translate(patterns: tuple[str, ...]) -> Translation:
+    """Globs as wcmatch reads them, translated to regular expressions.
+
+    `*` stays within one path segment, `**` spans any number, `!pattern` excludes,
+    and dotfiles match like any other file (a hidden file is still an input). The
+    translations are kept in the graph memo, so a warm run never imports wcmatch.
+    """
+    if not any(not p.startswith("!") for p in patterns):
+        return (), ()  # nothing to include: matches nothing
+    from wcmatch import glob as wcglob
+
+    flags = wcglob.GLOBSTAR | wcglob.NEGATE | wcglob.DOTGLOB | wcglob.NEGATEALL
+    include, exclude = wcglob.translate(list(patterns), flags=flags)
+    return tuple(include), tuple(exclude)
+
+
+@lru_cache(maxsize=4096)
+def compiled(translation: Translation) -> Callable[[str], bool]:
+    """A matching function for a translated glob list (memoized: targets share globs)."""
+    include = [re.compile(r) for r in translation[0]]
+    exclude = [re.compile(r) for r in translation[1]]
+    return lambda path: (
+        any(r.match(path) for r in include) and not any(r.match(path) for r in exclude)
+    )
+
+
+def matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """A matcher for globs no graph has translated yet (e.g. a rule's test files)."""
+    return compiled(translate(patterns))
+
+
+@dataclass(frozen=True)
+class BuildGraph:
+    """Everything declared at one revision: config, rules, packages, targets, deps."""
+
+    config: WorkspaceConfig
+    rules: Mapping[str, Rule]
+    packages: Mapping[str, Package]  # by folder ("" is the root)
+    meta_paths: frozenset[str]  # manifests, graphkit.toml and rule files: never package inputs
+    globs: Mapping[tuple[str, ...], Translation]  # every srcs and global_inputs list, translated
+    # Deps found in imports and not declared: target -> {dep: the import that needs it}.
+    inferred: Mapping[Label, Mapping[Label, ImportVia]] = field(default_factory=dict)
+
+    def with_inferred(self, inferred: Mapping[Label, Mapping[Label, ImportVia]]) -> BuildGraph:
+        """The same declarations with the deps imports add (see ``graphkit.analysis.inferred``)."""
+        return replace(self, inferred=inferred) if inferred or self.inferred else self
+
+    def declares_as(self, other: BuildGraph) -> bool:
+        """True when both graphs were read from the same manifests (the memo shares
+        one parsed graph between revisions whose graph-defining files are equal)."""
+        return self.packages is other.packages and self.rules is other.rules
+
+    def matcher(self, patterns: tuple[str, ...]) -> Callable[[str], bool]:
+        """A matcher for globs, from the translations made when the graph was built."""
+        translation = self.globs.get(patterns)
+        return compiled(translation if translation is not None else translate(patterns))
+
+    # Derived views, computed on first use. They are left out of the pickled memo:
+    # rebuilding them is several times faster than unpickling them.
+    @cached_property
+    def targets(self) -> Mapping[Label, Target]:
+        """Every target by label."""
+        return {t.label: t for p in self.packages.values() for t in p.targets}
+
+    @cached_property
+    def dependents(self) -> Mapping[Label, list[Label]]:
+        """Reverse deps of every target, in no particular order (callers sort what
+        they visit: a walk touches a few of them, so sorting all would be waste)."""
+        found: dict[Label, list[Label]] = {label: [] for label in self.targets}
+        for target in self.targets.values():
+            for dep in target.deps:
+                found[dep].append(target.label)
+        for label, deps in self.inferred.items():
+            for dep in deps:
+                found[dep].append(label)
+        return found
+
+    @cached_property
+    def digraph(self) -> Any:
+        """The targets as a networkx.DiGraph, edge target -> dep."""
+        return _digraph(self.targets, self.inferred)
+
+    def __getstate__(self) -> dict[str, Any]:
+        derived = ("targets", "dependents", "digraph", "aliases")
+        return {k: v for k, v in self.__dict__.items() if k not in derived}
+
+    def package_of(self, path: str) -> str | None:
+        """The folder of the package that owns ``path``: the deepest one containing it."""
+        for folder in parent_dirs(path):
+            if folder in self.packages:
+                return folder
+        return None
+
+    def rule_of(self, label: Label) -> Rule:
+        """The rule of a target."""
+        return self.rules[self.targets[label].rule]
+
+    @cached_property
+    def aliases(self) -> Mapping[str, Label]:
+        """Ecosystem names (``@acme/ui``, ``acme-core``) of the targets that have one."""
+        return {alias: t.label for t in self.targets.values() for alias in t.aliases}
+
+    def resolve(self, text: str) -> Label:
+        """A label or ecosystem name the user typed -> a known target, or InputError."""
+        if text in self.aliases:
+            return self.aliases[text]
+        try:
+            label = parse_label(text)
+        except InputError:
+            label = None
+        if label is None or label not in self.targets:
+            known = [*(str(t) for t in self.targets), *self.aliases]
+            raise InputError(
+                f"{text!r} is not a target",
+                hint=did_you_mean(text, known) or "see `graphkit query`",
+            )
+        return label
+
+    def direct_deps(self, label: Label) -> tuple[Label, ...]:
+        """Declared deps, then the ones imports add (unsorted: the hot path sorts what it needs)."""
+        declared = self.targets[label].deps
+        extra = self.inferred.get(label)
+        return (*declared, *extra) if extra else declared
+
+    def via_import(self, label: Label, dep: Label) -> ImportVia | None:
+        """The import that makes ``label`` depend on ``dep`` when no manifest declares it."""
+        return self.inferred.get(label, {}).get(dep)
+
+    def deps(self, label: Label, *, transitive: bool = False) -> list[Label]:
+        """What ``label`` depends on (declared and inferred), sorted."""
+        if not transitive:
+            return sorted(self.direct_deps(label))
+        import networkx as nx
+
+        return sorted(nx.descendants(self.digraph, label))
+
+    def rdeps(self, label: Label, *, transitive: bool = False) -> list[Label]:
+        """What depends on ``label``, sorted."""
+        if not transitive:
+            return sorted(self.dependents[label])
+        import networkx as nx
+
+        return sorted(nx.ancestors(self.digraph, label))
+
+    def owners(self, path: str) -> list[Label]:
+        """The targets whose inputs include ``path`` (whether or not the file exists).
+
+        A file in a package that no target's srcs match belongs to every target of
+        that package: unknown means affected.
+        """
+        folder = self.package_of(path)
+        if folder is None or path in self.meta_paths:
+            return []
+        package = self.packages[folder]
+        relative = path[len(folder) + 1 :] if folder else path
+        claimed = [
+            t.label
+            for t in package.targets
+            if self.matcher(t.effective_srcs(self.rules[t.rule]))(relative)
+        ]
+        return claimed or [t.label for t in package.targets]
+
+    def is_global_input(self, path: str) -> bool:
+        """True when ``path`` matches a ``global_inputs`` glob of graphkit.toml."""
+        return self.matcher(self.config.global_inputs)(path)
+
+    def inputs(self, snapshot: Snapshot) -> dict[Label, list[str]]:
+        """Every target's input files in ``snapshot``, sorted, computed per package at once."""
+        by_package: dict[str, list[str]] = {}
+        for path in snapshot:
+            folder = self.package_of(path)
+            if folder is not None and path not in self.meta_paths:
+                by_package.setdefault(folder, []).append(path)
+        result: dict[Label, list[str]] = {label: [] for label in self.targets}
+        for folder, paths in by_package.items():
+            for label, files in package_inputs(self, self.packages[folder], paths).items():
+                result[label] = files
+        return result
+
+    def global_inputs(self, snapshot: Snapshot) -> list[str]:
+        """The files of ``snapshot`` matching ``global_inputs``, sorted."""
+        match = self.matcher(self.config.global_inputs)
+        return sorted(p for p in snapshot if match(p))
+
+    def unowned(self, paths: Iterable[str]) -> list[str]:
+        """The given paths that lie outside every package (graphkit's own files excepted)."""
+        return sorted(p for p in paths if self.package_of(p) is None and p not in self.meta_paths)
+
+
+def package_inputs(
+    graph: BuildGraph, package: Package, paths: Iterable[str]
+) -> dict[Label, list[str]]:
+    """Inputs of each target of ``package`` among ``paths`` (files of that package), sorted."""
+    prefix = len(package.path) + 1 if package.path else 0
+    matchers = [
+        (t.label, graph.matcher(t.effective_srcs(graph.rules[t.rule]))) for t in package.targets
+    ]
+    claimed: dict[Label, list[str]] = {label: [] for label, _ in matchers}
+    unclaimed: list[str] = []
+    for path in sorted(paths):
+        relative = path[prefix:]
+        hit = False
+        for label, match in matchers:
+            if match(relative):
+                claimed[label].append(path)
+                hit = True
+        if not hit:
+            unclaimed.append(path)
+    return {label: sorted(files + unclaimed) for label, files in claimed.items()}
+
+
+def find_meta(snapshot: Snapshot, rules_dir: str | None) -> dict[str, FileEntry]:
+    """The files that define the graph: graphkit.toml, BUILD.toml files, workspace rule
+    files, and the ecosystem manifests (package.json, pyproject.toml, Cargo.toml, ...)."""
+    prefix = f"{rules_dir}/" if rules_dir else None
+    return {
+        path: entry
+        for path, entry in snapshot.items()
+        if _is_native(path, prefix) or ecosystems.is_manifest(path)
+    }
+
+
+def _is_native(path: str, rules_prefix: str | None) -> bool:
+    """graphkit's own definition files: never inputs of a package, unlike ecosystem
+    manifests, whose bytes (versions, scripts) matter to the package they describe."""
+    return (
+        path in (CONFIG_FILE, BUILD_FILE)
+        or path.endswith("/" + BUILD_FILE)
+        or (rules_prefix is not None and path.startswith(rules_prefix) and path.endswith(".toml"))
+    )
+
+
+def read_meta(snapshot: Snapshot, read: Reader) -> dict[str, FileEntry]:
+    """The graph-defining files of ``snapshot`` (graphkit.toml names the rules folder)."""
+    entry = snapshot.get(CONFIG_FILE)
+    config = parse_config(read(CONFIG_FILE, entry)) if entry is not None else WorkspaceConfig()
+    return find_meta(snapshot, config.rules_dir)
+
+
+def load_graph(
+    snapshot: Snapshot, read: Reader, meta: Mapping[str, FileEntry] | None = None
+) -> BuildGraph:
+    """Read config, rules and every manifest and build the validated graph.
+
+    Only the files in ``meta`` (see ``read_meta``) are read; pass it when known to
+    spare a walk over the whole snapshot.
+    """
+    if meta is None:
+        meta = read_meta(snapshot, read)
+    entry = meta.get(CONFIG_FILE)
+    config = parse_config(read(CONFIG_FILE, entry)) if entry is not None else WorkspaceConfig()
+    prefix = f"{config.rules_dir}/" if config.rules_dir else None
+    rule_files = {
+        path: read(path, entry)
+        for path, entry in meta.items()
+        if prefix is not None and path.startswith(prefix) and path.endswith(".toml")
+    }
+    rules = load_rules(rule_files)
+    packages: dict[str, Package] = {}
+    texts: dict[str, bytes] = {}
+    for path, entry in sorted(meta.items()):
+        if path == BUILD_FILE or path.endswith("/" + BUILD_FILE):
+            folder = path.rpartition("/")[0]
+            texts[path] = read(path, entry)
+            packages[folder] = parse_build(texts[path], path, folder, rules)
+    found = ecosystems.read_all(
+        {path: read(path, entry) for path, entry in meta.items() if ecosystems.is_manifest(path)}
+    )
+    for folder, package in found.items():
+        packages.setdefault(folder, package)  # BUILD.toml wins in its folder
+    native = frozenset(path for path in meta if _is_native(path, prefix))
+    return build_graph(config, rules, packages, native, read_manifest=texts.get)
+
+
+def graph_key(meta: Mapping[str, FileEntry]) -> str:
+    """Names everything a graph is read from: graphkit's version, built-in rules, meta blobs."""
+    digest = xxhash.xxh3_128(_builtin_fingerprint().encode())
+    for path in sorted(meta):
+        digest.update(f"{path} {meta[path].oid}\n".encode())
+    return f"graph:{digest.hexdigest()}"
+
+
+@lru_cache(maxsize=1)
+def _builtin_fingerprint() -> str:
+    # MEMO_FORMAT names the pickled shape of BuildGraph: bump it when that shape changes.
+    digest = xxhash.xxh3_128(f"graphkit {__version__} memo {MEMO_FORMAT}\n".encode())
+    for name, data in builtin_rule_files():
+        digest.update(f"{name} {len(data)}\n".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def build_graph(
+    config: WorkspaceConfig,
+    rules: Mapping[str, Rule],
+    packages: Mapping[str, Package],
+    meta_paths: frozenset[str],
+    *,
+    read_manifest: Callable[[str], bytes | None] | None,
+) -> BuildGraph:
+    """Index targets, check every dep exists and that deps form no cycle."""
+    import networkx as nx
+
+    targets = {t.label: t for p in packages.values() for t in p.targets}
+    for target in targets.values():
+        for dep in target.deps:
+            if dep not in targets:
+                raise _missing_dep(target, dep, targets, read_manifest)
+    digraph = _digraph(targets, {})
+    if not nx.is_directed_acyclic_graph(digraph):
+        cycle = [edge[0] for edge in nx.find_cycle(digraph)]
+        start = min(cycle)
+        rotated = cycle[cycle.index(start) :] + cycle[: cycle.index(start)]
+        first = targets[start]
+        raise InputError(
+            "dependency cycle: " + " -> ".join(str(label) for label in [*rotated, start]),
+            path=first.manifest,
+            line=first.line,
+        )
+    lists = {t.effective_srcs(rules[t.rule]) for t in targets.values()}
+    globs = {patterns: translate(patterns) for patterns in {*lists, config.global_inputs}}
+    return BuildGraph(config, rules, dict(packages), meta_paths, globs)
+
+
+def _digraph(
+    targets: Mapping[Label, Target], inferred: Mapping[Label, Mapping[Label, ImportVia]]
+) -> Any:
+    import networkx as nx
+
+    digraph = nx.DiGraph()
+    digraph.add_nodes_from(targets)
+    digraph.add_edges_from((t.label, dep) for t in targets.values() for dep in t.deps)
+    digraph.add_edges_from((label, dep) for label, deps in inferred.items() for dep in deps)
+    return digraph
+
+
+def _missing_dep(
+    target: Target,
+    dep: Label,
+    targets: Mapping[Label, Target],
+    read_manifest: Callable[[str], bytes | None] | None,
+) -> InputError:
+    line = target.line
+    text = read_manifest(target.manifest) if read_manifest is not None else None
+    if text is not None and target.line is not None:
+        line = line_of(text, "deps", start=target.line) or line
+    candidates = [str(label) for label in targets]
+    return InputError(
+        f"dep {str(dep)!r} of {target.label} is not a target",
+        path=target.manifest,
+        line=line,
+        hint=did_you_mean(str(dep), candidates),
+    )
+
+
+def components(graph: BuildGraph) -> Iterator[tuple[Label, ...]]:
+    """Strongly connected components, every dep's component before its dependents'.
+
+    Each component is one target unless imports close a cycle; members are sorted,
+    and ties between components are broken by their first label, for stability.
+    """
+    import networkx as nx
+
+    condensed = nx.condensation(graph.digraph)
+    members = {node: tuple(sorted(data["members"])) for node, data in condensed.nodes(data=True)}
+    order = nx.lexicographical_topological_sort(
+        condensed.reverse(copy=False), key=lambda node: members[node][0]
+    )
+    for node in order:
+        yield members[node]
+
+
+def file_graph(
+    graph: BuildGraph, snapshot: Snapshot, imports: Iterable[tuple[str, str]] = ()
+) -> Any:
+    """The full graph: targets with *deps* edges (declared and inferred), file nodes
+    with *owns* edges, and the given file -> file *imports* edges."""
+    import networkx as nx
+
+    full: Any = nx.DiGraph()
+    for label in graph.targets:
+        full.add_node(str(label), kind="target", rule=graph.targets[label].rule)
+    for source, dep in graph.digraph.edges:
+        full.add_edge(str(source), str(dep), kind="deps")
+    for label, files in graph.inputs(snapshot).items():
+        for path in files:
+            full.add_node(path, kind="file")
+            full.add_edge(str(label), path, kind="owns")
+    for importer, imported in imports:
+        full.add_edge(importer, imported, kind="imports")
+    return full

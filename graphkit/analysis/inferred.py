@@ -1,0 +1,232 @@
+"""Deps that imports add: a target whose sources import another target's files
+depends on that target, declared or not.
+
+``scan`` reads the imports of every source file of a target whose rule infers
+them (Python, JS/TS) and resolves them to repo files: an ``ImportScan``, one per
+revision. Scanning is the expensive part (a parse per file), so a scan can start
+from another revision's: a file with the same blob id keeps its imports, and
+keeps their resolution too unless what resolution reads (the file list, tsconfig
+and package.json files, workspace package names) differs. ``target_deps`` turns
+a scan into target -> dep edges with the import behind each, keeping only deps
+no manifest declares; the graph carries them (``BuildGraph.with_inferred``).
+
+An import that resolves to several candidates depends on all of them (never a
+guess that could miss a change); one that resolves to nothing in the repo is an
+external package and adds nothing. Both are reported as problems by ``tidy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+from graphkit.analysis.graph import BuildGraph, Reader
+from graphkit.labels import Label
+from graphkit.model import ImportVia, Snapshot
+from graphkit.readers.infer.resolve import FileImports, ImportRef, Problem, Resolver, resolve_file
+
+# Bump when ScannedFile or the way a scan is derived changes: memoized scans are keyed by it.
+SCAN_FORMAT = 1
+_PACKAGE_JSON = "package.json"
+
+Inferred = Mapping[Label, Mapping[Label, ImportVia]]
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    """One source file's imports: as written (by blob id) and as resolved."""
+
+    oid: str
+    language: str
+    refs: tuple[ImportRef, ...]
+    resolved: FileImports
+
+
+@dataclass(frozen=True)
+class ImportScan:
+    """Every inferring source file of one revision, scanned; ``context`` names what
+    resolution read, so a later scan knows when resolutions can be kept."""
+
+    files: Mapping[str, ScannedFile]
+    context: str
+    # Resolvers indexed for ``context``, kept in memory (never pickled) so the next
+    # scan in the same context does not index the repository again.
+    resolvers: dict[str, Resolver] = field(default_factory=dict, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"files": self.files, "context": self.context}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in {**state, "resolvers": {}}.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Imports not tied to one file (ambiguous, unresolved, dynamic, unreadable)."""
+        return tuple(p for f in self.files.values() for p in f.resolved.problems)
+
+
+def infers(graph: BuildGraph) -> bool:
+    """True when some target's rule infers imports (else there is nothing to scan)."""
+    return any(graph.rule_of(label).infer for label in graph.targets)
+
+
+def scan(
+    graph: BuildGraph,
+    snapshot: Snapshot,
+    read: Reader,
+    inputs: Mapping[Label, list[str]],
+    previous: ImportScan | None = None,
+) -> ImportScan:
+    """Scan the inferring sources of ``snapshot``, reusing what ``previous`` knows."""
+    sources = _sources(graph, inputs)
+    context = _context(graph, snapshot, sources.values())
+    keep_resolution = previous is not None and previous.context == context
+    resolvers = previous.resolvers if previous is not None and keep_resolution else {}
+
+    def resolver(language: str) -> Resolver:
+        if language not in resolvers:
+            resolvers[language] = _resolver(language, graph, snapshot, read)
+        return resolvers[language]
+
+    files: dict[str, ScannedFile] = {}
+    for path, language in sorted(sources.items()):
+        entry = snapshot[path]
+        old = previous.files.get(path) if previous is not None else None
+        if old is not None and old.oid == entry.oid and old.language == language:
+            if keep_resolution:
+                files[path] = old
+                continue
+            refs = old.refs
+        else:
+            refs = resolver(language).imports(read(path, entry), path)
+        found = resolve_file(path, refs, resolver(language))
+        files[path] = ScannedFile(entry.oid, language, refs, found)
+    return ImportScan(files, context, resolvers)
+
+
+def target_deps(
+    graph: BuildGraph, inputs: Mapping[Label, list[str]], found: ImportScan
+) -> dict[Label, dict[Label, ImportVia]]:
+    """Target -> {dep: the first import needing it} for deps no manifest declares.
+
+    A file owned by several targets (unclaimed by any srcs glob) is reached through
+    one of them, a non-test one first: depending on one owner already covers it.
+    """
+    owners: dict[str, list[Label]] = {}
+    for label, paths in inputs.items():
+        for path in paths:
+            owners.setdefault(path, []).append(label)
+    result: dict[Label, dict[Label, ImportVia]] = {}
+    for label, paths in inputs.items():
+        languages = graph.rule_of(label).infer
+        if not languages:
+            continue
+        declared = set(graph.targets[label].deps)
+        deps: dict[Label, ImportVia] = {}
+        for path in paths:
+            scanned = found.files.get(path)
+            if scanned is None or scanned.language not in languages:
+                continue
+            vias = [ImportVia(path, e.line, e.imported) for e in scanned.resolved.edges]
+            vias += [
+                ImportVia(path, problem.line, candidate, ambiguous=True)
+                for problem in scanned.resolved.problems
+                for candidate in problem.candidates
+            ]
+            for via in vias:
+                reached = owners.get(via.imported)
+                if not reached or label in reached:
+                    continue
+                dep = _preferred(graph, reached)
+                if dep in declared:
+                    continue
+                if dep not in deps or (deps[dep].ambiguous and not via.ambiguous):
+                    deps[dep] = via  # a certain import is the better evidence
+        if deps:
+            result[label] = dict(sorted(deps.items()))
+    return result
+
+
+def infer_graph(graph: BuildGraph, snapshot: Snapshot, read: Reader) -> BuildGraph:
+    """``graph`` with the deps its imports add, scanned from scratch."""
+    if not infers(graph):
+        return graph
+    inputs = graph.inputs(snapshot)
+    return graph.with_inferred(target_deps(graph, inputs, scan(graph, snapshot, read, inputs)))
+
+
+def content_id(snapshot: Snapshot) -> str:
+    """A name for a snapshot's exact content (paths, modes, blob ids): the memo key of
+    a worktree, which has no tree id."""
+    digest = xxhash.xxh3_128()
+    for path in sorted(snapshot):
+        entry = snapshot[path]
+        digest.update(f"{path}\0{entry.mode:o}\0{entry.oid}\n".encode())
+    return digest.hexdigest()
+
+
+def _sources(graph: BuildGraph, inputs: Mapping[Label, list[str]]) -> dict[str, str]:
+    """Path -> language of every input file whose owner's rule infers that language."""
+    # The extractors compile their patterns on import: a warm run (memo hit) never scans.
+    from graphkit.readers.infer import js, python
+
+    suffixes_of = {"python": python.SUFFIXES, "js": js.SUFFIXES}
+    found: dict[str, str] = {}
+    for label, paths in inputs.items():
+        for language in graph.rule_of(label).infer:
+            suffixes = suffixes_of[language]
+            found.update((p, language) for p in paths if p.endswith(suffixes))
+    return found
+
+
+def _preferred(graph: BuildGraph, owners: Iterable[Label]) -> Label:
+    return min(owners, key=lambda label: (bool(graph.rule_of(label).test_files), label))
+
+
+def _context(graph: BuildGraph, snapshot: Snapshot, languages: Iterable[str]) -> str:
+    """What resolution reads besides the importing file: every path (a new file can
+    turn an external import into a repo one), the JS config files' contents and the
+    workspace package names."""
+    from graphkit.readers.infer.js import CONFIG_NAMES
+
+    configs = {*CONFIG_NAMES, _PACKAGE_JSON}
+    digest = xxhash.xxh3_128(" ".join(sorted(set(languages))).encode())
+    for path in sorted(snapshot):
+        oid = snapshot[path].oid if path.rsplit("/", 1)[-1] in configs else ""
+        digest.update(f"{path}\0{oid}\n".encode())
+    for name, folder in sorted(_npm_names(graph).items()):
+        digest.update(f"{name}\0{folder}\n".encode())
+    return digest.hexdigest()
+
+
+def _npm_names(graph: BuildGraph) -> dict[str, str]:
+    return {
+        alias: target.label.package
+        for target in graph.targets.values()
+        if target.rule == "npm_package"
+        for alias in target.aliases
+    }
+
+
+def _resolver(language: str, graph: BuildGraph, snapshot: Snapshot, read: Reader) -> Resolver:
+    """A resolver for one language, indexed over the whole snapshot."""
+    from graphkit.readers.infer import js, python
+    from graphkit.readers.infer.js_resolve import JsResolver
+
+    if language == "python":
+        python_files = [p for p in snapshot if p.endswith(python.SUFFIXES)]
+        return python.PythonResolver(python_files, python.default_roots(snapshot))
+    configs = {
+        p: read(p, e) for p, e in snapshot.items() if p.rsplit("/", 1)[-1] in js.CONFIG_NAMES
+    }
+    names = _npm_names(graph)
+    manifests = {
+        path: read(path, snapshot[path])
+        for folder in set(names.values())
+        if (path := f"{folder}/{_PACKAGE_JSON}" if folder else _PACKAGE_JSON) in snapshot
+    }
+    return JsResolver(snapshot, configs, names, manifests)

@@ -1,0 +1,300 @@
+"""Content keys: every input of a target, canonically encoded, hashed with XXH3-128.
+
+The same inputs give the same key on any machine, Python version or checkout: a
+file is its ``(path, mode, git blob id)``, every collection is sorted, every field
+is tagged and length-prefixed, and nothing is hashed through ``repr()`` or JSON
+defaults. ``explain`` renders the very ``KeyInputs`` that were hashed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+import xxhash
+
+from graphkit.analysis.externals import Externals, Locked
+from graphkit.analysis.graph import BuildGraph, components
+from graphkit.labels import Label
+from graphkit.model import Rule, Snapshot, Target
+
+# Bump when the encoding or the set of inputs changes: every key changes with it.
+# 3: deps include the ones imports add; targets in an import cycle share their inputs.
+KEY_SCHEME = 3
+
+FileId = tuple[str, int, str]  # (path, mode, blob id)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInputs:
+    """Everything a target's content key is computed from."""
+
+    label: Label
+    rule: Rule
+    target: Target
+    files: tuple[FileId, ...]
+    deps: tuple[tuple[Label, str], ...]  # (dep, its key), declared or inferred, sorted by label
+    global_patterns: tuple[str, ...]
+    global_files: tuple[FileId, ...]
+    rules_dir: str | None
+    externals: tuple[Locked, ...] = ()  # external packages the lockfiles pin for it
+    # The other targets of an import cycle, each with the hash of its own inputs: a
+    # cycle has no dep-first order, so every member's key covers all members' inputs.
+    cycle: tuple[tuple[Label, str], ...] = ()
+    scheme: int = KEY_SCHEME
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A key and the inputs it was computed from."""
+
+    key: str
+    inputs: KeyInputs
+
+
+class _Encoder:
+    """Tagged, length-prefixed fields: no two different input sets encode alike."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def field(self, tag: str, value: bytes) -> None:
+        name = tag.encode()
+        self._parts.append(struct.pack(">H", len(name)) + name + struct.pack(">Q", len(value)))
+        self._parts.append(value)
+
+    def text(self, tag: str, value: str | None) -> None:
+        # None and "" must differ: a missing value is tagged apart.
+        self.field(tag, b"\x00" if value is None else b"\x01" + value.encode())
+
+    def texts(self, tag: str, values: Iterable[str] | None) -> None:
+        if values is None:
+            self.field(tag, b"\x00")
+            return
+        inner = _Encoder()
+        items = list(values)
+        for value in items:
+            inner.text("item", value)
+        self.field(tag, b"\x01" + struct.pack(">Q", len(items)) + inner.bytes())
+
+    def files(self, tag: str, files: Iterable[FileId]) -> None:
+        inner = _Encoder()
+        for path, mode, oid in files:
+            inner.text("path", path)
+            inner.field("mode", struct.pack(">I", mode))
+            inner.text("oid", oid)
+        self.field(tag, inner.bytes())
+
+    def bytes(self) -> bytes:
+        return b"".join(self._parts)
+
+
+def encode_rule(rule: Rule) -> bytes:
+    """The canonical bytes of a rule definition (its source file is not part of it)."""
+    enc = _Encoder()
+    enc.text("kind", rule.kind)
+    enc.texts("default_srcs", rule.default_srcs)
+    enc.text("shard_unit", rule.shard_unit)
+    enc.texts("infer", rule.infer)
+    enc.texts("test_files", rule.test_files)
+    enc.texts("attrs", rule.attrs)
+    for task in sorted(rule.tasks, key=lambda t: t.name):
+        inner = _Encoder()
+        inner.text("name", task.name)
+        inner.text("command", task.command)
+        inner.texts("outputs", task.outputs)
+        inner.texts("env", sorted(task.env))
+        inner.text("junit", task.junit)
+        enc.field("task", inner.bytes())
+    return enc.bytes()
+
+
+def encode(inputs: KeyInputs) -> bytes:
+    """The canonical encoding of a target's key inputs."""
+    enc = _Encoder()
+    enc.field("scheme", struct.pack(">I", inputs.scheme))
+    enc.text("label", str(inputs.label))
+    enc.field("rule", encode_rule(inputs.rule))
+    target = inputs.target
+    enc.text("target.rule", target.rule)
+    enc.texts("target.srcs", target.srcs)
+    enc.texts("target.deps", [str(d) for d in target.deps])
+    enc.texts("target.attrs", [f"{k}={v}" for k, v in sorted(target.attrs)])
+    enc.texts("target.aliases", sorted(target.aliases))
+    enc.files("files", sorted(inputs.files))
+    enc.texts("deps", [f"{label}={key}" for label, key in sorted(inputs.deps)])
+    enc.texts("global.patterns", inputs.global_patterns)
+    enc.files("global.files", sorted(inputs.global_files))
+    enc.text("rules_dir", inputs.rules_dir)
+    enc.texts("externals", [str(entry) for entry in sorted(inputs.externals)])
+    enc.texts("cycle", [f"{label}={key}" for label, key in sorted(inputs.cycle)])
+    return enc.bytes()
+
+
+def hash_inputs(inputs: KeyInputs) -> str:
+    """The content key: lowercase hex XXH3-128 of the canonical encoding."""
+    return xxhash.xxh3_128_hexdigest(encode(inputs))
+
+
+def compute_keys(
+    graph: BuildGraph,
+    snapshot: Snapshot,
+    only: Iterable[Label] | None = None,
+    externals: Externals | None = None,
+    inputs: Mapping[Label, list[str]] | None = None,
+) -> dict[Label, KeyRecord]:
+    """Keys of every target (or of ``only`` and what they depend on), deps first.
+
+    Targets in an import cycle (one strongly connected component) first hash their
+    own inputs with the deps outside the cycle; each member's key then adds the
+    other members' hashes, so a change to any member changes every member's key.
+
+    ``externals`` (from ``read_externals``) adds each target's locked external
+    packages; without it no lockfile is read. ``inputs`` (``graph.inputs(snapshot)``)
+    may be passed when the caller already has it.
+    """
+    wanted: set[Label] | None = None
+    if only is not None:
+        wanted = set()
+        for label in only:
+            wanted.add(label)
+            wanted.update(graph.deps(label, transitive=True))
+    if inputs is None:
+        inputs = graph.inputs(snapshot)
+    global_files = tuple(_file_ids(snapshot, graph.global_inputs(snapshot)))
+    records: dict[Label, KeyRecord] = {}
+    for members in components(graph):
+        if wanted is not None and members[0] not in wanted:
+            continue  # a cycle is wanted whole or not at all: its members reach each other
+        own: dict[Label, KeyInputs] = {}
+        for label in members:
+            target = graph.targets[label]
+            outside = sorted(set(graph.direct_deps(label)).difference(members))
+            own[label] = KeyInputs(
+                label=label,
+                rule=graph.rules[target.rule],
+                target=target,
+                files=tuple(_file_ids(snapshot, inputs[label])),
+                deps=tuple((dep, records[dep].key) for dep in outside),
+                global_patterns=graph.config.global_inputs,
+                global_files=global_files,
+                rules_dir=graph.config.rules_dir,
+                externals=externals.by_target.get(label, ()) if externals else (),
+            )
+        hashes = {label: hash_inputs(key_inputs) for label, key_inputs in own.items()}
+        for label, key_inputs in own.items():
+            if len(members) == 1:
+                records[label] = KeyRecord(hashes[label], key_inputs)
+                continue
+            cycle = tuple((m, hashes[m]) for m in members if m != label)
+            in_cycle = replace(key_inputs, cycle=cycle)
+            records[label] = KeyRecord(hash_inputs(in_cycle), in_cycle)
+    return records
+
+
+def _file_ids(snapshot: Snapshot, paths: Iterable[str]) -> Iterable[FileId]:
+    for path in paths:
+        entry = snapshot[path]
+        yield (path, entry.mode, entry.oid)
+
+
+@dataclass(frozen=True, slots=True)
+class InputDifference:
+    """One input that differs between two key records: what, and its two values."""
+
+    input: str  # "file libs/a/x.py", "dep //libs/b:b", "rule", "srcs", ...
+    before: str | None  # None: absent on that side
+    after: str | None
+
+
+def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
+    """Exactly which inputs differ between two records of the same target."""
+    a, b = before.inputs, after.inputs
+    out: list[InputDifference] = []
+
+    def same(name: str, x: object, y: object) -> None:
+        if x != y:
+            out.append(InputDifference(name, _show(x), _show(y)))
+
+    same("key scheme", a.scheme, b.scheme)
+    if encode_rule(a.rule) != encode_rule(b.rule):
+        out.append(InputDifference(f"rule {b.rule.kind}", "(previous definition)", "(changed)"))
+    same("rule kind", a.target.rule, b.target.rule)
+    same("srcs", a.target.srcs, b.target.srcs)
+    same("deps list", [str(d) for d in a.target.deps], [str(d) for d in b.target.deps])
+    same("attrs", dict(a.target.attrs), dict(b.target.attrs))
+    same("aliases", a.target.aliases, b.target.aliases)
+    out.extend(_diff_files("file", a.files, b.files))
+    a_deps, b_deps = dict(a.deps), dict(b.deps)
+    for dep in sorted(a_deps.keys() | b_deps.keys()):
+        if a_deps.get(dep) != b_deps.get(dep):
+            out.append(InputDifference(f"dep {dep}", a_deps.get(dep), b_deps.get(dep)))
+    same("global input patterns", a.global_patterns, b.global_patterns)
+    out.extend(_diff_files("global input", a.global_files, b.global_files))
+    same("rules_dir", a.rules_dir, b.rules_dir)
+    a_cycle, b_cycle = dict(a.cycle), dict(b.cycle)
+    for member in sorted(a_cycle.keys() | b_cycle.keys()):
+        if a_cycle.get(member) != b_cycle.get(member):
+            name = f"import cycle member {member}"
+            out.append(InputDifference(name, a_cycle.get(member), b_cycle.get(member)))
+    for entry in sorted(set(a.externals) ^ set(b.externals)):
+        locked = entry in b.externals
+        out.append(
+            InputDifference(
+                f"external {entry}", None if locked else "locked", "locked" if locked else None
+            )
+        )
+    return out
+
+
+def trace_difference(
+    before: Mapping[Label, KeyRecord], after: Mapping[Label, KeyRecord], label: Label
+) -> list[tuple[Label, list[InputDifference]]]:
+    """Follow a key difference down through deps to where a target's own input changed.
+
+    Returns one (target, differences) pair per level: the target asked about, then
+    the first dep whose key differs, and so on, until a target whose own inputs
+    (not just dep keys) differ.
+    """
+    levels: list[tuple[Label, list[InputDifference]]] = []
+    current: Label | None = label
+    seen: set[Label] = set()
+    while current is not None and current in before and current in after:
+        diffs = diff_inputs(before[current], after[current])
+        if not diffs or current in seen:
+            break
+        seen.add(current)
+        levels.append((current, diffs))
+        if any(not d.input.startswith(_PASSED_ON) for d in diffs):
+            break
+        old, new = before[current].inputs, after[current].inputs
+        old_keys = dict(old.deps) | dict(old.cycle)
+        current = next(
+            (dep for dep, key in (*new.deps, *new.cycle) if old_keys.get(dep) != key), None
+        )
+    return levels
+
+
+# Differences that only pass on a change made elsewhere (a dep, an import cycle member).
+_PASSED_ON = ("dep ", "import cycle member ")
+
+
+def _diff_files(
+    kind: str, before: Iterable[FileId], after: Iterable[FileId]
+) -> list[InputDifference]:
+    a = {path: (mode, oid) for path, mode, oid in before}
+    b = {path: (mode, oid) for path, mode, oid in after}
+    return [
+        InputDifference(f"{kind} {path}", _show_file(a.get(path)), _show_file(b.get(path)))
+        for path in sorted(a.keys() | b.keys())
+        if a.get(path) != b.get(path)
+    ]
+
+
+def _show_file(entry: tuple[int, str] | None) -> str | None:
+    return None if entry is None else f"{entry[0]:o} {entry[1]}"
+
+
+def _show(value: object) -> str:
+    return "(none)" if value is None else str(value)

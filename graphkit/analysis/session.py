@@ -1,0 +1,265 @@
+"""One analysis session: open the repository, load each side once, answer questions.
+
+This is where the side effects of analysis meet: git through the Workspace, the
+graph memo on disk. The modules below it stay pure.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from graphkit import __version__
+from graphkit.analysis.affected import Affected, Side, everything, find_affected
+from graphkit.analysis.externals import read_externals
+from graphkit.analysis.graph import MEMO_FORMAT, BuildGraph, graph_key, load_graph, read_meta
+from graphkit.analysis.inferred import (
+    SCAN_FORMAT,
+    ImportScan,
+    Inferred,
+    content_id,
+    infers,
+    scan,
+    target_deps,
+)
+from graphkit.analysis.keys import KeyRecord, compute_keys
+from graphkit.errors import InputError, UnknownStateError
+from graphkit.labels import Label
+from graphkit.model import FileEntry, Snapshot
+from graphkit.repo.changes import diff_snapshots
+from graphkit.repo.workspace import WORKTREE, Revision, Workspace
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One revision read and parsed."""
+
+    revision: Revision
+    side: Side
+
+    @property
+    def graph(self) -> BuildGraph:
+        return self.side.graph
+
+    @cached_property
+    def inputs(self) -> Mapping[Label, list[str]]:
+        """Every target's input files at this revision (listed once per session)."""
+        return self.graph.inputs(self.side.snapshot)
+
+    def with_graph(self, graph: BuildGraph) -> Loaded:
+        """The same revision over ``graph`` (the deps imports add attached). Inputs
+        carry over: they depend on the declarations alone."""
+        other = Loaded(self.revision, replace(self.side, graph=graph))
+        if "inputs" in self.__dict__:
+            other.__dict__["inputs"] = self.__dict__["inputs"]
+        return other
+
+    def keys(self, only: Iterable[Label] | None = None) -> dict[Label, KeyRecord]:
+        """Content keys at this revision, lockfiles included."""
+        read = self.side.read
+        externals = read_externals(self.graph, self.side.snapshot, read) if read else None
+        return compute_keys(self.graph, self.side.snapshot, only, externals, self.inputs)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of comparing two revisions."""
+
+    base: Revision
+    head: Loaded
+    affected: Affected
+    base_side: Loaded | None  # None when the base could not be read (--on-unknown=all)
+
+
+class Session:
+    """An opened workspace with its graph memo; loads each revision at most once."""
+
+    def __init__(self, workspace: Workspace, *, use_memo: bool = True) -> None:
+        self.workspace = workspace
+        self._memo: Any = None
+        if use_memo:
+            import diskcache
+
+            self._memo = diskcache.Cache(str(workspace.git_dir / "graphkit" / "graphs"))
+        self._loaded: dict[str, Loaded] = {}
+        self._graphs: dict[str, BuildGraph] = {}  # by graph_key: base and head often share one
+        self._scans: dict[str, ImportScan] = {}  # by revision sha, the latest last
+        self._graph_keys: dict[str, str] = {}  # by revision sha
+
+    @classmethod
+    def open(cls, start: Path | str = ".", *, use_memo: bool = True) -> Session:
+        """Open the repository containing ``start``."""
+        return cls(Workspace.open(start), use_memo=use_memo)
+
+    def close(self) -> None:
+        """Release the memo's files."""
+        if self._memo is not None:
+            self._memo.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def load(self, spec: str | None) -> Loaded:
+        """Read and parse a revision; ``None`` or ``WORKTREE`` is the worktree."""
+        revision = self.workspace.resolve(spec or WORKTREE)
+        if revision.sha not in self._loaded:
+            snapshot = self.workspace.snapshot(revision)
+            graph, key = self._graph(revision, snapshot)
+            self._graph_keys[revision.sha] = key
+            loaded = Loaded(revision, Side(graph, snapshot, self.workspace.read))
+            if infers(graph):
+                loaded = loaded.with_graph(graph.with_inferred(self._inferred(loaded, key)))
+            self._loaded[revision.sha] = loaded
+        return self._loaded[revision.sha]
+
+    def _content(self, loaded: Loaded) -> str:
+        """A name for the revision's files: its tree id, or a digest of the worktree."""
+        tree = self.workspace.tree_id(loaded.revision)
+        return tree if tree is not None else content_id(loaded.side.snapshot)
+
+    def _inferred(self, loaded: Loaded, key: str) -> Inferred:
+        """The deps imports add at a revision: memoized by content, like the graph."""
+        memo_key = f"inferred:{__version__}:{SCAN_FORMAT}:{key}:{self._content(loaded)}"
+        found: Inferred | None = self._recall(memo_key)
+        if found is None:
+            found = target_deps(loaded.graph, loaded.inputs, self.import_scan(loaded))
+            self._keep(memo_key, found)
+        return found
+
+    def import_scan(self, loaded: Loaded) -> ImportScan:
+        """Every inferring source of a loaded revision, with its imports resolved."""
+        sha = loaded.revision.sha
+        if sha not in self._scans:
+            # Only commits' scans are kept: a worktree's is cheap from HEAD's, and stale soon.
+            tree = self.workspace.tree_id(loaded.revision)
+            memo_key = f"imports:{__version__}:{SCAN_FORMAT}:{self._graph_keys[sha]}:{tree}"
+            found: ImportScan | None = self._recall(memo_key) if tree is not None else None
+            if found is None:
+                side = loaded.side
+                previous = self._previous_scan(loaded)
+                found = scan(
+                    side.graph, side.snapshot, self.workspace.read, loaded.inputs, previous
+                )
+                if tree is not None:
+                    self._keep(memo_key, found)
+                    self._keep(self._LATEST_SCAN, memo_key)
+            self._scans[sha] = found
+        return self._scans[sha]
+
+    # Names the memo key of the scan stored last: any scan is a valid start (files are
+    # reused by blob id), and the last one is likely the closest to what comes next.
+    _LATEST_SCAN = f"imports:{__version__}:{SCAN_FORMAT}:latest"
+
+    def _previous_scan(self, loaded: Loaded) -> ImportScan | None:
+        """A scan to start from: the latest of this session; for the worktree, HEAD's
+        (stored for next time, so editing a file rescans that file only); else the
+        last one stored."""
+        if self._scans:
+            return next(reversed(self._scans.values()))
+        if loaded.revision.sha == WORKTREE:
+            try:
+                head = self.load("HEAD")
+            except InputError:
+                head = None  # no commit yet
+            if head is not None and infers(head.graph):
+                return self.import_scan(head)
+        key = self._recall(self._LATEST_SCAN)
+        found: ImportScan | None = self._recall(key) if isinstance(key, str) else None
+        return found
+
+    def _keep(self, key: str, value: object) -> None:
+        if self._memo is not None:
+            self._memo.set(key, value)
+
+    def _graph(self, revision: Revision, snapshot: Snapshot) -> tuple[BuildGraph, str]:
+        """The graph of a revision, from memory, the on-disk memo, or the manifests.
+
+        The memo maps a commit's tree id to the key of its graph-defining files
+        (their paths and blob ids), and that key to the parsed graph: a warm run
+        neither lists the tree nor parses a manifest. Both keys name content, so
+        the memo never goes stale.
+        """
+        tree = self.workspace.tree_id(revision)
+        # The tree -> key entry is only as good as the code that computed the key.
+        tree_key = f"key:{__version__}:{MEMO_FORMAT}:{tree}"
+        key = self._recall(tree_key) if tree is not None else None
+        meta: dict[str, FileEntry] | None = None
+        if key is None:
+            meta = read_meta(snapshot, self.workspace.read)
+            key = graph_key(meta)
+            if tree is not None:
+                self._keep(tree_key, key)
+        graph = self._graphs.get(key) or self._recall(key)
+        if graph is None:
+            graph = load_graph(snapshot, self.workspace.read, meta)
+            self._keep(key, graph)
+        self._graphs[key] = graph
+        return graph, key
+
+    def _recall(self, key: str) -> Any:
+        """A memo entry, or None: an entry that cannot be read (written by another
+        graphkit version, or damaged) is a miss, never an error."""
+        if self._memo is None:
+            return None
+        # Unpickling builds tens of thousands of small objects; the cycle collector
+        # would scan them again and again for nothing, so it waits until we are done.
+        gc.disable()
+        try:
+            return self._memo.get(key)
+        except Exception:
+            return None
+        finally:
+            gc.freeze()  # what was loaded lives as long as the session: never scan it again
+            gc.enable()
+
+    def base_revision(self, spec: str | None, head: Loaded) -> Revision:
+        """The revision named by ``--base``, else the merge-base with the default branch."""
+        if spec is not None:
+            return self.workspace.resolve(spec)
+        return self.workspace.default_base(head.graph.config.default_branch)
+
+    def compare(
+        self, base: str | None, head: str | None, *, on_unknown: str = "error"
+    ) -> Comparison:
+        """What the change from ``base`` to ``head`` affects.
+
+        When the base cannot be known (missing in a shallow clone, unreadable
+        manifests), ``on_unknown="all"`` marks every target affected and says why;
+        otherwise the UnknownStateError propagates.
+        """
+        head_side = self.load(head)
+        try:
+            base_revision = self.base_revision(base, head_side)
+        except UnknownStateError as exc:
+            if on_unknown != "all":
+                raise
+            return _unknown(base, head_side, f"base unknown: {exc}")
+        try:
+            base_side = self.load(base_revision.sha)
+        except InputError as exc:
+            # A manifest broken at base: what it declared cannot be known.
+            if on_unknown != "all":
+                raise UnknownStateError(
+                    f"cannot read base {base_revision.sha[:12]}: {exc}",
+                    hint="pass --on-unknown=all to treat every target as affected",
+                ) from None
+            return _unknown(base, head_side, f"base unreadable: {exc}")
+        # Between two commits, git's trees say what differs without listing either side.
+        partial = self.workspace.tree_diff(base_side.revision, head_side.revision)
+        before, after = partial or (base_side.side.snapshot, head_side.side.snapshot)
+        changes = diff_snapshots(before, after)
+        affected = find_affected(base_side.side, head_side.side, changes)
+        return Comparison(base_side.revision, head_side, affected, base_side)
+
+
+def _unknown(base: str | None, head: Loaded, why: str) -> Comparison:
+    return Comparison(
+        Revision(base or "(default)", "unknown"), head, everything(head.graph, why), None
+    )

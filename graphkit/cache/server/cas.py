@@ -1,0 +1,189 @@
+"""The ContentAddressableStorage service: FindMissingBlobs, batch reads and writes, GetTree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from graphkit.cache.digest import Digest, InvalidRequest, digest, digests
+from graphkit.cache.names import instance_name
+from graphkit.cache.protocol import re_grpc, re_pb2
+from graphkit.cache.server.calls import Refused, streaming, unary
+from graphkit.cache.server.metrics import Metrics
+from graphkit.cache.store.base import Store
+
+# Directories per GetTree response when the client sets no page size; with the byte
+# budget below it keeps each message far under gRPC's default 4 MiB limit.
+TREE_PAGE = 1000
+TREE_PAGE_BYTES = 2 * 1024 * 1024
+_INVALID = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+_NOT_FOUND = grpc.StatusCode.NOT_FOUND.value[0]
+_SHA256_OR_UNSET = (re_pb2.DigestFunction.UNKNOWN, re_pb2.DigestFunction.SHA256)
+
+
+def check_digest_function(value: int) -> None:
+    """Bazel 4.2 leaves digest_function unset, which means SHA-256 for 64-hex hashes."""
+    if value not in _SHA256_OR_UNSET:
+        name = (
+            re_pb2.DigestFunction.Value.Name(value)
+            if value in (re_pb2.DigestFunction.Value.values())
+            else str(value)
+        )
+        raise InvalidRequest(f"digest function {name} is not supported; this cache uses SHA256")
+
+
+def to_proto(d: Digest) -> re_pb2.Digest:
+    """A Digest as its REAPI message."""
+    return re_pb2.Digest(hash=d.hash, size_bytes=d.size)
+
+
+class CasService(re_grpc.ContentAddressableStorageServicer):
+    """REAPI ContentAddressableStorage over a Store per instance name."""
+
+    def __init__(self, stores: Callable[[str], Store], metrics: Metrics, max_batch: int) -> None:
+        self._stores = stores
+        self.metrics = metrics
+        self._max_batch = max_batch
+
+    @unary("FindMissingBlobs")
+    def FindMissingBlobs(self, request: Any, context: grpc.ServicerContext) -> Any:
+        check_digest_function(request.digest_function)
+        store = self._stores(instance_name(request.instance_name))
+        wanted = digests([(d.hash, d.size_bytes) for d in request.blob_digests])
+        missing = store.find_missing(wanted)
+        return re_pb2.FindMissingBlobsResponse(missing_blob_digests=[to_proto(d) for d in missing])
+
+    @unary("BatchUpdateBlobs")
+    def BatchUpdateBlobs(self, request: Any, context: grpc.ServicerContext) -> Any:
+        check_digest_function(request.digest_function)
+        store = self._stores(instance_name(request.instance_name))
+        total = sum(len(r.data) for r in request.requests)
+        if total > self._max_batch:
+            raise InvalidRequest(
+                f"batch of {total} bytes exceeds max_batch_total_size_bytes {self._max_batch}; "
+                "split it or upload large blobs with ByteStream.Write"
+            )
+        errors: list[str | None] = []
+        valid: list[tuple[Digest, bytes]] = []
+        for r in request.requests:
+            try:
+                if r.compressor != re_pb2.Compressor.IDENTITY:
+                    raise InvalidRequest("compressed batch uploads are not supported")
+                valid.append((digest(r.digest.hash, r.digest.size_bytes), r.data))
+                errors.append(None)
+            except InvalidRequest as exc:
+                errors.append(str(exc))
+        verdicts = iter(store.put_many(valid))
+        response = re_pb2.BatchUpdateBlobsResponse()
+        stored_bytes = 0
+        for r, error in zip(request.requests, errors, strict=True):
+            entry = response.responses.add()
+            entry.digest.CopyFrom(r.digest)
+            if error is None:
+                error = next(verdicts)
+                if error is None:
+                    stored_bytes += len(r.data)
+            if error is None:
+                entry.status.SetInParent()
+            else:
+                entry.status.code = _INVALID
+                entry.status.message = error
+        self.metrics.add("bytes_in", stored_bytes)
+        return response
+
+    @unary("BatchReadBlobs")
+    def BatchReadBlobs(self, request: Any, context: grpc.ServicerContext) -> Any:
+        check_digest_function(request.digest_function)
+        store = self._stores(instance_name(request.instance_name))
+        protos = list(request.digests)
+        wanted = digests([(d.hash, d.size_bytes) for d in protos])
+        total = sum(d.size for d in wanted)
+        if total > self._max_batch:
+            raise InvalidRequest(
+                f"batch of {total} bytes exceeds max_batch_total_size_bytes {self._max_batch}; "
+                "split it or read large blobs with ByteStream.Read"
+            )
+        found = store.get_many(wanted)
+        response = re_pb2.BatchReadBlobsResponse()
+        sent = 0
+        for proto, d in zip(protos, wanted, strict=True):
+            entry = response.responses.add()
+            entry.digest.CopyFrom(proto)
+            data = found.get(d)
+            if data is None:
+                entry.status.code = _NOT_FOUND
+                entry.status.message = f"blob {d} is not in the cache"
+            else:
+                entry.data = data
+                entry.status.SetInParent()
+                sent += len(data)
+        self.metrics.add("cas_hits", len(found))
+        self.metrics.add("cas_misses", len(wanted) - len(found))
+        self.metrics.add("bytes_out", sent)
+        return response
+
+    @streaming("GetTree")
+    def GetTree(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        check_digest_function(request.digest_function)
+        store = self._stores(instance_name(request.instance_name))
+        root = digest(request.root_digest.hash, request.root_digest.size_bytes)
+        if request.page_size < 0:
+            raise InvalidRequest("page_size must not be negative")
+        if request.page_token and not request.page_token.isdigit():
+            raise InvalidRequest(
+                f"page_token {request.page_token[:40]!r} is not one this server issued"
+            )
+        skip = int(request.page_token or 0)
+        page_size = request.page_size or TREE_PAGE
+        directories = _walk(store, root)
+        page = re_pb2.GetTreeResponse()
+        page_bytes = 0
+        for index, directory in enumerate(directories):
+            if index < skip:
+                continue
+            if len(page.directories) >= page_size or page_bytes >= TREE_PAGE_BYTES:
+                page.next_page_token = str(index)
+                yield page
+                page, page_bytes = re_pb2.GetTreeResponse(), 0
+            page.directories.append(directory)
+            page_bytes += directory.ByteSize()
+        yield page
+
+
+def _walk(store: Store, root: Digest) -> Iterator[Any]:
+    """Directories of the tree at ``root``, breadth first, each distinct one once.
+
+    The order is deterministic for the same contents, which is what lets a page token
+    be a plain offset. Missing subdirectories are left out, as the spec asks.
+    """
+    seen = {root}
+    level = [root]
+    first = True
+    while level:
+        found = store.get_many(level)
+        if first and root not in found:
+            raise Refused(grpc.StatusCode.NOT_FOUND, f"tree root {root} is not in the cache")
+        first = False
+        next_level: list[Digest] = []
+        for d in level:
+            data = found.get(d)
+            if data is None:
+                continue
+            directory = re_pb2.Directory()
+            try:
+                directory.ParseFromString(data)
+            except DecodeError:
+                raise InvalidRequest(f"blob {d} is not a Directory message") from None
+            yield directory
+            for child in directory.directories:
+                c = digest(child.digest.hash, child.digest.size_bytes)
+                if c not in seen:
+                    seen.add(c)
+                    next_level.append(c)
+        level = next_level
+
+
+__all__ = ["CasService", "check_digest_function", "to_proto"]

@@ -1,0 +1,516 @@
+"""The local store: one diskcache directory, bounded in size, least-recently-used out.
+
+Layout of ``--dir``: diskcache's SQLite index (``cache.db``) and value files, plus a
+``staging/`` folder for uploads in flight. Blob and action-cache keys are strings in
+the index (``c|{instance}|{hash}|{size}``); file names are random and chosen by
+diskcache, so nothing from a request ever becomes a path.
+
+Three properties the server relies on, and why they hold:
+
+- **True LRU.** diskcache's ``least-recently-used`` policy updates the access time on
+  ``get`` only (``in`` and ``touch()`` do not), and one write transaction per ``get``
+  serializes every reader. Lookups here are plain SELECTs that record each hit as a
+  use; the uses are written in batches (``DiskBackend.touch``), always before an
+  eviction chooses victims. FindMissingBlobs therefore refreshes the age of every
+  blob it reports present. The one exception: an action result served from memory
+  (RecentResults) records the use of its rows at most once a minute.
+- **Atomic writes.** Small blobs live inside an SQLite transaction. Large ones are
+  written to ``staging/`` (:mod:`graphkit.cache.store.staging`), hashed while written, and
+  renamed into diskcache's value
+  folder only after the hash matched; the index row that makes them visible is
+  committed after the rename. A SIGKILL at any point leaves at most an orphan file,
+  never a visible partial blob. Staged leftovers are removed at the next start.
+- **Bounded size.** diskcache's automatic culling (ten entries per write, whatever
+  their size) is turned off; after each write the store evicts the least recently
+  used entries until the on-disk volume is under ``max_size``, and reports how many.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import diskcache
+
+from graphkit.cache.digest import EMPTY, Digest, mismatch
+from graphkit.cache.store.recent import RecentResults
+from graphkit.cache.store.staging import (
+    STALE_STAGING_SECONDS,
+    StagedFile,
+    StagedWriter,
+    is_live_upload,
+)
+from graphkit.errors import CacheError
+
+# Blobs below this size are stored inside the SQLite index, larger ones as files.
+INLINE_LIMIT = 64 * 1024
+STAGING = "staging"
+_TOUCH_FLUSH_SECONDS = 1.0
+# Rows updated per transaction when uses are written: a store waiting for the index's
+# write lock (an upload's commit) waits for one such slice, not for a whole round.
+_TOUCH_ROWS_PER_TRANSACTION = 256
+# Keys travel as one JSON array parameter (json_each), so a batch of any size is one
+# statement. The LEFT JOIN keeps key order; FILTER splits present from absent.
+_MISSING_SQL = (
+    "SELECT json_group_array(j.key) FILTER (WHERE c.rowid IS NULL),"
+    " json_group_array(c.rowid) FILTER (WHERE c.rowid IS NOT NULL)"
+    " FROM json_each(?) AS j LEFT JOIN Cache AS c ON c.key = j.value AND c.raw = 1"
+)
+_READ_SQL = (
+    "SELECT json_group_array(j.key) FILTER (WHERE c.mode = 1),"
+    " json_group_array(length(c.value)) FILTER (WHERE c.mode = 1),"
+    " CAST(group_concat(c.value, '') FILTER (WHERE c.mode = 1) AS BLOB),"
+    " json_group_array(json_array(j.key, c.mode, c.filename)) FILTER (WHERE c.mode != 1),"
+    " json_group_array(c.rowid)"
+    " FROM json_each(?) AS j JOIN Cache AS c ON c.key = j.value AND c.raw = 1"
+)
+
+
+class _BlobDisk(diskcache.Disk):  # type: ignore[misc]
+    """diskcache's Disk, plus zero-copy adoption of verified staged files."""
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+        if not isinstance(value, StagedFile):
+            return super().store(value, read, key=key)
+        if value.size < self.min_file_size:
+            data = Path(value.path).read_bytes()
+            os.unlink(value.path)
+            return super().store(data, False, key=key)
+        filename, full_path = self.filename(key, value)
+        os.makedirs(os.path.dirname(full_path), exist_ok=True)
+        # rename() is atomic within one file system; staging/ sits inside the cache dir.
+        os.replace(value.path, full_path)
+        return value.size, diskcache.core.MODE_BINARY, filename, None
+
+
+def _is_empty(digest: Digest) -> bool:
+    # Batches test thousands of digests: the size first is cheaper than the dataclass ==,
+    # which builds two tuples per comparison.
+    return not digest.size and digest.hash == EMPTY.hash
+
+
+def _key(kind: str, instance: str, digest: Digest) -> str:
+    return f"{kind}|{instance}|{digest.hash}|{digest.size}"
+
+
+def _json_array(keys: Sequence[str]) -> str:
+    """``keys`` as a JSON array of strings.
+
+    Keys are ``kind|instance|hex|size`` and instance names are plain ASCII, so the
+    strings need no escaping and a join is enough; json.dumps is the fallback.
+    """
+    joined = '","'.join(keys)
+    if (
+        joined.isascii()
+        and joined.isprintable()
+        and "\\" not in joined
+        and (joined.count('"') == 2 * (len(keys) - 1))
+    ):
+        return f'["{joined}"]'
+    return json.dumps(keys)
+
+
+class DiskBackend:
+    """One cache directory shared by every instance name; hands out namespaced stores."""
+
+    def __init__(
+        self,
+        directory: Path,
+        max_size: int,
+        *,
+        on_evict: Callable[[int], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.max_size = max_size
+        self._on_evict = on_evict
+        self._touch_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._touched: list[tuple[float, str]] = []
+        self._flusher: threading.Thread | None = None
+        self._closed = threading.Event()
+        self.recent = RecentResults()
+        self._staging = directory / STAGING
+        try:
+            self._staging.mkdir(parents=True, exist_ok=True)
+            self._remove_stale_staging()
+            self._cache = diskcache.Cache(
+                str(directory),
+                disk=_BlobDisk,
+                disk_min_file_size=INLINE_LIMIT,
+                size_limit=max_size,
+                eviction_policy="least-recently-used",
+                cull_limit=0,
+                statistics=False,
+            )
+        except OSError as exc:
+            raise CacheError(f"{directory}: cannot open the cache directory: {exc}") from exc
+
+    def _remove_stale_staging(self) -> None:
+        cutoff = time.time() - STALE_STAGING_SECONDS
+        for entry in self._staging.iterdir():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_mtime < cutoff or not is_live_upload(entry):
+                    entry.unlink()
+
+    def namespace(self, instance: str = "") -> LocalStore:
+        """The Store for one instance name (a separate namespace in the same index)."""
+        return LocalStore(self, instance)
+
+    @property
+    def cache(self) -> diskcache.Cache:
+        """The underlying diskcache (for LocalStore)."""
+        return self._cache
+
+    @property
+    def staging(self) -> Path:
+        """Where uploads in flight are written."""
+        return self._staging
+
+    def missing(self, keys: Sequence[str]) -> list[int]:
+        """Positions of the ``keys`` that are absent; each present one counts as used.
+
+        One statement for the whole batch whose answer is a single row: the sqlite3
+        module releases and retakes the GIL around every row it steps through, and
+        with several busy request threads each retake can wait a whole switch
+        interval, so a row per key made concurrent batches slower than one at a time.
+        """
+        if not keys:
+            return []
+        absent, rows = self._cache._sql(_MISSING_SQL, (_json_array(keys),)).fetchone()
+        if rows != "[]":
+            self.touch(rows)
+        return json.loads(absent)  # type: ignore[no-any-return]
+
+    def read_many(self, keys: Sequence[str]) -> dict[int, bytes]:
+        """The values of the present ``keys`` by position; each one counts as used.
+
+        Inline values come back concatenated in one row (see ``missing`` for why one
+        row); group_concat copies BLOB bytes as they are (NULs and non-UTF-8 too) and
+        CAST(... AS BLOB) hands them back unchanged. Values kept in files are read
+        from their files; one evicted in between is left out, as if absent.
+        """
+        if not keys:
+            return {}
+        inline, lengths, data, files, rows = self._cache._sql(
+            _READ_SQL, (_json_array(keys),)
+        ).fetchone()
+        if rows == "[]":
+            return {}
+        self.touch(rows)
+        found: dict[int, bytes] = {}
+        if data is not None:
+            view, offset = memoryview(data), 0
+            for position, length in zip(json.loads(inline), json.loads(lengths), strict=True):
+                found[position] = bytes(view[offset : offset + length])
+                offset += length
+        for position, mode, filename in json.loads(files):
+            with contextlib.suppress(OSError):
+                found[position] = self._cache._disk.fetch(mode, filename, None, False)
+        return found
+
+    def lookup(self, key: str) -> tuple[int, int, str | None, Any] | None:
+        """The index row of one present key: (rowid, mode, filename, value); a use."""
+        row = self._cache._sql(
+            "SELECT rowid, mode, filename, value FROM Cache WHERE key = ? AND raw = 1", (key,)
+        ).fetchone()
+        if row is not None:
+            self.touch(f"[{row[0]}]")
+        return row  # type: ignore[no-any-return]
+
+    def rowids(self, keys: Sequence[str]) -> list[int] | None:
+        """The rowids of ``keys`` when every one is present, else None. Not a use."""
+        unique = list(dict.fromkeys(keys))
+        found = self._cache._sql(
+            "SELECT json_group_array(c.rowid) FROM json_each(?) AS j"
+            " JOIN Cache AS c ON c.key = j.value AND c.raw = 1",
+            (json.dumps(unique),),
+        ).fetchone()[0]
+        rows: list[int] = json.loads(found)
+        return rows if len(rows) == len(unique) else None
+
+    def fetch(self, row: tuple[int, int, str | None, Any], *, read: bool) -> Any:
+        """The value of a looked-up row: bytes, or an open file when ``read`` is set.
+
+        Raises OSError when an eviction removed the value file in between.
+        """
+        _rowid, mode, filename, value = row
+        return self._cache._disk.fetch(mode, filename, value, read)
+
+    def touch(self, rows_json: str) -> None:
+        """Record a use of the entries whose rowids are in the JSON array ``rows_json``.
+
+        diskcache's own LRU ``get`` updates ``access_time`` in a write transaction per
+        call (about 0.2 ms each, serialized). Uses are instead collected here and
+        written by a background thread every second, and always before an eviction
+        picks its victims, so eviction order is still exact LRU and no request waits
+        for the write lock to record a read.
+        """
+        with self._touch_lock:
+            self._touched.append((time.time(), rows_json))
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=_flush_loop,
+                    args=(weakref.ref(self), self._closed),
+                    name="cache-touch-flush",
+                    daemon=True,
+                )
+                self._flusher.start()
+
+    def flush_touches(self) -> None:
+        """Write the recorded uses into the index, oldest first."""
+        with self._flush_lock:
+            with self._touch_lock:
+                touched, self._touched = self._touched, []
+            if touched:
+                # One point update per row, at its latest use in this round (uses are
+                # appended in time order, so the last one seen is the latest).
+                latest: dict[int, float] = {}
+                for when, rows in touched:
+                    for row in json.loads(rows):
+                        latest[row] = when
+                updates = [(when, row) for row, when in latest.items()]
+                for start in range(0, len(updates), _TOUCH_ROWS_PER_TRANSACTION):
+                    with self._cache._transact(retry=True):
+                        self._cache._con.executemany(  # The thread's connection, in the txn.
+                            "UPDATE Cache SET access_time = ? WHERE rowid = ?",
+                            updates[start : start + _TOUCH_ROWS_PER_TRANSACTION],
+                        )
+
+    def insert_inline(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Store small values in one statement, as diskcache itself would store them.
+
+        ``Cache.set`` costs several statements per value; a batch of 2,000 small blobs
+        is instead one upsert into diskcache's documented table layout (inline value,
+        ``MODE_RAW``, no file), in one transaction. A key already present keeps its
+        value (content-addressed: same key, same bytes) and has its use refreshed.
+        diskcache's triggers keep its entry count right.
+        """
+        now = time.time()
+        with self._cache._transact(retry=True):
+            self._cache._con.executemany(
+                "INSERT INTO Cache(key, raw, store_time, expire_time, access_time,"
+                " access_count, tag, size, mode, filename, value)"
+                " VALUES (?, 1, ?, NULL, ?, 0, NULL, 0, ?, NULL, ?)"
+                " ON CONFLICT(key, raw) DO UPDATE SET access_time = excluded.access_time",
+                [
+                    (key, now, now, diskcache.core.MODE_RAW, sqlite3.Binary(value))
+                    for key, value in items
+                ],
+            )
+
+    def entries(self) -> int:
+        """Number of blobs and action results stored."""
+        return len(self._cache)
+
+    def volume(self) -> int:
+        """Bytes on disk: the index plus value files."""
+        return int(self._cache.volume())
+
+    def evict_if_needed(self) -> int:
+        """Evict least-recently-used entries until under ``max_size``; return how many."""
+        evicted = 0
+        if self._cache.volume() > self.max_size:
+            self.flush_touches()  # Victims are chosen by access time: make it current.
+        while (excess := self._cache.volume() - self.max_size) > 0:
+            removed = self._evict_oldest(excess)
+            if not removed:
+                break  # Nothing left to evict: the index alone exceeds max_size.
+            evicted += removed
+        if evicted and self._on_evict is not None:
+            self._on_evict(evicted)
+        return evicted
+
+    def _evict_oldest(self, excess: int) -> int:
+        """Delete the oldest-accessed entries that together free about ``excess`` bytes.
+
+        diskcache's own ``cull()`` deletes ten entries per round whatever their size,
+        which with large blobs throws away far more than needed, so the selection is
+        done here. It uses diskcache's documented table layout (``Cache`` with
+        ``access_time``, ``size``, ``filename``; 5.x, pinned below 6); diskcache's
+        triggers keep its count and size totals right, and its transaction removes
+        the value files after the commit.
+        """
+        with self._cache._transact(retry=True) as (sql, cleanup):
+            rows = sql(
+                "SELECT rowid, filename, size + COALESCE(length(value), 0) FROM Cache"
+                " ORDER BY access_time LIMIT 256"
+            ).fetchall()
+            if not rows:
+                return 0
+            chosen, freed = [], 0
+            for rowid, filename, size in rows:
+                chosen.append(rowid)
+                cleanup(filename)
+                freed += size
+                if freed >= excess:
+                    break
+            # Before the delete: a remembered result must never outlive its blobs.
+            self.recent.forget(chosen)
+            sql(f"DELETE FROM Cache WHERE rowid IN ({','.join('?' * len(chosen))})", chosen)
+        return len(chosen)
+
+    def close(self) -> None:
+        """Close the index (open file handles returned by ``open`` stay valid)."""
+        self._closed.set()
+        self.flush_touches()
+        self._cache.close()
+
+
+def _flush_loop(backend_ref: weakref.ref[DiskBackend], closed: threading.Event) -> None:
+    """Write recorded uses every second until the backend is closed or collected."""
+    while not closed.wait(_TOUCH_FLUSH_SECONDS):
+        backend = backend_ref()
+        if backend is None:
+            return
+        with contextlib.suppress(sqlite3.Error):  # Closed under us; the next round exits.
+            backend.flush_touches()
+        del backend
+
+
+class LocalStore:
+    """The Store of one instance name inside a DiskBackend."""
+
+    def __init__(self, backend: DiskBackend, instance: str) -> None:
+        self._backend = backend
+        self._cache = backend.cache
+        self._instance = instance
+        self._blob_prefix = f"c|{instance}|"
+
+    def _keys(self, digests: Iterable[Digest]) -> list[str]:
+        prefix = self._blob_prefix  # _key() inlined: batches build thousands of keys.
+        return [f"{prefix}{d.hash}|{d.size}" for d in digests]
+
+    def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
+        """See Store.find_missing. Present blobs count as used (LRU age refreshed)."""
+        wanted = [d for d in digests if not _is_empty(d)]  # The empty blob is always there.
+        return [wanted[i] for i in self._backend.missing(self._keys(wanted))]
+
+    def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
+        """See Store.get_many."""
+        found: dict[Digest, bytes] = {d: b"" for d in digests if _is_empty(d)}
+        wanted = list(dict.fromkeys(d for d in digests if not _is_empty(d)))
+        for position, value in self._backend.read_many(self._keys(wanted)).items():
+            found[wanted[position]] = value
+        return found
+
+    def put_many(self, blobs: Sequence[tuple[Digest, bytes]]) -> list[str | None]:
+        """See Store.put_many. Every blob is hashed before it is stored."""
+        verdicts = [mismatch(d, data) for d, data in blobs]
+        good = [
+            (d, data)
+            for (d, data), verdict in zip(blobs, verdicts, strict=True)
+            if verdict is None and not _is_empty(d)
+        ]
+        if good:
+            small = [
+                (_key("c", self._instance, d), data) for d, data in good if len(data) < INLINE_LIMIT
+            ]
+            if small:
+                self._backend.insert_inline(small)
+            for d, data in good:
+                if len(data) >= INLINE_LIMIT:
+                    self._add(d, data)
+            self._backend.evict_if_needed()
+        return verdicts
+
+    def open(self, digest: Digest) -> BinaryIO | None:
+        """See Store.open."""
+        if digest == EMPTY:
+            return io.BytesIO(b"")
+        row = self._backend.lookup(_key("c", self._instance, digest))
+        if row is None:
+            return None
+        try:
+            value = self._backend.fetch(row, read=True)
+        except OSError:
+            return None  # Evicted between lookup and open.
+        if isinstance(value, bytes):
+            return io.BytesIO(value)
+        return value  # type: ignore[no-any-return]
+
+    def writer(self, digest: Digest) -> StagedWriter:
+        """See Store.writer."""
+        return StagedWriter(self._backend.staging, digest, self._adopt)
+
+    def _add(self, digest: Digest, value: bytes | StagedFile) -> None:
+        """Store a verified blob unless it is already there.
+
+        Never ``set``: replacing a present blob deletes its value file, and a reader
+        that just looked the old row up would then find the file gone. Same key means
+        same bytes here, so keeping the first copy is always right; the second is
+        discarded and the first counts as used.
+        """
+        key = _key("c", self._instance, digest)
+        if not self._cache.add(key, value, retry=True):
+            self._backend.lookup(key)
+
+    def _adopt(self, digest: Digest, staged: StagedFile) -> None:
+        self._add(digest, staged)
+        self._backend.evict_if_needed()
+
+    def get_action_result(self, action: Digest) -> bytes | None:
+        """See Store.get_action_result."""
+        row = self._backend.lookup(_key("a", self._instance, action))
+        if row is None:
+            return None
+        try:
+            value = self._backend.fetch(row, read=False)
+        except OSError:
+            return None  # A large result evicted between lookup and read.
+        return value if isinstance(value, bytes) else None
+
+    def put_action_result(self, action: Digest, result: bytes) -> None:
+        """See Store.put_action_result."""
+        key = _key("a", self._instance, action)
+        self._backend.recent.discard(key)
+        self._cache.set(key, bytes(result), retry=True)
+        self._backend.evict_if_needed()
+
+    def recall_complete_result(self, action: Digest) -> bytes | None:
+        """See ServedStore.recall_complete_result.
+
+        A hit counts as a use of every row, recorded at most once a minute per result
+        (see RecentResults).
+        """
+        found = self._backend.recent.get(_key("a", self._instance, action), time.monotonic())
+        if found is None:
+            return None
+        recalled, record_use = found
+        if record_use:
+            self._backend.touch(recalled.rows_json)
+        return recalled.result
+
+    def remember_complete_result(
+        self, action: Digest, result: bytes, blobs: Sequence[Digest]
+    ) -> None:
+        """See ServedStore.remember_complete_result."""
+        recent = self._backend.recent
+        generation = recent.generation  # Read before the rows are: see RecentResults.
+        keys = [_key("a", self._instance, action), *self._keys(blobs)]
+        rows = self._backend.rowids(keys)
+        # A concurrent update may have replaced the result since it was checked.
+        if rows is not None and self.get_action_result(action) == result:
+            recent.remember(keys[0], result, rows, generation, time.monotonic())
+
+
+def measure(directory: Path) -> tuple[int, int]:
+    """(entries, bytes on disk) of an existing cache, without changing its settings."""
+    cache = diskcache.Cache(str(directory), disk=_BlobDisk)
+    try:
+        return len(cache), int(cache.volume())
+    finally:
+        cache.close()
+
+
+def open_local_store(directory: Path, max_size: int, instance: str = "") -> LocalStore:
+    """A LocalStore over ``directory`` — the runner's local cache tier."""
+    return DiskBackend(directory, max_size).namespace(instance)

@@ -1,0 +1,340 @@
+"""Run tasks in dependency order, N at a time, each served from the cache when it can be.
+
+The only module that spawns processes. On a cache hit it replays the captured
+output and restores the declared outputs byte for byte — after checking that every
+path stays inside the workspace. On a miss it runs the command, and on success
+stores outputs, logs, exit code and duration as a REAPI ActionResult. Failures are
+never cached. Progress goes out through a callback; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from graphkit.cache.actions import parse_action_result
+from graphkit.cache.digest import Digest, digest, digest_of, mismatch
+from graphkit.cache.protocol import re_pb2
+from graphkit.cache.store.base import Store
+from graphkit.errors import CacheError, GraphkitError, InputError
+from graphkit.execution.junit import TestCase, file_durations, parse_junit
+from graphkit.execution.tasks import OUT_DIR, TaskRun
+from graphkit.paths import inside_workspace
+
+Status = Literal["ran", "cached", "failed", "flaky", "muted"]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How one task ended."""
+
+    run: TaskRun
+    status: Status
+    duration_s: float  # wall time here (for a hit: the time it took to restore)
+    saved_s: float  # for a hit: how long the task took when it really ran
+    exit_code: int
+    attempts: tuple[str, ...] = ()  # "passed"/"failed" per attempt, for executed tasks
+    failing_tests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress: a task started, printed output, finished; or a warning."""
+
+    kind: Literal["start", "output", "finish", "warning"]
+    run: TaskRun | None = None
+    text: str = ""
+    result: TaskResult | None = None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: parallelism, cache directions, retries."""
+
+    jobs: int = 1
+    read_cache: bool = True
+    write_cache: bool = True
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Every task's result, and the totals the CLI reports."""
+
+    results: tuple[TaskResult, ...] = field(default=())
+
+    def count(self, status: Status) -> int:
+        """How many tasks ended with ``status``."""
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def saved_s(self) -> float:
+        """Time the cache saved: what the cached tasks took when they really ran."""
+        return sum(r.saved_s for r in self.results if r.status == "cached")
+
+    @property
+    def failed(self) -> bool:
+        """True when a task failed (muted and flaky tasks do not fail the run)."""
+        return any(r.status == "failed" for r in self.results)
+
+
+class Recorder(Protocol):
+    """Where executed tasks leave their durations and outcomes (see graphkit.execution.history)."""
+
+    def executed(self, result: TaskResult, test_durations: Mapping[str, float]) -> None: ...
+
+
+class Muting(Protocol):
+    """Decides whether failing tests are quarantined (see graphkit.execution.quarantine)."""
+
+    def all_muted(self, run: TaskRun, failing: Sequence[str]) -> bool: ...
+
+
+Reporter = Callable[[Event], None]
+
+
+def run_tasks(
+    root: Path,
+    runs: Sequence[TaskRun],
+    store: Store | None,
+    options: RunOptions,
+    *,
+    environ: Mapping[str, str],
+    report: Reporter,
+    recorder: Recorder | None = None,
+    muting: Muting | None = None,
+) -> Summary:
+    """Run every task once its deps' tasks are done, ``options.jobs`` at a time."""
+    runner = _Runner(root, store, options, environ, report, recorder, muting)
+    by_label = {run.label: run for run in runs}
+    waiting = {run.label: {d for d in run.deps if d in by_label} for run in runs}
+    results: list[TaskResult] = []
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        active: dict[Future[TaskResult], TaskRun] = {}
+        while waiting or active:
+            for label in sorted(label for label, deps in waiting.items() if not deps):
+                del waiting[label]
+                active[pool.submit(runner.one, by_label[label])] = by_label[label]
+            done, _ = wait(active, return_when=FIRST_COMPLETED)
+            for future in done:
+                finished = active.pop(future)
+                results.append(future.result())
+                for deps in waiting.values():
+                    deps.discard(finished.label)
+    order = {run.label: index for index, run in enumerate(runs)}
+    return Summary(tuple(sorted(results, key=lambda r: order[r.run.label])))
+
+
+@dataclass
+class _Runner:
+    root: Path
+    store: Store | None
+    options: RunOptions
+    environ: Mapping[str, str]
+    report: Reporter
+    recorder: Recorder | None
+    muting: Muting | None
+
+    def one(self, run: TaskRun) -> TaskResult:
+        self.report(Event("start", run))
+        start = time.monotonic()
+        hit = self._from_cache(run) if self.store is not None and self.options.read_cache else None
+        if hit is not None:
+            saved, stdout, stderr = hit
+            result = TaskResult(run, "cached", time.monotonic() - start, saved, 0)
+            self._replay(run, stdout, stderr)
+        else:
+            result = self._execute(run)
+        self.report(Event("finish", run, result=result))
+        return result
+
+    # --- cache hits -------------------------------------------------------------
+
+    def _from_cache(self, run: TaskRun) -> tuple[float, bytes, bytes] | None:
+        assert self.store is not None
+        data = self.store.get_action_result(run.action)
+        if data is None:
+            return None
+        result = parse_action_result(data)
+        if result is None:
+            self._warn(run, "cached result does not parse; running the task instead")
+            return None
+        try:
+            files = self._checked_outputs(run, result)
+        except GraphkitError as exc:
+            self._warn(run, f"refusing cached result: {exc}; running the task instead")
+            return None
+        wanted = [d for _, d, _ in files]
+        wanted += [self._digest(d) for d in (result.stdout_digest, result.stderr_digest) if d.hash]
+        blobs = self.store.get_many(wanted)
+        for want in wanted:
+            if want not in blobs or mismatch(want, blobs[want]) is not None:
+                return None  # evicted or damaged: a miss, never a partial restore
+        for path, blob_digest, executable in files:
+            _write_atomically(inside_workspace(self.root, path), blobs[blob_digest], executable)
+        meta = result.execution_metadata
+        saved = (
+            meta.execution_completed_timestamp.ToNanoseconds()
+            - meta.execution_start_timestamp.ToNanoseconds()
+        ) / 1e9
+        stdout = (
+            blobs.get(self._digest(result.stdout_digest), b"") if result.stdout_digest.hash else b""
+        )
+        stderr = (
+            blobs.get(self._digest(result.stderr_digest), b"") if result.stderr_digest.hash else b""
+        )
+        return max(saved, 0.0), stdout, stderr
+
+    def _checked_outputs(
+        self, run: TaskRun, result: re_pb2.ActionResult
+    ) -> list[tuple[str, Digest, bool]]:
+        """Every output path of a cached result, checked before anything is written."""
+        if result.exit_code != 0:
+            raise CacheError("it records a failure (failures are never cached)")
+        if result.output_directories or result.output_symlinks or result.output_file_symlinks:
+            raise CacheError("it holds directories or symlinks, which graphkit never stores")
+        files = []
+        for entry in result.output_files:
+            inside_workspace(self.root, entry.path)  # raises on absolute, '..' or symlink escape
+            files.append((entry.path, self._digest(entry.digest), entry.is_executable))
+        missing = set(run.outputs) - {path for path, _, _ in files}
+        if missing:
+            raise CacheError(f"it lacks declared output {sorted(missing)[0]!r}")
+        return files
+
+    @staticmethod
+    def _digest(d: re_pb2.Digest) -> Digest:
+        return digest(d.hash, d.size_bytes)
+
+    def _replay(self, run: TaskRun, stdout: bytes, stderr: bytes) -> None:
+        text = (stdout + stderr).decode("utf-8", "replace")
+        if text:
+            self.report(Event("output", run, text))
+
+    def _warn(self, run: TaskRun, message: str) -> None:
+        self.report(Event("warning", run, f"{run.name}: {message}"))
+
+    # --- execution --------------------------------------------------------------
+
+    def _execute(self, run: TaskRun) -> TaskResult:
+        attempts: list[str] = []
+        env = {**_base_env(self.environ), **dict(run.env)}
+        start = time.monotonic()
+        started_wall = time.time()
+        stdout = stderr = b""
+        code = 0
+        (self.root / OUT_DIR).mkdir(parents=True, exist_ok=True)
+        _ignore_out_dir(self.root)
+        for _ in range(self.options.retries + 1):
+            if run.junit:  # a report left by an earlier run must not be read as this one's
+                (self.root / run.junit).parent.mkdir(parents=True, exist_ok=True)
+                (self.root / run.junit).unlink(missing_ok=True)
+            proc = subprocess.run(
+                ["sh", "-c", run.command], cwd=self.root, env=env, capture_output=True, check=False
+            )
+            stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
+            attempts.append("passed" if code == 0 else "failed")
+            if code == 0:
+                break
+        duration = time.monotonic() - start
+        self._replay(run, stdout, stderr)
+        cases = self._junit(run)
+        failing = tuple(c.test_id for c in cases if c.outcome in ("failed", "error"))
+        missing = [o for o in run.outputs if not (self.root / o).is_file()]
+        if code == 0 and missing:
+            self._warn(run, f"declared output {missing[0]!r} was not written")
+            code = 1
+            attempts[-1] = "failed"
+        if code == 0:
+            status: Status = "flaky" if "failed" in attempts else "ran"
+        elif self.muting is not None and self.muting.all_muted(run, failing):
+            status = "muted"
+        else:
+            status = "failed"
+        result = TaskResult(run, status, duration, 0.0, code, tuple(attempts), failing)
+        if code == 0 and self.store is not None and self.options.write_cache:
+            self._store(run, stdout, stderr, started_wall, duration)
+        if self.recorder is not None:
+            self.recorder.executed(result, file_durations(cases))
+        return result
+
+    def _junit(self, run: TaskRun) -> tuple[TestCase, ...]:
+        if not run.junit:
+            return ()
+        path = self.root / run.junit
+        if not path.is_file():
+            return ()
+        try:
+            return parse_junit(path.read_bytes(), run.junit)
+        except InputError as exc:
+            self._warn(run, f"ignoring unreadable JUnit report: {exc}")
+            return ()
+
+    def _store(
+        self, run: TaskRun, stdout: bytes, stderr: bytes, started: float, duration: float
+    ) -> None:
+        assert self.store is not None
+        blobs = [(digest_of(stdout), stdout), (digest_of(stderr), stderr)]
+        result = re_pb2.ActionResult(exit_code=0)
+        for path in run.outputs:
+            full = self.root / path
+            data = full.read_bytes()
+            blob = digest_of(data)
+            blobs.append((blob, data))
+            result.output_files.append(
+                re_pb2.OutputFile(
+                    path=path,
+                    digest=re_pb2.Digest(hash=blob.hash, size_bytes=blob.size),
+                    is_executable=os.access(full, os.X_OK),
+                )
+            )
+        for field_name, blob in (("stdout_digest", blobs[0][0]), ("stderr_digest", blobs[1][0])):
+            getattr(result, field_name).CopyFrom(
+                re_pb2.Digest(hash=blob.hash, size_bytes=blob.size)
+            )
+        meta = result.execution_metadata
+        meta.worker = "graphkit"
+        meta.execution_start_timestamp.FromNanoseconds(int(started * 1e9))
+        meta.execution_completed_timestamp.FromNanoseconds(int((started + duration) * 1e9))
+        try:
+            problems = [p for p in self.store.put_many(blobs) if p is not None]
+            if problems:
+                raise CacheError(problems[0])
+            self.store.put_action_result(run.action, result.SerializeToString(deterministic=True))
+        except CacheError as exc:
+            self._warn(run, f"could not store the result: {exc}")
+
+
+def _base_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What every task inherits without declaring it: enough to find programs."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TERM", "SYSTEMROOT")
+    return {name: environ[name] for name in keep if name in environ}
+
+
+def _ignore_out_dir(root: Path) -> None:
+    """Keep ``.graphkit/`` out of git (and so out of every key) with its own .gitignore."""
+    ignore = root / ".graphkit" / ".gitignore"
+    if not ignore.exists():
+        ignore.parent.mkdir(parents=True, exist_ok=True)
+        ignore.write_text("# graphkit's scratch space; never committed\n*\n")
+
+
+def _write_atomically(path: Path, data: bytes, executable: bool) -> None:
+    """Write a restored output so no reader ever sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temp, 0o755 if executable else 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,241 @@
+"""Tasks ready to run: commands expanded from rules, and their REAPI action keys.
+
+A task's action key covers the target's content key, the task definition, the
+expanded command, the values of the environment variables the task declares, and
+the platform. It is encoded as a REAPI v2 ``Action`` (with its ``Command`` and an
+input root naming the content key), so results live in the same action cache Bazel
+and other REAPI clients use, under a digest any of them could recompute.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from graphkit.analysis.filetests import test_files
+from graphkit.analysis.graph import BuildGraph, components
+from graphkit.analysis.keys import KeyRecord
+from graphkit.cache.digest import Digest, digest_of
+from graphkit.cache.protocol import re_pb2
+from graphkit.errors import InputError
+from graphkit.labels import Label
+from graphkit.model import Target, TaskSpec
+
+# Bump when the Action encoding changes: every action key changes with it.
+ACTION_SCHEME = 1
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One task of one target, expanded and keyed, ready for the runner."""
+
+    label: Label
+    task: str
+    rule: str
+    command: str
+    outputs: tuple[str, ...]  # repo-relative files the task writes and the cache restores
+    env: tuple[tuple[str, str], ...]  # declared variables and their values (part of the key)
+    junit: str | None  # repo-relative or absolute path of the JUnit XML it writes, if any
+    files: tuple[str, ...]  # test files this run covers (all of the target's, or one shard's)
+    deps: tuple[Label, ...]  # targets whose same-named task must finish first
+    content_key: str
+    action: Digest
+
+    @property
+    def name(self) -> str:
+        """``//pkg:name test``."""
+        return f"{self.label} {self.task}"
+
+
+def platform_properties() -> tuple[tuple[str, str], ...]:
+    """The platform an action runs on, in REAPI's property names, sorted."""
+    return (("ISA", platform.machine().lower()), ("OSFamily", platform.system().lower()))
+
+
+def expand(
+    template: str,
+    *,
+    target: Target,
+    graph: BuildGraph,
+    srcs: Sequence[str],
+    files: Sequence[str],
+    outdir: str,
+    junit: str | None = None,
+) -> list[str]:
+    """Fill a command or output template; a list attribute expands an output to several.
+
+    Placeholders: ``{package}`` (the folder, ``.`` for the root), ``{name}``,
+    ``{label}``, ``{srcs}`` and ``{test_files}`` (shell-quoted, space-separated),
+    ``{outdir}`` (a scratch folder for this run), ``{junit}``, ``{pythonpath}`` (the
+    ``src`` folders of the target's package and its transitive deps' packages) and
+    ``{attr:NAME}`` (a target attribute; a list becomes several words).
+    """
+    label = target.label
+    packages = [label.package, *(d.package for d in graph.deps(label, transitive=True))]
+    values: dict[str, str] = {
+        "package": label.package or ".",
+        "name": label.name,
+        "label": str(label),
+        "srcs": _words(srcs),
+        "test_files": _words(files),
+        "outdir": outdir,
+        "junit": junit or "",
+        "pythonpath": ":".join(dict.fromkeys(f"{p}/src" if p else "src" for p in packages)),
+    }
+    attrs = {name: json.loads(value) for name, value in target.attrs}
+    results = [""]
+    rest = template
+    while rest:
+        start = rest.find("{")
+        if start < 0:
+            results = [r + rest for r in results]
+            break
+        end = rest.find("}", start)
+        if end < 0:
+            raise InputError(f"unclosed '{{' in task template {template!r} of {label}")
+        results = [r + rest[:start] for r in results]
+        key = rest[start + 1 : end]
+        rest = rest[end + 1 :]
+        if key.startswith("attr:"):
+            value = attrs.get(key[5:])
+            if value is None:
+                raise InputError(f"{label} has no attribute {key[5:]!r} for {template!r}")
+            if isinstance(value, list):
+                if template.strip() == "{" + key + "}":
+                    return [str(v) for v in value]
+                results = [r + _words(str(v) for v in value) for r in results]
+            else:
+                results = [r + str(value) for r in results]
+        elif key in values:
+            results = [r + values[key] for r in results]
+        else:
+            raise InputError(f"unknown placeholder {{{key}}} in {template!r} of {label}")
+    return results
+
+
+def _words(items: Iterable[str]) -> str:
+    return " ".join(shlex.quote(item) for item in items)
+
+
+def action_digest(
+    *,
+    content_key: str,
+    spec: TaskSpec,
+    command: str,
+    outputs: Sequence[str],
+    env: Sequence[tuple[str, str]],
+) -> Digest:
+    """The REAPI Action digest of a task: what the action cache is keyed by."""
+    cmd = re_pb2.Command(
+        arguments=["sh", "-c", command],
+        environment_variables=[
+            re_pb2.Command.EnvironmentVariable(name=n, value=v) for n, v in sorted(env)
+        ],
+        output_paths=sorted(outputs),
+        platform=re_pb2.Platform(
+            properties=[re_pb2.Platform.Property(name=n, value=v) for n, v in platform_properties()]
+        ),
+    )
+    # The inputs are what the content key already names, so the input root is one
+    # small file holding that key (and the task definition), not a copy of the sources.
+    marker = json.dumps(
+        {
+            "scheme": ACTION_SCHEME,
+            "content_key": content_key,
+            "task": spec.name,
+            "junit": spec.junit,
+            "env_names": sorted(spec.env),
+        },
+        sort_keys=True,
+    ).encode()
+    marker_digest = digest_of(marker)
+    root = re_pb2.Directory(
+        files=[
+            re_pb2.FileNode(
+                name="graphkit.key",
+                digest=re_pb2.Digest(hash=marker_digest.hash, size_bytes=marker_digest.size),
+            )
+        ]
+    )
+    command_digest = digest_of(cmd.SerializeToString(deterministic=True))
+    root_digest = digest_of(root.SerializeToString(deterministic=True))
+    action = re_pb2.Action(
+        command_digest=re_pb2.Digest(hash=command_digest.hash, size_bytes=command_digest.size),
+        input_root_digest=re_pb2.Digest(hash=root_digest.hash, size_bytes=root_digest.size),
+        do_not_cache=False,
+    )
+    return digest_of(action.SerializeToString(deterministic=True))
+
+
+def declared_env(spec: TaskSpec, environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The values of the variables a task declares (unset ones are empty)."""
+    return tuple((name, environ.get(name, "")) for name in sorted(spec.env))
+
+
+OUT_DIR = ".graphkit/out"  # per-task scratch space; .graphkit/.gitignore keeps it out of git
+
+
+def make_tasks(
+    graph: BuildGraph,
+    records: Mapping[Label, KeyRecord],
+    labels: Iterable[Label],
+    task: str,
+    *,
+    environ: Mapping[str, str],
+    files_for: Mapping[Label, Sequence[str]] | None = None,
+) -> list[TaskRun]:
+    """The runs of ``task`` for each of ``labels`` whose rule defines it, deps first.
+
+    ``files_for`` narrows a target's test files to one shard's share. Paths in the
+    command are repo-relative, so the same task gets the same action key on every
+    machine.
+    """
+    selected = [label for label in labels if graph.rule_of(label).task(task) is not None]
+    chosen = set(selected)
+    # Targets in one import cycle cannot wait for each other; they run in any order.
+    cycle_of = {label: set(members) for members in components(graph) for label in members}
+    runs = []
+    for label in sorted(selected):
+        target, rule = graph.targets[label], graph.rule_of(label)
+        spec = rule.task(task)
+        assert spec is not None
+        inputs = [path for path, _mode, _oid in records[label].inputs.files]
+        files = list(files_for[label]) if files_for and label in files_for else None
+        tests = files if files is not None else test_files(graph, label, inputs)
+        outdir = f"{OUT_DIR}/{label.package or '_root'}/{label.name}/{task}"
+
+        fill = partial(expand, target=target, graph=graph, srcs=inputs, files=tests, outdir=outdir)
+        junit = fill(spec.junit)[0] if spec.junit else None
+        command = " ".join(fill(spec.command, junit=junit))
+        outputs = tuple(sorted({o for template in spec.outputs for o in fill(template)}))
+        env = declared_env(spec, environ)
+        runs.append(
+            TaskRun(
+                label=label,
+                task=task,
+                rule=target.rule,
+                command=command,
+                outputs=outputs,
+                env=env,
+                junit=junit,
+                files=tuple(tests),
+                deps=tuple(
+                    d
+                    for d in graph.deps(label, transitive=True)
+                    if d in chosen and d not in cycle_of[label]
+                ),
+                content_key=records[label].key,
+                action=action_digest(
+                    content_key=records[label].key,
+                    spec=spec,
+                    command=command,
+                    outputs=outputs,
+                    env=env,
+                ),
+            )
+        )
+    return runs

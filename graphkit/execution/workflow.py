@@ -1,0 +1,248 @@
+"""From "which targets" to "what this runner does": selection, plan, shard, run.
+
+``run``, ``plan`` and ``matrix`` share one path so they agree: select the targets
+(named, affected, or every target with the task), turn them into units (targets,
+or test files where the rule shards by file), plan shards from recorded durations,
+and for ``run`` build the keyed tasks of one shard and hand them to the runner.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from graphkit.analysis.filetests import test_files
+from graphkit.analysis.session import Loaded, Session
+from graphkit.cache.digest import Digest, digest, digest_of, mismatch
+from graphkit.cache.protocol import re_pb2
+from graphkit.cache.store.base import Store
+from graphkit.errors import InputError
+from graphkit.execution.history import History
+from graphkit.execution.plan import Plan, Unit, make_plan, plan_json, shard_of
+from graphkit.execution.quarantine import Entry, is_muted, parse_quarantine
+from graphkit.execution.run import TaskResult
+from graphkit.execution.tasks import TaskRun, make_tasks
+from graphkit.labels import Label
+
+QUARANTINE_FILE = "graphkit-quarantine.toml"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The targets a command works on, at the worktree (or --rev)."""
+
+    head: Loaded
+    task: str
+    labels: tuple[Label, ...]
+
+
+def select(
+    session: Session,
+    task: str,
+    labels: Sequence[str],
+    *,
+    affected: bool,
+    base: str | None,
+    on_unknown: str = "error",
+) -> Selection:
+    """The named targets (else every target), only those affected with ``--affected``,
+    only those whose rule has ``task``."""
+    head = session.load(None)
+    graph = head.graph
+    chosen = {graph.resolve(text) for text in labels} if labels else set(graph.targets)
+    if affected:  # named and affected: the named targets the change affects
+        chosen &= set(session.compare(base, None, on_unknown=on_unknown).affected.targets)
+    with_task = sorted(label for label in chosen if graph.rule_of(label).task(task) is not None)
+    if labels and not affected and not with_task:
+        raise InputError(f"none of the named targets has a {task!r} task")
+    return Selection(head, task, tuple(with_task))
+
+
+def units(selection: Selection, history: History | None) -> list[Unit]:
+    """Schedulable units: whole targets, or test files for rules that shard by file."""
+    graph, inputs = selection.head.graph, selection.head.inputs
+    found = []
+    for label in selection.labels:
+        rule = graph.rule_of(label)
+        known = history.durations(str(label), selection.task) if history else None
+        if rule.shard_unit == "file":
+            for path in test_files(graph, label, inputs[label]):
+                seconds = known.files.get(path) if known else None
+                found.append(
+                    Unit(f"{label}#{path}", str(label), selection.task, rule.kind, path, seconds)
+                )
+        else:
+            seconds = known.seconds if known else None
+            found.append(Unit(str(label), str(label), selection.task, rule.kind, None, seconds))
+    return found
+
+
+def plan_for(
+    selection: Selection,
+    history: History | None,
+    shards: int | Literal["auto"],
+    ci_limit: int | None = None,
+) -> Plan:
+    """The shard plan of a selection (the same on every runner given the same history)."""
+    settings = selection.head.graph.config.shards
+    return make_plan(selection.task, units(selection, history), shards, settings, ci_limit)
+
+
+def tasks_for(
+    selection: Selection,
+    unit_ids: Sequence[str],
+    environ: Mapping[str, str],
+) -> list[TaskRun]:
+    """The keyed tasks covering ``unit_ids`` (one shard's share of the plan)."""
+    graph = selection.head.graph
+    labels: set[Label] = set()
+    files: dict[Label, list[str]] = {}
+    for unit_id in unit_ids:
+        text, _, path = unit_id.partition("#")
+        label = graph.resolve(text)
+        labels.add(label)
+        if path:
+            files.setdefault(label, []).append(path)
+    records = selection.head.keys(only=sorted(labels))
+    return make_tasks(
+        graph,
+        records,
+        sorted(labels),
+        selection.task,
+        environ=environ,
+        files_for={label: sorted(paths) for label, paths in files.items()},
+    )
+
+
+class HistoryRecorder:
+    """Feeds executed tasks into the history: durations, per-file times, flakiness."""
+
+    def __init__(self, history: History) -> None:
+        self._history = history
+
+    def executed(self, result: TaskResult, test_durations: Mapping[str, float]) -> None:
+        """Record one executed task."""
+        now = time.time()
+        run = result.run
+        self._history.record_duration(
+            str(run.label), run.task, result.duration_s, dict(test_durations), now=now
+        )
+        self._history.record_run(
+            str(run.label), run.task, str(run.label), run.action.hash, result.attempts, now=now
+        )
+
+
+class Quarantine:
+    """The workspace's quarantine file, applied on a given day."""
+
+    def __init__(self, entries: Sequence[Entry], today: datetime.date) -> None:
+        self._entries = entries
+        self._today = today
+
+    @classmethod
+    def load(cls, root: Path, today: datetime.date) -> Quarantine:
+        """Read ``graphkit-quarantine.toml`` at the workspace root, if there is one."""
+        path = root / QUARANTINE_FILE
+        entries = parse_quarantine(path.read_bytes(), QUARANTINE_FILE) if path.is_file() else ()
+        return cls(entries, today)
+
+    def all_muted(self, run: TaskRun, failing: Sequence[str]) -> bool:
+        """True when the target, or every failing test of it, is quarantined and unexpired."""
+        if is_muted(self._entries, str(run.label), self._today) is not None:
+            return True
+        return bool(failing) and all(
+            is_muted(self._entries, test, self._today) is not None for test in failing
+        )
+
+
+# --- publishing plans -------------------------------------------------------------
+#
+# Shards re-plan on their own runners, but their duration history may differ from
+# the planning job's (a shard that ran first has already recorded new durations).
+# So the planning job publishes its plan under its digest — in the local cache
+# folder and, when there is one, the remote cache — and a shard whose own plan
+# differs uses the published one, after checking it covers exactly the work this
+# runner selected. Only when neither can be had does it refuse.
+
+_PLAN_DIGEST = re.compile(r"[0-9a-f]{32}")
+
+
+def _plan_action(plan_digest: str) -> Digest:
+    return digest_of(f"graphkit-plan:{plan_digest}".encode())
+
+
+def publish_plan(plan: Plan, cache_root: Path, store: Store | None) -> None:
+    """Keep the plan where the shard jobs can find it by digest."""
+    data = json.dumps(plan_json(plan), sort_keys=True).encode()
+    folder = cache_root / "plans"
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{plan.digest}.{os.getpid()}"
+    temp.write_bytes(data)
+    os.replace(temp, folder / f"{plan.digest}.json")
+    if store is not None:
+        blob = digest_of(data)
+        result = re_pb2.ActionResult(
+            exit_code=0, stdout_digest=re_pb2.Digest(hash=blob.hash, size_bytes=blob.size)
+        )
+        store.put_many([(blob, data)])
+        store.put_action_result(_plan_action(plan.digest), result.SerializeToString())
+
+
+def recall_plan(plan_digest: str, cache_root: Path, store: Store | None) -> dict[str, Any] | None:
+    """A published plan, from the local folder or the remote cache, or None."""
+    if not _PLAN_DIGEST.fullmatch(plan_digest):
+        raise InputError(f"--plan-digest {plan_digest!r} is not a plan digest (32 hex digits)")
+    local = cache_root / "plans" / f"{plan_digest}.json"
+    if local.is_file():
+        loaded: dict[str, Any] = json.loads(local.read_bytes())
+        return loaded
+    if store is None:
+        return None
+    raw = store.get_action_result(_plan_action(plan_digest))
+    if raw is None:
+        return None
+    result = re_pb2.ActionResult()
+    result.ParseFromString(raw)
+    blob = digest(result.stdout_digest.hash, result.stdout_digest.size_bytes)
+    data = store.get_many([blob]).get(blob)
+    if data is None or mismatch(blob, data) is not None:
+        return None
+    found: dict[str, Any] = json.loads(data)
+    return found
+
+
+def shard_units(
+    selection: Selection,
+    history: History,
+    index: int,
+    count: int,
+    plan_digest: str | None,
+    cache_root: Path,
+    store: Store | None,
+) -> list[str]:
+    """The unit ids shard ``index`` of ``count`` runs, checked against ``plan_digest``."""
+    plan = plan_for(selection, history, count)
+    if plan_digest is None or plan.digest == plan_digest:
+        return list(shard_of(plan, index, count).units)
+    published = recall_plan(plan_digest, cache_root, store)
+    if published is None:
+        raise InputError(
+            f"plan digest {plan.digest} differs from --plan-digest {plan_digest}, and plan "
+            f"{plan_digest} was not published to this runner's cache",
+            hint="pass the same --remote-cache to `graphkit matrix` and `graphkit run`",
+        )
+    mine = {unit.id for unit in units(selection, None)}
+    theirs = {unit for shard in published["shards"] for unit in shard["units"]}
+    if mine != theirs or len(published["shards"]) != count:
+        raise InputError(
+            f"plan {plan_digest} covers different work than this runner selected",
+            hint="the planning job and the shards must use the same --base and commit",
+        )
+    return list(published["shards"][index - 1]["units"])

@@ -1,0 +1,292 @@
+"""JavaScript and TypeScript imports: source bytes -> ImportRefs.
+
+Extraction needs no JS parser. A small tokenizer skips what can hide a fake
+import (``//`` and ``/* */`` comments, ``'`` and ``"`` strings, template literals with
+nested ``${}``, regex literals) and a matcher reads these forms from the tokens:
+
+- ``import x from "y"``, ``import {a, type B} from "y"``, ``import * as n from "y"``,
+  ``import type T from "y"``, ``import "y"``;
+- ``export {a} from "y"``, ``export * from "y"``, ``export * as n from "y"``,
+  ``export type {T} from "y"``;
+- ``require("y")`` (also TypeScript's ``import x = require("y")``) and ``import("y")``,
+  with a string or a template literal without ``${}``. Any other argument is
+  reported as ``dynamic`` with its source text. ``import()`` is lazy, so it is
+  always ``conditional``; ``require`` is conditional inside any ``{}`` (an object
+  literal too: the tokenizer cannot tell it from a block).
+
+The subset's limits: a ``/`` after ``)`` is division and after ``}`` a regex (both
+are rare the other way round); an unterminated string ends at its line, so JSX
+text such as ``Don't`` hides at most the rest of its line, but a lone backtick in
+JSX text hides what follows it; ``require.resolve``, ``/// <reference>`` and
+``new URL(...)`` are not read; ``extends`` naming a package (``@tsconfig/node20``)
+is not followed. An unterminated comment or template literal at the end of the file is
+reported as ``unparseable`` beside the refs found before it.
+
+Resolution is in ``graphkit.readers.infer.js_resolve``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, NamedTuple
+
+from graphkit.readers.infer.resolve import ImportRef, RefKind
+
+SUFFIXES: tuple[str, ...] = (".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".mts", ".cts")
+EXTENSIONS: tuple[str, ...] = (
+    ".ts", ".tsx", ".d.ts", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs", ".json",
+)  # fmt: skip
+CONFIG_NAMES: tuple[str, ...] = ("tsconfig.json", "jsconfig.json")
+JS_TO_TS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
+# After these words a "/" starts a regex literal; after other names it divides.
+_REGEX_AFTER_WORDS = frozenset(
+    {"return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case",
+     "do", "else", "yield", "await"}
+)  # fmt: skip
+
+
+TokenKind = Literal["name", "punct", "string", "template", "subst", "other"]
+# One match per token, so the loop runs in C for the common cases: blanks and
+# comments, words, and '/" strings (an unescaped newline ends a string: recovery
+# for JSX text such as "Don't"). "//" never starts a regex literal (an empty regex
+# is not valid), so it is always a comment. Any other character is one "char".
+_TOKEN = re.compile(
+    r"""(?P<skip>(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)+)
+    |(?P<word>[\w$\u0080-\U0010ffff]+)
+    |'(?P<single>(?:[^'\\\n]|\\[\s\S])*)'?
+    |"(?P<double>(?:[^"\\\n]|\\[\s\S])*)"?
+    |(?P<char>\.\.\.|[\s\S])""",
+    re.VERBOSE,
+)
+_ESCAPE = re.compile(r"\\([\s\S])")
+
+
+class _Token(NamedTuple):
+    """One token: ``text`` is a name, a punctuator, or a string's contents.
+
+    ``kind`` "template" is a template literal without ``${}`` (a literal);
+    "subst" is the head of one with substitutions (never a literal). ``start`` is
+    the offset in the source, ``depth`` how many block ``{`` are open around it.
+    A NamedTuple, not a frozen dataclass: a large bundle has hundreds of thousands
+    of tokens, and a tuple is several times cheaper to build.
+    """
+
+    kind: TokenKind
+    text: str
+    line: int
+    start: int
+    depth: int
+
+
+class _Scanner:
+    """Splits JS/TS text into _Tokens; ``broken`` is set when the text ends inside a token."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.i = 0
+        self.line = 1
+        self.tokens: list[_Token] = []
+        self.braces: list[bool] = []  # True where the "{" was a template's "${"
+        self.blocks = 0  # how many of ``braces`` are False: open block/object braces
+        self.broken: tuple[int, str] | None = None
+        if text.startswith("#!"):  # A hashbang line is no JavaScript: skip to its end.
+            end = text.find("\n")
+            self.i = len(text) if end < 0 else end
+
+    def run(self) -> list[_Token]:
+        """Tokenize the whole text."""
+        text, n = self.text, len(self.text)
+        while self.i < n and self.broken is None:
+            match = _TOKEN.match(text, self.i)
+            assert match is not None  # "char" matches any character
+            group, value, start, line = match.lastgroup, match.group(), self.i, self.line
+            self.i = match.end()
+            self.line += value.count("\n")
+            if group == "word":
+                self._emit("name" if not value[0].isdigit() else "other", value, start, line)
+            elif group in ("single", "double"):
+                body = match.group(group)
+                self._emit(
+                    "string", _ESCAPE.sub(r"\1", body) if "\\" in body else body, start, line
+                )
+            elif group == "char":
+                self.i = start
+                self._char(value, start, line)
+        return self.tokens
+
+    def _emit(self, kind: TokenKind, value: str, start: int, line: int) -> None:
+        # Only block braces make a require conditional, not a template's "${".
+        self.tokens.append(_Token(kind, value, line, start, self.blocks))
+
+    def _char(self, c: str, start: int, line: int) -> None:
+        """Read a token starting with the punctuator ``c`` at ``self.i``."""
+        if c == "`":
+            self.i += 1
+            self._template(start, line)
+        elif c == "}" and self.braces and self.braces[-1]:
+            self.braces.pop()
+            self.i += 1
+            self._template(start, line, head=False)
+        elif self.text.startswith("/*", start):
+            self.broken = (line, "unterminated /* comment")  # a closed one was skipped
+        elif c == "/" and self._regex_allowed():
+            self._regex()
+            self._emit("other", "/", start, line)
+        else:
+            self.i += len(c)
+            if c == "{":
+                self.braces.append(False)
+                self.blocks += 1
+            elif c == "}" and self.braces:
+                self.braces.pop()
+                self.blocks -= 1
+            self._emit("punct", c, start, line)
+
+    def _template(self, start: int, line: int, head: bool = True) -> None:
+        """Read template text up to "`" (its end) or "${" (a substitution opens)."""
+        text, i = self.text, self.i
+        while i < len(text) and text[i] != "`" and not text.startswith("${", i):
+            i += 2 if text[i] == "\\" else 1
+        self.line += text.count("\n", self.i, i)
+        if i >= len(text):
+            self.broken = (line, "unterminated template literal")
+        elif text[i] == "`":
+            self.i = i + 1
+            if head:
+                self._emit("template", text[start + 1 : i], start, line)
+        else:
+            self.i = i + 2
+            self.braces.append(True)
+            if head:
+                self._emit("subst", "`", start, line)
+
+    def _regex_allowed(self) -> bool:
+        """Whether a "/" here starts a regex literal, judged by the token before it."""
+        if not self.tokens:
+            return True
+        last = self.tokens[-1]
+        if last.kind == "name":
+            return last.text in _REGEX_AFTER_WORDS
+        return last.kind == "punct" and last.text not in (")", "]")
+
+    def _regex(self) -> None:
+        """Skip a regex literal; give up at the end of the line (then it was division)."""
+        text, i, in_class = self.text, self.i + 1, False
+        while i < len(text) and text[i] != "\n":
+            c = text[i]
+            if c == "\\":
+                i += 2
+                continue
+            if c == "/" and not in_class:
+                self.i = i + 1
+                return
+            in_class = (in_class or c == "[") and c != "]"
+            i += 1
+        self.i += 1
+
+
+def imports(source: bytes, path: str) -> tuple[ImportRef, ...]:
+    """Every import of one JS/TS file, sorted by line (see the module docstring)."""
+    text = source.decode("utf-8-sig", errors="replace")
+    scanner = _Scanner(text)
+    tokens = scanner.run()
+    refs: list[ImportRef] = []
+    for i, tok in enumerate(tokens):
+        if tok.kind != "name" or (i and tokens[i - 1].text in (".", "function")):
+            continue  # obj.require(...), x.import, or a function declared as require
+        if tok.text == "import":
+            refs.extend(_import_at(text, tokens, i))
+        elif tok.text == "export" and _reexport_follows(tokens, i):
+            refs.extend(_from_clause(tokens, i))
+        elif tok.text == "require" and _is(tokens, i + 1, "("):
+            refs.extend(_call(text, tokens, i + 1, conditional=tok.depth > 0))
+    if scanner.broken is not None:
+        refs.append(ImportRef(scanner.broken[1], scanner.broken[0], "unparseable"))
+    return tuple(sorted(dict.fromkeys(refs), key=lambda r: (r.line, r.module)))
+
+
+def _is(tokens: list[_Token], i: int, text: str) -> bool:
+    """Whether token ``i`` exists and is the name or punctuator ``text``."""
+    return i < len(tokens) and tokens[i].kind in ("punct", "name") and tokens[i].text == text
+
+
+def _ref(specifier: str, line: int, conditional: bool = False) -> ImportRef:
+    relative = specifier in (".", "..") or specifier.startswith(("./", "../"))
+    kind: RefKind = "relative" if relative else "absolute"
+    return ImportRef(specifier, line, kind, conditional)
+
+
+def _import_at(text: str, tokens: list[_Token], i: int) -> list[ImportRef]:
+    """``import "y"``, ``import(...)``, or an import declaration ending ``from "y"``."""
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    if nxt is None or nxt.text == ".":
+        return []  # import.meta
+    if nxt.kind == "string":
+        return [_ref(nxt.text, tokens[i].line)]
+    if nxt.text == "(":
+        return _call(text, tokens, i + 1, conditional=True)
+    return _from_clause(tokens, i)
+
+
+def _reexport_follows(tokens: list[_Token], i: int) -> bool:
+    """Whether ``export`` at ``i`` starts ``export *``/``export {``/``export type {``."""
+    if _is(tokens, i + 1, "type"):
+        i += 1
+    return _is(tokens, i + 1, "*") or _is(tokens, i + 1, "{")
+
+
+def _from_clause(tokens: list[_Token], i: int) -> list[ImportRef]:
+    """Walk an import/export clause from keyword ``i`` to ``from "y"``; [] if it ends otherwise.
+
+    The clause holds only names, ``,``, ``*`` and a ``{}`` list (where string names
+    are allowed); any other token ends the walk, so ``export {a};`` yields nothing.
+    """
+    depth = 0
+    for j in range(i + 1, len(tokens)):
+        tok = tokens[j]
+        if tok.kind == "name" and tok.text == "from" and depth == 0:
+            after = tokens[j + 1] if j + 1 < len(tokens) else None
+            if after is not None and after.kind == "string":
+                return [_ref(after.text, tokens[i].line)]
+        if tok.text == "{" and tok.kind == "punct":
+            depth += 1
+        elif tok.text == "}" and tok.kind == "punct" and depth:
+            depth -= 1
+        elif not _in_clause(tok, depth):
+            return []
+    return []
+
+
+def _in_clause(tok: _Token, depth: int) -> bool:
+    """Whether ``tok`` may appear in an import/export clause, ``depth`` braces deep."""
+    if tok.kind == "punct":
+        return tok.text in (",", "*")
+    return tok.kind == "name" or (depth > 0 and tok.kind == "string")
+
+
+def _call(text: str, tokens: list[_Token], paren: int, conditional: bool) -> list[ImportRef]:
+    """The ref of ``require(...)``/``import(...)`` whose "(" is token ``paren``."""
+    line = tokens[paren].line
+    arg = tokens[paren + 1] if paren + 1 < len(tokens) else None
+    if arg is None or _is(tokens, paren + 1, ")"):
+        return []
+    closes = _is(tokens, paren + 2, ")") or _is(tokens, paren + 2, ",")
+    if arg.kind in ("string", "template") and closes:
+        return [_ref(arg.text, line, conditional)]
+    end = _matching(tokens, paren)
+    stop = tokens[end].start if end < len(tokens) else len(text)
+    expression = " ".join(text[arg.start : stop].split())
+    return [ImportRef(expression[:120], line, "dynamic", conditional)]
+
+
+def _matching(tokens: list[_Token], paren: int) -> int:
+    """The index of the ")" closing the "(" at ``paren``, or len(tokens)."""
+    depth = 0
+    for j in range(paren, len(tokens)):
+        if tokens[j].kind == "punct" and tokens[j].text in ("(", "[", "{"):
+            depth += 1
+        elif tokens[j].kind == "punct" and tokens[j].text in (")", "]", "}"):
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(tokens)

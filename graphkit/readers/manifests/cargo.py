@@ -1,0 +1,268 @@
+"""Cargo workspaces: ``Cargo.toml`` bytes -> Packages.
+
+With a ``[workspace]`` table in the root ``Cargo.toml``, its ``members`` globs
+(minus ``exclude``, which also drops everything under an excluded folder) name the
+member folders; the root is a member when it also has a ``[package]``, and, as in
+Cargo, a path dependency of a member that lands on a crate of the repository makes
+that crate a member too. A repository without a root ``[workspace]`` gets one
+package per ``Cargo.toml`` that has a ``[package]`` table.
+
+A member depends on another through ``[dependencies]``, ``[dev-dependencies]``,
+``[build-dependencies]`` and their ``[target.'cfg(...)'.*]`` forms, when the entry is
+``path = "..."`` (relative to the member's folder) landing on a member, or
+``workspace = true`` resolved through the root's ``[workspace.dependencies]`` (whose
+``path`` is relative to the root). A registry dependency counts when the root's
+``[patch.<registry>]`` points that crate at a member's folder. Renamed entries
+(``package = "real-name"``) resolve by the real name. Crate names compare with
+``-`` and ``_`` equivalent, as Cargo does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from graphkit.errors import InputError
+from graphkit.model import Package
+from graphkit.readers.manifests.members import (
+    Manifest,
+    Member,
+    check_unique,
+    is_glob,
+    line_containing,
+    match_folders,
+    parse_manifests,
+    resolve,
+    to_packages,
+)
+from graphkit.tomldoc import line_of, load_toml
+
+CARGO_TOML = "Cargo.toml"
+# The files read_packages needs, by basename. The caller passes every such file of
+# the repository except those under node_modules/, target/, .venv/ and vendor/.
+MANIFESTS: tuple[str, ...] = (CARGO_TOML,)
+RULE = "cargo_crate"
+# Cargo still accepts the underscore spellings of the dev and build tables.
+_DEPENDENCY_TABLES = (
+    "dependencies",
+    "dev-dependencies",
+    "dev_dependencies",
+    "build-dependencies",
+    "build_dependencies",
+)
+
+
+@dataclass(frozen=True)
+class _Dependency:
+    """One dependency entry: the crate it names, and the folder of a path dependency."""
+
+    name: str  # normalised crate name
+    folder: str | None  # None for registry and git dependencies, or a path outside the repo
+
+
+def crate_name(name: str) -> str:
+    """The normalised crate name: Cargo treats ``-`` and ``_`` as the same."""
+    return name.replace("-", "_")
+
+
+def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
+    """One ``cargo_crate`` Package per workspace member, with deps between members.
+
+    ``files`` maps repo-relative paths to the bytes of every ``Cargo.toml`` in the
+    repository (see MANIFESTS). Raises InputError, with file and line, for invalid
+    TOML, a member without a ``Cargo.toml`` or ``[package]``, a ``workspace = true``
+    dependency missing from ``[workspace.dependencies]``, or two crates with the
+    same name.
+    """
+    crates = parse_manifests(files, CARGO_TOML, load_toml)
+    root = crates.get("")
+    workspace = root.doc.get("workspace") if root else None
+    inherited = _workspace_dependencies(root) if root else {}
+    if root is None or workspace is None:
+        folders = [f for f, c in crates.items() if "package" in c.doc]
+    else:
+        folders = _workspace_members(root, workspace, crates, inherited)
+    members = [_member_of(crates[f]) for f in folders]
+    check_unique(((str(m.alias), m.manifest, m.line) for m in members), "crates")
+    member_folders = set(folders)
+    patched = _patches(root, member_folders) if root else {}
+    deps_of = {}
+    for folder in folders:
+        deps = set()
+        # Deps resolve by path (or patch), never by bare name: a registry crate that
+        # happens to share a member's name is not that member.
+        for dep in _dependencies(crates[folder], inherited):
+            if dep.folder in member_folders:
+                deps.add(dep.folder)
+            elif dep.folder is None and dep.name in patched:
+                deps.add(patched[dep.name])
+        deps_of[folder] = frozenset(deps)
+    return to_packages(replace(m, deps=deps_of[m.folder]) for m in members)
+
+
+def _workspace_members(
+    root: Manifest,
+    workspace: Any,
+    crates: Mapping[str, Manifest],
+    inherited: Mapping[str, Any],
+) -> list[str]:
+    """The member folders: matched by ``members``, plus path dependencies of members."""
+    line = line_of(root.data, "workspace") or 1
+    if not isinstance(workspace, dict):
+        raise InputError("`workspace` must be a table", path=root.path, line=line)
+    globs = {key: _globs(root, workspace, key, line) for key in ("members", "exclude")}
+    for pattern in globs["members"]:
+        folder = resolve("", pattern)
+        if not is_glob(pattern) and folder is not None and folder not in crates:
+            raise InputError(
+                f"workspace member {pattern!r} has no Cargo.toml",
+                path=root.path,
+                line=line_containing(root.data, f'"{pattern}"') or line,
+            )
+    matched = match_folders((f for f in crates if f), globs["members"])
+    allowed = set(match_folders(crates, ["**", "."], globs["exclude"]))
+    members = {f for f in matched if f in allowed}
+    if "package" in root.doc:
+        members.add("")
+    # Cargo: "All path dependencies residing in the workspace directory automatically
+    # become members." Follow them until no new crate turns up.
+    pending = sorted(members)
+    while pending:
+        crate = crates[pending.pop()]
+        if "package" not in crate.doc:
+            raise InputError(
+                f"workspace member {crate.folder!r} has no [package] table",
+                path=crate.path,
+                line=1,
+                hint=f"add one, or exclude it in {root.path}",
+            )
+        for dep in _dependencies(crate, inherited):
+            found = dep.folder
+            if found is not None and found in crates and found in allowed and found not in members:
+                members.add(found)
+                pending.append(found)
+    return sorted(members)
+
+
+def _globs(root: Manifest, workspace: dict[str, Any], key: str, line: int) -> list[str]:
+    value = workspace.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(
+            f"`workspace.{key}` must be a list of paths or globs",
+            path=root.path,
+            line=line_of(root.data, key, start=line) or line,
+        )
+    return value
+
+
+def _member_of(crate: Manifest) -> Member:
+    """The crate's normalised name, line and attributes; deps come later."""
+    line = line_of(crate.data, "package") or 1
+    package = crate.doc.get("package")
+    name = package.get("name") if isinstance(package, dict) else None
+    if not isinstance(name, str) or not name:
+        raise InputError(
+            "[package] needs a `name` string",
+            path=crate.path,
+            line=line_of(crate.data, "name", start=line) or line,
+        )
+    return Member(
+        folder=crate.folder,
+        manifest=crate.path,
+        rule=RULE,
+        alias=crate_name(name),
+        line=line,
+        # The whole manifest is an attribute: a semantic edit (features, edition,
+        # a version bump) redefines the crate, while a comment or reordering does not.
+        attrs=(("manifest_doc", crate.doc),),
+    )
+
+
+def _workspace_dependencies(root: Manifest) -> Mapping[str, Any]:
+    workspace = root.doc.get("workspace")
+    table = workspace.get("dependencies", {}) if isinstance(workspace, dict) else {}
+    if not isinstance(table, dict):
+        raise InputError(
+            "`workspace.dependencies` must be a table",
+            path=root.path,
+            line=line_of(root.data, "workspace.dependencies"),
+        )
+    return table
+
+
+def _patches(root: Manifest, members: set[str]) -> dict[str, str]:
+    """``{crate name: member folder}`` from the root's ``[patch.<registry>]`` path entries.
+
+    A patched crate is built from the local folder instead of the registry, so a
+    member depending on it by version depends on that folder's crate.
+    """
+    patched = {}
+    for registry in (root.doc.get("patch") or {}).values():
+        for key, spec in registry.items() if isinstance(registry, dict) else ():
+            if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+                folder = resolve("", spec["path"])
+                name = spec.get("package", key)
+                if folder in members and isinstance(name, str):
+                    patched[crate_name(name)] = folder
+    return patched
+
+
+def _dependency_tables(crate: Manifest) -> Iterator[tuple[str, Any]]:
+    """``(table name, table)`` for every dependency table, platform-specific ones too."""
+    for key in _DEPENDENCY_TABLES:
+        if key in crate.doc:
+            yield key, crate.doc[key]
+    targets = crate.doc.get("target", {})
+    for platform, tables in targets.items() if isinstance(targets, dict) else ():
+        for key in _DEPENDENCY_TABLES:
+            if isinstance(tables, dict) and key in tables:
+                yield f"target.{platform}.{key}", tables[key]
+
+
+def _dependencies(crate: Manifest, inherited: Mapping[str, Any]) -> Iterator[_Dependency]:
+    """Every dependency entry of ``crate``, resolved to a crate name and a path."""
+    for table_name, table in _dependency_tables(crate):
+        if not isinstance(table, dict):
+            raise InputError(
+                f"`{table_name}` must be a table",
+                path=crate.path,
+                line=line_of(crate.data, table_name.rsplit(".", 1)[-1]),
+            )
+        for key, spec in table.items():
+            yield _dependency(crate, key, spec, inherited)
+
+
+def _dependency(crate: Manifest, key: str, spec: Any, inherited: Mapping[str, Any]) -> _Dependency:
+    def fail(message: str) -> InputError:
+        # `key = {...}` or the dotted `key.workspace = true`, which line_of does not know.
+        dotted = re.compile(rf'^\s*"?{re.escape(key)}"?\s*[=.]', re.MULTILINE)
+        text = crate.data.decode("utf-8", "replace")
+        found = dotted.search(text)
+        line = text.count("\n", 0, found.start()) + 1 if found else None
+        return InputError(message, path=crate.path, line=line)
+
+    if isinstance(spec, str):
+        return _Dependency(crate_name(key), None)  # a registry version requirement
+    if not isinstance(spec, dict):
+        raise fail(f"dependency {key!r} must be a version string or a table")
+    base = crate.folder
+    if spec.get("workspace") is True:
+        if key not in inherited:
+            raise fail(
+                f"dependency {key!r} has `workspace = true` but "
+                f"[workspace.dependencies] has no {key!r}"
+            )
+        # Inherited entries keep their own `path` and `package`, relative to the root.
+        spec = inherited[key]
+        base = ""
+        if isinstance(spec, str):
+            return _Dependency(crate_name(key), None)
+        if not isinstance(spec, dict):
+            raise fail(f"workspace dependency {key!r} must be a version string or a table")
+    name = spec.get("package", key)
+    path = spec.get("path")
+    if not isinstance(name, str) or (path is not None and not isinstance(path, str)):
+        raise fail(f"`package` and `path` of dependency {key!r} must be strings")
+    return _Dependency(crate_name(name), resolve(base, path) if path is not None else None)

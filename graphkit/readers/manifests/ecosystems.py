@@ -1,0 +1,57 @@
+"""All ecosystem readers at once: which files they read, and their packages merged.
+
+``BUILD.toml`` wins in its folder (the caller drops ecosystem packages there). When
+two ecosystems declare the same folder (a ``package.json`` beside a ``Cargo.toml``),
+the first reader's target stays and takes the other's deps, aliases and attributes,
+so no dependency edge is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from graphkit.model import Package
+
+# The file names the readers' MANIFESTS declare, spelled out so that finding manifests
+# does not import the readers (and PyYAML, packaging): only parsing them does.
+# tests/readers/manifests/test_ecosystems.py checks the two agree.
+MANIFEST_NAMES = frozenset(
+    {"package.json", "pnpm-workspace.yaml", "pyproject.toml", "Cargo.toml", "go.mod", "go.work"}
+)
+# Folders that hold installed or generated copies of packages, never workspace members.
+SKIPPED_FOLDERS = frozenset({"node_modules", "target", ".venv", "venv", "vendor", ".git"})
+
+
+def is_manifest(path: str) -> bool:
+    """True for a file some ecosystem reader reads (outside installed-package folders)."""
+    parts = path.split("/")
+    return parts[-1] in MANIFEST_NAMES and not SKIPPED_FOLDERS.intersection(parts[:-1])
+
+
+def read_all(files: Mapping[str, bytes]) -> dict[str, Package]:
+    """Every ecosystem package by folder, from ``{path: bytes}`` of the manifests."""
+    from graphkit.readers.manifests import cargo, go, npm, python
+
+    merged: dict[str, Package] = {}
+    for reader in (npm, cargo, go, python):
+        wanted = {p: d for p, d in files.items() if p.rsplit("/", 1)[-1] in reader.MANIFESTS}
+        if not wanted:
+            continue
+        for package in reader.read_packages(wanted):
+            first = merged.get(package.path)
+            merged[package.path] = package if first is None else _merge(first, package)
+    return merged
+
+
+def _merge(first: Package, other: Package) -> Package:
+    (kept,), (extra,) = first.targets, other.targets
+    attrs = dict(kept.attrs)
+    attrs.update((f"{extra.rule}.{name}", value) for name, value in extra.attrs)
+    target = replace(
+        kept,
+        deps=tuple(sorted(set(kept.deps) | set(extra.deps))),
+        aliases=tuple(sorted(set(kept.aliases) | set(extra.aliases))),
+        attrs=tuple(sorted(attrs.items())),
+    )
+    return replace(first, targets=(target,))

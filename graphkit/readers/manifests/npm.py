@@ -1,0 +1,222 @@
+"""npm, yarn and pnpm workspaces: ``package.json`` / ``pnpm-workspace.yaml`` bytes -> Packages.
+
+Membership comes from the root: ``pnpm-workspace.yaml`` ``packages`` when that file
+exists (pnpm ignores ``workspaces`` then), else the root ``package.json``
+``workspaces`` (an array, or yarn's object form ``{"packages": [...]}``). Patterns
+match folders that hold a ``package.json``, with npm's glob semantics: ``*`` is one
+folder, ``**`` any depth, ``!pattern`` excludes. The root ``package.json`` is itself
+a member, as all three tools treat it as a project.
+
+A repository without a workspace declaration gets one package per ``package.json``
+that has a ``name``.
+
+A member depends on another when any of its dependency fields names it, whatever
+the spec (``workspace:*``, ``^1.2.3``, ``*``): graphkit errs on the safe side rather
+than decide which version range the local copy satisfies. Aliases
+(``"ui": "workspace:@acme/ui@*"``, ``"npm:@acme/ui@^1"``) count under the real name,
+and ``file:`` / ``link:`` specs count when their path is a member's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import yaml
+
+from graphkit.errors import InputError
+from graphkit.model import Package
+from graphkit.readers.manifests.members import (
+    Manifest,
+    Member,
+    check_unique,
+    folder_of,
+    line_containing,
+    match_folders,
+    parse_manifests,
+    resolve,
+    to_packages,
+)
+
+PACKAGE_JSON = "package.json"
+PNPM_WORKSPACE = "pnpm-workspace.yaml"
+# The files read_packages needs, by basename. The caller passes every such file of
+# the repository except those under node_modules/, target/, .venv/ and vendor/.
+MANIFESTS: tuple[str, ...] = (PACKAGE_JSON, PNPM_WORKSPACE)
+RULE = "npm_package"
+DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
+_PATH_PROTOCOLS = ("file:", "link:", "portal:")
+
+
+def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
+    """One ``npm_package`` Package per workspace member, with deps between members.
+
+    ``files`` maps repo-relative paths to the bytes of every ``package.json`` and
+    ``pnpm-workspace.yaml`` in the repository (see MANIFESTS). Raises InputError,
+    with file and line, for invalid JSON or YAML, a field of the wrong type, or two
+    members with the same name.
+    """
+    manifests = parse_manifests(files, PACKAGE_JSON, _load_json)
+    patterns = _workspace_patterns(files, manifests.get(""))
+    if patterns is None:
+        folders = [f for f, m in manifests.items() if isinstance(m.doc.get("name"), str)]
+    else:
+        folders = match_folders((f for f in manifests if f), patterns)
+        if "" in manifests:
+            folders.append("")
+    members = [_member_of(manifests[f]) for f in folders]
+    by_name = check_unique(
+        ((str(m.alias), m.manifest, m.line) for m in members if m.alias), "npm packages"
+    )
+    folder_by_name = {name: folder_of(path) for name, path in by_name.items()}
+    member_folders = set(folders)
+    return to_packages(
+        replace(
+            member,
+            deps=frozenset(_local_deps(manifests[member.folder], folder_by_name, member_folders)),
+        )
+        for member in members
+    )
+
+
+def _member_of(manifest: Manifest) -> Member:
+    """The member's name, line and attributes; deps come once all names are known."""
+    doc = manifest.doc
+    name = doc.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise InputError(
+            "`name` must be a non-empty string", path=manifest.path, line=_line(manifest, "name")
+        )
+    scripts = doc.get("scripts", {})
+    if not isinstance(scripts, dict) or not all(isinstance(v, str) for v in scripts.values()):
+        raise InputError(
+            "`scripts` must be an object of command strings",
+            path=manifest.path,
+            line=_line(manifest, "scripts"),
+        )
+    # The whole object is an attribute too: a semantic edit (a version bump, "type",
+    # "exports") redefines the package, while reformatting or reordering does not.
+    attrs: tuple[tuple[str, object], ...] = (("manifest_doc", doc), ("scripts", scripts))
+    return Member(
+        folder=manifest.folder,
+        manifest=manifest.path,
+        rule=RULE,
+        alias=name,
+        line=_line(manifest, "name") or 1,
+        attrs=attrs,
+    )
+
+
+def _local_deps(
+    manifest: Manifest, folder_by_name: Mapping[str, str], members: set[str]
+) -> set[str]:
+    """Folders of the members that ``manifest``'s dependency fields name."""
+    deps = set()
+    for field_name in DEPENDENCY_FIELDS:
+        table = manifest.doc.get(field_name, {})
+        if not isinstance(table, dict):
+            raise InputError(
+                f"`{field_name}` must be an object of name: version spec",
+                path=manifest.path,
+                line=_line(manifest, field_name),
+            )
+        for key, spec in table.items():
+            if not isinstance(spec, str):
+                raise InputError(
+                    f"the spec of {key!r} in `{field_name}` must be a string",
+                    path=manifest.path,
+                    line=_line(manifest, key, start=_line(manifest, field_name) or 1),
+                )
+            if spec.startswith(_PATH_PROTOCOLS):
+                target = resolve(manifest.folder, spec.partition(":")[2])
+                if target in members:
+                    deps.add(target)
+                    continue
+            folder = folder_by_name.get(_real_name(key, spec))
+            if folder is not None:
+                deps.add(folder)
+    return deps
+
+
+def _real_name(key: str, spec: str) -> str:
+    """The package a dependency entry installs: its key, unless the spec is an alias.
+
+    ``workspace:@acme/ui@*`` and ``npm:@acme/ui@^1`` install ``@acme/ui`` under the
+    key's name; ``workspace:^`` and ``workspace:*`` name the key itself.
+    """
+    for protocol in ("workspace:", "npm:"):
+        if spec.startswith(protocol):
+            rest = spec[len(protocol) :]
+            if rest and (rest[0] == "@" or rest[0].isalpha()):
+                at = rest.find("@", 1)
+                return rest if at < 0 else rest[:at]
+    return key
+
+
+def _line(manifest: Manifest, key: str, *, start: int = 1) -> int | None:
+    """The line of ``"key":`` at or after ``start`` (JSON keeps no positions)."""
+    return line_containing(manifest.data, json.dumps(key) + ":", start=start)
+
+
+def _load_json(data: bytes, path: str) -> dict[str, Any]:
+    try:
+        # npm and node strip a byte-order mark, so a package.json may carry one.
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    if not isinstance(doc, dict):
+        raise InputError(
+            f"a package.json must hold an object, found {type(doc).__name__}", path=path, line=1
+        )
+    return doc
+
+
+def _workspace_patterns(files: Mapping[str, bytes], root: Manifest | None) -> list[str] | None:
+    """The root's member patterns, or None when the root declares no workspace."""
+    if PNPM_WORKSPACE in files:
+        return _pnpm_patterns(files[PNPM_WORKSPACE])
+    if root is None or "workspaces" not in root.doc:
+        return None
+    workspaces = root.doc["workspaces"]
+    # yarn's object form also holds `nohoist`, which changes installs, not membership.
+    if isinstance(workspaces, dict):
+        workspaces = workspaces.get("packages", [])
+    if not isinstance(workspaces, list) or not all(isinstance(p, str) for p in workspaces):
+        raise InputError(
+            '`workspaces` must be a list of globs or {"packages": [globs]}',
+            path=root.path,
+            line=_line(root, "workspaces"),
+        )
+    return workspaces
+
+
+def _pnpm_patterns(data: bytes) -> list[str]:
+    try:
+        doc = yaml.safe_load(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", path=PNPM_WORKSPACE) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(
+            f"invalid YAML: {problem}",
+            path=PNPM_WORKSPACE,
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise InputError("pnpm-workspace.yaml must hold a mapping", path=PNPM_WORKSPACE, line=1)
+    # pnpm: "If the packages field is omitted, only the root package is included."
+    packages = doc.get("packages", [])
+    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
+        raise InputError(
+            "`packages` must be a list of globs",
+            path=PNPM_WORKSPACE,
+            line=line_containing(data, "packages"),
+        )
+    return packages

@@ -1,0 +1,237 @@
+"""Python projects and uv workspaces: ``pyproject.toml`` bytes -> Packages.
+
+With ``[tool.uv.workspace]`` in the root ``pyproject.toml``, its ``members`` globs
+(minus ``exclude``) name the member folders, and the root is a member too when it
+has a ``[project]`` table, as in uv. A member must have a ``pyproject.toml`` with a
+``[project]`` table (uv refuses one without). A repository without a uv workspace
+gets one package per ``pyproject.toml`` that has a ``[project]`` table.
+
+A member depends on another when a requirement in its PEP 621
+``[project] dependencies`` or ``[project.optional-dependencies]``, its PEP 735
+``[dependency-groups]`` or uv's legacy ``[tool.uv] dev-dependencies`` names it,
+whatever the version specifier or marker (the safe side). Names compare after
+PEP 503 normalisation, so ``Acme.API`` is ``acme-api``. A member's own
+``[tool.uv.sources]`` entry ``{ workspace = true }`` or ``{ path = "..." }`` that
+points at another member marks a dep as well.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from graphkit.errors import InputError
+from graphkit.model import Package
+from graphkit.readers.manifests.members import (
+    Manifest,
+    Member,
+    check_unique,
+    folder_of,
+    is_glob,
+    line_containing,
+    match_folders,
+    parse_manifests,
+    resolve,
+    to_packages,
+)
+from graphkit.tomldoc import line_of, load_toml
+
+PYPROJECT = "pyproject.toml"
+# The files read_packages needs, by basename. The caller passes every such file of
+# the repository except those under node_modules/, target/, .venv/ and vendor/.
+MANIFESTS: tuple[str, ...] = (PYPROJECT,)
+RULE = "python_package"
+# PEP 508's name grammar; canonicalize_name alone accepts anything.
+_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+
+def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
+    """One ``python_package`` Package per project (uv workspace member), with deps.
+
+    ``files`` maps repo-relative paths to the bytes of every ``pyproject.toml`` in
+    the repository (see MANIFESTS). Raises InputError, with file and line, for
+    invalid TOML, a bad requirement string, a field of the wrong type, a member
+    without a ``[project]`` table, or two projects with the same normalised name.
+    """
+    projects = parse_manifests(files, PYPROJECT, load_toml)
+    root = projects.get("")
+    workspace = root.table("tool", "uv", "workspace") if root else None
+    if root is None or workspace is None:
+        folders = [f for f, p in projects.items() if p.table("project") is not None]
+    else:
+        folders = _workspace_members(root, workspace, projects)
+    members = [_member_of(projects[f]) for f in folders]
+    by_name = check_unique(((str(m.alias), m.manifest, m.line) for m in members), "Python projects")
+    folder_by_name = {name: folder_of(path) for name, path in by_name.items()}
+    return to_packages(
+        replace(m, deps=frozenset(_local_deps(projects[m.folder], folder_by_name, set(folders))))
+        for m in members
+    )
+
+
+def _workspace_members(
+    root: Manifest, workspace: Any, projects: Mapping[str, Manifest]
+) -> list[str]:
+    """The member folders that the root's ``[tool.uv.workspace]`` names."""
+    line = line_of(root.data, "tool.uv.workspace")
+    if not isinstance(workspace, dict):
+        raise InputError("`tool.uv.workspace` must be a table", path=root.path, line=line)
+    globs: dict[str, list[str]] = {}
+    for key in ("members", "exclude"):
+        value = workspace.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(
+                f"`{key}` must be a list of globs",
+                path=root.path,
+                line=line_of(root.data, key, start=line or 1),
+            )
+        globs[key] = value
+    # uv refuses a literal member path without a pyproject.toml; a glob that also
+    # matches other folders is expanded over the folders that have one.
+    for pattern in globs["members"]:
+        folder = resolve("", pattern)
+        if not is_glob(pattern) and folder is not None and folder not in projects:
+            raise InputError(
+                f"workspace member {pattern!r} has no pyproject.toml",
+                path=root.path,
+                line=line_containing(root.data, f'"{pattern}"') or line,
+            )
+    folders = match_folders((f for f in projects if f), globs["members"], globs["exclude"])
+    for folder in folders:
+        if projects[folder].table("project") is None:
+            raise InputError(
+                f"workspace member {folder!r} has no [project] table",
+                path=projects[folder].path,
+                line=1,
+                hint=f"add one, or exclude it in {root.path}",
+            )
+    return ["", *folders] if root.table("project") is not None else folders
+
+
+def _member_of(project: Manifest) -> Member:
+    """The project's normalised name, line and attributes; deps come later."""
+    table = project.table("project")
+    line = line_of(project.data, "project") or 1
+    if not isinstance(table, dict):
+        raise InputError("`project` must be a table", path=project.path, line=line)
+    name = table.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError(
+            f"[project] needs a valid `name`, found {name!r}",
+            path=project.path,
+            line=line_of(project.data, "name", start=line) or line,
+        )
+    attrs: list[tuple[str, object]] = [("manifest_doc", project.doc)]
+    if "requires-python" in table:
+        attrs.append(("requires-python", table["requires-python"]))
+    return Member(
+        folder=project.folder,
+        manifest=project.path,
+        rule=RULE,
+        alias=canonicalize_name(name),
+        line=line,
+        attrs=tuple(attrs),
+    )
+
+
+def _local_deps(
+    project: Manifest, folder_by_name: Mapping[str, str], members: set[str]
+) -> set[str]:
+    """Folders of the members that ``project`` requires or points its sources at."""
+    deps = {folder_by_name[name] for name in _required_names(project) if name in folder_by_name}
+    sources = project.table("tool", "uv", "sources") or {}
+    if not isinstance(sources, dict):
+        raise InputError(
+            "`tool.uv.sources` must be a table",
+            path=project.path,
+            line=line_of(project.data, "tool.uv.sources"),
+        )
+    for key, source in sources.items():
+        # A source is a table, or a list of tables that differ by marker.
+        for entry in source if isinstance(source, list) else [source]:
+            if not isinstance(entry, dict):
+                continue
+            line = line_of(project.data, key) or line_of(project.data, "tool.uv.sources")
+            if entry.get("workspace") is True:
+                folder = folder_by_name.get(canonicalize_name(key))
+                if folder is None:
+                    raise InputError(
+                        f"source {key!r} says `workspace = true` but names no workspace member",
+                        path=project.path,
+                        line=line,
+                    )
+                deps.add(folder)
+            elif isinstance(entry.get("path"), str):
+                folder = resolve(project.folder, entry["path"])
+                if folder in members:
+                    deps.add(folder)
+    return deps
+
+
+def _required_names(project: Manifest) -> Iterator[str]:
+    """The normalised names of every requirement the project declares, in any group."""
+    for key, text in _requirement_strings(project):
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as exc:
+            # packaging's message spans lines (it draws a caret); keep the first.
+            reason = str(exc).splitlines()[0]
+            raise InputError(
+                f"invalid requirement {text!r} in `{key}`: {reason}",
+                path=project.path,
+                line=line_containing(project.data, text),
+            ) from None
+        yield canonicalize_name(requirement.name)
+
+
+def _requirement_strings(project: Manifest) -> Iterator[tuple[str, str]]:
+    """``(field, requirement string)`` from every place a project lists requirements."""
+    yield from _strings(project, "dependencies", project.table("project", "dependencies"))
+    extras = project.table("project", "optional-dependencies") or {}
+    groups = project.table("dependency-groups") or {}
+    for key, tables in (("optional-dependencies", extras), ("dependency-groups", groups)):
+        if not isinstance(tables, dict):
+            raise InputError(
+                f"`{key}` must be a table of lists",
+                path=project.path,
+                line=line_of(project.data, key),
+            )
+    for name, items in extras.items():
+        yield from _strings(project, f"optional-dependencies.{name}", items)
+    known_groups = {canonicalize_name(g) for g in groups}
+    for name, items in groups.items():
+        for item in items if isinstance(items, list) else [items]:
+            # PEP 735: `{include-group = "x"}` pulls in another group of this file,
+            # whose requirements this loop reads anyway; only its name needs checking.
+            if isinstance(item, dict) and set(item) == {"include-group"}:
+                included = item["include-group"]
+                if not isinstance(included, str) or canonicalize_name(included) not in known_groups:
+                    raise InputError(
+                        f"dependency group {name!r} includes unknown group {included!r}",
+                        path=project.path,
+                        line=line_containing(project.data, f'"{included}"')
+                        or line_containing(project.data, "include-group"),
+                    )
+            else:
+                yield from _strings(project, f"dependency-groups.{name}", [item])
+    yield from _strings(
+        project, "tool.uv.dev-dependencies", project.table("tool", "uv", "dev-dependencies")
+    )
+
+
+def _strings(project: Manifest, key: str, value: Any) -> Iterator[tuple[str, str]]:
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(
+            f"`{key}` must be a list of requirement strings",
+            path=project.path,
+            line=line_of(project.data, key.rsplit(".", 1)[-1]),
+        )
+    for text in value:
+        yield key, text

@@ -1,0 +1,141 @@
+"""Rule definitions: ``rules/*.toml`` data files -> validated Rules.
+
+The built-in rules ship inside the package (``graphkit/_rules`` in a wheel; the
+repository's ``rules/`` folder in a checkout). A workspace adds or overrides rules
+with files in the folder that ``graphkit.toml`` names as ``rules_dir``; those are
+read from the revision being analyzed, like any manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from graphkit.errors import InputError
+from graphkit.model import Rule, TaskSpec
+from graphkit.tomldoc import check_keys, line_of, load_toml
+
+_RULE_KEYS = {"description", "srcs", "tasks", "shard_unit", "infer", "test_files", "attrs"}
+_TASK_KEYS = {"command", "outputs", "env", "junit"}
+_INFERENCE = {"python", "js"}
+_RESERVED_ATTRS = {"name", "rule", "srcs", "deps"}
+
+
+def _strings(value: Any, what: str, path: str, line: int | None) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{what} must be a list of strings", path=path, line=line)
+    return tuple(value)
+
+
+def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
+    """Parse one rule file: ``[rule.<kind>]`` tables with ``[rule.<kind>.tasks.<name>]``."""
+    doc = load_toml(data, path)
+    check_keys(doc, {"rule"}, what="a rule file", path=path, data=data)
+    table = doc.get("rule", {})
+    if not isinstance(table, dict):
+        raise InputError(
+            "`rule` must be a table of rule kinds", path=path, line=line_of(data, "rule")
+        )
+    rules = []
+    for kind, body in table.items():
+        start = line_of(data, f"rule.{kind}") or 1
+        if not isinstance(body, dict):
+            raise InputError(f"rule {kind!r} must be a table", path=path, line=start)
+        check_keys(body, _RULE_KEYS, what=f"rule {kind!r}", path=path, data=data, start=start)
+
+        def at(key: str, start: int = start) -> int | None:
+            return line_of(data, key, start=start)
+
+        tasks = []
+        task_tables = body.get("tasks", {})
+        if not isinstance(task_tables, dict):
+            raise InputError(f"tasks of rule {kind!r} must be tables", path=path, line=at("tasks"))
+        for name, task in sorted(task_tables.items()):
+            task_line = line_of(data, f"rule.{kind}.tasks.{name}") or start
+            if not isinstance(task, dict) or not isinstance(task.get("command"), str):
+                raise InputError(
+                    f"task {name!r} of rule {kind!r} needs a `command` string",
+                    path=path,
+                    line=task_line,
+                )
+            check_keys(
+                task, _TASK_KEYS, what=f"task {name!r}", path=path, data=data, start=task_line
+            )
+            junit = task.get("junit")
+            if junit is not None and not isinstance(junit, str):
+                raise InputError("`junit` must be a string", path=path, line=task_line)
+            tasks.append(
+                TaskSpec(
+                    name=name,
+                    command=task["command"],
+                    outputs=_strings(task.get("outputs", []), "outputs", path, task_line),
+                    env=tuple(sorted(_strings(task.get("env", []), "env", path, task_line))),
+                    junit=junit,
+                )
+            )
+        shard_unit = body.get("shard_unit", "target")
+        if shard_unit not in ("target", "file"):
+            raise InputError(
+                f"shard_unit must be 'target' or 'file', found {shard_unit!r}",
+                path=path,
+                line=at("shard_unit"),
+            )
+        infer = _strings(body.get("infer", []), "infer", path, at("infer"))
+        unknown = sorted(set(infer) - _INFERENCE)
+        if unknown:
+            raise InputError(
+                f"unknown inference {unknown[0]!r} (known: {', '.join(sorted(_INFERENCE))})",
+                path=path,
+                line=at("infer"),
+            )
+        attrs = _strings(body.get("attrs", []), "attrs", path, at("attrs"))
+        if _RESERVED_ATTRS & set(attrs):
+            raise InputError(
+                f"attrs may not redefine {sorted(_RESERVED_ATTRS & set(attrs))}",
+                path=path,
+                line=at("attrs"),
+            )
+        description = body.get("description", "")
+        rules.append(
+            Rule(
+                kind=kind,
+                default_srcs=_strings(body.get("srcs", []), "srcs", path, at("srcs")),
+                tasks=tuple(tasks),
+                shard_unit=shard_unit,
+                infer=infer,
+                test_files=_strings(
+                    body.get("test_files", []), "test_files", path, at("test_files")
+                ),
+                attrs=tuple(sorted(attrs)),
+                description=description if isinstance(description, str) else "",
+                source=path,
+            )
+        )
+    return tuple(rules)
+
+
+def merge_rules(files: Iterable[tuple[str, bytes]]) -> dict[str, Rule]:
+    """Rules from several files, in order; a later file overrides an earlier kind."""
+    merged: dict[str, Rule] = {}
+    for path, data in files:
+        for rule in parse_rules(data, path):
+            merged[rule.kind] = rule
+    return merged
+
+
+def builtin_rule_files() -> list[tuple[str, bytes]]:
+    """The built-in rule files as (name, bytes), sorted by name."""
+    shipped = resources.files("graphkit") / "_rules"
+    folder: Any = shipped if shipped.is_dir() else Path(__file__).resolve().parents[2] / "rules"
+    return sorted(
+        (f"builtin:{entry.name}", entry.read_bytes())
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+def load_rules(workspace_files: Mapping[str, bytes]) -> dict[str, Rule]:
+    """The built-in rules overridden by the workspace's rule files ({path: bytes})."""
+    return merge_rules([*builtin_rule_files(), *sorted(workspace_files.items())])

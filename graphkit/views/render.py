@@ -1,0 +1,405 @@
+"""Pure renderings of results as text for people and JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from graphkit.analysis.affected import Affected
+from graphkit.labels import Label
+
+if TYPE_CHECKING:  # keep these off the `affected` path: only other commands need them
+    from graphkit.analysis.filetests import FileSelection
+    from graphkit.analysis.keys import InputDifference, KeyRecord
+    from graphkit.analysis.tidy import Drift
+    from graphkit.execution.history import FlakeStat
+    from graphkit.execution.plan import Plan
+    from graphkit.execution.run import Event, Summary
+
+
+def to_json(value: Any) -> str:
+    """Stable JSON: sorted keys, two-space indent."""
+    return json.dumps(value, indent=2, sort_keys=True)
+
+
+def affected_json(base: str, head: str, affected: Affected) -> dict[str, Any]:
+    """The ``graphkit affected --format json`` contract of DESIGN.md."""
+    changed = []
+    for change in affected.changed:
+        item: dict[str, str] = {"path": change.path, "status": change.status.value}
+        if change.old_path:
+            item["old_path"] = change.old_path
+        changed.append(item)
+    return {
+        "base": base,
+        "head": head,
+        "changed": changed,
+        "affected": sorted(str(label) for label in affected.targets),
+        "removed": sorted(str(label) for label in affected.removed),
+        "unowned": list(affected.unowned),
+        "reasons": {str(label): str(reason) for label, reason in affected.targets.items()},
+    }
+
+
+def with_files(data: dict[str, Any], selection: FileSelection) -> dict[str, Any]:
+    """The affected JSON plus ``files`` (test files per target) and ``file_reasons``."""
+    return {
+        **data,
+        "files": {str(label): list(files) for label, files in sorted(selection.files.items())},
+        "file_reasons": dict(sorted(selection.reasons.items())),
+    }
+
+
+def files_text(selection: FileSelection) -> str:
+    """Each file-sharded test target with the test files that must run, and why."""
+    lines = ["test files to run:"]
+    for label, files in sorted(selection.files.items()):
+        lines.append(f"  {label}: {len(files)} file(s)")
+        lines.extend(f"    {path}  ({selection.reasons[path]})" for path in files)
+    return "\n".join(lines)
+
+
+def affected_text(base: str, head: str, affected: Affected) -> str:
+    """A readable summary: changed files, affected targets with reasons, removed, unowned."""
+    lines = [f"base {base[:12]}  head {head[:12]}", f"{len(affected.changed)} changed path(s)"]
+    if affected.targets:
+        lines.append(f"{len(affected.targets)} affected target(s):")
+        width = max(len(str(label)) for label in affected.targets)
+        for label, reason in affected.targets.items():
+            lines.append(f"  {label!s:<{width}}  {reason}")
+    else:
+        lines.append("nothing affected")
+    if affected.removed:
+        lines.append("removed: " + ", ".join(str(r) for r in affected.removed))
+    if affected.unowned:
+        lines.append("unowned (outside every package): " + ", ".join(affected.unowned))
+    return "\n".join(lines)
+
+
+def why_json(label: Label, affected: Affected) -> dict[str, Any]:
+    """The chain from ``label`` down to the change that affected it."""
+    chain = affected.chain(label)
+    return {
+        "label": str(label),
+        "affected": bool(chain),
+        "chain": [{"label": str(lbl), "kind": r.kind, "reason": str(r)} for lbl, r in chain],
+    }
+
+
+def why_text(label: Label, affected: Affected) -> str:
+    """``//svc/api:test <- //libs/core:core <- libs/core/src/x.py modified``."""
+    chain = affected.chain(label)
+    if not chain:
+        return f"{label} is not affected"
+    lines = [f"{label} is affected:"]
+    for depth, (lbl, reason) in enumerate(chain):
+        lines.append(f"{'  ' * depth}{lbl}: {reason}")
+    return "\n".join(lines)
+
+
+def key_json(record: KeyRecord) -> dict[str, Any]:
+    """Every input of a key, as hashed."""
+    from graphkit.analysis.keys import encode_rule
+
+    inputs = record.inputs
+    target = inputs.target
+    return {
+        "label": str(inputs.label),
+        "key": record.key,
+        "scheme": inputs.scheme,
+        "rule": {
+            "kind": inputs.rule.kind,
+            "source": inputs.rule.source,
+            "definition_hash": _short_hash(encode_rule(inputs.rule)),
+        },
+        "target": {
+            "rule": target.rule,
+            "srcs": list(target.srcs) if target.srcs is not None else None,
+            "effective_srcs": list(target.effective_srcs(inputs.rule)),
+            "deps": [str(d) for d in target.deps],
+            "attrs": {k: json.loads(v) for k, v in target.attrs},
+            "aliases": list(target.aliases),
+        },
+        "files": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.files],
+        "deps": {str(label): key for label, key in inputs.deps},
+        "import_cycle": {str(label): own for label, own in inputs.cycle},
+        "externals": [str(entry) for entry in sorted(inputs.externals)],
+        "global_inputs": {
+            "patterns": list(inputs.global_patterns),
+            "files": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.global_files],
+        },
+        "rules_dir": inputs.rules_dir,
+    }
+
+
+def key_text(record: KeyRecord) -> str:
+    """``graphkit explain``: the key, then each of its inputs on its own line."""
+    data = key_json(record)
+    target = data["target"]
+    lines = [
+        f"{data['label']}  key {data['key']}",
+        f"  scheme        {data['scheme']}",
+        f"  rule          {data['rule']['kind']} ({data['rule']['source']}, "
+        f"definition {data['rule']['definition_hash']})",
+        f"  srcs          {target['srcs'] if target['srcs'] is not None else 'rule default'}"
+        f" -> {target['effective_srcs']}",
+        f"  deps (decl)   {', '.join(target['deps']) or '-'}",
+    ]
+    for name, value in target["attrs"].items():
+        lines.append(f"  attr {name:<8} {json.dumps(value)}")
+    lines.append(f"  files ({len(data['files'])}):")
+    lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in data["files"])
+    lines.append(f"  dep keys, declared and from imports ({len(data['deps'])}):")
+    lines.extend(f"    {key}  {label}" for label, key in data["deps"].items())
+    if data["import_cycle"]:
+        lines.append(f"  import cycle, members' own inputs ({len(data['import_cycle'])}):")
+        lines.extend(f"    {own}  {label}" for label, own in data["import_cycle"].items())
+    if data["externals"]:
+        lines.append(f"  locked externals ({len(data['externals'])}):")
+        lines.extend(f"    {entry}" for entry in data["externals"])
+    globals_ = data["global_inputs"]
+    lines.append(
+        f"  global inputs {globals_['patterns'] or '-'} ({len(globals_['files'])} file(s)):"
+    )
+    lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in globals_["files"])
+    if data["rules_dir"]:
+        lines.append(f"  rules_dir     {data['rules_dir']}")
+    return "\n".join(lines)
+
+
+def key_diff_json(
+    label: Label,
+    before: KeyRecord | None,
+    after: KeyRecord | None,
+    levels: list[tuple[Label, list[InputDifference]]],
+) -> dict[str, Any]:
+    """Which inputs of a key differ between two revisions, traced through deps."""
+    return {
+        "label": str(label),
+        "before": before.key if before else None,
+        "after": after.key if after else None,
+        "same": before is not None and after is not None and before.key == after.key,
+        "differences": [
+            {"input": d.input, "before": d.before, "after": d.after}
+            for d in (levels[0][1] if levels else [])
+        ],
+        "trace": [
+            {
+                "label": str(lbl),
+                "differences": [
+                    {"input": d.input, "before": d.before, "after": d.after} for d in diffs
+                ],
+            }
+            for lbl, diffs in levels
+        ],
+    }
+
+
+def key_diff_text(
+    label: Label,
+    before: KeyRecord | None,
+    after: KeyRecord | None,
+    levels: list[tuple[Label, list[InputDifference]]],
+) -> str:
+    """``graphkit explain --diff``: the differing inputs, then down through deps to the cause."""
+    if before is None or after is None:
+        side = "base" if before is None else "head"
+        return f"{label} does not exist at {side}"
+    if before.key == after.key:
+        return f"{label}: key {after.key} is the same at both revisions"
+    lines = [f"{label}: key {before.key} -> {after.key}"]
+    for depth, (lbl, diffs) in enumerate(levels):
+        indent = "  " * depth
+        if depth:
+            lines.append(f"{indent}{lbl}:")
+        for d in diffs:
+            lines.append(
+                f"{indent}  {d.input}: {d.before or '(absent)'} -> {d.after or '(absent)'}"
+            )
+    return "\n".join(lines)
+
+
+def labels_text(labels: Iterable[Label]) -> str:
+    """One label per line."""
+    return "\n".join(str(label) for label in labels)
+
+
+def graph_json(graph: Any) -> dict[str, Any]:
+    """A file graph as ``{"nodes": [...], "edges": [...]}``, sorted."""
+    nodes = [{"id": node, **graph.nodes[node]} for node in sorted(graph.nodes)]
+    edges = [
+        {"from": a, "to": b, "kind": graph.edges[a, b]["kind"]} for a, b in sorted(graph.edges)
+    ]
+    return {"nodes": nodes, "edges": edges}
+
+
+def graph_dot(graph: Any, highlight: set[str] | None = None) -> str:
+    """A file graph in Graphviz dot; highlighted nodes (e.g. affected) are filled."""
+    lines = ["digraph graphkit {", "  rankdir=LR;", "  node [fontname=Helvetica];"]
+    for node in sorted(graph.nodes):
+        attrs = graph.nodes[node]
+        shape = "box" if attrs.get("kind") == "target" else "note"
+        fill = ', style=filled, fillcolor="#ffd0d0"' if highlight and node in highlight else ""
+        lines.append(f"  {json.dumps(node)} [shape={shape}{fill}];")
+    style = {"deps": "solid", "owns": "dotted", "imports": "dashed"}
+    for a, b in sorted(graph.edges):
+        kind = graph.edges[a, b]["kind"]
+        lines.append(f"  {json.dumps(a)} -> {json.dumps(b)} [style={style.get(kind, 'solid')}];")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _short_hash(data: bytes) -> str:
+    import xxhash
+
+    return xxhash.xxh3_64_hexdigest(data)
+
+
+def event_line(event: Event) -> str | None:
+    """One plain line for a progress event (CI logs), or None for nothing to say."""
+    if event.kind == "output":
+        return event.text.rstrip("\n")
+    if event.kind == "warning":
+        return f"graphkit: warning: {event.text}"
+    if event.kind == "finish" and event.result is not None:
+        r = event.result
+        extra = f", saved {r.saved_s:.1f}s" if r.status == "cached" else ""
+        if r.status == "flaky":
+            extra = f", attempts {'/'.join(r.attempts)}"
+        return f"[{r.status}] {r.run.name} ({r.duration_s:.2f}s{extra})"
+    return None
+
+
+def summary_text(summary: Summary) -> str:
+    """``ran 3, cached 12, failed 0, flaky 1, muted 0; the cache saved 94.2s``."""
+    counts = ", ".join(
+        f"{status} {summary.count(status)}"
+        for status in ("ran", "cached", "failed", "flaky", "muted")
+    )
+    return f"{counts}; the cache saved {summary.saved_s:.1f}s"
+
+
+def results_json(summary: Summary) -> dict[str, Any]:
+    """The ``graphkit run --format json`` document."""
+    return {
+        "tasks": [
+            {
+                "label": str(r.run.label),
+                "task": r.run.task,
+                "status": r.status,
+                "duration_s": round(r.duration_s, 3),
+            }
+            for r in summary.results
+        ],
+        "summary": {
+            "ran": summary.count("ran"),
+            "cached": summary.count("cached"),
+            "failed": summary.count("failed"),
+            "flaky": summary.count("flaky"),
+            "muted": summary.count("muted"),
+            "saved_s": round(summary.saved_s, 3),
+        },
+    }
+
+
+def plan_text(plan: Plan) -> str:
+    """Each shard with its estimated seconds and units."""
+    lines = [
+        f"plan {plan.digest}: {plan.task}, {len(plan.shards)} shard(s), "
+        f"{plan.total_s:.1f}s estimated ({plan.estimated} unit(s) without history)"
+    ]
+    for shard in plan.shards:
+        lines.append(f"  shard {shard.index}: {shard.estimated_s:.1f}s, {len(shard.units)} unit(s)")
+        lines.extend(f"    {unit}" for unit in shard.units)
+    return "\n".join(lines)
+
+
+def flaky_json(stats: Sequence[FlakeStat], min_samples: int) -> dict[str, Any]:
+    """Flake rates, with the sample size below which no rate is given."""
+    return {
+        "min_samples": min_samples,
+        "tests": [
+            {
+                "label": s.label,
+                "task": s.task,
+                "test": s.test_id,
+                "runs": s.runs,
+                "flaky_runs": s.flaky_runs,
+                "rate": s.rate,
+            }
+            for s in stats
+        ],
+    }
+
+
+def flaky_text(stats: Sequence[FlakeStat], min_samples: int) -> str:
+    """A table of flake rates (tests with fewer than ``min_samples`` runs are unrated)."""
+    if not stats:
+        return "no recorded test runs"
+    lines = [f"flake rates (rated from {min_samples} runs up):"]
+    for s in stats:
+        rate = f"{s.rate:.0%}" if s.rate is not None else "n/a"
+        lines.append(f"  {rate:>5}  {s.flaky_runs}/{s.runs}  {s.test_id} ({s.label} {s.task})")
+    return "\n".join(lines)
+
+
+def junit_summary(summary: Summary) -> str:
+    """One JUnit XML report of a run: a test case per task, for CI test-report UIs."""
+    from xml.etree import ElementTree
+
+    suite = ElementTree.Element(
+        "testsuite",
+        name="graphkit",
+        tests=str(len(summary.results)),
+        failures=str(summary.count("failed")),
+        skipped=str(summary.count("muted")),
+        time=f"{sum(r.duration_s for r in summary.results):.3f}",
+    )
+    for r in summary.results:
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=str(r.run.label),
+            name=r.run.task,
+            time=f"{r.duration_s:.3f}",
+        )
+        if r.status == "failed":
+            failing = ", ".join(r.failing_tests) or f"exit code {r.exit_code}"
+            ElementTree.SubElement(case, "failure", message=f"failed: {failing}")
+        elif r.status == "muted":
+            ElementTree.SubElement(case, "skipped", message="quarantined")
+        ElementTree.SubElement(
+            ElementTree.SubElement(case, "properties"), "property", name="status", value=r.status
+        )
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def drift_json(drift: Drift, edits: dict[str, dict[str, list[str]]], check: bool) -> dict[str, Any]:
+    """Missing deps per target with the import that needs each, problems, and the edits."""
+    return {
+        "missing": {
+            str(label): {str(dep): why for dep, why in needed.items()}
+            for label, needed in drift.missing.items()
+        },
+        "problems": [str(problem) for problem in drift.problems],
+        "edits": edits,
+        "written": not check,
+    }
+
+
+def drift_text(drift: Drift, edits: dict[str, dict[str, list[str]]], check: bool) -> str:
+    """One line per missing dep, then the unresolved imports, then what was written."""
+    if drift.clean and not drift.problems:
+        return "deps are tidy: every import is covered by a declared dependency"
+    lines = [
+        f"{label} needs {dep} ({why})"
+        for label, needed in drift.missing.items()
+        for dep, why in needed.items()
+    ]
+    lines += [f"warning: {problem}" for problem in drift.problems]
+    verb = "would add" if check else "added"
+    for manifest, additions in sorted(edits.items()):
+        for name, labels in sorted(additions.items()):
+            lines.append(f"{manifest}: {verb} {', '.join(labels)} to {name}")
+    return "\n".join(lines)

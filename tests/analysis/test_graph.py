@@ -1,0 +1,104 @@
+"""The build graph: validation errors, owners, queries, the file graph."""
+
+from __future__ import annotations
+
+import pygit2
+import pytest
+
+from graphkit.analysis.graph import BuildGraph, components, file_graph, load_graph
+from graphkit.errors import InputError
+from graphkit.labels import Label
+from graphkit.model import FileEntry
+
+
+def snapshot(files: dict[str, str]) -> dict[str, FileEntry]:
+    return {p: FileEntry(0o100644, str(pygit2.hash(t.encode()))) for p, t in files.items()}
+
+
+def graph_of(files: dict[str, str]) -> BuildGraph:
+    return load_graph(snapshot(files), lambda path, _entry: files[path].encode())
+
+
+def target(name: str, rule: str = "filegroup", deps: tuple[str, ...] = (), extra: str = "") -> str:
+    dep_list = ", ".join(f'"{d}"' for d in deps)
+    return f'[[target]]\nname = "{name}"\nrule = "{rule}"\ndeps = [{dep_list}]\n{extra}\n'
+
+
+def test_cycle_is_reported_as_a_path_at_the_first_target() -> None:
+    files = {
+        "a/BUILD.toml": target("a", deps=("//b",)),
+        "b/BUILD.toml": "# b\n" + target("b", deps=("//c",)),
+        "c/BUILD.toml": target("c", deps=("//a",)),
+    }
+    with pytest.raises(InputError) as caught:
+        graph_of(files)
+    assert str(caught.value) == "a/BUILD.toml:1: dependency cycle: //a:a -> //b:b -> //c:c -> //a:a"
+
+
+def test_missing_dep_names_file_line_and_suggestion() -> None:
+    files = {
+        "libs/core/BUILD.toml": target("core"),
+        "libs/api/BUILD.toml": "# api\n\n" + target("api", deps=("//libs/cor",)),
+    }
+    with pytest.raises(InputError) as caught:
+        graph_of(files)
+    assert str(caught.value) == (
+        "libs/api/BUILD.toml:6: dep '//libs/cor:cor' of //libs/api:api is not a target "
+        "(did you mean '//libs/core:core'?)"
+    )
+
+
+FILES = {
+    "graphkit.toml": '[workspace]\nglobal_inputs = ["ci/*.yml"]\n',
+    "ci/main.yml": "on: push\n",
+    "lib/BUILD.toml": target("lib", "python_library", extra='srcs = ["src/**/*.py"]')
+    + target("test", "python_test", (":lib",), 'srcs = ["tests/*.py"]'),
+    "lib/src/m.py": "",
+    "lib/tests/test_m.py": "",
+    "lib/data.json": "{}",
+    "lib/nested/BUILD.toml": target("nested"),
+    "lib/nested/x.txt": "",
+    "app/BUILD.toml": target("app", "sh_binary", ("//lib",)),
+    "app/run.sh": "",
+    "docs/readme.md": "",
+}
+
+
+def test_owners_by_glob_unclaimed_and_nested() -> None:
+    graph = graph_of(FILES)
+    assert graph.owners("lib/src/m.py") == [Label("lib", "lib")]
+    assert graph.owners("lib/tests/test_m.py") == [Label("lib", "test")]
+    assert graph.owners("lib/data.json") == [Label("lib", "lib"), Label("lib", "test")]
+    assert graph.owners("lib/nested/x.txt") == [Label("lib/nested", "nested")]
+    assert graph.owners("lib/BUILD.toml") == []
+    assert graph.owners("docs/readme.md") == []
+    assert graph.owners("lib/src/not_yet_created.py") == [Label("lib", "lib")]
+
+
+def test_inputs_global_inputs_and_unowned() -> None:
+    graph = graph_of(FILES)
+    inputs = graph.inputs(snapshot(FILES))
+    assert inputs[Label("lib", "lib")] == ["lib/data.json", "lib/src/m.py"]
+    assert inputs[Label("app", "app")] == ["app/run.sh"]
+    assert graph.global_inputs(snapshot(FILES)) == ["ci/main.yml"]
+    assert graph.unowned(FILES) == ["ci/main.yml", "docs/readme.md"]
+
+
+def test_queries_and_topological_order() -> None:
+    graph = graph_of(FILES)
+    lib = Label("lib", "lib")
+    assert graph.rdeps(lib) == [Label("app", "app"), Label("lib", "test")]
+    assert graph.deps(Label("app", "app"), transitive=True) == [lib]
+    order = [label for members in components(graph) for label in members]
+    assert order.index(lib) < order.index(Label("app", "app"))
+    assert graph.resolve("//lib") == lib
+    with pytest.raises(InputError, match="did you mean '//lib:lib'"):
+        graph.resolve("//lib:lbi")
+
+
+def test_file_graph_has_owns_and_deps_edges() -> None:
+    full = file_graph(graph_of(FILES), snapshot(FILES))
+    assert full.edges["//app:app", "//lib:lib"]["kind"] == "deps"
+    assert full.edges["//lib:lib", "lib/src/m.py"]["kind"] == "owns"
+    assert full.nodes["lib/src/m.py"]["kind"] == "file"
+    assert "docs/readme.md" not in full.nodes

@@ -1,0 +1,183 @@
+"""Deps that imports add: in the graph, the keys, the walk and the queries, and
+kept up to date incrementally from one revision to the next."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pygit2
+import pytest
+from click.testing import Result
+from gitrepo import GitRepo
+
+from graphkit.analysis.graph import BuildGraph, Reader, components, load_graph
+from graphkit.analysis.inferred import infer_graph, scan, target_deps
+from graphkit.analysis.keys import compute_keys, diff_inputs
+from graphkit.analysis.session import Session
+from graphkit.labels import Label
+from graphkit.model import FileEntry, ImportVia
+from graphkit.repo.workspace import Workspace
+
+Cli = Callable[..., Result]
+RELEASE = Label("tools/release", "release")
+CORE = Label("libs/core", "core")
+EXTRA = "tools/release/src/release/extra.py"
+
+
+def build(name: str, deps: tuple[str, ...] = ()) -> str:
+    listed = ", ".join(f'"{d}"' for d in deps)
+    return f'[[target]]\nname = "{name}"\nrule = "python_library"\ndeps = [{listed}]\n'
+
+
+def snapshot(files: dict[str, str]) -> dict[str, FileEntry]:
+    return {p: FileEntry(0o100644, str(pygit2.hash(d.encode()))) for p, d in files.items()}
+
+
+def graph_with_imports(files: dict[str, str]) -> tuple[BuildGraph, dict[str, FileEntry]]:
+    def read(path: str, _entry: FileEntry) -> bytes:
+        return files[path].encode()
+
+    snap = snapshot(files)
+    return infer_graph(load_graph(snap, read), snap, read), snap
+
+
+TWO = {
+    "a/BUILD.toml": build("a"),
+    "a/x.py": "import m\n",
+    "b/BUILD.toml": build("b"),
+    "b/m.py": "M = 1\n",
+}
+
+
+def test_an_undeclared_import_becomes_a_dep_with_the_import_as_evidence() -> None:
+    graph, _ = graph_with_imports(TWO)
+    a, b = Label("a", "a"), Label("b", "b")
+    assert graph.inferred == {a: {b: ImportVia("a/x.py", 1, "b/m.py")}}
+    assert graph.deps(a) == [b] and graph.rdeps(b) == [a]
+    assert str(graph.via_import(a, b)) == "a/x.py:1 imports b/m.py"
+
+
+def test_declared_and_external_imports_add_nothing() -> None:
+    declared = {**TWO, "a/BUILD.toml": build("a", ("//b",)), "a/y.py": "import requests\n"}
+    graph, _ = graph_with_imports(declared)
+    assert graph.inferred == {}
+
+
+def test_an_ambiguous_import_depends_on_every_candidate() -> None:
+    files = {**TWO, "c/BUILD.toml": build("c"), "c/m.py": "M = 2\n"}
+    graph, _ = graph_with_imports(files)
+    deps = graph.inferred[Label("a", "a")]
+    assert sorted(deps) == [Label("b", "b"), Label("c", "c")]
+    assert all(via.ambiguous for via in deps.values())
+    assert str(deps[Label("b", "b")]) == "a/x.py:1 may import b/m.py"
+
+
+def test_an_edit_to_an_imported_target_changes_the_importer_key() -> None:
+    graph, snap = graph_with_imports(TWO)
+    edited = {**TWO, "b/m.py": "M = 2\n"}
+    graph2, snap2 = graph_with_imports(edited)
+    before, after = compute_keys(graph, snap), compute_keys(graph2, snap2)
+    assert before[Label("a", "a")].key != after[Label("a", "a")].key
+
+
+def test_an_import_cycle_shares_every_members_inputs() -> None:
+    files = {**TWO, "b/m.py": "import x\n"}  # b imports a back
+    graph, snap = graph_with_imports(files)
+    a, b = Label("a", "a"), Label("b", "b")
+    assert (a, b) in list(components(graph))
+    keys = compute_keys(graph, snap)
+    for edited in ({**files, "a/x.py": "import m\nX = 1\n"}, {**files, "b/m.py": "import x\n#\n"}):
+        graph2, snap2 = graph_with_imports(edited)
+        after = compute_keys(graph2, snap2)
+        assert keys[a].key != after[a].key and keys[b].key != after[b].key
+        changed = {d.input for label in (a, b) for d in diff_inputs(keys[label], after[label])}
+        assert any(i.startswith("import cycle member ") for i in changed)
+
+
+def test_a_scan_reuses_unchanged_files_and_re_resolves_when_files_appear() -> None:
+    def read_from(files: dict[str, str]) -> Reader:
+        return lambda path, _entry: files[path].encode()
+
+    graph, snap = graph_with_imports(TWO)
+    inputs = graph.inputs(snap)
+    first = scan(graph, snap, read_from(TWO), inputs)
+    # A reused file is never read again: reading it would raise KeyError.
+    unreadable: dict[str, str] = {}
+    again = scan(graph, snap, read_from(unreadable), inputs, first)
+    assert again.files["a/x.py"] is first.files["a/x.py"]
+
+    grown = {**TWO, "a/m.py": "M = 0\n"}  # `import m` now finds a/m.py too: ambiguous
+    graph2, snap2 = graph_with_imports(grown)
+    inputs2 = graph2.inputs(snap2)
+    only_new = {"a/m.py": grown["a/m.py"]}
+    rescanned = scan(graph2, snap2, read_from(only_new), inputs2, first)
+    assert [p.kind for p in rescanned.files["a/x.py"].resolved.problems] == ["ambiguous"]
+    assert target_deps(graph2, inputs2, rescanned) == graph2.inferred
+
+
+def test_affected_follows_an_undeclared_import(monorepo: GitRepo, cli: Cli) -> None:
+    monorepo.write(EXTRA, "from core.models import Item\n")
+    monorepo.commit("release imports core without declaring it")
+    monorepo.append("libs/core/src/core/models.py", "\n# edited\n")
+    result = cli(monorepo.root, "affected", "--format", "json")
+    assert result.exit_code == 0, result.output
+    reasons = json.loads(result.output)["reasons"]
+    assert reasons[str(RELEASE)] == (
+        f"depends on {CORE} ({EXTRA}:1 imports libs/core/src/core/__init__.py)"
+    )
+    deps = json.loads(cli(monorepo.root, "query", "deps", str(RELEASE), "--format", "json").output)
+    assert str(CORE) in deps["deps"]
+
+
+def test_a_new_import_in_the_worktree_is_seen_without_a_commit(monorepo: GitRepo, cli: Cli) -> None:
+    def release_deps() -> list[str]:
+        out = cli(monorepo.root, "query", "deps", str(RELEASE), "--format", "json").output
+        return list(json.loads(out)["deps"])
+
+    assert str(CORE) not in release_deps()  # memoizes HEAD's scan
+    monorepo.write(EXTRA, "from core.models import Item\n")
+    assert str(CORE) in release_deps()  # the edited worktree, scanned from HEAD's
+    monorepo.delete(EXTRA)
+    assert str(CORE) not in release_deps()
+
+
+def test_memoized_and_fresh_sessions_agree(monorepo: GitRepo) -> None:
+    monorepo.write(EXTRA, "from core.models import Item\n")
+    monorepo.commit("release imports core")
+    found = []
+    for use_memo in (True, True, False):
+        with Session.open(monorepo.root, use_memo=use_memo) as session:
+            found.append(session.load("HEAD").graph.inferred)
+    assert found[0] == found[1] == found[2]
+    assert CORE in found[0][RELEASE]
+
+
+def test_a_new_commit_is_scanned_from_the_last_stored_scan(
+    monorepo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Session.open(monorepo.root) as session:
+        session.load("HEAD")  # scanned in full and stored
+    monorepo.write(EXTRA, "from core.models import Item\n")
+    monorepo.commit("release imports core")
+    read: list[str] = []
+    original = Workspace.read
+
+    def counting(self: Workspace, path: str, entry: FileEntry) -> bytes:
+        read.append(path)
+        return original(self, path, entry)
+
+    monkeypatch.setattr(Workspace, "read", counting)
+    with Session.open(monorepo.root) as session:
+        assert CORE in session.load("HEAD").graph.inferred[RELEASE]
+    sources = [p for p in read if p.endswith((".py", ".js", ".ts"))]
+    assert sources == [EXTRA]  # every other source kept its imports from the stored scan
+
+
+def test_explain_shows_an_import_cycle(
+    make_repo: Callable[[dict[str, str]], GitRepo], cli: Cli
+) -> None:
+    repo = make_repo({**TWO, "b/m.py": "import x\n"})
+    data = json.loads(cli(repo.root, "explain", "//a", "--format", "json").output)
+    assert list(data["import_cycle"]) == ["//b:b"] and data["deps"] == {}
+    assert "import cycle, members' own inputs (1):" in cli(repo.root, "explain", "//a").output

@@ -1,0 +1,76 @@
+"""Dependency drift: imports into targets that are not deps, found and written back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from click.testing import Result
+from gitrepo import GitRepo
+
+from graphkit.analysis.tidy import add_deps
+
+Cli = Callable[..., Result]
+
+BUILD = """# Release tooling.
+
+[[target]]
+name = "release"   # the library
+rule = "python_library"
+deps = [
+  "//libs/util",  # strings
+]
+
+[[target]]
+name = "test"
+rule = "python_test"
+"""
+
+
+def test_add_deps_rewrites_only_the_deps_line_of_the_named_target() -> None:
+    new = add_deps(BUILD, "tools/release/BUILD.toml", {"release": ["//libs/core:core"]})
+    assert new == BUILD.replace(
+        'deps = [\n  "//libs/util",  # strings\n]\n',
+        'deps = [\n    "//libs/core:core",\n    "//libs/util",\n]\n',
+    )
+
+
+def test_add_deps_inserts_after_the_name_when_there_are_none() -> None:
+    new = add_deps(BUILD, "x/BUILD.toml", {"test": [":release"]})
+    assert new.endswith('name = "test"\ndeps = [\n    ":release",\n]\nrule = "python_test"\n')
+    assert new.startswith(BUILD.split('name = "test"')[0])
+
+
+def test_tidy_check_reports_then_tidy_writes_and_is_clean(cli: Cli, monorepo: GitRepo) -> None:
+    assert cli(monorepo.root, "tidy", "--check").exit_code == 0
+    monorepo.write("tools/release/src/release/extra.py", "from core.models import Item\n")
+    check = cli(monorepo.root, "tidy", "--check", "--format", "json")
+    assert check.exit_code == 1
+    report = json.loads(check.stdout)
+    assert list(report["missing"]) == ["//tools/release:release"]
+    assert list(report["missing"]["//tools/release:release"]) == ["//libs/core:core"]
+    before = monorepo.read("tools/release/BUILD.toml")
+    assert monorepo.read("tools/release/BUILD.toml") == before  # --check wrote nothing
+    assert cli(monorepo.root, "tidy").exit_code == 0
+    after = monorepo.read("tools/release/BUILD.toml")
+    assert '"//libs/core:core"' in after
+    assert after.startswith("# Release tooling: version bumps and tag names.")
+    assert cli(monorepo.root, "tidy", "--check").exit_code == 0
+    # The edit is a real dependency now: changing core affects release.
+    monorepo.commit()
+    monorepo.append("libs/core/src/core/models.py", "\n# x\n")
+    result = cli(monorepo.root, "affected", "--base", "HEAD", "--format", "json")
+    assert "//tools/release:release" in json.loads(result.output)["affected"]
+
+
+def test_js_import_outside_declared_deps_is_reported_not_written(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.write("js/ui/src/extra.js", 'const main = require("../../app/src/main.js");\n')
+    check = cli(monorepo.root, "tidy", "--check", "--format", "json")
+    assert check.exit_code == 1
+    report = json.loads(check.stdout)
+    assert report["missing"] == {
+        "//js/ui:ui": {"//js/app:app": "js/ui/src/extra.js:1 imports js/app/src/main.js"}
+    }
+    assert report["edits"] == {}  # package.json is the npm member's manifest: never rewritten

@@ -1,0 +1,177 @@
+"""Bearer tokens, read-only scopes, unauthenticated reads, TLS and mutual TLS."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cacheservers import client, pdigest, running
+
+from graphkit.cache.protocol import re_pb2
+from graphkit.cache.server.auth import load_tokens
+from graphkit.cache.server.options import TlsFiles
+from graphkit.errors import InputError
+
+WRITER, READER = "writer-secret-token", "reader-secret-token"
+
+
+def sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@pytest.fixture
+def tokens_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tokens.toml"
+    path.write_text(
+        f'[[token]]\nname = "ci-main"\nscope = "write"\nsha256 = "{sha(WRITER)}"\n\n'
+        f'[[token]]\nname = "fork-prs"\nscope = "read"\nsha256 = "{sha(READER)}"\n'
+    )
+    return path
+
+
+def refused(call: object) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as info:
+        call()  # type: ignore[operator]
+    return info.value.code(), info.value.details()
+
+
+def test_write_token_reads_and_writes(tmp_path: Path, tokens_file: Path) -> None:
+    with running(tmp_path / "c", tokens=tokens_file) as (_s, port), client(port, token=WRITER) as c:
+        assert c.upload(b"data").responses[0].status.code == 0
+        assert c.missing(b"data") == []
+        caps = c.caps.GetCapabilities(re_pb2.GetCapabilitiesRequest(), metadata=c.metadata)
+        assert caps.cache_capabilities.action_cache_update_capabilities.update_enabled
+
+
+def test_read_token_reads_but_writes_are_permission_denied(
+    tmp_path: Path, tokens_file: Path
+) -> None:
+    with running(tmp_path / "c", tokens=tokens_file) as (_s, port):
+        with client(port, token=WRITER) as writer:
+            writer.upload(b"shared")
+        with client(port, token=READER) as reader:
+            assert reader.missing(b"shared") == []
+            caps = reader.caps.GetCapabilities(re_pb2.GetCapabilitiesRequest(),
+                                               metadata=reader.metadata)
+            assert not caps.cache_capabilities.action_cache_update_capabilities.update_enabled
+            code, message = refused(lambda: reader.upload(b"poison"))
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+            assert "'fork-prs' has read scope" in message
+            code, _ = refused(lambda: reader.write(b"poison" * 10000))
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+            code, _ = refused(lambda: reader.ac.UpdateActionResult(
+                re_pb2.UpdateActionResultRequest(action_digest=pdigest(b"a"),
+                                                 action_result=re_pb2.ActionResult()),
+                metadata=reader.metadata))
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+        with client(port, token=WRITER) as writer:
+            assert writer.missing(b"poison") == [pdigest(b"poison").hash]
+
+
+def test_missing_or_unknown_tokens_are_unauthenticated(tmp_path: Path, tokens_file: Path) -> None:
+    with running(tmp_path / "c", tokens=tokens_file) as (_s, port):
+        with client(port) as anonymous:
+            code, message = refused(lambda: anonymous.missing(b"x"))
+            assert code == grpc.StatusCode.UNAUTHENTICATED
+            assert "needs a bearer token" in message
+        with client(port, token="guessed") as guesser:
+            code, message = refused(lambda: guesser.missing(b"x"))
+            assert code == grpc.StatusCode.UNAUTHENTICATED
+            assert "guessed" not in message  # Never echo a credential.
+
+
+def test_unauthenticated_reads_when_allowed_but_never_writes(
+    tmp_path: Path, tokens_file: Path
+) -> None:
+    with running(tmp_path / "c", tokens=tokens_file, allow_unauthenticated_reads=True) as (
+        _s, port,
+    ), client(port) as anonymous:
+        assert anonymous.missing(b"x") == [pdigest(b"x").hash]
+        code, message = refused(lambda: anonymous.upload(b"x"))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        assert "needs a token with write scope" in message
+
+
+def test_tokens_are_not_logged(
+    tmp_path: Path, tokens_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="graphkit.cache")
+    with running(tmp_path / "c", tokens=tokens_file) as (_s, port), client(
+        port, token=READER
+    ) as reader:
+        refused(lambda: reader.upload(b"poison"))
+    assert "fork-prs" in caplog.text
+    assert READER not in caplog.text and sha(READER) not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "expected one or more [[token]] tables"),
+        ('[[token]]\nname = "a"\nscope = "admin"\nsha256 = "' + "a" * 64 + '"\n', "scope must"),
+        ('[[token]]\nname = "a"\nscope = "read"\nsha256 = "plaintext"\n', "64 lowercase hex"),
+        ('[[token]]\nname = "a"\nscope = "read"\ntoken = "plaintext"\n', "exactly name, scope"),
+        ("[[token]\n", "not valid TOML"),
+    ],
+)
+def test_bad_tokens_files_are_input_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "tokens.toml"
+    path.write_text(content)
+    with pytest.raises(InputError, match=message.replace("[", r"\[")) as info:
+        load_tokens(path)
+    assert str(path) in str(info.value)
+
+
+# --- TLS ----------------------------------------------------------------------------
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throwaway CA, a server certificate for localhost, and a client certificate."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed; it makes the test certificates")
+    d = tmp_path_factory.mktemp("pki")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", "/CN=graphkit test CA", cwd=d)
+    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={'localhost' if name == 'server' else 'ci-runner'}", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "2",
+                 "-extfile", "san.ext", cwd=d)
+    yield d
+
+
+def test_tls_serves_clients_that_trust_the_ca(tmp_path: Path, pki: Path) -> None:
+    tls = TlsFiles(cert=pki / "server.pem", key=pki / "server.key")
+    creds = grpc.ssl_channel_credentials(root_certificates=(pki / "ca.pem").read_bytes())
+    with running(tmp_path / "c", tls=tls) as (_s, port), client(port, credentials=creds) as c:
+        c.upload(b"over tls")
+        assert c.missing(b"over tls") == []
+
+
+def test_mutual_tls_refuses_clients_without_a_certificate(tmp_path: Path, pki: Path) -> None:
+    tls = TlsFiles(cert=pki / "server.pem", key=pki / "server.key", client_ca=pki / "ca.pem")
+    ca = (pki / "ca.pem").read_bytes()
+    with running(tmp_path / "c", tls=tls) as (_s, port):
+        with client(port, credentials=grpc.ssl_channel_credentials(root_certificates=ca)) as c:
+            code, _ = refused(lambda: c.missing(b"x"))
+            assert code == grpc.StatusCode.UNAVAILABLE
+        with_cert = grpc.ssl_channel_credentials(
+            root_certificates=ca,
+            private_key=(pki / "client.key").read_bytes(),
+            certificate_chain=(pki / "client.pem").read_bytes(),
+        )
+        with client(port, credentials=with_cert) as c:
+            assert c.missing(b"x") == [pdigest(b"x").hash]

@@ -1,0 +1,302 @@
+"""JS/TS import inference: tokenizer-based extraction, resolution, tsconfig and packages."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphkit.errors import InputError
+from graphkit.readers.infer.js import imports
+from graphkit.readers.infer.js_resolve import JsResolver
+from graphkit.readers.infer.resolve import ImportEdge, ImportRef, RefKind, Resolution, edges
+
+
+def specifiers(source: bytes, path: str = "apps/web/src/main.tsx") -> list[tuple[str, int, str]]:
+    """(module, line, kind) of every ref, for compact expectations."""
+    return [(r.module, r.line, r.kind) for r in imports(source, path)]
+
+
+MAIN = b"""\
+#!/usr/bin/env node
+import React, { useState } from "react";
+import type { Invoice } from './types';
+import * as format from "../util/format.js";
+import "./styles.css";
+import {
+  Button,
+  type ButtonProps,
+  "kebab-name" as kebab,
+} from "@acme/ui/button";
+import typeof Flow from "flow-thing";
+import legacy = require("./legacy");
+export { formatDate } from "./dates";
+export * from './all';
+export * as icons from "@acme/ui/icons/star";
+export type { Props } from "./props";
+export const answer = 42;
+export { answer as default };
+const fs = require('node:fs');
+const meta = import.meta.url;
+"""
+
+
+def test_every_import_form_is_read_with_its_line() -> None:
+    assert specifiers(MAIN) == [
+        ("react", 2, "absolute"),
+        ("./types", 3, "relative"),
+        ("../util/format.js", 4, "relative"),
+        ("./styles.css", 5, "relative"),
+        ("@acme/ui/button", 6, "absolute"),
+        ("flow-thing", 11, "absolute"),
+        ("./legacy", 12, "relative"),
+        ("./dates", 13, "relative"),
+        ("./all", 14, "relative"),
+        ("@acme/ui/icons/star", 15, "absolute"),
+        ("./props", 16, "relative"),
+        ("node:fs", 19, "absolute"),
+    ]
+
+
+def test_imports_inside_comments_strings_templates_and_regexes_are_ignored() -> None:
+    source = b"""\
+// import fake from "line-comment";
+/* require("block-comment");
+   import("also-block") */
+const s = "import q from 'in-a-string'";
+const t = 'require("single-quoted")';
+const u = `export * from "in-a-template"`;
+const re = /import\\("in-a-regex"\\)/g;
+const ratio = total / count; const v = require("after-division");
+const obj = { import: 1, require: 2 };
+loader.require("a-method-call");
+function require(name) { return name; }
+const real = require("./real");
+"""
+    assert specifiers(source, "lib/index.js") == [
+        ("after-division", 8, "absolute"),
+        ("./real", 12, "relative"),
+    ]
+
+
+def test_template_literals_nest_and_only_literal_ones_resolve() -> None:
+    source = b"""\
+const page = `${prefix}/${`nested ${require("./inside-substitution")}`}`;
+const lazy = () => import(`./pages/home`);
+const chosen = await import(`./pages/${name}.js`);
+"""
+    assert imports(source, "app.mjs") == (
+        ImportRef("./inside-substitution", 1, "relative", False),
+        ImportRef("./pages/home", 2, "relative", True),
+        ImportRef("`./pages/${name}.js`", 3, "dynamic", True),
+    )
+
+
+def test_non_literal_require_and_import_are_dynamic_and_nested_require_conditional() -> None:
+    source = b"""\
+const plugin = require(path.join(__dirname, "plugins", name));
+export async function load(locale) {
+  const messages = await import("./locales/" + locale + ".json");
+  return require("./fallback");
+}
+"""
+    assert imports(source, "i18n.js") == (
+        ImportRef('path.join(__dirname, "plugins", name)', 1, "dynamic", False),
+        ImportRef('"./locales/" + locale + ".json"', 3, "dynamic", True),
+        ImportRef("./fallback", 4, "relative", True),
+    )
+
+
+def test_jsx_text_with_an_apostrophe_hides_nothing_on_later_lines() -> None:
+    source = b"""\
+export const Empty = () => <p>Don't panic, nothing here</p>;
+const chart = require("./chart");
+"""
+    assert specifiers(source, "Empty.jsx") == [("./chart", 2, "relative")]
+
+
+def test_unterminated_comment_is_unparseable_after_the_refs_before_it() -> None:
+    source = b'import a from "./a";\n/* never closed\nimport b from "./b";\n'
+    assert imports(source, "broken.ts") == (
+        ImportRef("./a", 1, "relative"),
+        ImportRef("unterminated /* comment", 2, "unparseable"),
+    )
+
+
+TSCONFIG_BASE = b"""\
+{
+  // Shared by every app; tsc accepts comments and trailing commas here.
+  "compilerOptions": {
+    "strict": true,
+    "baseUrl": ".",
+    "paths": {
+      "@app/*": ["apps/web/src/*"],
+      "@shared/config": ["packages/config/src/index.ts"],
+      "@legacy/*": ["vendor/legacy/*", "packages/legacy-shim/*",],
+    },
+  },
+}
+"""
+WEB_TSCONFIG = b'{ "extends": "../../tsconfig.base", "compilerOptions": { "jsx": "react-jsx" } }'
+# No baseUrl anywhere in its chain: its paths are relative to its own folder.
+ADMIN_TSCONFIG = b'{ "compilerOptions": { "paths": { "~/*": ["./src/*"] } } }'
+UI_PACKAGE = b"""\
+{
+  "name": "@acme/ui",
+  "exports": {
+    ".": { "types": "./src/index.ts", "import": "./dist/index.mjs" },
+    "./button": "./src/button.tsx",
+    "./icons/*": "./dist/icons/*.js"
+  }
+}
+"""
+PACKAGE_JSONS = {
+    "packages/ui/package.json": UI_PACKAGE,
+    "packages/config/package.json": b'{"name": "@acme/config", "main": "dist/index.js"}',
+    "packages/utils/package.json": b'{"name": "utils-lib", "main": "lib/main.js"}',
+}
+FILES = (
+    "tsconfig.base.json",
+    "apps/web/tsconfig.json",
+    "apps/web/src/main.tsx",
+    "apps/web/src/App.tsx",
+    "apps/web/src/components/index.ts",
+    "apps/web/src/components/Button.tsx",
+    "apps/web/src/data/strings.json",
+    "apps/web/src/util/format.ts",
+    "apps/admin/tsconfig.json",
+    "apps/admin/src/index.ts",
+    "apps/admin/src/pages/home.ts",
+    "packages/ui/src/index.ts",
+    "packages/ui/src/button.tsx",
+    "packages/ui/src/icons/star.tsx",
+    "packages/config/src/index.ts",
+    "packages/utils/lib/main.js",
+    "packages/utils/lib/strings.js",
+    "vendor/legacy/dates.js",
+    "scripts/build.mjs",
+    *PACKAGE_JSONS,
+)
+RESOLVER = JsResolver(
+    FILES,
+    {
+        "tsconfig.base.json": TSCONFIG_BASE,
+        "apps/web/tsconfig.json": WEB_TSCONFIG,
+        "apps/admin/tsconfig.json": ADMIN_TSCONFIG,
+    },
+    package_jsons=PACKAGE_JSONS,
+)
+WEB = "apps/web/src/main.tsx"
+
+
+def resolve(spec: str, from_path: str = WEB) -> Resolution:
+    kind: RefKind = "relative" if spec.startswith(".") else "absolute"
+    return RESOLVER.resolve(ImportRef(spec, 1, kind), from_path)
+
+
+def files(spec: str, from_path: str = WEB) -> tuple[str, ...]:
+    return resolve(spec, from_path).files
+
+
+def test_relative_specifiers_try_extensions_then_index_then_ts_for_js() -> None:
+    assert files("./App") == ("apps/web/src/App.tsx",)
+    assert files("./components") == ("apps/web/src/components/index.ts",)
+    assert files("./components/Button.tsx") == ("apps/web/src/components/Button.tsx",)
+    assert files("./data/strings.json") == ("apps/web/src/data/strings.json",)
+    assert files("./util/format.js") == ("apps/web/src/util/format.ts",)
+    assert files("../../admin/src") == ("apps/admin/src/index.ts",)
+    assert resolve("./Missing") == Resolution(
+        "unresolved", (), "no file for ./Missing next to apps/web/src/main.tsx"
+    )
+    assert resolve("../../../../outside").kind == "unresolved"
+
+
+def test_tsconfig_paths_with_wildcard_are_read_through_extends() -> None:
+    assert resolve("@app/util/format") == Resolution(
+        "resolved", ("apps/web/src/util/format.ts",), "tsconfig paths"
+    )
+    assert files("@shared/config") == ("packages/config/src/index.ts",)
+    assert files("@legacy/dates") == ("vendor/legacy/dates.js",)
+    assert resolve("@app/nowhere") == Resolution(
+        "unresolved", (), "matches tsconfig paths, but no file exists"
+    )
+
+
+def test_tsconfig_base_url_and_paths_relative_to_their_own_config() -> None:
+    assert resolve("packages/utils/lib/strings").files == ("packages/utils/lib/strings.js",)
+    assert resolve("packages/utils/lib/strings").reason == "tsconfig baseUrl"
+    admin = "apps/admin/src/index.ts"
+    assert files("~/pages/home", admin) == ("apps/admin/src/pages/home.ts",)
+    # Outside every tsconfig, an alias is just an unknown package.
+    assert resolve("@app/util/format", "scripts/build.mjs").kind == "external"
+
+
+def test_workspace_packages_resolve_through_exports_main_and_src_index() -> None:
+    assert resolve("@acme/ui") == Resolution(
+        "resolved", ("packages/ui/src/index.ts",), "workspace package"
+    )
+    assert files("@acme/ui/button") == ("packages/ui/src/button.tsx",)
+    # "./icons/*" names dist/, which is not in the repo: the source under src/ is used.
+    assert files("@acme/ui/icons/star") == ("packages/ui/src/icons/star.tsx",)
+    assert files("@acme/config", "scripts/build.mjs") == ("packages/config/src/index.ts",)
+    assert files("utils-lib", "scripts/build.mjs") == ("packages/utils/lib/main.js",)
+    assert files("utils-lib/lib/strings", "scripts/build.mjs") == ("packages/utils/lib/strings.js",)
+
+
+def test_other_bare_specifiers_are_external() -> None:
+    for spec in ("react", "node:fs", "lodash/merge", "@types/node"):
+        assert resolve(spec) == Resolution("external", (), "not a workspace package")
+
+
+def test_explicit_package_map_wins_over_package_json_names() -> None:
+    resolver = JsResolver(FILES, {}, {"ui": "packages/ui"}, PACKAGE_JSONS)
+    ref = ImportRef("ui/button", 1, "absolute")
+    assert resolver.resolve(ref, WEB).files == ("packages/ui/src/button.tsx",)
+    assert resolver.resolve(ImportRef("@acme/ui", 1, "absolute"), WEB).kind == "external"
+
+
+def test_malformed_tsconfig_is_an_input_error_with_file_and_line() -> None:
+    broken = b'{\n  "compilerOptions": {\n    "baseUrl": "."\n    "paths": {}\n  }\n}\n'
+    with pytest.raises(InputError) as err:
+        JsResolver(FILES, {"apps/web/tsconfig.json": broken})
+    assert str(err.value).startswith("apps/web/tsconfig.json:4: invalid JSON")
+
+
+def test_tsconfig_extending_a_missing_file_is_an_input_error() -> None:
+    with pytest.raises(InputError, match=r"tsconfig\.base\.json is not a tsconfig"):
+        JsResolver(FILES, {"apps/web/tsconfig.json": WEB_TSCONFIG})
+
+
+def test_edges_link_files_and_report_dynamic_and_unresolved_imports() -> None:
+    sources = {
+        WEB: b'import App from "./App";\nimport { Button } from "@acme/ui";\n'
+        b'import "./nope";\nconst page = import(`./pages/${name}`);\n',
+        "apps/web/src/App.tsx": b'export * from "@app/components";\nimport React from "react";\n',
+        "apps/web/src/data/strings.json": b'{"import": "x"}',
+    }
+    result = edges(sources, RESOLVER)
+    assert result.edges == (
+        ImportEdge("apps/web/src/App.tsx", "apps/web/src/components/index.ts", 1, False),
+        ImportEdge(WEB, "apps/web/src/App.tsx", 1, False),
+        ImportEdge(WEB, "packages/ui/src/index.ts", 2, False),
+    )
+    assert [str(p) for p in result.problems] == [
+        f"{WEB}:3: unresolved import './nope' (no file for ./nope next to {WEB})",
+        f"{WEB}:4: dynamic import '`./pages/${{name}}`' (not a literal)",
+    ]
+
+
+def test_tsconfig_json_wins_over_jsconfig_json_in_one_folder() -> None:
+    configs = {
+        "apps/web/jsconfig.json": b'{"compilerOptions": {"paths": {"@app/*": ["nowhere/*"]}}}',
+        "apps/web/tsconfig.json": b'{"compilerOptions": {"paths": {"@app/*": ["src/*"]}}}',
+    }
+    ref = ImportRef("@app/App", 1, "absolute")
+    assert JsResolver(FILES, configs).resolve(ref, WEB).files == ("apps/web/src/App.tsx",)
+
+
+def test_tsconfig_extends_cycle_is_an_input_error() -> None:
+    configs = {
+        "apps/web/tsconfig.json": b'{"extends": "./tsconfig.app.json"}',
+        "apps/web/tsconfig.app.json": b'{"extends": "./tsconfig.json"}',
+    }
+    with pytest.raises(InputError, match="cycles"):
+        JsResolver(FILES, configs)

@@ -1,0 +1,119 @@
+"""The shared lockfile model: the closure walk, changed_members and its reasons."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from graphkit.errors import InputError
+from graphkit.readers.lockfiles import LOCKFILES, changed_members, parse_lockfile
+from graphkit.readers.lockfiles.model import DepGraph, Lock, Resolved, member_folder
+
+A1 = Resolved("a", "1.0.0", "sha512-a1")
+B1 = Resolved("b", "1.0.0", "sha512-b1")
+C1 = Resolved("c", "1.0.0", "sha512-c1")
+
+
+def test_closure_walks_cycles_and_skips_local_nodes() -> None:
+    # app -> lib (local) -> a <-> b (a cycle) -> c; tool -> c. Dev deps count for the
+    # member itself only: lib's "d" is not in app's closure.
+    graph = DepGraph(
+        edges={"lib": ("a",), "a": ("b",), "b": ("a", "c"), "c": (), "d": ()},
+        external={"a": A1, "b": B1, "c": C1, "d": Resolved("d", "1")},
+        members={"app": ("lib",), "lib": ("a", "d"), "tool": ("c",)},
+    )
+    lock = graph.lock("package-lock.json", "npm")
+    assert dict(lock.closure) == {
+        "app": frozenset({A1, B1, C1}),
+        "lib": frozenset({A1, B1, C1, Resolved("d", "1")}),
+        "tool": frozenset({C1}),
+    }
+
+
+def test_closure_of_a_deep_chain_does_not_recurse() -> None:
+    depth = 5000
+    edges = {f"n{i}": (f"n{i + 1}",) for i in range(depth)}
+    external = {f"n{i}": Resolved(f"n{i}", "1") for i in range(depth + 1)}
+    lock = DepGraph(edges, external, {"": ("n0",)}).lock("uv.lock", "python")
+    assert len(lock.closure[""]) == depth + 1
+
+
+def test_many_members_sharing_a_big_closure_is_fast() -> None:
+    # 5,000 members over one 500-package chain, each with one package of its own: a
+    # walk per member would take 2.5M steps, and sets built per chain node 125K.
+    edges = {f"p{i}": (f"p{i + 1}",) for i in range(499)}
+    external = {f"p{i}": Resolved(f"p{i}", "1") for i in range(500)}
+    external |= {f"own{i}": Resolved(f"own{i}", "1") for i in range(5000)}
+    members = {f"m{i}": ("p0", f"own{i}") for i in range(5000)}
+    started = time.perf_counter()
+    lock = DepGraph(edges, external, members).lock("package-lock.json", "npm")
+    elapsed = time.perf_counter() - started
+    assert len(lock.closure["m0"]) == 501 and Resolved("own7", "1") in lock.closure["m7"]
+    assert elapsed < 3.0, elapsed
+
+
+def lock_of(**closure: frozenset[Resolved]) -> Lock:
+    return Lock.of("Cargo.lock", "cargo", closure)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ({A1}, {Resolved("a", "1.1.0", "x")}, "a 1.0.0 -> 1.1.0"),
+        ({A1}, {A1, B1}, "b 1.0.0 added"),
+        ({A1, B1}, {A1}, "b 1.0.0 removed"),
+        ({A1}, {Resolved("a", "1.0.0", "sha512-other")}, "a 1.0.0 integrity changed"),
+        ({A1}, {A1, Resolved("a", "2.0.0")}, "a 1.0.0 -> 1.0.0, 2.0.0"),
+        ({B1, C1}, {Resolved("b", "2"), Resolved("c", "2")}, "b 1.0.0 -> 2"),
+        ({A1, Resolved("a", "1.0.0")}, {A1}, "a 1.0.0, 1.0.0 -> 1.0.0"),
+    ],
+)
+def test_reason_names_one_differing_package(
+    old: set[Resolved], new: set[Resolved], reason: str
+) -> None:
+    changed = changed_members(lock_of(app=frozenset(old)), lock_of(app=frozenset(new)))
+    assert dict(changed or {}) == {"app": reason}
+
+
+def test_members_added_and_removed_are_changed() -> None:
+    before = lock_of(app=frozenset({A1}), old=frozenset())
+    after = lock_of(app=frozenset({A1}), new=frozenset())
+    assert dict(changed_members(before, after) or {}) == {
+        "new": "new in Cargo.lock",
+        "old": "no longer in Cargo.lock",
+    }
+
+
+def test_unparseable_side_means_cannot_tell() -> None:
+    lock = lock_of(app=frozenset({A1}))
+    assert changed_members(None, lock) is None
+    assert changed_members(lock, None) is None
+    assert changed_members(None, None) is None
+
+
+def test_lock_is_frozen() -> None:
+    lock = lock_of(app=frozenset({A1}))
+    with pytest.raises(TypeError):
+        lock.closure["x"] = frozenset()  # type: ignore[index]
+    assert lock == lock_of(app=frozenset({A1}))
+
+
+def test_member_folder_is_repo_relative() -> None:
+    assert member_folder("package-lock.json", ".") == ""
+    assert member_folder("package-lock.json", "") == ""
+    assert member_folder("web/pnpm-lock.yaml", "packages/ui") == "web/packages/ui"
+    assert member_folder("web/pnpm-lock.yaml", ".") == "web"
+
+
+def test_every_lockfile_basename_has_an_ecosystem() -> None:
+    assert dict(LOCKFILES) == {
+        "package-lock.json": "npm",
+        "pnpm-lock.yaml": "npm",
+        "yarn.lock": "npm",
+        "uv.lock": "python",
+        "Cargo.lock": "cargo",
+        "go.sum": "go",
+    }
+    with pytest.raises(InputError, match=r"go\.sum"):
+        parse_lockfile(b"", "go.sum")

@@ -1,0 +1,270 @@
+"""Cargo workspaces -> Packages: members, path and workspace deps, crate names, errors."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from graphkit.errors import InputError
+from graphkit.labels import Label
+from graphkit.model import Package, Target
+from graphkit.readers.manifests.cargo import MANIFESTS, crate_name, read_packages
+from graphkit.readers.manifests.members import canonical_json
+
+ROOT = b"""\
+[workspace]
+resolver = "2"
+members = ["crates/*", "tools/xtask"]
+exclude = ["crates/legacy"]
+
+[workspace.package]
+version = "0.4.0"
+edition = "2021"
+license = "MIT OR Apache-2.0"
+
+[workspace.dependencies]
+acme-core = { path = "crates/acme-core", version = "0.4.0" }
+acme-macros = { path = "crates/acme-macros" }
+serde = { version = "1.0", features = ["derive"] }
+tokio = "1.40"
+
+[patch.crates-io]
+acme-proto = { path = "crates/proto" }
+
+[profile.release]
+lto = "thin"
+"""
+
+CORE = b"""\
+[package]
+name = "acme-core"
+version.workspace = true
+edition.workspace = true
+
+[dependencies]
+serde.workspace = true
+acme-macros = { workspace = true }
+
+[dev-dependencies]
+tokio = { workspace = true, features = ["macros", "rt"] }
+"""
+
+MACROS = b"""\
+[package]
+name = "acme_macros"
+version = "0.4.0"
+edition = "2021"
+
+[lib]
+proc-macro = true
+
+[dependencies]
+syn = { version = "2", features = ["full"] }
+quote = "1"
+"""
+
+CLI = b"""\
+[package]
+name = "acme-cli"
+version = "0.4.0"
+edition = "2021"
+
+[[bin]]
+name = "acme"
+path = "src/main.rs"
+
+[dependencies]
+core = { package = "acme-core", path = "../acme-core" }
+acme-proto = "0.3"
+clap = { version = "4.5", features = ["derive"] }
+
+[target.'cfg(unix)'.dependencies]
+acme-unix = { path = "../../platform/unix" }
+
+[build-dependencies]
+cc = "1.1"
+"""
+
+PROTO = b'[package]\nname = "acme-proto"\nversion = "0.3.1"\n'
+UNIX = b'[package]\nname = "acme-unix"\nversion = "0.1.0"\n\n[dependencies]\nlibc = "0.2"\n'
+XTASK = b"""\
+[package]
+name = "xtask"
+version = "0.0.0"
+publish = false
+
+[dev-dependencies]
+acme-cli = { path = "../../crates/cli" }
+"""
+
+REPO = {
+    "Cargo.toml": ROOT,
+    "crates/acme-core/Cargo.toml": CORE,
+    "crates/acme-macros/Cargo.toml": MACROS,
+    "crates/cli/Cargo.toml": CLI,
+    "crates/proto/Cargo.toml": PROTO,
+    "crates/legacy/Cargo.toml": b'[package]\nname = "acme-legacy"\n',
+    "platform/unix/Cargo.toml": UNIX,
+    "tools/xtask/Cargo.toml": XTASK,
+    # In no member glob and no member's path dependency: outside the workspace.
+    "examples/demo/Cargo.toml": b'[package]\nname = "demo"\n',
+}
+
+
+def package(folder: str, data: bytes, alias: str, deps: list[str]) -> Package:
+    """The Package a member should become, its attribute computed from its own bytes."""
+    name = folder.rsplit("/", 1)[-1] if folder else "root"
+    manifest = f"{folder}/Cargo.toml" if folder else "Cargo.toml"
+    target = Target(
+        label=Label(folder, name),
+        rule="cargo_crate",
+        srcs=None,
+        deps=tuple(Label(d, d.rsplit("/", 1)[-1]) for d in deps),
+        attrs=(("manifest_doc", canonical_json(tomllib.loads(data.decode()))),),
+        aliases=(alias,),
+        manifest=manifest,
+        line=1,
+    )
+    return Package(path=folder, manifest=manifest, targets=(target,))
+
+
+def error_of(files: dict[str, bytes]) -> str:
+    with pytest.raises(InputError) as caught:
+        read_packages(files)
+    return str(caught.value)
+
+
+def deps_by_folder(files: dict[str, bytes]) -> dict[str, list[str]]:
+    return {p.path: [str(d) for d in p.targets[0].deps] for p in read_packages(files)}
+
+
+def test_manifests_names_the_files_to_collect() -> None:
+    assert MANIFESTS == ("Cargo.toml",)
+
+
+def test_crate_names_treat_dash_and_underscore_alike() -> None:
+    assert crate_name("acme-core") == crate_name("acme_core") == "acme_core"
+
+
+def test_cargo_workspace_reads_members_path_workspace_and_patched_deps() -> None:
+    assert read_packages(REPO) == (
+        package("crates/acme-core", CORE, "acme_core", ["crates/acme-macros"]),
+        package("crates/acme-macros", MACROS, "acme_macros", []),
+        package(
+            "crates/cli", CLI, "acme_cli", ["crates/acme-core", "crates/proto", "platform/unix"]
+        ),
+        package("crates/proto", PROTO, "acme_proto", []),
+        # No glob names it: a member's path dependency on it makes it one, as in Cargo.
+        package("platform/unix", UNIX, "acme_unix", []),
+        package("tools/xtask", XTASK, "xtask", ["crates/cli"]),
+    )
+
+
+def test_a_root_package_is_the_root_member() -> None:
+    root = b"""\
+[package]
+name = "acme"
+version = "1.0.0"
+
+[workspace]
+members = ["crates/*"]
+
+[dependencies]
+acme-core = { path = "crates/core" }
+"""
+    files = {"Cargo.toml": root, "crates/core/Cargo.toml": b'[package]\nname = "acme-core"\n'}
+    packages = read_packages(files)
+    assert [(p.targets[0].label, p.targets[0].aliases) for p in packages] == [
+        (Label("", "root"), ("acme",)),
+        (Label("crates/core", "core"), ("acme_core",)),
+    ]
+    assert packages[0].targets[0].deps == (Label("crates/core", "core"),)
+
+
+def test_exclude_wins_over_a_path_dependency_and_covers_subfolders() -> None:
+    root = b'[workspace]\nmembers = ["crates/*"]\nexclude = ["third_party"]\n'
+    files = {
+        "Cargo.toml": root,
+        "crates/app/Cargo.toml": (
+            b'[package]\nname = "app"\n\n'
+            b'[dependencies]\nzlib = { path = "../../third_party/zlib" }\n'
+        ),
+        "third_party/zlib/Cargo.toml": b'[package]\nname = "zlib"\n',
+    }
+    assert deps_by_folder(files) == {"crates/app": []}
+
+
+def test_without_a_workspace_every_crate_is_a_package_linked_by_path() -> None:
+    files = {
+        "server/Cargo.toml": (
+            b'[package]\nname = "server"\n[dependencies]\nshared = { path = "../shared" }\n'
+        ),
+        "shared/Cargo.toml": b'[package]\nname = "shared"\n',
+        # A registry crate that shares a local crate's name is not that crate.
+        "client/Cargo.toml": b'[package]\nname = "client"\n[dependencies]\nshared = "1.0"\n',
+    }
+    assert deps_by_folder(files) == {
+        "client": [],
+        "server": ["//shared:shared"],
+        "shared": [],
+    }
+
+
+def test_a_comment_keeps_the_definition_and_a_feature_changes_it() -> None:
+    before = read_packages(REPO)
+    commented = MACROS.replace(b"[lib]", b"# procedural macros\n[lib]")
+    assert read_packages({**REPO, "crates/acme-macros/Cargo.toml": commented}) == before
+    featured = MACROS.replace(b'["full"]', b'["full", "extra-traits"]')
+    assert read_packages({**REPO, "crates/acme-macros/Cargo.toml": featured}) != before
+
+
+def test_invalid_toml_names_file_and_line() -> None:
+    broken = CLI.replace(b'cc = "1.1"', b'cc = "1.1')
+    assert error_of({**REPO, "crates/cli/Cargo.toml": broken}) == (
+        "crates/cli/Cargo.toml:19: invalid TOML: Illegal character '\\n'"
+    )
+
+
+def test_a_workspace_dependency_missing_from_the_root_is_an_error() -> None:
+    broken = CORE.replace(b"serde.workspace = true", b"serde_json.workspace = true")
+    assert error_of({**REPO, "crates/acme-core/Cargo.toml": broken}) == (
+        "crates/acme-core/Cargo.toml:7: dependency 'serde_json' has `workspace = true` "
+        "but [workspace.dependencies] has no 'serde_json'"
+    )
+
+
+def test_two_crates_whose_names_differ_only_by_dash_are_an_error() -> None:
+    files = {**REPO, "crates/proto/Cargo.toml": PROTO.replace(b"acme-proto", b"acme_core")}
+    assert error_of(files) == (
+        "crates/proto/Cargo.toml:1: two crates named 'acme_core': "
+        "crates/acme-core/Cargo.toml and crates/proto/Cargo.toml "
+        "(names must be unique within a workspace)"
+    )
+
+
+def test_members_without_a_manifest_or_package_are_errors() -> None:
+    root = ROOT.replace(b'"tools/xtask"]', b'"tools/xtask", "tools/gen"]')
+    assert error_of({**REPO, "Cargo.toml": root}) == (
+        "Cargo.toml:3: workspace member 'tools/gen' has no Cargo.toml"
+    )
+    nested = {**REPO, "crates/nested/Cargo.toml": b'[workspace]\nmembers = ["a"]\n'}
+    assert error_of(nested) == (
+        "crates/nested/Cargo.toml:1: workspace member 'crates/nested' has no [package] table "
+        "(add one, or exclude it in Cargo.toml)"
+    )
+
+
+def test_wrongly_typed_fields_point_at_their_lines() -> None:
+    spec = CLI.replace(b'acme-proto = "0.3"', b"acme-proto = 3")
+    assert error_of({**REPO, "crates/cli/Cargo.toml": spec}) == (
+        "crates/cli/Cargo.toml:12: dependency 'acme-proto' must be a version string or a table"
+    )
+    unnamed = PROTO.replace(b'name = "acme-proto"\n', b"")
+    assert error_of({**REPO, "crates/proto/Cargo.toml": unnamed}) == (
+        "crates/proto/Cargo.toml:1: [package] needs a `name` string"
+    )
+    members = ROOT.replace(b'members = ["crates/*", "tools/xtask"]', b'members = "crates/*"')
+    assert error_of({**REPO, "Cargo.toml": members}) == (
+        "Cargo.toml:3: `workspace.members` must be a list of paths or globs"
+    )

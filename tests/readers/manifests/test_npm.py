@@ -1,0 +1,321 @@
+"""npm / yarn / pnpm workspaces -> Packages: membership, deps, aliases, attrs and errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from graphkit.errors import InputError
+from graphkit.labels import Label
+from graphkit.model import Package, Target
+from graphkit.readers.manifests.members import canonical_json
+from graphkit.readers.manifests.npm import MANIFESTS, read_packages
+
+ROOT = b"""\
+{
+  "name": "acme",
+  "private": true,
+  "packageManager": "npm@10.8.2",
+  "workspaces": ["apps/*", "packages/*", "!packages/legacy"],
+  "scripts": {
+    "build": "turbo run build",
+    "test": "turbo run test"
+  },
+  "devDependencies": {
+    "prettier": "^3.3.3",
+    "turbo": "^2.1.3"
+  }
+}
+"""
+
+WEB = b"""\
+{
+  "name": "web",
+  "version": "0.1.0",
+  "private": true,
+  "scripts": {
+    "build": "next build",
+    "dev": "next dev --port 3000",
+    "test": "vitest run"
+  },
+  "dependencies": {
+    "@acme/ui": "*",
+    "@acme/utils": "workspace:^",
+    "next": "14.2.5",
+    "react": "18.3.1"
+  },
+  "devDependencies": {
+    "@acme/eslint-config": "workspace:*",
+    "vitest": "^2.0.5"
+  }
+}
+"""
+
+DOCS = b"""\
+{
+  "name": "docs",
+  "version": "0.1.0",
+  "private": true,
+  "dependencies": {
+    "@acme/ui": "file:../../packages/ui",
+    "utils-next": "npm:@acme/utils@^0.1.0"
+  }
+}
+"""
+
+UI = b"""\
+{
+  "name": "@acme/ui",
+  "version": "0.1.0",
+  "main": "./dist/index.js",
+  "types": "./dist/index.d.ts",
+  "scripts": {
+    "build": "tsc -p tsconfig.build.json",
+    "lint": "eslint src/"
+  },
+  "dependencies": {
+    "@acme/ui": "workspace:*",
+    "@acme/utils": "^0.1.0",
+    "clsx": "^2.1.1"
+  },
+  "peerDependencies": {
+    "react": "^18.2.0"
+  }
+}
+"""
+
+UTILS = b"""\
+{
+  "name": "@acme/utils",
+  "version": "0.1.0",
+  "type": "module",
+  "exports": {
+    ".": "./src/index.ts"
+  }
+}
+"""
+
+ESLINT = b"""\
+{
+  "name": "@acme/eslint-config",
+  "version": "0.0.0",
+  "main": "index.js",
+  "optionalDependencies": {
+    "@acme/utils": "0.1.0"
+  }
+}
+"""
+
+LEGACY = b'{"name": "@acme/legacy", "dependencies": {"@acme/ui": "*"}}\n'
+
+REPO = {
+    "package.json": ROOT,
+    "apps/web/package.json": WEB,
+    "apps/docs/package.json": DOCS,
+    "packages/ui/package.json": UI,
+    "packages/utils/package.json": UTILS,
+    "packages/eslint-config/package.json": ESLINT,
+    "packages/legacy/package.json": LEGACY,
+    # Not under any workspace glob: a standalone tool, not a member.
+    "tools/release/package.json": b'{"name": "release", "dependencies": {"@acme/ui": "*"}}',
+}
+
+
+def package(folder: str, data: bytes, alias: str | None, deps: list[str], line: int = 2) -> Package:
+    """The Package a member should become, attributes computed from its own bytes."""
+    doc = json.loads(data)
+    name = folder.rsplit("/", 1)[-1] if folder else "root"
+    manifest = f"{folder}/package.json" if folder else "package.json"
+    target = Target(
+        label=Label(folder, name),
+        rule="npm_package",
+        srcs=None,
+        deps=tuple(Label(d, d.rsplit("/", 1)[-1]) for d in deps),
+        attrs=(
+            ("manifest_doc", canonical_json(doc)),
+            ("scripts", canonical_json(doc.get("scripts", {}))),
+        ),
+        aliases=(alias,) if alias else (),
+        manifest=manifest,
+        line=line,
+    )
+    return Package(path=folder, manifest=manifest, targets=(target,))
+
+
+def error_of(files: dict[str, bytes]) -> str:
+    with pytest.raises(InputError) as caught:
+        read_packages(files)
+    return str(caught.value)
+
+
+def test_manifests_names_the_files_to_collect() -> None:
+    assert MANIFESTS == ("package.json", "pnpm-workspace.yaml")
+
+
+def test_npm_workspace_reads_every_member_with_deps_between_them() -> None:
+    assert read_packages(REPO) == (
+        package("", ROOT, "acme", []),
+        package("apps/docs", DOCS, "docs", ["packages/ui", "packages/utils"]),
+        package(
+            "apps/web", WEB, "web", ["packages/eslint-config", "packages/ui", "packages/utils"]
+        ),
+        package("packages/eslint-config", ESLINT, "@acme/eslint-config", ["packages/utils"]),
+        package("packages/ui", UI, "@acme/ui", ["packages/utils"]),
+        package("packages/utils", UTILS, "@acme/utils", []),
+    )
+
+
+def test_target_keeps_position_and_scripts_for_tasks() -> None:
+    web = next(p for p in read_packages(REPO) if p.path == "apps/web").targets[0]
+    assert (web.manifest, web.line) == ("apps/web/package.json", 2)
+    assert dict(web.attrs)["scripts"] == (
+        '{"build":"next build","dev":"next dev --port 3000","test":"vitest run"}'
+    )
+
+
+def test_reformatting_a_manifest_keeps_the_definition_but_a_bump_changes_it() -> None:
+    compact = json.dumps(json.loads(UTILS), indent=None).encode()
+    bumped = UTILS.replace(b'"0.1.0"', b'"0.2.0"')
+    before = read_packages(REPO)
+    assert read_packages({**REPO, "packages/utils/package.json": compact}) == before
+    assert read_packages({**REPO, "packages/utils/package.json": bumped}) != before
+
+
+def test_yarn_object_form_reads_packages_and_ignores_nohoist() -> None:
+    root = b'{"private": true, "workspaces": {"packages": ["packages/*"], "nohoist": ["**/rn"]}}'
+    files = {"package.json": root, "packages/ui/package.json": UI}
+    files["packages/utils/package.json"] = UTILS
+    assert [(p.path, p.targets[0].deps) for p in read_packages(files)] == [
+        ("", ()),
+        ("packages/ui", (Label("packages/utils", "utils"),)),
+        ("packages/utils", ()),
+    ]
+    # A root without a name is still the workspace root; it has no alias.
+    assert read_packages(files)[0].targets[0].aliases == ()
+    assert read_packages(files)[0].targets[0].label == Label("", "root")
+
+
+def test_pnpm_workspace_yaml_wins_and_honours_exclusions() -> None:
+    pnpm = b"""\
+packages:
+  # every app and package, but not the fixtures
+  - 'apps/**'
+  - packages/*
+  - '!**/fixtures/**'
+catalog:
+  react: ^18.3.1
+"""
+    files = {
+        "package.json": b'{"name": "acme", "workspaces": ["nothing/*"]}',
+        "pnpm-workspace.yaml": pnpm,
+        "apps/web/package.json": WEB,
+        "apps/mobile/ios/package.json": b'{"name": "ios", "dependencies": {"web": "workspace:*"}}',
+        "apps/web/fixtures/basic/package.json": b'{"name": "fixture-basic"}',
+        "packages/ui/package.json": UI,
+        "packages/utils/package.json": UTILS,
+    }
+    assert [(p.path, [str(d) for d in p.targets[0].deps]) for p in read_packages(files)] == [
+        ("", []),
+        ("apps/mobile/ios", ["//apps/web:web"]),
+        ("apps/web", ["//packages/ui:ui", "//packages/utils:utils"]),
+        ("packages/ui", ["//packages/utils:utils"]),
+        ("packages/utils", []),
+    ]
+
+
+def test_pnpm_workspace_without_packages_is_the_root_alone() -> None:
+    files = {
+        "pnpm-workspace.yaml": b"catalog:\n  react: ^18.3.1\n",
+        "package.json": b'{"name": "solo"}',
+        "test/fixture/package.json": b'{"name": "fixture"}',
+    }
+    assert [p.targets[0].label for p in read_packages(files)] == [Label("", "root")]
+
+
+def test_without_a_workspace_every_named_package_json_is_a_package() -> None:
+    files = {
+        "frontend/package.json": (
+            b'{"name": "frontend", "dependencies": {"shared": "file:../shared"}}'
+        ),
+        "shared/package.json": b'{"name": "shared"}',
+        "scratch/package.json": b'{"private": true}',
+    }
+    assert [(p.path, p.targets[0].deps) for p in read_packages(files)] == [
+        ("frontend", (Label("shared", "shared"),)),
+        ("shared", ()),
+    ]
+
+
+def test_a_repo_without_package_json_has_no_packages() -> None:
+    assert read_packages({}) == ()
+
+
+def test_file_spec_pointing_outside_the_workspace_is_ignored() -> None:
+    files = {
+        "package.json": b'{"workspaces": ["packages/*"]}',
+        "packages/a/package.json": b'{"name": "a", "dependencies": {"b": "file:../../../b"}}',
+    }
+    assert read_packages(files)[1].targets[0].deps == ()
+
+
+def test_invalid_json_names_file_and_line() -> None:
+    broken = WEB.replace(b'"next": "14.2.5",', b'"next": "14.2.5",,')
+    assert error_of({**REPO, "apps/web/package.json": broken}) == (
+        "apps/web/package.json:13: invalid JSON: Expecting property name enclosed in double quotes"
+    )
+
+
+def test_a_package_json_that_is_not_an_object_is_an_error() -> None:
+    assert error_of({"package.json": b"[]"}) == (
+        "package.json:1: a package.json must hold an object, found list"
+    )
+
+
+def test_two_members_with_one_name_name_both_files() -> None:
+    files = {**REPO, "apps/docs/package.json": DOCS.replace(b'"docs"', b'"@acme/ui"')}
+    assert error_of(files) == (
+        "packages/ui/package.json:2: two npm packages named '@acme/ui': "
+        "apps/docs/package.json and packages/ui/package.json "
+        "(names must be unique within a workspace)"
+    )
+
+
+def test_bad_workspaces_field_points_at_its_line() -> None:
+    root = ROOT.replace(b'["apps/*", "packages/*", "!packages/legacy"]', b'"apps/*"')
+    assert error_of({**REPO, "package.json": root}) == (
+        'package.json:5: `workspaces` must be a list of globs or {"packages": [globs]}'
+    )
+
+
+def test_invalid_pnpm_yaml_names_the_line() -> None:
+    files = {"pnpm-workspace.yaml": b"packages:\n  - apps/*\n - packages/*\n"}
+    assert error_of(files).startswith("pnpm-workspace.yaml:3: invalid YAML: ")
+    files = {"pnpm-workspace.yaml": b"packages: apps/*\n"}
+    assert error_of(files) == "pnpm-workspace.yaml:1: `packages` must be a list of globs"
+
+
+def test_wrongly_typed_fields_point_at_their_lines() -> None:
+    assert error_of({**REPO, "packages/utils/package.json": b'{\n  "name": 7\n}'}) == (
+        "packages/utils/package.json:2: `name` must be a non-empty string"
+    )
+    deps = WEB.replace(b'"vitest": "^2.0.5"', b'"vitest": 2')
+    assert error_of({**REPO, "apps/web/package.json": deps}) == (
+        "apps/web/package.json:18: the spec of 'vitest' in `devDependencies` must be a string"
+    )
+    table = UTILS.replace(b'"type": "module"', b'"dependencies": ["left-pad"]')
+    assert error_of({**REPO, "packages/utils/package.json": table}) == (
+        "packages/utils/package.json:4: `dependencies` must be an object of name: version spec"
+    )
+    scripts = UI.replace(b'"lint": "eslint src/"', b'"lint": ["eslint", "src/"]')
+    assert error_of({**REPO, "packages/ui/package.json": scripts}) == (
+        "packages/ui/package.json:6: `scripts` must be an object of command strings"
+    )
+
+
+def test_a_member_folder_that_is_no_label_is_an_error() -> None:
+    files = {"package.json": ROOT, "apps/my app/package.json": b'{"name": "my-app"}'}
+    assert error_of(files) == (
+        "apps/my app/package.json:1: '//apps/my app:my app' is not a label: "
+        "bad package path 'apps/my app'"
+    )

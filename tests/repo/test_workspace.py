@@ -1,0 +1,459 @@
+"""The git side: revisions, merge-bases, shallow clones, snapshots and blob bytes, on real repos."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pygit2
+import pytest
+from gitrepo import GitRepo
+
+from graphkit.errors import InputError, UnknownStateError
+from graphkit.model import Change, FileEntry, Status
+from graphkit.repo.changes import diff_snapshots
+from graphkit.repo.workspace import WORKTREE, Revision, Workspace
+
+MakeRepo = Callable[[dict[str, str]], GitRepo]
+FILE, EXEC, LINK, SUBMODULE = 0o100644, 0o100755, 0o120000, 0o160000
+
+FILES = {
+    "graphkit.toml": '[workspace]\ndefault_branch = "main"\n',
+    "libs/core/BUILD.toml": '[[target]]\nname = "core"\nrule = "python_library"\n',
+    "libs/core/a.py": "A = 1\n",
+    "README.md": "# repo\n",
+}
+
+
+def blob(text: str) -> str:
+    return str(pygit2.hash(text.encode()))
+
+
+def expected(files: dict[str, str], mode: int = FILE) -> dict[str, FileEntry]:
+    return {path: FileEntry(mode, blob(text)) for path, text in files.items()}
+
+
+def worktree(repo: GitRepo) -> dict[str, FileEntry]:
+    return Workspace.open(repo.root).snapshot(Revision(WORKTREE, WORKTREE))
+
+
+def create_branch(repo: GitRepo, name: str, at: str) -> None:
+    repo.repo.branches.local.create(name, repo.repo[at].peel(pygit2.Commit))
+
+
+def switch_to(repo: GitRepo, branch: str) -> None:
+    repo.repo.checkout(f"refs/heads/{branch}")
+
+
+# Opening and resolving revisions.
+
+
+def test_open_outside_a_repository_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        Workspace.open(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path}: not inside a git repository (run graphkit inside a git checkout)"
+    )
+
+
+def test_open_from_a_subfolder_finds_the_root(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    workspace = Workspace.open(repo.root / "libs" / "core")
+    assert workspace.root == repo.root.resolve()
+    assert workspace.git_dir == (repo.root / ".git").resolve()
+    assert not workspace.is_shallow
+
+
+def test_resolve_head_parent_and_branch(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    first = str(repo.repo.head.target)
+    repo.append("README.md", "more\n")
+    second = repo.commit("second")
+    workspace = Workspace.open(repo.root)
+    assert workspace.resolve("HEAD") == Revision("HEAD", second)
+    assert workspace.resolve("HEAD~1") == Revision("HEAD~1", first)
+    assert workspace.resolve("main") == Revision("main", second)
+    assert workspace.resolve(first[:10]) == Revision(first[:10], first)
+    assert workspace.resolve(WORKTREE) == Revision(WORKTREE, WORKTREE)
+
+
+def test_resolve_an_annotated_tag_gives_its_commit(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    head = repo.repo.head.target
+    signature = pygit2.Signature("t", "t@example.invalid", 1_700_000_000, 0)
+    repo.repo.create_tag("v1", head, pygit2.enums.ObjectType.COMMIT, signature, "release")
+    assert Workspace.open(repo.root).resolve("v1").sha == str(head)
+
+
+@pytest.mark.parametrize("spec", ["nope", "HEAD~5", "main:README.md", "0" * 40])
+def test_resolve_unknown_revision_is_an_input_error_with_hint(
+    make_repo: MakeRepo, spec: str
+) -> None:
+    workspace = Workspace.open(make_repo(FILES).root)
+    with pytest.raises(InputError) as caught:
+        workspace.resolve(spec)
+    assert not isinstance(caught.value, UnknownStateError)
+    assert str(caught.value) == f"unknown revision {spec!r} (check the name with `git log`)"
+
+
+# Snapshots of commits.
+
+
+def test_snapshot_of_a_commit_lists_mode_and_blob_id(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    workspace = Workspace.open(repo.root)
+    assert workspace.snapshot(workspace.resolve("HEAD")) == expected(FILES)
+
+
+def test_snapshot_of_an_older_commit_ignores_later_edits(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    repo.write("libs/core/b.py", "B = 1\n")
+    repo.append("README.md", "more\n")
+    repo.commit("second")
+    repo.write("untracked.txt", "x")
+    workspace = Workspace.open(repo.root)
+    assert workspace.snapshot(workspace.resolve("HEAD~1")) == expected(FILES)
+
+
+def test_commit_snapshot_records_executables_and_symlinks(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    repo.write("tools/run.sh", "echo run\n", executable=True)
+    os.symlink("../README.md", repo.root / "tools" / "README.md")
+    repo.commit("tools")
+    snapshot = Workspace.open(repo.root).snapshot(Workspace.open(repo.root).resolve("HEAD"))
+    assert snapshot["tools/run.sh"] == FileEntry(EXEC, blob("echo run\n"))
+    assert snapshot["tools/README.md"] == FileEntry(LINK, blob("../README.md"))
+
+
+# Snapshots of the worktree.
+
+
+def test_clean_worktree_snapshot_equals_head(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    workspace = Workspace.open(repo.root)
+    assert worktree(repo) == workspace.snapshot(workspace.resolve("HEAD"))
+
+
+def test_worktree_snapshot_includes_staged_unstaged_and_untracked_files(
+    make_repo: MakeRepo,
+) -> None:
+    repo = make_repo(FILES)
+    repo.write("libs/core/a.py", "A = 2  # staged\n")
+    repo.stage("libs/core/a.py")
+    repo.write("README.md", "# unstaged edit\n")
+    repo.write("libs/core/new.py", "NEW = 1\n")
+    repo.write("libs/core/staged_new.py", "S = 1\n")
+    repo.stage("libs/core/staged_new.py")
+    assert worktree(repo) == expected(
+        {
+            **FILES,
+            "libs/core/a.py": "A = 2  # staged\n",
+            "README.md": "# unstaged edit\n",
+            "libs/core/new.py": "NEW = 1\n",
+            "libs/core/staged_new.py": "S = 1\n",
+        }
+    )
+
+
+def test_worktree_snapshot_sees_the_disk_over_a_staged_version(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    repo.write("libs/core/a.py", "A = 2\n")
+    repo.stage("libs/core/a.py")
+    repo.write("libs/core/a.py", "A = 3\n")
+    assert worktree(repo)["libs/core/a.py"] == FileEntry(FILE, blob("A = 3\n"))
+
+
+def test_worktree_snapshot_excludes_gitignored_files(make_repo: MakeRepo) -> None:
+    repo = make_repo({**FILES, ".gitignore": "*.pyc\nbuild/\n"})
+    repo.write("libs/core/a.pyc", "bytecode")
+    repo.write("build/out/lib.so", "binary")
+    repo.write("libs/core/kept.py", "K = 1\n")
+    snapshot = worktree(repo)
+    assert sorted(snapshot) == sorted([*FILES, ".gitignore", "libs/core/kept.py"])
+
+
+def test_worktree_snapshot_excludes_deleted_files(make_repo: MakeRepo) -> None:
+    repo = make_repo({**FILES, "old.txt": "old\n", "staged_gone.txt": "gone\n"})
+    repo.delete("old.txt")  # deleted on disk only
+    repo.delete("staged_gone.txt")
+    repo.stage("staged_gone.txt")  # `git rm`
+    repo.write("added_then_deleted.txt", "tmp\n")
+    repo.stage("added_then_deleted.txt")
+    repo.delete("added_then_deleted.txt")
+    assert worktree(repo) == expected(FILES)
+
+
+def test_worktree_keeps_a_file_removed_from_the_index_but_still_on_disk(
+    make_repo: MakeRepo,
+) -> None:
+    repo = make_repo(FILES)
+    index = repo.repo.index
+    index.remove("README.md")  # `git rm --cached README.md`
+    index.write()
+    assert worktree(repo) == expected(FILES)
+
+
+def test_identical_content_has_the_same_blob_id_committed_or_untracked(
+    make_repo: MakeRepo,
+) -> None:
+    repo = make_repo(FILES)
+    repo.write("libs/copy/a.py", FILES["libs/core/a.py"])
+    snapshot = worktree(repo)
+    assert snapshot["libs/copy/a.py"] == snapshot["libs/core/a.py"]
+    assert snapshot["libs/copy/a.py"].oid == blob("A = 1\n")
+
+
+def test_worktree_chmod_x_gives_the_executable_mode(make_repo: MakeRepo) -> None:
+    repo = make_repo({**FILES, "run.sh": "echo\n"})
+    repo.chmod_x("run.sh")
+    repo.write("new.sh", "echo new\n", executable=True)
+    snapshot = worktree(repo)
+    assert snapshot["run.sh"] == FileEntry(EXEC, blob("echo\n"))
+    assert snapshot["new.sh"] == FileEntry(EXEC, blob("echo new\n"))
+
+
+def test_worktree_symlink_gives_the_link_mode_and_target_blob(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    os.symlink("libs/core/a.py", repo.root / "alias.py")
+    assert worktree(repo)["alias.py"] == FileEntry(LINK, blob("libs/core/a.py"))
+
+
+def test_worktree_file_replaced_by_a_symlink_changes_type(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    repo.delete("README.md")
+    os.symlink("libs/core/a.py", repo.root / "README.md")
+    assert worktree(repo)["README.md"] == FileEntry(LINK, blob("libs/core/a.py"))
+
+
+# Reading blobs.
+
+
+def test_read_returns_committed_bytes_from_the_object_store(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    workspace = Workspace.open(repo.root)
+    entry = workspace.snapshot(workspace.resolve("HEAD"))["libs/core/a.py"]
+    repo.write("libs/core/a.py", "edited on disk\n")
+    assert workspace.read("libs/core/a.py", entry) == b"A = 1\n"
+
+
+def test_read_returns_untracked_bytes_from_disk(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    repo.write("notes/new.txt", b"\x00binary\xff")
+    os.symlink("new.txt", repo.root / "notes" / "link")
+    workspace = Workspace.open(repo.root)
+    snapshot = worktree(repo)
+    assert workspace.read("notes/new.txt", snapshot["notes/new.txt"]) == b"\x00binary\xff"
+    assert workspace.read("notes/link", snapshot["notes/link"]) == b"new.txt"
+
+
+def test_read_refuses_a_file_that_changed_since_the_snapshot(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    repo.write("new.txt", "first\n")
+    entry = worktree(repo)["new.txt"]
+    repo.write("new.txt", "second\n")
+    with pytest.raises(InputError, match=r"new\.txt changed while graphkit was reading it"):
+        Workspace.open(repo.root).read("new.txt", entry)
+
+
+# The default base.
+
+
+def test_default_base_is_the_merge_base_with_main(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    fork = str(repo.repo.head.target)
+    repo.append("README.md", "main moves on\n")
+    repo.commit("on main")
+    create_branch(repo, "feature", fork)
+    switch_to(repo, "feature")
+    repo.write("libs/core/feature.py", "F = 1\n")
+    repo.commit("on feature")
+    base = Workspace.open(repo.root).default_base("main")
+    assert base == Revision("merge-base(HEAD, main)", fork)
+
+
+def test_default_base_on_main_itself_is_head(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    assert Workspace.open(repo.root).default_base("main").sha == str(repo.repo.head.target)
+
+
+def test_default_base_falls_back_to_origin(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    fork = repo.repo.head.target
+    repo.repo.references.create("refs/remotes/origin/trunk", fork)
+    repo.write("x.txt", "x\n")
+    repo.commit("on main")
+    base = Workspace.open(repo.root).default_base("trunk")
+    assert base == Revision("merge-base(HEAD, origin/trunk)", str(fork))
+
+
+def test_missing_default_branch_names_graphkit_toml(make_repo: MakeRepo) -> None:
+    workspace = Workspace.open(make_repo(FILES).root)
+    with pytest.raises(InputError) as caught:
+        workspace.default_base("trunk")
+    assert caught.value.path == "graphkit.toml"
+    assert str(caught.value) == (
+        "graphkit.toml: default branch 'trunk' not found (nor origin/trunk) "
+        "(set [workspace] default_branch, or pass --base REV)"
+    )
+
+
+def test_unrelated_default_branch_has_no_merge_base(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    signature = pygit2.Signature("t", "t@example.invalid", 1_700_000_000, 0)
+    tree = repo.repo.TreeBuilder().write()
+    repo.repo.create_commit("refs/heads/orphan", signature, signature, "orphan", tree, [])
+    with pytest.raises(InputError, match="HEAD and 'orphan' share no history"):
+        Workspace.open(repo.root).default_base("orphan")
+
+
+# Shallow clones.
+
+
+def test_shallow_clone_reports_missing_history_as_unknown(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(FILES)
+    repo.append("README.md", "second\n")
+    repo.commit("second")
+    clone = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth", "1", f"file://{repo.root}", str(clone)],
+        check=True,
+        capture_output=True,
+    )
+    workspace = Workspace.open(clone)
+    assert workspace.is_shallow
+    assert workspace.resolve("HEAD").sha == str(repo.repo.head.target)
+    with pytest.raises(UnknownStateError) as caught:
+        workspace.resolve("HEAD~1")
+    assert caught.value.exit_code == 2
+    assert caught.value.message == "revision 'HEAD~1' is not in this shallow clone"
+    assert "fetch-depth: 0" in (caught.value.hint or "")
+    assert "--on-unknown=all" in (caught.value.hint or "")
+
+
+# Commit snapshots are read lazily; tree_diff reads only what differs.
+
+
+def test_commit_snapshot_looks_up_files_not_folders(make_repo: MakeRepo) -> None:
+    workspace = Workspace.open(make_repo(FILES).root)
+    snapshot = workspace.snapshot(workspace.resolve("HEAD"))
+    assert snapshot["libs/core/a.py"] == FileEntry(FILE, blob("A = 1\n"))
+    assert "libs/core/a.py" in snapshot
+    for missing in ["libs/core", "libs/core/", "", "/README.md", "libs/core/nope.py"]:
+        assert missing not in snapshot
+        assert snapshot.get(missing) is None
+    assert len(snapshot) == len(FILES)
+
+
+def test_tree_diff_gives_the_same_changes_as_full_snapshots(make_repo: MakeRepo) -> None:
+    repo = make_repo({**FILES, "tools/run.sh": "echo\n", "docs/guide.md": "guide\n"})
+    repo.append("libs/core/a.py", "B = 2\n")  # modified
+    repo.delete("README.md")  # deleted
+    repo.write("libs/util/u.py", "U = 1\n")  # added in a new folder
+    repo.move("docs/guide.md", "handbook/guide.md")  # exact rename across folders
+    repo.chmod_x("tools/run.sh")  # mode change
+    os.symlink("../libs", repo.root / "tools" / "libs")  # added symlink
+    repo.commit("many edits")
+    workspace = Workspace.open(repo.root)
+    base, head = workspace.resolve("HEAD~1"), workspace.resolve("HEAD")
+    partial = workspace.tree_diff(base, head)
+    assert partial is not None
+    old, new = partial
+    assert sorted(old) == ["README.md", "docs/guide.md", "libs/core/a.py", "tools/run.sh"]
+    assert sorted(new) == [
+        "handbook/guide.md",
+        "libs/core/a.py",
+        "libs/util/u.py",
+        "tools/libs",
+        "tools/run.sh",
+    ]
+    full = diff_snapshots(workspace.snapshot(base), workspace.snapshot(head))
+    assert diff_snapshots(old, new) == full
+    assert full == (
+        Change("README.md", Status.DELETED),
+        Change("handbook/guide.md", Status.RENAMED, "docs/guide.md"),
+        Change("libs/core/a.py", Status.MODIFIED),
+        Change("libs/util/u.py", Status.ADDED),
+        Change("tools/libs", Status.ADDED),
+        Change("tools/run.sh", Status.MODIFIED),
+    )
+
+
+def test_tree_diff_of_a_file_replaced_by_a_folder(make_repo: MakeRepo) -> None:
+    repo = make_repo({**FILES, "libs/data": "was a file\n"})
+    repo.delete("libs/data")
+    repo.write("libs/data/x.json", "{}\n")
+    repo.commit("file to folder")
+    workspace = Workspace.open(repo.root)
+    base, head = workspace.resolve("HEAD~1"), workspace.resolve("HEAD")
+    assert workspace.tree_diff(base, head) == (
+        {"libs/data": FileEntry(FILE, blob("was a file\n"))},
+        {"libs/data/x.json": FileEntry(FILE, blob("{}\n"))},
+    )
+
+
+def test_tree_diff_of_identical_commits_is_empty(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    workspace = Workspace.open(repo.root)
+    head = workspace.resolve("HEAD")
+    assert workspace.tree_diff(head, head) == ({}, {})
+    assert workspace.tree_id(head) == str(repo.repo.head.peel(pygit2.Tree).id)
+
+
+def test_tree_diff_and_tree_id_are_none_for_the_worktree(make_repo: MakeRepo) -> None:
+    workspace = Workspace.open(make_repo(FILES).root)
+    head, disk = workspace.resolve("HEAD"), Revision(WORKTREE, WORKTREE)
+    assert workspace.tree_diff(head, disk) is None
+    assert workspace.tree_diff(disk, head) is None
+    assert workspace.tree_id(disk) is None
+
+
+# Submodules.
+
+
+def test_submodule_pointer_is_recorded_as_a_gitlink(make_repo: MakeRepo, tmp_path: Path) -> None:
+    other = GitRepo(tmp_path / "other")
+    other.write("lib.c", "int x;\n")
+    pinned = other.commit("vendored")
+    repo = make_repo(FILES)
+    index = repo.repo.index
+    index.add(pygit2.IndexEntry("vendor/lib", pygit2.Oid(hex=pinned), pygit2.enums.FileMode.COMMIT))
+    index.write()
+    tree = index.write_tree()
+    signature = pygit2.Signature("t", "t@example.invalid", 1_700_000_000, 0)
+    repo.repo.create_commit(
+        "HEAD", signature, signature, "add submodule", tree, [repo.repo.head.target]
+    )
+    (repo.root / "vendor" / "lib").mkdir(parents=True)  # an uninitialized submodule's folder
+    workspace = Workspace.open(repo.root)
+    committed = workspace.snapshot(workspace.resolve("HEAD"))
+    assert committed["vendor/lib"] == FileEntry(SUBMODULE, pinned)
+    assert committed == {**expected(FILES), "vendor/lib": FileEntry(SUBMODULE, pinned)}
+    assert worktree(repo) == committed
+
+
+def test_checked_out_submodule_at_a_new_commit_shows_in_the_worktree(
+    make_repo: MakeRepo,
+) -> None:
+    repo = make_repo(FILES)
+    sub = GitRepo(repo.root / "vendor" / "lib")
+    sub.write("lib.c", "int x;\n")
+    pinned = sub.commit("vendored")
+    index = repo.repo.index
+    index.add(pygit2.IndexEntry("vendor/lib", pygit2.Oid(hex=pinned), pygit2.enums.FileMode.COMMIT))
+    index.write()
+    signature = pygit2.Signature("t", "t@example.invalid", 1_700_000_000, 0)
+    repo.repo.create_commit(
+        "HEAD", signature, signature, "pin", index.write_tree(), [repo.repo.head.target]
+    )
+    assert worktree(repo)["vendor/lib"] == FileEntry(SUBMODULE, pinned)
+    sub.append("lib.c", "int y;\n")
+    moved = sub.commit("upstream change")
+    assert worktree(repo)["vendor/lib"] == FileEntry(SUBMODULE, moved)
+    workspace = Workspace.open(repo.root)
+    assert workspace.snapshot(workspace.resolve("HEAD"))["vendor/lib"] == FileEntry(
+        SUBMODULE, pinned
+    )
