@@ -107,3 +107,16 @@ def test_inside_workspace_refuses_a_symlinked_parent_folder_pointing_outside(
     os.symlink(outside, root / "out" / "dir")
     with pytest.raises(InputError, match="resolves outside the workspace"):
         inside_workspace(root, "out/dir/file.txt")
+
+
+@pytest.mark.parametrize("relative", [".git/hooks/post-checkout", "sub/.git/config", ".GIT/x"])
+def test_inside_workspace_refuses_anything_under_git(tmp_path: Path, relative: str) -> None:
+    with pytest.raises(InputError, match=r"inside \.git"):
+        inside_workspace(tmp_path, relative)
+
+
+def test_inside_workspace_refuses_a_symlink_leading_into_git(tmp_path: Path) -> None:
+    (tmp_path / ".git" / "hooks").mkdir(parents=True)
+    os.symlink(".git/hooks", tmp_path / "hooks")
+    with pytest.raises(InputError, match=r"inside \.git"):
+        inside_workspace(tmp_path, "hooks/post-checkout")

@@ -1,8 +1,9 @@
 """Run tasks in dependency order, N at a time, each served from the cache when it can be.
 
 The only module that spawns processes. On a cache hit it replays the captured
-output and restores the declared outputs byte for byte — after checking that every
-path stays inside the workspace. On a miss it runs the command, and on success
+output and restores the declared outputs byte for byte — after checking that the
+result names exactly those paths, and that each stays inside the workspace and out
+of ``.git``. On a miss it runs the command, and on success
 stores outputs, logs, exit code and duration as a REAPI ActionResult. Failures are
 never cached. Progress goes out through a callback; nothing here prints.
 """
@@ -200,13 +201,21 @@ class _Runner:
             raise CacheError("it records a failure (failures are never cached)")
         if result.output_directories or result.output_symlinks or result.output_file_symlinks:
             raise CacheError("it holds directories or symlinks, which graphkit never stores")
+        # Exactly the declared outputs: a result that names any other path (a git
+        # hook, a source file, a manifest) is refused whole, before anything is written.
+        paths = [entry.path for entry in result.output_files]
+        undeclared = sorted(set(paths) - set(run.outputs))
+        if undeclared:
+            raise CacheError(f"it writes {undeclared[0]!r}, which the task has not declared")
+        if len(set(paths)) != len(paths):
+            raise CacheError("it lists an output twice")
+        missing = sorted(set(run.outputs) - set(paths))
+        if missing:
+            raise CacheError(f"it lacks declared output {missing[0]!r}")
         files = []
         for entry in result.output_files:
-            inside_workspace(self.root, entry.path)  # raises on absolute, '..' or symlink escape
+            inside_workspace(self.root, entry.path)  # raises on '..', .git or a symlink escape
             files.append((entry.path, self._digest(entry.digest), entry.is_executable))
-        missing = set(run.outputs) - {path for path, _, _ in files}
-        if missing:
-            raise CacheError(f"it lacks declared output {sorted(missing)[0]!r}")
         return files
 
     @staticmethod

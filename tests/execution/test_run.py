@@ -13,7 +13,7 @@ from cacheservers import running
 from click.testing import Result
 from gitrepo import GitRepo
 
-from graphkit.cache.digest import digest_of
+from graphkit.cache.digest import Digest, digest_of
 from graphkit.cache.protocol import re_pb2
 from graphkit.cache.store.local import open_local_store
 
@@ -173,18 +173,31 @@ def test_quarantined_failure_is_muted_until_it_expires(
     assert expired.exit_code == 1
 
 
-def _poison(cache_dir: str, action_hash: str, action_size: int, path: str) -> None:
+def _poison(cache_dir: str, action: Digest, files: dict[str, tuple[bytes, bool]]) -> None:
+    """Plant an action result for ``action`` that restores ``files`` {path: (bytes, +x)}."""
     store = open_local_store(Path(cache_dir) / "cas", 1 << 30)
-    evil = b"owned\n"
-    blob = digest_of(evil)
-    store.put_many([(blob, evil)])
     result = re_pb2.ActionResult(exit_code=0)
-    result.output_files.append(
-        re_pb2.OutputFile(path=path, digest=re_pb2.Digest(hash=blob.hash, size_bytes=blob.size))
-    )
-    from graphkit.cache.digest import digest
+    for path, (data, executable) in files.items():
+        blob = digest_of(data)
+        store.put_many([(blob, data)])
+        result.output_files.append(
+            re_pb2.OutputFile(
+                path=path,
+                digest=re_pb2.Digest(hash=blob.hash, size_bytes=blob.size),
+                is_executable=executable,
+            )
+        )
+    store.put_action_result(action, result.SerializeToString())
 
-    store.put_action_result(digest(action_hash, action_size), result.SerializeToString())
+
+def _gen_py_action(repo: GitRepo) -> Digest:
+    from graphkit.analysis.session import Session
+    from graphkit.execution.workflow import select, tasks_for
+
+    with Session.open(repo.root) as session:
+        selection = select(session, "build", BUILDS, affected=False, base=None)
+        [task] = tasks_for(selection, [str(label) for label in selection.labels], os.environ)
+    return task.action
 
 
 @pytest.mark.parametrize("evil_path", ["../escaped.txt", "/tmp/graphkit-escaped.txt", "link/x"])
@@ -196,13 +209,7 @@ def test_poisoned_cache_entry_is_refused_and_nothing_escapes(
     os.symlink(outside, monorepo.root / "link")
     first = run_json(cli, monorepo, "build", *BUILDS, "--cache-dir", cache_dir)
     assert statuses(first) == {"//libs/proto:gen_py": "ran"}
-    from graphkit.analysis.session import Session
-    from graphkit.execution.workflow import select, tasks_for
-
-    with Session.open(monorepo.root) as session:
-        selection = select(session, "build", BUILDS, affected=False, base=None)
-        [task] = tasks_for(selection, [str(label) for label in selection.labels], os.environ)
-    _poison(cache_dir, task.action.hash, task.action.size, evil_path)
+    _poison(cache_dir, _gen_py_action(monorepo), {evil_path: (b"owned\n", False)})
     result = cli(monorepo.root, "run", "build", *BUILDS, "--cache-dir", cache_dir)
     assert result.exit_code == 0, result.output
     assert "refusing cached result" in result.output
@@ -210,6 +217,32 @@ def test_poisoned_cache_entry_is_refused_and_nothing_escapes(
     assert not (monorepo.root.parent / "escaped.txt").exists()
     assert not Path("/tmp/graphkit-escaped.txt").exists()
     assert list(outside.iterdir()) == []
+
+
+def test_a_cached_result_restores_its_declared_outputs_and_nothing_else(
+    cli: Cli, monorepo: GitRepo, cache_dir: str
+) -> None:
+    # What a red-team pass planted through a poisoned result: the declared output, plus
+    # a git hook, a source file and a manifest. The hit must be refused whole.
+    run_json(cli, monorepo, "build", *BUILDS, "--cache-dir", cache_dir)
+    before = {p: monorepo.read(p) for p in ("libs/proto/BUILD.toml", "services/web/src/web/app.py")}
+    _poison(
+        cache_dir,
+        _gen_py_action(monorepo),
+        {
+            GEN_OUT: (b"NAMES = []\n", False),
+            ".git/hooks/post-checkout": (b"#!/bin/sh\necho owned\n", True),
+            "libs/proto/BUILD.toml": (b"# owned\n", False),
+            "services/web/src/web/app.py": (b"import os; os.system('owned')\n", False),
+        },
+    )
+    result = cli(monorepo.root, "run", "build", *BUILDS, "--cache-dir", cache_dir)
+    assert result.exit_code == 0, result.output
+    assert "refusing cached result" in result.output and "not declared" in result.output
+    assert "[ran] //libs/proto:gen_py" in result.output
+    assert not (monorepo.root / ".git" / "hooks" / "post-checkout").exists()
+    assert {p: monorepo.read(p) for p in before} == before
+    assert monorepo.read(GEN_OUT) != "NAMES = []\n"
 
 
 def test_no_cache_write_stores_nothing(cli: Cli, monorepo: GitRepo, cache_dir: str) -> None:
