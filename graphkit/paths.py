@@ -41,20 +41,31 @@ def inside_workspace(root: Path, relative: str) -> Path:
     """Resolve ``relative`` under ``root``, refusing anything that would land outside it.
 
     Rejects absolute paths, ``..`` segments, symlinks (at any level) that point
-    outside ``root``, and anything under ``.git`` (written there, a file can run as a
-    hook or rewrite the history). Used before writing any file whose name came from
-    a cache, and to check the outputs a task declares.
+    outside ``root``, and anything under ``.git`` (see ``escape_reason``). Used before
+    writing any file whose name came from a cache.
+    """
+    reason = escape_reason(root, relative)
+    if reason is not None:
+        raise InputError(f"refusing path {relative!r}: it {reason}")
+    return root.resolve() / relative
+
+
+def escape_reason(root: Path, relative: str) -> str | None:
+    """Why writing ``relative`` under ``root`` would be unsafe, or None when it is safe.
+
+    Unsafe: absolute, ``..`` segments, a symlink at any level leading out of
+    ``root``, or anything under ``.git`` (written there, a file can run as a hook or
+    rewrite the history), as written or where its symlinks lead.
     """
     pure = PurePosixPath(relative)
     if pure.is_absolute() or os.path.isabs(relative) or ".." in pure.parts or not pure.parts:
-        raise InputError(f"refusing path {relative!r}: it is absolute or leaves the workspace")
+        return "is absolute or leaves the workspace"
     real_root = root.resolve()
     target = (real_root / pure).resolve()
     if real_root not in target.parents:
-        raise InputError(f"refusing path {relative!r}: it resolves outside the workspace")
-    # Both the path as written and where its symlinks lead; case-folded, because a
-    # case-insensitive file system reads ".GIT" as ".git".
+        return "resolves outside the workspace"
+    # Case-folded, because a case-insensitive file system reads ".GIT" as ".git".
     parts = (*pure.parts, *target.relative_to(real_root).parts)
     if any(part.lower() == ".git" for part in parts):
-        raise InputError(f"refusing path {relative!r}: it is inside .git")
-    return real_root / pure
+        return "is inside .git"
+    return None

@@ -27,7 +27,7 @@ from graphkit.cache.store.base import Store
 from graphkit.errors import CacheError, GraphkitError, InputError
 from graphkit.execution.junit import TestCase, file_durations, parse_junit
 from graphkit.execution.tasks import OUT_DIR, TaskRun
-from graphkit.paths import inside_workspace
+from graphkit.paths import escape_reason, inside_workspace
 
 Status = Literal["ran", "cached", "failed", "flaky", "muted"]
 
@@ -112,7 +112,12 @@ def run_tasks(
     recorder: Recorder | None = None,
     muting: Muting | None = None,
 ) -> Summary:
-    """Run every task once its deps' tasks are done, ``options.jobs`` at a time."""
+    """Run every task once its deps' tasks are done, ``options.jobs`` at a time.
+
+    Every declared output is checked first: one that leads out of the workspace or
+    into ``.git`` through a symlink is an InputError, and nothing runs.
+    """
+    check_outputs(root, runs)
     runner = _Runner(root, store, options, environ, report, recorder, muting)
     by_label = {run.label: run for run in runs}
     waiting = {run.label: {d for d in run.deps if d in by_label} for run in runs}
@@ -131,6 +136,19 @@ def run_tasks(
                     deps.discard(finished.label)
     order = {run.label: index for index, run in enumerate(runs)}
     return Summary(tuple(sorted(results, key=lambda r: order[r.run.label])))
+
+
+def check_outputs(root: Path, runs: Sequence[TaskRun]) -> None:
+    """Refuse a run whose declared outputs would be written outside ``root`` or in .git."""
+    for run in runs:
+        for output in run.outputs:
+            reason = escape_reason(root, output)
+            if reason is not None:
+                raise InputError(
+                    f"output {output!r} of task {run.task!r} of {run.label} {reason}",
+                    path=run.manifest or None,
+                    line=run.line,
+                )
 
 
 @dataclass

@@ -24,6 +24,7 @@ from graphkit.cache.protocol import re_pb2
 from graphkit.errors import InputError
 from graphkit.labels import Label
 from graphkit.model import Target, TaskSpec
+from graphkit.paths import repo_path
 
 # Bump when the Action encoding changes: every action key changes with it.
 ACTION_SCHEME = 1
@@ -44,6 +45,8 @@ class TaskRun:
     deps: tuple[Label, ...]  # targets whose same-named task must finish first
     content_key: str
     action: Digest
+    manifest: str = ""  # where the target is declared, for errors about its outputs
+    line: int | None = None
 
     @property
     def name(self) -> str:
@@ -212,6 +215,8 @@ def make_tasks(
         junit = fill(spec.junit)[0] if spec.junit else None
         command = " ".join(fill(spec.command, junit=junit))
         outputs = tuple(sorted({o for template in spec.outputs for o in fill(template)}))
+        for output in outputs:
+            _check_output(output, target, task)
         env = declared_env(spec, environ)
         runs.append(
             TaskRun(
@@ -236,6 +241,26 @@ def make_tasks(
                     outputs=outputs,
                     env=env,
                 ),
+                manifest=target.manifest,
+                line=target.line,
             )
         )
     return runs
+
+
+def _check_output(output: str, target: Target, task: str) -> None:
+    """An expanded output must be a plain repo-relative path outside ``.git``."""
+    try:
+        repo_path(output)
+    except InputError:
+        problem = "is absolute or leaves the workspace"
+    else:
+        if not any(part.lower() == ".git" for part in output.split("/")):
+            return
+        problem = "is inside .git"
+    raise InputError(
+        f"output {output!r} of task {task!r} of {target.label} {problem}",
+        path=target.manifest or None,
+        line=target.line,
+        hint="outputs are repo-relative paths: no '..', no leading '/'",
+    )

@@ -29,6 +29,21 @@ def _strings(value: Any, what: str, path: str, line: int | None) -> tuple[str, .
     return tuple(value)
 
 
+def _check_output(template: str, what: str, path: str, line: int | None) -> None:
+    """Refuse an output template that, whatever its placeholders expand to, leaves the
+    workspace or lands in ``.git`` (placeholders are checked again once expanded)."""
+    parts = template.split("/")
+    if template.startswith("/") or "\\" in template or ".." in parts:
+        raise InputError(
+            f"output {template!r} of {what} leaves the workspace",
+            path=path,
+            line=line,
+            hint="outputs are repo-relative paths: no '..', no leading '/'",
+        )
+    if any(part.lower() == ".git" for part in parts):
+        raise InputError(f"output {template!r} of {what} is inside .git", path=path, line=line)
+
+
 def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
     """Parse one rule file: ``[rule.<kind>]`` tables with ``[rule.<kind>.tasks.<name>]``."""
     doc = load_toml(data, path)
@@ -66,11 +81,14 @@ def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
             junit = task.get("junit")
             if junit is not None and not isinstance(junit, str):
                 raise InputError("`junit` must be a string", path=path, line=task_line)
+            outputs = _strings(task.get("outputs", []), "outputs", path, task_line)
+            for output in outputs:
+                _check_output(output, f"task {name!r} of rule {kind!r}", path, task_line)
             tasks.append(
                 TaskSpec(
                     name=name,
                     command=task["command"],
-                    outputs=_strings(task.get("outputs", []), "outputs", path, task_line),
+                    outputs=outputs,
                     env=tuple(sorted(_strings(task.get("env", []), "env", path, task_line))),
                     junit=junit,
                 )

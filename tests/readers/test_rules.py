@@ -209,3 +209,12 @@ def test_changing_a_rule_makes_it_unequal() -> None:
     (before,) = parse_rules(SH_RULE, "rules/sh.toml")
     (after,) = parse_rules(SH_RULE.replace(b"sh {test_files}", b"bash {test_files}"), "r.toml")
     assert before != after
+
+
+@pytest.mark.parametrize(
+    "output", ["/tmp/out.txt", "../out.txt", "{package}/../../out.txt", ".git/hooks/pre-push"]
+)
+def test_an_output_that_leaves_the_workspace_names_its_task_line(output: str) -> None:
+    data = '[rule.gen]\nsrcs = []\n\n[rule.gen.tasks.build]\ncommand = "x"\n'
+    data += f'outputs = ["{output}"]\n'
+    assert error_of(data.encode()).startswith(f"rules/local.toml:4: output {output!r} of task")
