@@ -18,7 +18,7 @@ from functools import partial
 
 from graphkit.analysis.filetests import test_files
 from graphkit.analysis.graph import BuildGraph, components
-from graphkit.analysis.keys import KeyRecord
+from graphkit.analysis.keys import FileId, KeyRecord
 from graphkit.cache.digest import Digest, digest_of
 from graphkit.cache.protocol import re_pb2
 from graphkit.errors import InputError
@@ -28,6 +28,7 @@ from graphkit.paths import repo_path
 
 # Bump when the Action encoding changes: every action key changes with it.
 ACTION_SCHEME = 1
+_GITLINK = 0o160000  # a submodule's entry in a git tree
 
 
 @dataclass(frozen=True)
@@ -206,12 +207,14 @@ def make_tasks(
         target, rule = graph.targets[label], graph.rule_of(label)
         spec = rule.task(task)
         assert spec is not None
-        inputs = [path for path, _mode, _oid in records[label].inputs.files]
+        key_files = records[label].inputs.files
+        inputs = [path for path, _mode, _oid in key_files]
         files = list(files_for[label]) if files_for and label in files_for else None
         tests = files if files is not None else test_files(graph, label, inputs)
         outdir = f"{OUT_DIR}/{label.package or '_root'}/{label.name}/{task}"
 
-        fill = partial(expand, target=target, graph=graph, srcs=inputs, files=tests, outdir=outdir)
+        srcs = _srcs(graph, target, key_files)
+        fill = partial(expand, target=target, graph=graph, srcs=srcs, files=tests, outdir=outdir)
         junit = fill(spec.junit)[0] if spec.junit else None
         command = " ".join(fill(spec.command, junit=junit))
         outputs = tuple(sorted({o for template in spec.outputs for o in fill(template)}))
@@ -246,6 +249,19 @@ def make_tasks(
             )
         )
     return runs
+
+
+def _srcs(graph: BuildGraph, target: Target, files: Iterable[FileId]) -> list[str]:
+    """The files ``{srcs}`` names: those the target's srcs globs match.
+
+    Not every input: a package's unmatched files (an untracked NOTES.txt) are inputs
+    of each of its targets, but no tool was asked to read them. A submodule is a
+    folder, never a src.
+    """
+    package = target.label.package
+    prefix = len(package) + 1 if package else 0
+    match = graph.matcher(target.effective_srcs(graph.rules[target.rule]))
+    return [path for path, mode, _oid in files if mode != _GITLINK and match(path[prefix:])]
 
 
 def _check_output(output: str, target: Target, task: str) -> None:

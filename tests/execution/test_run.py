@@ -485,3 +485,21 @@ def test_a_read_only_token_reads_the_remote_cache_and_never_writes_it(
             str(tmp_path / "fork-2"),
         )
         assert statuses(again) == {"//libs/proto:gen_py": "cached"}  # reads still work
+
+
+def test_lint_sees_only_its_srcs_not_an_untracked_note_or_a_submodule(
+    cli: Cli, monorepo: GitRepo, cache_dir: str, tmp_path: Path
+) -> None:
+    import pygit2
+
+    vendored = GitRepo(tmp_path / "vendored")
+    vendored.write("lib.py", "X = 1\n")
+    pinned = vendored.commit("vendored")
+    index = monorepo.repo.index
+    index.add(pygit2.IndexEntry("libs/core/vendor", pygit2.Oid(hex=pinned), 0o160000))
+    index.write()
+    (monorepo.root / "libs/core/vendor").mkdir()
+    monorepo.write("libs/core/NOTES.txt", "remember: this is not Python\n")
+    result = cli(monorepo.root, "run", "lint", "//libs/core", "--cache-dir", cache_dir)
+    assert result.exit_code == 0, result.output
+    assert "[ran] //libs/core:core lint" in result.output

@@ -86,3 +86,23 @@ def test_unknown_placeholder_and_missing_attribute_are_input_errors() -> None:
         expand("echo {nope}", target=target, graph=graph, srcs=[], files=[], outdir="o")
     with pytest.raises(InputError, match="no attribute 'cmd'"):
         expand("{attr:cmd}", target=target, graph=graph, srcs=[], files=[], outdir="o")
+
+
+def test_srcs_are_the_files_the_srcs_globs_match_not_every_input() -> None:
+    files = {
+        **FILES,
+        "lib/NOTES.txt": "an input of every target of the package, but no src\n",
+        "tools/BUILD.toml": '[[target]]\nname = "tools"\nrule = "sh_binary"\nsrcs = ["*"]\n',
+        "tools/run.sh": "echo hi\n",
+    }
+    snapshot = {p: FileEntry(0o100644, str(pygit2.hash(t.encode()))) for p, t in files.items()}
+    snapshot["tools/vendor"] = FileEntry(0o160000, "1" * 40)  # a submodule: a folder, no src
+    graph = load_graph(snapshot, lambda path, _e: files[path].encode())
+    records = compute_keys(graph, snapshot)
+    assert "lib/NOTES.txt" in [path for path, _, _ in records[Label("lib", "lib")].inputs.files]
+    runs = make_tasks(
+        graph, records, [Label("lib", "lib"), Label("tools", "tools")], "lint", environ={}
+    )
+    lint_lib, lint_tools = runs
+    assert lint_lib.command.endswith("sys.argv[1:]]' lib/src/lib/__init__.py")
+    assert lint_tools.command == "sh -n tools/run.sh"
