@@ -252,7 +252,8 @@ class _Runner:
 
     def _execute(self, run: TaskRun) -> TaskResult:
         attempts: list[str] = []
-        env = {**_base_env(self.environ), **dict(run.env)}
+        env = _base_env(self.environ)
+        env.update((name, value) for name, value in run.env if value is not None)
         start = time.monotonic()
         started_wall = time.time()
         stdout = stderr = b""

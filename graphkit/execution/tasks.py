@@ -40,7 +40,9 @@ class TaskRun:
     rule: str
     command: str
     outputs: tuple[str, ...]  # repo-relative files the task writes and the cache restores
-    env: tuple[tuple[str, str], ...]  # declared variables and their values (part of the key)
+    # Declared variables and their values (part of the key); None: unset, which the
+    # task sees as unset, and which keys apart from an empty value.
+    env: tuple[tuple[str, str | None], ...]
     junit: str | None  # repo-relative or absolute path of the JUnit XML it writes, if any
     files: tuple[str, ...]  # test files this run covers (all of the target's, or one shard's)
     deps: tuple[Label, ...]  # targets whose same-named task must finish first
@@ -131,13 +133,20 @@ def action_digest(
     spec: TaskSpec,
     command: str,
     outputs: Sequence[str],
-    env: Sequence[tuple[str, str]],
+    env: Sequence[tuple[str, str | None]],
 ) -> Digest:
-    """The REAPI Action digest of a task: what the action cache is keyed by."""
+    """The REAPI Action digest of a task: what the action cache is keyed by.
+
+    A declared variable that is unset is left out of the Command's environment, as
+    REAPI means it (the task declares it all the same: its name is in the input
+    root), so unset and empty give different keys.
+    """
     cmd = re_pb2.Command(
         arguments=["sh", "-c", command],
         environment_variables=[
-            re_pb2.Command.EnvironmentVariable(name=n, value=v) for n, v in sorted(env)
+            re_pb2.Command.EnvironmentVariable(name=n, value=v)
+            for n, v in sorted(env)
+            if v is not None
         ],
         output_paths=sorted(outputs),
         platform=re_pb2.Platform(
@@ -175,9 +184,9 @@ def action_digest(
     return digest_of(action.SerializeToString(deterministic=True))
 
 
-def declared_env(spec: TaskSpec, environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """The values of the variables a task declares (unset ones are empty)."""
-    return tuple((name, environ.get(name, "")) for name in sorted(spec.env))
+def declared_env(spec: TaskSpec, environ: Mapping[str, str]) -> tuple[tuple[str, str | None], ...]:
+    """The values of the variables a task declares (None for an unset one)."""
+    return tuple((name, environ.get(name)) for name in sorted(spec.env))
 
 
 OUT_DIR = ".graphkit/out"  # per-task scratch space; .graphkit/.gitignore keeps it out of git

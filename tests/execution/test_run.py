@@ -503,3 +503,30 @@ def test_lint_sees_only_its_srcs_not_an_untracked_note_or_a_submodule(
     result = cli(monorepo.root, "run", "lint", "//libs/core", "--cache-dir", cache_dir)
     assert result.exit_code == 0, result.output
     assert "[ran] //libs/core:core lint" in result.output
+
+
+def test_an_unset_and_an_empty_declared_variable_are_different_runs(
+    cli: Cli,
+    make_repo: Callable[[dict[str, str]], GitRepo],
+    cache_dir: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = make_repo(
+        {
+            "graphkit.toml": '[workspace]\nrules_dir = "rules"\n',
+            "rules/env.toml": (
+                '[rule.show]\nsrcs = []\n\n[rule.show.tasks.build]\nenv = ["MODE"]\n'
+                'command = "printenv MODE >/dev/null && echo MODE set:$MODE. || echo MODE unset"\n'
+            ),
+            "app/BUILD.toml": '[[target]]\nname = "app"\nrule = "show"\n',
+        }
+    )
+    monkeypatch.delenv("MODE", raising=False)
+    unset = cli(repo.root, "run", "build", "//app", "--cache-dir", cache_dir)
+    assert "[ran]" in unset.output and "MODE unset" in unset.output, unset.output
+    monkeypatch.setenv("MODE", "")
+    empty = cli(repo.root, "run", "build", "//app", "--cache-dir", cache_dir)
+    assert "[ran]" in empty.output and "MODE set:." in empty.output, empty.output
+    monkeypatch.delenv("MODE")
+    again = cli(repo.root, "run", "build", "//app", "--cache-dir", cache_dir)
+    assert "[cached]" in again.output and "MODE unset" in again.output, again.output
