@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -58,11 +59,21 @@ class Loaded:
             other.__dict__["inputs"] = self.__dict__["inputs"]
         return other
 
-    def keys(self, only: Iterable[Label] | None = None) -> dict[Label, KeyRecord]:
-        """Content keys at this revision, lockfiles included."""
+    def keys(
+        self, only: Iterable[Label] | None = None, without: AbstractSet[str] = frozenset()
+    ) -> dict[Label, KeyRecord]:
+        """Content keys at this revision, lockfiles included; ``without`` names files
+        to leave out of every key (the runner's untracked outputs)."""
+        snapshot, inputs = self.side.snapshot, self.inputs
+        if without:
+            snapshot = {path: entry for path, entry in snapshot.items() if path not in without}
+            inputs = {
+                label: [path for path in files if path not in without]
+                for label, files in inputs.items()
+            }
         read = self.side.read
-        externals = read_externals(self.graph, self.side.snapshot, read) if read else None
-        return compute_keys(self.graph, self.side.snapshot, only, externals, self.inputs)
+        externals = read_externals(self.graph, snapshot, read) if read else None
+        return compute_keys(self.graph, snapshot, only, externals, inputs)
 
 
 @dataclass(frozen=True)

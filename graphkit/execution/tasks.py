@@ -192,6 +192,29 @@ def declared_env(spec: TaskSpec, environ: Mapping[str, str]) -> tuple[tuple[str,
 OUT_DIR = ".graphkit/out"  # per-task scratch space; .graphkit/.gitignore keeps it out of git
 
 
+def declared_outputs(graph: BuildGraph) -> set[str]:
+    """Every output any task of any target declares, as far as it can be expanded.
+
+    An output template that needs ``{srcs}`` or ``{test_files}`` is expanded without
+    them, and a target whose templates do not expand (a genrule without ``outs``)
+    adds nothing: what is missed here stays an input of its key, which is safe.
+    """
+    found: set[str] = set()
+    for label, target in graph.targets.items():
+        for spec in graph.rule_of(label).tasks:
+            outdir = f"{OUT_DIR}/{label.package or '_root'}/{label.name}/{spec.name}"
+            for template in spec.outputs:
+                try:
+                    found.update(
+                        expand(
+                            template, target=target, graph=graph, srcs=(), files=(), outdir=outdir
+                        )
+                    )
+                except InputError:
+                    continue  # reported when the target's task is run
+    return found
+
+
 def make_tasks(
     graph: BuildGraph,
     records: Mapping[Label, KeyRecord],

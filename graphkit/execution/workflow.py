@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,8 +28,9 @@ from graphkit.execution.history import History
 from graphkit.execution.plan import Plan, Unit, make_plan, plan_json, shard_of
 from graphkit.execution.quarantine import Entry, is_muted, parse_quarantine
 from graphkit.execution.run import TaskResult
-from graphkit.execution.tasks import TaskRun, make_tasks
+from graphkit.execution.tasks import TaskRun, declared_outputs, make_tasks
 from graphkit.labels import Label
+from graphkit.model import FileEntry
 
 QUARANTINE_FILE = "graphkit-quarantine.toml"
 
@@ -41,6 +42,7 @@ class Selection:
     head: Loaded
     task: str
     labels: tuple[Label, ...]
+    committed: Mapping[str, FileEntry] = field(default_factory=dict)  # HEAD's files
 
 
 def select(
@@ -62,7 +64,15 @@ def select(
     with_task = sorted(label for label in chosen if graph.rule_of(label).task(task) is not None)
     if labels and not affected and not with_task:
         raise InputError(f"none of the named targets has a {task!r} task")
-    return Selection(head, task, tuple(with_task))
+    return Selection(head, task, tuple(with_task), _committed(session))
+
+
+def _committed(session: Session) -> Mapping[str, FileEntry]:
+    """HEAD's files, read on demand (none before the first commit)."""
+    try:
+        return session.workspace.snapshot(session.workspace.resolve("HEAD"))
+    except InputError:
+        return {}
 
 
 def units(selection: Selection, history: History | None) -> list[Unit]:
@@ -110,7 +120,7 @@ def tasks_for(
         labels.add(label)
         if path:
             files.setdefault(label, []).append(path)
-    records = selection.head.keys(only=sorted(labels))
+    records = selection.head.keys(only=sorted(labels), without=untracked_outputs(selection))
     return make_tasks(
         graph,
         records,
@@ -119,6 +129,18 @@ def tasks_for(
         environ=environ,
         files_for={label: sorted(paths) for label, paths in files.items()},
     )
+
+
+def untracked_outputs(selection: Selection) -> frozenset[str]:
+    """Declared outputs on disk that git does not track: never inputs of a key.
+
+    A task's outputs are what its key produces; were a previous run's outputs read
+    back as inputs (git ignores no file there), the same task would run twice before
+    its key settled. A committed output stays an input: edited by hand, it is a change.
+    """
+    snapshot = selection.head.side.snapshot
+    present = [path for path in declared_outputs(selection.head.graph) if path in snapshot]
+    return frozenset(path for path in present if path not in selection.committed)
 
 
 class HistoryRecorder:

@@ -530,3 +530,42 @@ def test_an_unset_and_an_empty_declared_variable_are_different_runs(
     monkeypatch.delenv("MODE")
     again = cli(repo.root, "run", "build", "//app", "--cache-dir", cache_dir)
     assert "[cached]" in again.output and "MODE unset" in again.output, again.output
+
+
+GENRULE = {
+    "gen/BUILD.toml": (
+        '[[target]]\nname = "gen"\nrule = "genrule"\nsrcs = ["in.txt"]\n'
+        'cmd = "cp gen/in.txt gen/out.txt"\nouts = ["gen/out.txt"]\n'
+    ),
+    "gen/in.txt": "made\n",
+    "use/BUILD.toml": '[[target]]\nname = "use"\nrule = "genrule"\ndeps = ["//gen"]\n'
+    'cmd = "cp gen/out.txt use/copy.txt"\nouts = ["use/copy.txt"]\n',
+}
+
+
+def test_an_output_git_does_not_ignore_is_no_input_of_the_next_key(
+    cli: Cli, make_repo: Callable[[dict[str, str]], GitRepo], cache_dir: str
+) -> None:
+    repo = make_repo(GENRULE)  # no .gitignore: gen/out.txt shows as an untracked file
+    runs = [
+        statuses(run_json(cli, repo, "build", "//gen", "//use", "--cache-dir", cache_dir))
+        for _ in range(3)
+    ]
+    assert runs == [
+        {"//gen:gen": "ran", "//use:use": "ran"},
+        {"//gen:gen": "cached", "//use:use": "cached"},
+        {"//gen:gen": "cached", "//use:use": "cached"},
+    ]
+
+
+def test_a_committed_output_edited_by_hand_is_still_an_input(
+    cli: Cli, make_repo: Callable[[dict[str, str]], GitRepo], cache_dir: str
+) -> None:
+    repo = make_repo({**GENRULE, "gen/out.txt": "made\n"})
+    first = run_json(cli, repo, "build", "//gen", "--cache-dir", cache_dir)
+    assert statuses(first) == {"//gen:gen": "ran"}
+    again = run_json(cli, repo, "build", "//gen", "--cache-dir", cache_dir)
+    assert statuses(again) == {"//gen:gen": "cached"}
+    repo.write("gen/out.txt", "edited by hand\n")
+    edited = run_json(cli, repo, "build", "//gen", "--cache-dir", cache_dir)
+    assert statuses(edited) == {"//gen:gen": "ran"}
