@@ -21,6 +21,17 @@ class ShardSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheTls:
+    """Files for a ``grpcs://`` remote cache, relative to the workspace root: the CA
+    that signed the server's certificate (else the system's roots), and the client
+    certificate and key for a server that requires one."""
+
+    ca: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WorkspaceConfig:
     """Workspace settings from ``graphkit.toml``; every field has a default."""
 
@@ -29,12 +40,13 @@ class WorkspaceConfig:
     rules_dir: str | None = None  # a folder of workspace rule files, added to the built-ins
     cache_dir: str | None = None
     remote_cache: str | None = None
+    cache_tls: CacheTls = CacheTls()
     shards: ShardSettings = ShardSettings()
 
 
 _SECTIONS: dict[str, set[str]] = {
     "workspace": {"default_branch", "global_inputs", "rules_dir"},
-    "cache": {"dir", "remote"},
+    "cache": {"dir", "remote", "tls_ca", "tls_client_cert", "tls_client_key"},
     "shards": {"target_s", "overhead_s", "max_shards"},
 }
 
@@ -79,6 +91,17 @@ def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
                 path=path,
                 line=line_of(data, "rules_dir"),
             )
+    tls = CacheTls(
+        ca=get(cache, "tls_ca", str, None),
+        client_cert=get(cache, "tls_client_cert", str, None),
+        client_key=get(cache, "tls_client_key", str, None),
+    )
+    if (tls.client_cert is None) != (tls.client_key is None):
+        raise InputError(
+            "tls_client_cert and tls_client_key go together",
+            path=path,
+            line=line_of(data, "tls_client_cert" if tls.client_cert else "tls_client_key"),
+        )
     numbers = (int, float)
     return WorkspaceConfig(
         default_branch=get(ws, "default_branch", str, "main"),
@@ -86,6 +109,7 @@ def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
         rules_dir=rules_dir,
         cache_dir=get(cache, "dir", str, None),
         remote_cache=get(cache, "remote", str, None),
+        cache_tls=tls,
         shards=ShardSettings(
             target_s=float(get(shards, "target_s", numbers, 300.0)),
             overhead_s=float(get(shards, "overhead_s", numbers, 30.0)),

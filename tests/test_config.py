@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphkit.config import ShardSettings, WorkspaceConfig, parse_config
+from graphkit.config import CacheTls, ShardSettings, WorkspaceConfig, parse_config
 from graphkit.errors import InputError
 
 
@@ -36,7 +36,10 @@ rules_dir = "build/rules/"
 
 [cache]
 dir = "/var/cache/graphkit"
-remote = "grpc://cache:8980"
+remote = "grpcs://cache:8980"
+tls_ca = "ci/cache-ca.pem"
+tls_client_cert = "/etc/ci/runner.pem"
+tls_client_key = "/etc/ci/runner.key"
 
 [shards]
 target_s = 120
@@ -48,7 +51,10 @@ max_shards = 8
         global_inputs=("tools/ci.toml", ".github/workflows/*.yml"),
         rules_dir="build/rules",
         cache_dir="/var/cache/graphkit",
-        remote_cache="grpc://cache:8980",
+        remote_cache="grpcs://cache:8980",
+        cache_tls=CacheTls(
+            ca="ci/cache-ca.pem", client_cert="/etc/ci/runner.pem", client_key="/etc/ci/runner.key"
+        ),
         shards=ShardSettings(target_s=120.0, overhead_s=12.5, max_shards=8),
     )
 
@@ -105,6 +111,11 @@ def test_section_that_is_not_a_table() -> None:
             "graphkit.toml:2: 'rules_dir' must be a str, found bool",
         ),
         (b"[cache]\nremote = 8980\n", "graphkit.toml:2: 'remote' must be a str, found int"),
+        (b"[cache]\ntls_ca = 1\n", "graphkit.toml:2: 'tls_ca' must be a str, found int"),
+        (
+            b'[cache]\ntls_client_cert = "c.pem"\n',
+            "graphkit.toml:2: tls_client_cert and tls_client_key go together",
+        ),
         (
             b'[shards]\n\ntarget_s = "5m"\n',
             "graphkit.toml:3: 'target_s' must be a number, found str",

@@ -27,6 +27,19 @@ SHARDS = click.option(
 )
 
 
+def tls_options(func: Any) -> Any:
+    """--tls-ca, --tls-client-cert and --tls-client-key, for a grpcs:// remote cache."""
+    for name, what in reversed(
+        (
+            ("--tls-ca", "CA certificate that signed the cache's (default: the system's)"),
+            ("--tls-client-cert", "client certificate, for a cache that requires one"),
+            ("--tls-client-key", "the client certificate's private key"),
+        )
+    ):
+        func = click.option(name, metavar="PEM", help=f"{what} [or [cache] in graphkit.toml]")(func)
+    return func
+
+
 def _shards(text: str) -> Any:
     if text == "auto":
         return "auto"
@@ -64,6 +77,7 @@ def _history(session: Any, cache_dir: str | None) -> Any:
 @click.option("--plan-digest", metavar="D", help="refuse to run unless the plan digest is D")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--remote-cache", metavar="URL", help="grpc://HOST:PORT or grpcs://HOST:PORT")
+@tls_options
 @click.option("--cache-dir", metavar="PATH", help="local cache [default: .git/graphkit]")
 @click.option("--no-cache-read", is_flag=True, help="run every task, even when cached")
 @click.option("--no-cache-write", is_flag=True, help="store nothing (untrusted builds)")
@@ -81,6 +95,9 @@ def run(
     plan_digest: str | None,
     jobs: int,
     remote_cache: str | None,
+    tls_ca: str | None,
+    tls_client_cert: str | None,
+    tls_client_key: str | None,
     cache_dir: str | None,
     no_cache_read: bool,
     no_cache_write: bool,
@@ -108,7 +125,8 @@ def run(
         )
         history = _history(session, cache_dir)
         with history:
-            store = _store(session, cache_dir, remote_cache)
+            tls = (tls_ca, tls_client_cert, tls_client_key)
+            store = _store(session, cache_dir, remote_cache, tls)
             if shard is not None:
                 index, count = parse_shard(shard)
                 unit_ids = workflow.shard_units(
@@ -180,9 +198,20 @@ class _Reporter:
             self._status.stop()
 
 
-def _store(session: Any, cache_dir: str | None, remote: str | None) -> Any:
-    """The tiered store: local diskcache, then the remote cache when one is named."""
+def _store(
+    session: Any,
+    cache_dir: str | None,
+    remote: str | None,
+    tls: tuple[str | None, str | None, str | None],
+) -> Any:
+    """The tiered store: local diskcache, then the remote cache when one is named.
+
+    ``tls`` holds the --tls-ca, --tls-client-cert and --tls-client-key flags (paths
+    from the current folder); each one missing comes from ``[cache]`` in
+    graphkit.toml (paths from the workspace root).
+    """
     import os
+    from pathlib import Path
 
     from graphkit.cache.store.local import open_local_store
 
@@ -194,7 +223,19 @@ def _store(session: Any, cache_dir: str | None, remote: str | None) -> Any:
     from graphkit.cache.store.tiered import TieredStore
 
     # The token comes from the environment, never from a flag that `ps` would show.
-    options = RemoteOptions(url=url, token=os.environ.get("GRAPHKIT_REMOTE_TOKEN"))
+    config = session.load(None).graph.config.cache_tls
+    configured = (config.ca, config.client_cert, config.client_key)
+    ca, cert, key = (
+        Path(flag) if flag else session.workspace.root / path if path else None
+        for flag, path in zip(tls, configured, strict=True)
+    )
+    options = RemoteOptions(
+        url=url,
+        token=os.environ.get("GRAPHKIT_REMOTE_TOKEN"),
+        tls_ca=ca,
+        tls_client_cert=cert,
+        tls_client_key=key,
+    )
     return TieredStore(
         local,
         RemoteStore(options),
@@ -210,6 +251,7 @@ def _store(session: Any, cache_dir: str | None, remote: str | None) -> Any:
 @SHARDS
 @click.option("--cache-dir", metavar="PATH", help="where duration history lives")
 @click.option("--remote-cache", metavar="URL", help="also publish the plan there")
+@tls_options
 @ON_UNKNOWN
 @FORMAT
 @reports_errors
@@ -221,6 +263,9 @@ def plan_command(
     shards: str,
     cache_dir: str | None,
     remote_cache: str | None,
+    tls_ca: str | None,
+    tls_client_cert: str | None,
+    tls_client_key: str | None,
     on_unknown: str,
     fmt: str,
 ) -> None:
@@ -235,7 +280,7 @@ def plan_command(
         )
         with _history(session, cache_dir) as history:
             plan = workflow.plan_for(selection, history, _shards(shards))
-        store = _store(session, cache_dir, remote_cache)
+        store = _store(session, cache_dir, remote_cache, (tls_ca, tls_client_cert, tls_client_key))
         workflow.publish_plan(plan, _cache_root(session, cache_dir), store)
         emit(fmt, plan_json(plan), render.plan_text(plan))
 
@@ -249,6 +294,7 @@ def plan_command(
 @click.option("--ci", type=click.Choice(["github", "gitlab", "buildkite", "json"]), required=True)
 @click.option("--cache-dir", metavar="PATH", help="where duration history lives")
 @click.option("--remote-cache", metavar="URL", help="written into the generated shard jobs")
+@tls_options
 @ON_UNKNOWN
 @reports_errors
 def matrix(
@@ -260,6 +306,9 @@ def matrix(
     ci: str,
     cache_dir: str | None,
     remote_cache: str | None,
+    tls_ca: str | None,
+    tls_client_cert: str | None,
+    tls_client_key: str | None,
     on_unknown: str,
 ) -> None:
     """Print the CI job matrix for TASK: one job per shard."""
@@ -273,7 +322,7 @@ def matrix(
         )
         with _history(session, cache_dir) as history:
             plan = workflow.plan_for(selection, history, _shards(shards), limits.get(ci))
-        store = _store(session, cache_dir, remote_cache)
+        store = _store(session, cache_dir, remote_cache, (tls_ca, tls_client_cert, tls_client_key))
         workflow.publish_plan(plan, _cache_root(session, cache_dir), store)
     if ci == "github":
         click.echo(ci_render.github_output(plan))

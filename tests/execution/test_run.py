@@ -569,3 +569,41 @@ def test_a_committed_output_edited_by_hand_is_still_an_input(
     repo.write("gen/out.txt", "edited by hand\n")
     edited = run_json(cli, repo, "build", "//gen", "--cache-dir", cache_dir)
     assert statuses(edited) == {"//gen:gen": "ran"}
+
+
+def test_run_uses_a_tls_cache_with_a_private_ca_and_a_client_certificate(
+    cli: Cli, monorepo: GitRepo, tmp_path: Path
+) -> None:
+    from cacheservers import make_pki
+
+    from graphkit.cache.server.options import TlsFiles
+
+    (tmp_path / "pki").mkdir()
+    pki = make_pki(tmp_path / "pki")
+    tls = TlsFiles(cert=pki / "server.pem", key=pki / "server.key", client_ca=pki / "ca.pem")
+
+    def build(runner: str, *flags: str) -> Result:
+        where = ["--cache-dir", str(tmp_path / runner), "--format", "json"]
+        return cli(monorepo.root, "run", "build", *BUILDS, *flags, *where)
+
+    with running(tmp_path / "server", tls=tls) as (_server, port):
+        remote = ["--remote-cache", f"grpcs://127.0.0.1:{port}"]
+        trust = ["--tls-ca", str(pki / "ca.pem")]
+        # Without the client certificate the server refuses the handshake: one warning.
+        refused = build("runner-a", *remote, *trust)
+        assert refused.exit_code == 0 and "warning: remote cache" in refused.stderr
+        assert statuses(json.loads(refused.stdout)) == {"//libs/proto:gen_py": "ran"}
+        identity = ["--tls-client-cert", str(pki / "client.pem")]
+        identity += ["--tls-client-key", str(pki / "client.key")]
+        first = build("runner-b", *remote, *trust, *identity)
+        assert first.exit_code == 0 and "warning" not in first.stderr, first.output
+        assert statuses(json.loads(first.stdout)) == {"//libs/proto:gen_py": "ran"}
+        # The same from graphkit.toml, whose paths are relative to the workspace root.
+        monorepo.append(
+            "graphkit.toml",
+            f'\n[cache]\nremote = "grpcs://127.0.0.1:{port}"\ntls_ca = "{pki / "ca.pem"}"\n'
+            'tls_client_cert = "../pki/client.pem"\ntls_client_key = "../pki/client.key"\n',
+        )
+        second = build("runner-c")
+        assert second.exit_code == 0 and "warning" not in second.stderr, second.output
+        assert statuses(json.loads(second.stdout)) == {"//libs/proto:gen_py": "cached"}

@@ -67,20 +67,40 @@ def _channel(options: RemoteOptions) -> grpc.Channel:
         ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 2000),
     ]
-    if scheme == "grpc":
-        return grpc.insecure_channel(target, options=channel_options)
-    if scheme != "grpcs":
+    if scheme not in ("grpc", "grpcs"):
         raise InputError(f"remote cache URL {options.url!r} must start with grpc:// or grpcs://")
-
-    def read(path: Path | None) -> bytes | None:
-        return path.read_bytes() if path is not None else None
-
+    tls_files = (options.tls_ca, options.tls_client_cert, options.tls_client_key)
+    if scheme == "grpc":
+        if any(tls_files):
+            raise InputError(
+                f"TLS files need a grpcs:// URL, not {options.url!r}",
+                hint="the cache speaks TLS only at grpcs://",
+            )
+        return grpc.insecure_channel(target, options=channel_options)
+    if (options.tls_client_cert is None) != (options.tls_client_key is None):
+        raise InputError("a TLS client certificate and its key go together")
     credentials = grpc.ssl_channel_credentials(
-        root_certificates=read(options.tls_ca),
-        private_key=read(options.tls_client_key),
-        certificate_chain=read(options.tls_client_cert),
+        root_certificates=_pem(options.tls_ca),
+        private_key=_pem(options.tls_client_key),
+        certificate_chain=_pem(options.tls_client_cert),
     )
     return grpc.secure_channel(target, credentials, options=channel_options)
+
+
+def _pem(path: Path | None) -> bytes | None:
+    """A PEM file's bytes, read now: a missing or garbled file is an input error here,
+    not a failed TLS handshake later that names neither the file nor the cause."""
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    if b"-----BEGIN " not in data:
+        raise InputError(
+            "not a PEM file", path=str(path), hint="expected '-----BEGIN ...-----' blocks"
+        )
+    return data
 
 
 def _proto(d: Digest) -> re_pb2.Digest:

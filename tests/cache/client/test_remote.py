@@ -21,7 +21,7 @@ from graphkit.cache.server.options import Address
 from graphkit.cache.server.serve import CacheServer
 from graphkit.cache.store.local import open_local_store
 from graphkit.cache.store.tiered import TieredStore
-from graphkit.errors import CacheError
+from graphkit.errors import CacheError, InputError
 
 KIB = 1024
 
@@ -245,3 +245,27 @@ def test_tiered_with_a_read_only_token_still_reads(tmp_path: Path) -> None:
         tiered.put_many([(digest_of(b"mine"), b"mine")])
         assert tiered.get_many([digest_of(b"s")]) == {digest_of(b"s"): b"s"}
         assert len(warnings) == 1 and "PERMISSION_DENIED" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "files", "message"),
+    [
+        ("grpc://127.0.0.1:1", {"tls_ca": "ca.pem"}, "TLS files need a grpcs:// URL"),
+        ("grpcs://127.0.0.1:1", {"tls_ca": "missing.pem"}, "missing.pem: cannot read"),
+        ("grpcs://127.0.0.1:1", {"tls_ca": "garbage.pem"}, "garbage.pem: not a PEM file"),
+        (
+            "grpcs://127.0.0.1:1",
+            {"tls_client_cert": "ca.pem"},
+            "a TLS client certificate and its key go together",
+        ),
+    ],
+)
+def test_bad_tls_files_are_input_errors_naming_the_file(
+    tmp_path: Path, url: str, files: dict[str, str], message: str
+) -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n"
+    (tmp_path / "ca.pem").write_text(pem)
+    (tmp_path / "garbage.pem").write_bytes(b"\x00not a certificate")
+    paths = {field: tmp_path / name for field, name in files.items()}
+    with pytest.raises(InputError, match=message):
+        RemoteStore(RemoteOptions(url=url, **paths))  # type: ignore[arg-type]

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from cacheservers import client, pdigest, running
+from cacheservers import client, make_pki, pdigest, running
 
 from graphkit.cache.protocol import re_pb2
 from graphkit.cache.server.auth import load_tokens
@@ -130,27 +127,10 @@ def test_bad_tokens_files_are_input_errors(tmp_path: Path, content: str, message
 # --- TLS ----------------------------------------------------------------------------
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway CA, a server certificate for localhost, and a client certificate."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed; it makes the test certificates")
-    d = tmp_path_factory.mktemp("pki")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-             "-subj", "/CN=graphkit test CA", cwd=d)
-    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    for name in ("server", "client"):
-        _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                 "-subj", f"/CN={'localhost' if name == 'server' else 'ci-runner'}", cwd=d)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "2",
-                 "-extfile", "san.ext", cwd=d)
-    yield d
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_tls_serves_clients_that_trust_the_ca(tmp_path: Path, pki: Path) -> None:
