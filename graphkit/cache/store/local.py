@@ -353,9 +353,14 @@ class DiskBackend:
                 freed += size
                 if freed >= excess:
                     break
-            # Before the delete: a remembered result must never outlive its blobs.
+            # Forgotten before the delete, so the memo stops serving results that
+            # need these rows, and again after the commit: a lookup that checked a row
+            # in between still saw it (the delete was not committed) and may have
+            # remembered its result; the second call drops that entry, or refuses it
+            # through the generation. Only the second one is needed for correctness.
             self.recent.forget(chosen)
             sql(f"DELETE FROM Cache WHERE rowid IN ({','.join('?' * len(chosen))})", chosen)
+        self.recent.forget(chosen)
         return len(chosen)
 
     def close(self) -> None:

@@ -7,10 +7,14 @@ were just checked complete, with the index row ids of the result and of every bl
 depends on, so a repeated lookup is one dictionary hit.
 
 Correctness rests on invalidation, not on expiry: the store calls ``forget`` with the
-row ids it is about to delete, *before* deleting them, and every entry that depends on
-one of them is dropped. An entry checked against rows that were deleted while it was
-being checked is never added: ``remember`` takes the generation read before the check
-and refuses the entry if any ``forget`` happened since.
+row ids it deletes *after* the delete has committed (and once before, so the memo stops
+serving them early), and every entry that depends on one of them is dropped. An entry
+checked against rows that were deleted while it was being checked is never kept: a
+check that ran before the commit still saw the rows, and either its entry is already
+in the memo, where the later ``forget`` drops it, or ``remember`` comes after that
+``forget`` and refuses it, because it compares the generation read before the check.
+A ``forget`` before the commit alone would not do: a check between it and the commit
+reads the new generation and rows that are about to go.
 
 A hit is a use of every row the entry depends on, but it is recorded at most once per
 ``use_interval`` (a minute) per entry: a result looked up by every CI run would
@@ -120,7 +124,7 @@ class RecentResults:
             self._drop(key)
 
     def forget(self, rows: Iterable[int]) -> None:
-        """Drop every entry that depends on one of ``rows``; call before deleting them."""
+        """Drop every entry that depends on one of ``rows``; call after deleting them."""
         with self._lock:
             self._generation += 1
             for row in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -299,3 +300,42 @@ def test_streaming_writer_with_large_chunks_verifies_every_byte(tmp_path: Path) 
     with pytest.raises(InvalidRequest, match="do not match"):
         bad.commit()
     assert list((tmp_path / STAGING).iterdir()) == []
+
+
+def test_a_result_checked_while_its_blob_is_being_evicted_is_not_remembered(
+    tmp_path: Path,
+) -> None:
+    # The interleaving: an eviction has chosen the output blob and is inside its DELETE
+    # transaction when a lookup checks the result (the row is still visible to it) and
+    # remembers it. Once the DELETE commits, the memo must not serve the result.
+    backend = DiskBackend(tmp_path, max_size=1500 * KIB)
+    store = backend.namespace()
+    output, action = blob(1), digest_of(b"action")
+    store.put_many([(digest_of(output), output)])
+    time.sleep(0.01)
+    store.put_action_result(action, b"result")
+    for i in range(2, 5):
+        time.sleep(0.01)
+        store.put_many([(digest_of(blob(i)), blob(i))])
+    deleting, checked = threading.Event(), threading.Event()
+
+    def pause_in_delete(statement: str) -> None:
+        if statement.startswith("DELETE FROM Cache WHERE rowid IN"):
+            deleting.set()
+            assert checked.wait(10)
+
+    def evict() -> None:
+        backend.cache._con.set_trace_callback(pause_in_delete)
+        try:
+            store.put_many([(digest_of(blob(99)), blob(99))])  # Evicts the output.
+        finally:
+            backend.cache._con.set_trace_callback(None)
+
+    evictor = threading.Thread(target=evict)
+    evictor.start()
+    assert deleting.wait(10)
+    store.remember_complete_result(action, b"result", [digest_of(output)])
+    checked.set()
+    evictor.join(10)
+    assert store.find_missing([digest_of(output)]) == [digest_of(output)]
+    assert store.recall_complete_result(action) is None
