@@ -13,16 +13,17 @@ QueryWriteStatus may answer UNIMPLEMENTED, after which the client restarts at 0.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import grpc
 
-from graphkit.cache.digest import InvalidRequest
+from graphkit.cache.digest import Digest, InvalidRequest
 from graphkit.cache.names import read_resource, write_resource
 from graphkit.cache.protocol import bs_grpc, bs_pb2
 from graphkit.cache.server.calls import Refused, streaming, unary
 from graphkit.cache.server.metrics import Metrics
 from graphkit.cache.store.base import Store
+from graphkit.cache.store.verified import DamagedBlob, VerifiedReader
 from graphkit.cache.wire import WriteRequest, read_response, write_request
 
 # Large enough to amortize per-message cost, far under gRPC's default 4 MiB limit.
@@ -53,21 +54,31 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
             self.metrics.add("cas_misses")
             raise Refused(grpc.StatusCode.NOT_FOUND, f"blob {blob} is not in the cache")
         self.metrics.add("cas_hits")
-        with reader:
-            reader.seek(request.read_offset)
-            remaining = blob.size - request.read_offset
-            if request.read_limit:
-                remaining = min(remaining, request.read_limit)
-            while remaining > 0:
-                chunk = reader.read(min(READ_CHUNK, remaining))
-                if not chunk:
-                    raise Refused(
-                        grpc.StatusCode.DATA_LOSS,
-                        f"blob {blob} is shorter than its digest says; it was damaged on disk",
-                    )
-                remaining -= len(chunk)
-                self.metrics.add("bytes_out", len(chunk))
-                yield read_response(chunk)  # Framed here: one copy instead of two.
+        try:
+            with reader:
+                yield from self._send(reader, blob, request.read_offset, request.read_limit)
+        except DamagedBlob as exc:
+            # The store hashed what it read and dropped the blob; the final chunk was
+            # withheld, so the client never holds a complete wrong blob.
+            raise Refused(grpc.StatusCode.DATA_LOSS, str(exc)) from None
+
+    def _send(self, reader: BinaryIO, blob: Digest, offset: int, limit: int) -> Iterator[bytes]:
+        reader.seek(offset)
+        remaining = blob.size - offset
+        if limit:
+            remaining = min(remaining, limit)
+        while remaining > 0:
+            chunk = reader.read(min(READ_CHUNK, remaining))
+            if not chunk:
+                raise Refused(
+                    grpc.StatusCode.DATA_LOSS,
+                    f"blob {blob} is shorter than its digest says; it was damaged on disk",
+                )
+            remaining -= len(chunk)
+            self.metrics.add("bytes_out", len(chunk))
+            yield read_response(chunk)  # Framed here: one copy instead of two.
+        if isinstance(reader, VerifiedReader):
+            reader.drain()  # A ranged read still verifies the whole blob.
 
     @unary("Write")
     def Write(self, stream: Iterator[bytes], context: grpc.ServicerContext) -> Any:

@@ -28,8 +28,10 @@ Three properties the server relies on, and why they hold:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -37,19 +39,22 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import diskcache
 
 from graphkit.cache.digest import EMPTY, Digest, mismatch
-from graphkit.cache.store.recent import RecentResults
+from graphkit.cache.store.recent import Recalled, RecentResults
 from graphkit.cache.store.staging import (
     STALE_STAGING_SECONDS,
     StagedFile,
     StagedWriter,
     is_live_upload,
 )
+from graphkit.cache.store.verified import VerifiedReader
 from graphkit.errors import CacheError
+
+log = logging.getLogger("graphkit.cache.store")
 
 # Blobs below this size are stored inside the SQLite index, larger ones as files.
 INLINE_LIMIT = 64 * 1024
@@ -60,17 +65,21 @@ _TOUCH_FLUSH_SECONDS = 1.0
 _TOUCH_ROWS_PER_TRANSACTION = 256
 # Keys travel as one JSON array parameter (json_each), so a batch of any size is one
 # statement. The LEFT JOIN keeps key order; FILTER splits present from absent.
+# Present entries kept in files come back apart, so their files can be checked.
 _MISSING_SQL = (
     "SELECT json_group_array(j.key) FILTER (WHERE c.rowid IS NULL),"
-    " json_group_array(c.rowid) FILTER (WHERE c.rowid IS NOT NULL)"
+    " json_group_array(c.rowid) FILTER (WHERE c.rowid IS NOT NULL),"
+    " json_group_array(json_array(j.key, c.rowid, c.filename))"
+    " FILTER (WHERE c.filename IS NOT NULL)"
     " FROM json_each(?) AS j LEFT JOIN Cache AS c ON c.key = j.value AND c.raw = 1"
 )
 _READ_SQL = (
     "SELECT json_group_array(j.key) FILTER (WHERE c.mode = 1),"
     " json_group_array(length(c.value)) FILTER (WHERE c.mode = 1),"
     " CAST(group_concat(c.value, '') FILTER (WHERE c.mode = 1) AS BLOB),"
-    " json_group_array(json_array(j.key, c.mode, c.filename)) FILTER (WHERE c.mode != 1),"
-    " json_group_array(c.rowid)"
+    " json_group_array(json_array(j.key, c.mode, c.filename, c.rowid)) FILTER (WHERE c.mode != 1),"
+    " json_group_array(c.rowid),"
+    " json_group_array(c.rowid) FILTER (WHERE c.mode = 1)"
     " FROM json_each(?) AS j JOIN Cache AS c ON c.key = j.value AND c.raw = 1"
 )
 
@@ -100,6 +109,11 @@ def _is_empty(digest: Digest) -> bool:
 
 def _key(kind: str, instance: str, digest: Digest) -> str:
     return f"{kind}|{instance}|{digest.hash}|{digest.size}"
+
+
+def _size_in(key: str) -> int:
+    """The blob size a ``c|instance|hash|size`` key names."""
+    return int(key.rpartition("|")[2])
 
 
 def _json_array(keys: Sequence[str]) -> str:
@@ -185,13 +199,38 @@ class DiskBackend:
         """
         if not keys:
             return []
-        absent, rows = self._cache._sql(_MISSING_SQL, (_json_array(keys),)).fetchone()
+        absent, rows, files = self._cache._sql(_MISSING_SQL, (_json_array(keys),)).fetchone()
         if rows != "[]":
             self.touch(rows)
-        return json.loads(absent)  # type: ignore[no-any-return]
+        missing: list[int] = json.loads(absent)
+        if files != "[]":
+            damaged = self._damaged_files(keys, json.loads(files))
+            if damaged:
+                missing = sorted([*missing, *damaged])
+        return missing
 
-    def read_many(self, keys: Sequence[str]) -> dict[int, bytes]:
-        """The values of the present ``keys`` by position; each one counts as used.
+    def _damaged_files(self, keys: Sequence[str], files: list[list[Any]]) -> list[int]:
+        """Positions whose value file is gone or has the wrong size; those are dropped.
+
+        A stat per file: a blob whose file was deleted or truncated must not be
+        reported present, or a client skips its upload and the blob stays lost.
+        """
+        damaged: list[int] = []
+        for position, rowid, filename in files:
+            expected = _size_in(keys[position])
+            try:
+                size = os.stat(os.path.join(self._cache.directory, filename)).st_size
+            except OSError:
+                size = -1
+            if size != expected:
+                damaged.append(position)
+                self.drop(
+                    [rowid], f"value file of {keys[position]} has {size} bytes, not {expected}"
+                )
+        return damaged
+
+    def read_many(self, keys: Sequence[str]) -> dict[int, tuple[int, bytes]]:
+        """(rowid, value) of the present ``keys`` by position; each one counts as used.
 
         Inline values come back concatenated in one row (see ``missing`` for why one
         row); group_concat copies BLOB bytes as they are (NULs and non-UTF-8 too) and
@@ -200,21 +239,26 @@ class DiskBackend:
         """
         if not keys:
             return {}
-        inline, lengths, data, files, rows = self._cache._sql(
+        inline, lengths, data, files, rows, inline_rows = self._cache._sql(
             _READ_SQL, (_json_array(keys),)
         ).fetchone()
         if rows == "[]":
             return {}
         self.touch(rows)
-        found: dict[int, bytes] = {}
+        found: dict[int, tuple[int, bytes]] = {}
         if data is not None:
             view, offset = memoryview(data), 0
-            for position, length in zip(json.loads(inline), json.loads(lengths), strict=True):
-                found[position] = bytes(view[offset : offset + length])
+            for position, length, rowid in zip(
+                json.loads(inline), json.loads(lengths), json.loads(inline_rows), strict=True
+            ):
+                found[position] = (rowid, bytes(view[offset : offset + length]))
                 offset += length
-        for position, mode, filename in json.loads(files):
-            with contextlib.suppress(OSError):
-                found[position] = self._cache._disk.fetch(mode, filename, None, False)
+        for position, mode, filename, rowid in json.loads(files):
+            try:
+                found[position] = (rowid, self._cache._disk.fetch(mode, filename, None, False))
+            except OSError:
+                # Evicted in between (then absent), or the file is gone: drop the row.
+                self.drop([rowid], f"value file of {keys[position]} cannot be read")
         return found
 
     def lookup(self, key: str) -> tuple[int, int, str | None, Any] | None:
@@ -226,16 +270,35 @@ class DiskBackend:
             self.touch(f"[{row[0]}]")
         return row  # type: ignore[no-any-return]
 
-    def rowids(self, keys: Sequence[str]) -> list[int] | None:
-        """The rowids of ``keys`` when every one is present, else None. Not a use."""
+    def rowids(self, keys: Sequence[str]) -> tuple[list[int], list[tuple[str, int]]] | None:
+        """The rowids of ``keys`` when every one is present, else None. Not a use.
+
+        With them, the path and size of every value kept in a file.
+        """
         unique = list(dict.fromkeys(keys))
-        found = self._cache._sql(
-            "SELECT json_group_array(c.rowid) FROM json_each(?) AS j"
-            " JOIN Cache AS c ON c.key = j.value AND c.raw = 1",
+        found, files = self._cache._sql(
+            "SELECT json_group_array(c.rowid),"
+            " json_group_array(json_array(c.filename, c.size))"
+            " FILTER (WHERE c.filename IS NOT NULL)"
+            " FROM json_each(?) AS j JOIN Cache AS c ON c.key = j.value AND c.raw = 1",
             (json.dumps(unique),),
-        ).fetchone()[0]
+        ).fetchone()
         rows: list[int] = json.loads(found)
-        return rows if len(rows) == len(unique) else None
+        if len(rows) != len(unique):
+            return None
+        folder = self._cache.directory
+        return rows, [(os.path.join(folder, name), size) for name, size in json.loads(files)]
+
+    def drop(self, rows: Sequence[int], why: str) -> None:
+        """Delete damaged entries by rowid (and their files), so an upload can repair them."""
+        with self._cache._transact(retry=True) as (sql, cleanup):
+            for rowid in rows:
+                found = sql("SELECT filename FROM Cache WHERE rowid = ?", (rowid,)).fetchone()
+                if found is not None:
+                    cleanup(found[0])
+                    sql("DELETE FROM Cache WHERE rowid = ?", (rowid,))
+        self.recent.forget(rows)  # After the commit, as for evictions.
+        log.warning("dropped a damaged cache entry: %s", why, extra={"event": "damaged_entry"})
 
     def fetch(self, row: tuple[int, int, str | None, Any], *, read: bool) -> Any:
         """The value of a looked-up row: bytes, or an open file when ``read`` is set.
@@ -400,11 +463,15 @@ class LocalStore:
         return [wanted[i] for i in self._backend.missing(self._keys(wanted))]
 
     def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
-        """See Store.get_many."""
+        """See Store.get_many. Every blob is hashed; a damaged one is dropped, absent."""
         found: dict[Digest, bytes] = {d: b"" for d in digests if _is_empty(d)}
         wanted = list(dict.fromkeys(d for d in digests if not _is_empty(d)))
-        for position, value in self._backend.read_many(self._keys(wanted)).items():
-            found[wanted[position]] = value
+        for position, (rowid, value) in self._backend.read_many(self._keys(wanted)).items():
+            d = wanted[position]
+            if len(value) == d.size and hashlib.sha256(value).hexdigest() == d.hash:
+                found[d] = value
+            else:
+                self._backend.drop([rowid], mismatch(d, value) or f"blob {d} is damaged")
         return found
 
     def put_many(self, blobs: Sequence[tuple[Digest, bytes]]) -> list[str | None]:
@@ -428,19 +495,41 @@ class LocalStore:
         return verdicts
 
     def open(self, digest: Digest) -> BinaryIO | None:
-        """See Store.open."""
+        """See Store.open.
+
+        A blob whose size is wrong is dropped and reported absent; its bytes are hashed
+        as they are read (VerifiedReader), and a wrong hash drops it and raises
+        DamagedBlob from the read that would have completed it.
+        """
         if digest == EMPTY:
             return io.BytesIO(b"")
         row = self._backend.lookup(_key("c", self._instance, digest))
         if row is None:
             return None
+        rowid = row[0]
         try:
             value = self._backend.fetch(row, read=True)
         except OSError:
-            return None  # Evicted between lookup and open.
+            # Evicted between lookup and open (the drop is then a no-op), or the file
+            # is gone from under an entry that says it is there.
+            self._backend.drop([rowid], f"value file of blob {digest} cannot be opened")
+            return None
         if isinstance(value, bytes):
+            why = mismatch(digest, value)
+            if why is not None:
+                self._backend.drop([rowid], why)
+                return None
             return io.BytesIO(value)
-        return value  # type: ignore[no-any-return]
+        size = os.fstat(value.fileno()).st_size
+        if size != digest.size:
+            value.close()
+            self._backend.drop([rowid], f"value file of blob {digest} has {size} bytes")
+            return None
+
+        def drop(why: str) -> None:
+            self._backend.drop([rowid], why)
+
+        return cast(BinaryIO, VerifiedReader(value, digest, drop))
 
     def writer(self, digest: Digest) -> StagedWriter:
         """See Store.writer."""
@@ -490,6 +579,10 @@ class LocalStore:
         if found is None:
             return None
         recalled, record_use = found
+        if not _files_intact(recalled):
+            # Deleted or truncated under the entry: the full check finds and drops it.
+            self._backend.recent.discard(_key("a", self._instance, action))
+            return None
         if record_use:
             self._backend.touch(recalled.rows_json)
         return recalled.result
@@ -501,10 +594,22 @@ class LocalStore:
         recent = self._backend.recent
         generation = recent.generation  # Read before the rows are: see RecentResults.
         keys = [_key("a", self._instance, action), *self._keys(blobs)]
-        rows = self._backend.rowids(keys)
+        found = self._backend.rowids(keys)
         # A concurrent update may have replaced the result since it was checked.
-        if rows is not None and self.get_action_result(action) == result:
-            recent.remember(keys[0], result, rows, generation, time.monotonic())
+        if found is not None and self.get_action_result(action) == result:
+            rows, files = found
+            recent.remember(keys[0], result, rows, generation, time.monotonic(), files)
+
+
+def _files_intact(recalled: Recalled) -> bool:
+    """Whether every value file a remembered result depends on still has its size."""
+    for path, size in recalled.files:
+        try:
+            if os.stat(path).st_size != size:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def measure(directory: Path) -> tuple[int, int]:

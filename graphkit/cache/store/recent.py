@@ -44,10 +44,12 @@ USE_INTERVAL_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class Recalled:
-    """A remembered result: its bytes and the JSON array of the rows it depends on."""
+    """A remembered result: its bytes, the JSON array of the rows it depends on, and
+    the (path, size) of each of those rows' value files, checked at every recall."""
 
     result: bytes
     rows_json: str
+    files: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -97,7 +99,13 @@ class RecentResults:
             return entry.recalled, record_use
 
     def remember(
-        self, key: str, result: bytes, rows: Iterable[int], generation: int, now: float
+        self,
+        key: str,
+        result: bytes,
+        rows: Iterable[int],
+        generation: int,
+        now: float,
+        files: Iterable[tuple[str, int]] = (),
     ) -> None:
         """Keep ``result`` for ``key``, valid while none of ``rows`` is deleted.
 
@@ -106,7 +114,8 @@ class RecentResults:
         rows = tuple(dict.fromkeys(rows))
         if len(result) > MAX_RESULT_BYTES or len(rows) > MAX_DEPENDENCIES:
             return
-        entry = _Entry(Recalled(result, "[" + ",".join(map(str, rows)) + "]"), rows, now)
+        recalled = Recalled(result, "[" + ",".join(map(str, rows)) + "]", tuple(files))
+        entry = _Entry(recalled, rows, now)
         with self._lock:
             if generation != self._generation:
                 return  # Rows may have been deleted while the result was checked.
