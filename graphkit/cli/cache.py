@@ -33,6 +33,11 @@ def cache() -> None:
 @click.option("--listen", required=True, metavar="HOST:PORT", help="address to serve gRPC on")
 @_DIR
 @click.option("--max-size", required=True, metavar="SIZE", help="e.g. 50GiB; LRU beyond it")
+@click.option(
+    "--max-blob-size",
+    metavar="SIZE",
+    help="largest blob accepted (default: a quarter of --max-size)",
+)
 @click.option("--tokens", type=_FILE, help="TOML file of bearer tokens (name, scope, sha256)")
 @click.option(
     "--allow-unauthenticated-reads",
@@ -56,6 +61,7 @@ def cache_serve(
     tls_client_ca: str | None,
     metrics_listen: str | None,
     fmt: str,
+    max_blob_size: str | None = None,
 ) -> None:
     """Serve a cache-only Remote Execution API v2 endpoint until SIGTERM."""
     import json
@@ -66,10 +72,12 @@ def cache_serve(
     def path(text: str | None) -> Path | None:
         return Path(text) if text is not None else None
 
+    size_limit = options.parse_size(max_size)
     opts = options.ServeOptions(
         listen=options.parse_address(listen),
         directory=Path(directory),
-        max_size=options.parse_size(max_size),
+        max_size=size_limit,
+        max_blob_size=options.parse_max_blob_size(max_blob_size, size_limit),
         tokens=path(tokens),
         allow_unauthenticated_reads=allow_unauthenticated_reads,
         tls=options.tls_files(path(tls_cert), path(tls_key), path(tls_client_ca)),

@@ -22,7 +22,7 @@ from graphkit.cache.names import read_resource, write_resource
 from graphkit.cache.protocol import bs_grpc, bs_pb2
 from graphkit.cache.server.calls import Refused, streaming, unary
 from graphkit.cache.server.metrics import Metrics
-from graphkit.cache.store.base import Store
+from graphkit.cache.store.base import NoRoom, Store
 from graphkit.cache.store.verified import DamagedBlob, VerifiedReader
 from graphkit.cache.wire import WriteRequest, read_response, write_request
 
@@ -98,6 +98,26 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
         if not store.find_missing([blob]):
             # Already stored (maybe by a concurrent client): end early, as the spec allows.
             return bs_pb2.WriteResponse(committed_size=blob.size)
+        try:
+            self._receive(store, blob, name, first, requests)
+        except NoRoom as exc:
+            raise Refused(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
+        self.metrics.add("bytes_in", blob.size)
+        return bs_pb2.WriteResponse(committed_size=blob.size)
+
+    def _receive(
+        self,
+        store: Store,
+        blob: Digest,
+        name: str,
+        first: WriteRequest,
+        requests: Iterator[WriteRequest],
+    ) -> None:
+        """Stream the requests into a writer and commit; nothing is kept on failure.
+
+        The writer reserves the blob's room before the first byte is written, so an
+        oversized or unplaceable blob is refused without reading the stream.
+        """
         writer = store.writer(blob)
         try:
             request: WriteRequest | None = first
@@ -121,8 +141,6 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
                 )
         finally:
             writer.abort()  # No-op after a commit; discards partial data otherwise.
-        self.metrics.add("bytes_in", blob.size)
-        return bs_pb2.WriteResponse(committed_size=blob.size)
 
     @unary("QueryWriteStatus")
     def QueryWriteStatus(self, request: Any, context: grpc.ServicerContext) -> Any:

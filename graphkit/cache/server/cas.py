@@ -13,7 +13,7 @@ from graphkit.cache.names import instance_name
 from graphkit.cache.protocol import re_grpc, re_pb2
 from graphkit.cache.server.calls import Refused, streaming, unary
 from graphkit.cache.server.metrics import Metrics
-from graphkit.cache.store.base import Store
+from graphkit.cache.store.base import NoRoom, Store
 
 # Directories per GetTree response when the client sets no page size; with the byte
 # budget below it keeps each message far under gRPC's default 4 MiB limit.
@@ -76,7 +76,10 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
                 errors.append(None)
             except InvalidRequest as exc:
                 errors.append(str(exc))
-        verdicts = iter(store.put_many(valid))
+        try:
+            verdicts = iter(store.put_many(valid))
+        except NoRoom as exc:
+            raise Refused(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
         response = re_pb2.BatchUpdateBlobsResponse()
         stored_bytes = 0
         for r, error in zip(request.requests, errors, strict=True):

@@ -40,6 +40,19 @@ def parse_size(text: str, *, option: str = "--max-size") -> int:
     return size
 
 
+def parse_max_blob_size(text: str | None, max_size: int) -> int | None:
+    """``--max-blob-size``: a size no larger than ``--max-size``, or None for the default."""
+    if text is None:
+        return None
+    size = parse_size(text, option="--max-blob-size")
+    if size > max_size:
+        raise InputError(
+            f"--max-blob-size {text} is larger than --max-size ({max_size} bytes)",
+            hint="one blob cannot be larger than the whole cache",
+        )
+    return size
+
+
 @dataclass(frozen=True)
 class Address:
     """A host and port to listen on."""
@@ -84,6 +97,8 @@ class ServeOptions:
     max_batch_bytes: int = DEFAULT_MAX_BATCH
     workers: int = 32
     grace_seconds: float = 30.0
+    # None: a fraction of max_size (see store.local.DEFAULT_BLOB_FRACTION).
+    max_blob_size: int | None = None
 
 
 def tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:

@@ -135,6 +135,7 @@ class CacheServer:
         self._backend = DiskBackend(
             options.directory,
             options.max_size,
+            max_blob_size=options.max_blob_size,
             on_evict=lambda n: self.metrics.add("evictions", n),
         )
         self._base_counts = load_counts(options.directory)
@@ -247,6 +248,7 @@ class CacheServer:
                 "port": port,
                 "directory": str(self.options.directory),
                 "max_size": self.options.max_size,
+                "max_blob_size": self._backend.max_blob_size,
                 "auth": self.options.tokens is not None,
                 "tls": self.options.tls is not None,
             },

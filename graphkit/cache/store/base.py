@@ -16,6 +16,11 @@ from collections.abc import Iterable, Sequence
 from typing import BinaryIO, Protocol
 
 from graphkit.cache.digest import Digest
+from graphkit.errors import CacheError
+
+
+class NoRoom(CacheError):
+    """The store cannot hold a blob now: uploads in flight fill its size budget."""
 
 
 class BlobWriter(Protocol):

@@ -20,9 +20,14 @@ Three properties the server relies on, and why they hold:
   folder only after the hash matched; the index row that makes them visible is
   committed after the rename. A SIGKILL at any point leaves at most an orphan file,
   never a visible partial blob. Staged leftovers are removed at the next start.
-- **Bounded size.** diskcache's automatic culling (ten entries per write, whatever
-  their size) is turned off; after each write the store evicts the least recently
-  used entries until the on-disk volume is under ``max_size``, and reports how many.
+- **Bounded size, uploads in flight included.** diskcache's automatic culling (ten
+  entries per write, whatever their size) is turned off; after each write the store
+  evicts the least recently used entries until the on-disk volume plus the bytes
+  reserved by uploads in flight is under ``max_size``, and reports how many. An
+  upload reserves its declared size before it accepts a byte: a blob larger than
+  ``max_blob_size`` is refused, and so is one that does not fit beside the uploads
+  already in flight (NoRoom). A blob gone again by the time its write finished (only
+  possible when the cache is far too small) is reported as NoRoom, never as stored.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ from typing import Any, BinaryIO, cast
 
 import diskcache
 
-from graphkit.cache.digest import EMPTY, Digest, mismatch
+from graphkit.cache.digest import EMPTY, Digest, InvalidRequest, mismatch
+from graphkit.cache.store.base import NoRoom
 from graphkit.cache.store.recent import Recalled, RecentResults
 from graphkit.cache.store.staging import (
     STALE_STAGING_SECONDS,
@@ -58,6 +64,9 @@ log = logging.getLogger("graphkit.cache.store")
 
 # Blobs below this size are stored inside the SQLite index, larger ones as files.
 INLINE_LIMIT = 64 * 1024
+# Without --max-blob-size, one blob may take at most this fraction of --max-size: a
+# single upload then never empties the cache to make room for itself.
+DEFAULT_BLOB_FRACTION = 4
 STAGING = "staging"
 _TOUCH_FLUSH_SECONDS = 1.0
 # Rows updated per transaction when uses are written: a store waiting for the index's
@@ -141,11 +150,15 @@ class DiskBackend:
         directory: Path,
         max_size: int,
         *,
+        max_blob_size: int | None = None,
         on_evict: Callable[[int], None] | None = None,
     ) -> None:
         self.directory = directory
         self.max_size = max_size
+        self.max_blob_size = max_blob_size or max(1, max_size // DEFAULT_BLOB_FRACTION)
         self._on_evict = on_evict
+        self._reserve_lock = threading.Lock()
+        self._reserved = 0
         self._touch_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._touched: list[tuple[float, str]] = []
@@ -378,12 +391,54 @@ class DiskBackend:
         """Bytes on disk: the index plus value files."""
         return int(self._cache.volume())
 
+    def reserve(self, size: int) -> Reservation:
+        """Room for a blob of ``size`` bytes, made now, before its bytes arrive.
+
+        Raises InvalidRequest when the blob is larger than ``max_blob_size``, and NoRoom
+        when it does not fit beside the uploads already in flight (evicting stored
+        entries cannot help then; the client may retry later).
+        """
+        if size > self.max_blob_size:
+            raise InvalidRequest(
+                f"blob of {size} bytes is larger than this cache's limit of "
+                f"{self.max_blob_size} bytes per blob (--max-blob-size)"
+            )
+        with self._reserve_lock:
+            index = self._index_bytes()
+            if index + self._reserved + size > self.max_size:
+                raise NoRoom(
+                    f"no room for a blob of {size} bytes: {self._reserved} bytes of "
+                    f"uploads in flight and a {index}-byte index already fill the "
+                    f"cache's {self.max_size} bytes; retry later"
+                )
+            self._reserved += size
+        reservation = Reservation(self, size)
+        try:
+            self.evict_if_needed()
+        except BaseException:
+            reservation.release()
+            raise
+        return reservation
+
+    def _release(self, size: int) -> None:
+        with self._reserve_lock:
+            self._reserved -= size
+
+    def _index_bytes(self) -> int:
+        """Bytes of the SQLite index file itself, which no eviction shrinks."""
+        page_count = self._cache._sql("PRAGMA page_count").fetchone()[0]
+        page_size = self._cache._sql("PRAGMA page_size").fetchone()[0]
+        return int(page_count * page_size)
+
     def evict_if_needed(self) -> int:
-        """Evict least-recently-used entries until under ``max_size``; return how many."""
+        """Evict least-recently-used entries until stored and reserved bytes fit.
+
+        Returns how many entries went.
+        """
         evicted = 0
-        if self._cache.volume() > self.max_size:
+        if self._cache.volume() + self._reserved > self.max_size:
             self.flush_touches()  # Victims are chosen by access time: make it current.
-        while (excess := self._cache.volume() - self.max_size) > 0:
+        while (excess := self._cache.volume() + self._reserved - self.max_size) > 0:
             removed = self._evict_oldest(excess)
             if not removed:
                 break  # Nothing left to evict: the index alone exceeds max_size.
@@ -433,6 +488,22 @@ class DiskBackend:
         self._cache.close()
 
 
+class Reservation:
+    """Bytes of the cache held for one upload in flight; released exactly once."""
+
+    def __init__(self, backend: DiskBackend, size: int) -> None:
+        self._backend = backend
+        self._size = size
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        """Give the bytes back (the blob is stored, or the upload failed)."""
+        with self._lock:
+            size, self._size = self._size, 0
+        if size:
+            self._backend._release(size)
+
+
 def _flush_loop(backend_ref: weakref.ref[DiskBackend], closed: threading.Event) -> None:
     """Write recorded uses every second until the backend is closed or collected."""
     while not closed.wait(_TOUCH_FLUSH_SECONDS):
@@ -476,22 +547,35 @@ class LocalStore:
 
     def put_many(self, blobs: Sequence[tuple[Digest, bytes]]) -> list[str | None]:
         """See Store.put_many. Every blob is hashed before it is stored."""
-        verdicts = [mismatch(d, data) for d, data in blobs]
+        limit = self._backend.max_blob_size
+        verdicts = [
+            mismatch(d, data)
+            if d.size <= limit
+            else f"blob {d} is larger than this cache's limit of {limit} bytes per blob"
+            for d, data in blobs
+        ]
         good = [
             (d, data)
             for (d, data), verdict in zip(blobs, verdicts, strict=True)
             if verdict is None and not _is_empty(d)
         ]
         if good:
-            small = [
-                (_key("c", self._instance, d), data) for d, data in good if len(data) < INLINE_LIMIT
-            ]
-            if small:
-                self._backend.insert_inline(small)
-            for d, data in good:
-                if len(data) >= INLINE_LIMIT:
-                    self._add(d, data)
-            self._backend.evict_if_needed()
+            reservation = self._backend.reserve(sum(len(data) for _d, data in good))
+            try:
+                small = [
+                    (_key("c", self._instance, d), data)
+                    for d, data in good
+                    if len(data) < INLINE_LIMIT
+                ]
+                if small:
+                    self._backend.insert_inline(small)
+                for d, data in good:
+                    if len(data) >= INLINE_LIMIT:
+                        self._add(d, data)
+            finally:
+                reservation.release()
+            if self._backend.evict_if_needed():
+                self._check_kept([d for d, _data in good])
         return verdicts
 
     def open(self, digest: Digest) -> BinaryIO | None:
@@ -532,8 +616,28 @@ class LocalStore:
         return cast(BinaryIO, VerifiedReader(value, digest, drop))
 
     def writer(self, digest: Digest) -> StagedWriter:
-        """See Store.writer."""
-        return StagedWriter(self._backend.staging, digest, self._adopt)
+        """See Store.writer. Reserves the blob's room first (see DiskBackend.reserve)."""
+        reservation = self._backend.reserve(digest.size)
+
+        def adopt(verified: Digest, staged: StagedFile) -> None:
+            self._add(verified, staged)
+            reservation.release()  # Its bytes now count as stored.
+            if self._backend.evict_if_needed():
+                self._check_kept([verified])
+
+        try:
+            return StagedWriter(self._backend.staging, digest, adopt, release=reservation.release)
+        except BaseException:
+            reservation.release()
+            raise
+
+    def _check_kept(self, digests: Sequence[Digest]) -> None:
+        """Raise NoRoom if an eviction just took one of the blobs being stored."""
+        if self._backend.rowids(self._keys(digests)) is None:
+            raise NoRoom(
+                f"the cache's {self._backend.max_size} bytes cannot hold this upload "
+                "beside the index; it was evicted as soon as it was stored"
+            )
 
     def _add(self, digest: Digest, value: bytes | StagedFile) -> None:
         """Store a verified blob unless it is already there.
@@ -546,10 +650,6 @@ class LocalStore:
         key = _key("c", self._instance, digest)
         if not self._cache.add(key, value, retry=True):
             self._backend.lookup(key)
-
-    def _adopt(self, digest: Digest, staged: StagedFile) -> None:
-        self._add(digest, staged)
-        self._backend.evict_if_needed()
 
     def get_action_result(self, action: Digest) -> bytes | None:
         """See Store.get_action_result."""
@@ -622,5 +722,8 @@ def measure(directory: Path) -> tuple[int, int]:
 
 
 def open_local_store(directory: Path, max_size: int, instance: str = "") -> LocalStore:
-    """A LocalStore over ``directory`` — the runner's local cache tier."""
-    return DiskBackend(directory, max_size).namespace(instance)
+    """A LocalStore over ``directory`` — the runner's local cache tier.
+
+    One process writes it, so any blob up to ``max_size`` may be kept.
+    """
+    return DiskBackend(directory, max_size, max_blob_size=max_size).namespace(instance)

@@ -110,9 +110,12 @@ class StagedWriter:
         staging: Path,
         digest: Digest,
         adopt: Callable[[Digest, StagedFile], None],
+        *,
+        release: Callable[[], None] = lambda: None,
     ) -> None:
         self._digest = digest
         self._adopt = adopt
+        self._release = release
         self._hash = hashlib.sha256()
         self._size = 0
         self._done = False
@@ -198,10 +201,11 @@ class StagedWriter:
             self.abort()  # Removes the staged file if adoption did not move it.
 
     def abort(self) -> None:
-        """Discard the upload."""
+        """Discard the upload and give back the room it held."""
         self._done = True
         self._finish_pipeline()
         with contextlib.suppress(OSError):
             self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path)
+        self._release()

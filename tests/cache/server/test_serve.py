@@ -302,7 +302,8 @@ def test_action_result_with_a_missing_file_inside_an_output_tree_is_not_found(
 
 
 def test_action_result_whose_blobs_were_evicted_is_not_found(tmp_path: Path) -> None:
-    with running(tmp_path, max_size=3 * MIB) as (_server, port), client(port) as c:
+    with running(tmp_path, max_size=3 * MIB, max_blob_size=MIB) as (_server, port), \
+            client(port) as c:
         action = pdigest(b"evicted action")
         c.write(b"o" * MIB)
         result = re_pb2.ActionResult(output_files=[
