@@ -27,7 +27,7 @@ from graphkit.cache.server.auth import AuthInterceptor, Authorizer, load_tokens
 from graphkit.cache.server.bytestream import ByteStreamService
 from graphkit.cache.server.calls import unary
 from graphkit.cache.server.cas import CasService
-from graphkit.cache.server.metrics import Metrics, MetricsServer
+from graphkit.cache.server.metrics import Counts, Metrics, MetricsServer
 from graphkit.cache.server.options import ServeOptions
 from graphkit.cache.server.stats import load_counts, save_counts
 from graphkit.cache.store.local import DiskBackend, LocalStore
@@ -137,8 +137,20 @@ class CacheServer:
             options.max_size,
             max_blob_size=options.max_blob_size,
             on_evict=lambda n: self.metrics.add("evictions", n),
+            orphan_grace=0.0,  # The server owns its directory: every orphan is stale.
         )
-        self._base_counts = load_counts(options.directory)
+        if self._backend.swept.files:
+            log.warning(
+                "removed %d files left by an earlier process (%d bytes)",
+                self._backend.swept.files,
+                self._backend.swept.bytes,
+                extra={
+                    "event": "orphans_swept",
+                    "files": self._backend.swept.files,
+                    "bytes": self._backend.swept.bytes,
+                },
+            )
+        self._base_counts = _saved_counts(options)
         self._namespaces: dict[str, LocalStore] = {}
         self._health = health.HealthServicer(experimental_non_blocking=True)
         self._metrics_http: MetricsServer | None = None
@@ -277,6 +289,20 @@ class CacheServer:
             self._metrics_http.close()
         self._backend.close()
         log.info("stopped", extra={"event": "stopped"})
+
+
+def _saved_counts(options: ServeOptions) -> Counts:
+    """The saved counters, or zeros (with a warning) when ``stats.json`` is damaged.
+
+    Statistics are not worth refusing to serve for; the next save replaces the file.
+    """
+    try:
+        return load_counts(options.directory)
+    except InputError as exc:
+        log.warning(
+            "%s; counting from zero", exc, extra={"event": "stats_damaged", "error": str(exc)}
+        )
+        return Counts()
 
 
 def serve(options: ServeOptions, on_ready: Callable[[Endpoints], None]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from graphkit.cache.server.metrics import Counts
-from graphkit.errors import CacheError, InputError
+from graphkit.errors import InputError
 
 STATS_FILE = "stats.json"
 INDEX_FILE = "cache.db"  # diskcache's SQLite index; its presence marks a cache directory.
@@ -55,18 +55,33 @@ class CacheStats:
 
 
 def load_counts(directory: Path) -> Counts:
-    """The counters saved in ``directory`` (zeros when there are none yet)."""
+    """The counters saved in ``directory`` (zeros when there are none yet).
+
+    Raises InputError naming the file when it is not a JSON object of counters
+    (whole numbers, not negative): ``stats.json`` is hostile input like any other file.
+    """
     path = directory / STATS_FILE
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return Counts()
     except (OSError, ValueError) as exc:
-        raise CacheError(f"{path}: unreadable cache statistics: {exc}") from exc
-    fields = Counts.__dataclass_fields__
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"unreadable cache statistics: {detail}", path=str(path)) from None
     if not isinstance(raw, dict):
-        raise CacheError(f"{path}: expected a JSON object of counters")
-    return Counts(**{k: int(v) for k, v in raw.items() if k in fields})
+        raise InputError("expected a JSON object of counters", path=str(path))
+    fields = Counts.__dataclass_fields__
+    counts: dict[str, int] = {}
+    for name, value in raw.items():
+        if name not in fields:
+            continue
+        if type(value) is not int or value < 0:
+            raise InputError(
+                f"counter {name!r} is {json.dumps(value)[:40]}, not a whole number",
+                path=str(path),
+            )
+        counts[name] = value
+    return Counts(**counts)
 
 
 def save_counts(directory: Path, counts: Counts) -> None:
@@ -83,7 +98,7 @@ def save_counts(directory: Path, counts: Counts) -> None:
 
 def read_stats(directory: Path) -> CacheStats:
     """Statistics of the cache in ``directory`` (which must already be a cache)."""
-    if not (directory / INDEX_FILE).is_file():
+    if not (directory / INDEX_FILE).exists():  # Present but not a file: damaged, below.
         raise InputError(
             "not a graphkit cache directory (no cache.db)",
             path=str(directory),

@@ -50,6 +50,13 @@ import diskcache
 
 from graphkit.cache.digest import EMPTY, Digest, InvalidRequest, mismatch
 from graphkit.cache.store.base import NoRoom
+from graphkit.cache.store.integrity import (
+    ORPHAN_GRACE_SECONDS,
+    damaged_index,
+    index_problem,
+    orphans,
+    remove,
+)
 from graphkit.cache.store.recent import Recalled, RecentResults
 from graphkit.cache.store.staging import (
     STALE_STAGING_SECONDS,
@@ -152,6 +159,7 @@ class DiskBackend:
         *,
         max_blob_size: int | None = None,
         on_evict: Callable[[int], None] | None = None,
+        orphan_grace: float = ORPHAN_GRACE_SECONDS,
     ) -> None:
         self.directory = directory
         self.max_size = max_size
@@ -168,25 +176,22 @@ class DiskBackend:
         self._staging = directory / STAGING
         try:
             self._staging.mkdir(parents=True, exist_ok=True)
-            self._remove_stale_staging()
-            self._cache = diskcache.Cache(
-                str(directory),
-                disk=_BlobDisk,
-                disk_min_file_size=INLINE_LIMIT,
-                size_limit=max_size,
-                eviction_policy="least-recently-used",
-                cull_limit=0,
-                statistics=False,
-            )
+            stale = self._stale_staging()
+            self._cache = _open_index(directory, max_size)
         except OSError as exc:
             raise CacheError(f"{directory}: cannot open the cache directory: {exc}") from exc
+        # Files a killed process left: uploads it never finished, and value files it
+        # renamed into place before the rows naming them committed.
+        self.swept = remove(stale + orphans(self._cache, directory, grace=orphan_grace))
 
-    def _remove_stale_staging(self) -> None:
+    def _stale_staging(self) -> list[Path]:
         cutoff = time.time() - STALE_STAGING_SECONDS
+        stale: list[Path] = []
         for entry in self._staging.iterdir():
             with contextlib.suppress(OSError):
                 if entry.stat().st_mtime < cutoff or not is_live_upload(entry):
-                    entry.unlink()
+                    stale.append(entry)
+        return stale
 
     def namespace(self, instance: str = "") -> LocalStore:
         """The Store for one instance name (a separate namespace in the same index)."""
@@ -504,6 +509,32 @@ class Reservation:
             self._backend._release(size)
 
 
+def _open_index(directory: Path, max_size: int) -> diskcache.Cache:
+    """The directory's diskcache, after checking that its SQLite index is sound.
+
+    A damaged index (truncated, overwritten, replaced by a folder) is an InputError
+    naming ``cache.db`` with the command that rebuilds it, never a traceback at start
+    or an error on every call later.
+    """
+    try:
+        cache = diskcache.Cache(
+            str(directory),
+            disk=_BlobDisk,
+            disk_min_file_size=INLINE_LIMIT,
+            size_limit=max_size,
+            eviction_policy="least-recently-used",
+            cull_limit=0,
+            statistics=False,
+        )
+    except sqlite3.Error as exc:
+        raise damaged_index(directory, str(exc)) from None
+    problem = index_problem(cache)
+    if problem is not None:
+        cache.close()
+        raise damaged_index(directory, problem)
+    return cache
+
+
 def _flush_loop(backend_ref: weakref.ref[DiskBackend], closed: threading.Event) -> None:
     """Write recorded uses every second until the backend is closed or collected."""
     while not closed.wait(_TOUCH_FLUSH_SECONDS):
@@ -714,9 +745,14 @@ def _files_intact(recalled: Recalled) -> bool:
 
 def measure(directory: Path) -> tuple[int, int]:
     """(entries, bytes on disk) of an existing cache, without changing its settings."""
-    cache = diskcache.Cache(str(directory), disk=_BlobDisk)
+    try:
+        cache = diskcache.Cache(str(directory), disk=_BlobDisk)
+    except sqlite3.Error as exc:
+        raise damaged_index(directory, str(exc)) from None
     try:
         return len(cache), int(cache.volume())
+    except sqlite3.Error as exc:
+        raise damaged_index(directory, str(exc)) from None
     finally:
         cache.close()
 
