@@ -1,4 +1,4 @@
-"""The remote cache server commands: cache serve, cache stats."""
+"""The remote cache server commands: cache serve, cache stats, cache verify."""
 
 from __future__ import annotations
 
@@ -142,3 +142,43 @@ def cache_stats(directory: str, fmt: str) -> None:
     ]
     width = max(len(k) for k, _ in rows)
     click.echo("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+
+
+@cache.command("verify")
+@_DIR
+@click.option("--repair", is_flag=True, help="remove damaged entries and orphaned files")
+@FORMAT
+@reports_errors
+def cache_verify(directory: str, repair: bool, fmt: str) -> None:
+    """Check every entry of a cache directory against its digest.
+
+    Exits 0 when nothing is damaged (or, with --repair, when the damage was removed),
+    1 when damage was found and left in place, 2 when DIR is not a cache directory.
+    """
+    import json
+    from pathlib import Path
+
+    from graphkit.cache.store.verify import verify_cache
+    from graphkit.errors import TaskFailed
+
+    report = verify_cache(Path(directory), repair=repair)
+    if fmt == "json":
+        click.echo(json.dumps(report.as_json(), sort_keys=True))
+    else:
+        done = "removed" if repair else "found"
+        lines = [f"checked {report.entries} entries in {report.directory}"]
+        if report.index_problem is not None:
+            fix = "moved aside to cache.db.damaged, rebuilt empty" if repair else "not checked"
+            lines.append(f"index damaged: {report.index_problem} ({fix})")
+        lines += [f"damaged {d.key}: {d.problem}" for d in report.damaged]
+        if report.orphans.files:
+            lines.append(
+                f"orphaned files {done}: {report.orphans.files} ({report.orphans.bytes} bytes)"
+            )
+        if report.clean:
+            lines.append("no damage found")
+        else:
+            lines.append(f"{len(report.damaged)} damaged entries {done}")
+        click.echo("\n".join(lines))
+    if not report.clean and not repair:
+        raise TaskFailed("the cache has damage; run with --repair to remove it")

@@ -743,10 +743,18 @@ def _files_intact(recalled: Recalled) -> bool:
     return True
 
 
+def open_existing(directory: Path) -> diskcache.Cache:
+    """The diskcache of ``directory`` with its settings unchanged (for inspection).
+
+    Raises sqlite3.Error when the index cannot be opened.
+    """
+    return diskcache.Cache(str(directory), disk=_BlobDisk)
+
+
 def measure(directory: Path) -> tuple[int, int]:
     """(entries, bytes on disk) of an existing cache, without changing its settings."""
     try:
-        cache = diskcache.Cache(str(directory), disk=_BlobDisk)
+        cache = open_existing(directory)
     except sqlite3.Error as exc:
         raise damaged_index(directory, str(exc)) from None
     try:
