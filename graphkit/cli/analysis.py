@@ -270,30 +270,91 @@ def query_unowned(rev: str | None, fmt: str) -> None:
 
 @main.command("graph")
 @click.option(
-    "--format", "fmt", type=click.Choice(["json", "dot"]), default="json", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "dot", "html"]),
+    default="json",
+    show_default=True,
+    help="json and dot: the file graph; html: a page to explore the target graph offline",
 )
-@click.option("--rev", metavar="REV", help="revision [default: the worktree]")
+@click.option("--rev", "--head", "rev", metavar="REV", help="revision [default: the worktree]")
 @click.option(
     "--affected", "only_affected", is_flag=True, help="only affected targets and their files"
 )
 @BASE
+@ON_UNKNOWN
+@click.option(
+    "-o", "--output", metavar="FILE", help="write to FILE (whole, or not at all) instead of stdout"
+)
 @reports_errors
-def graph_command(fmt: str, rev: str | None, only_affected: bool, base: str | None) -> None:
-    """Print the file graph (targets, files; deps, owns and imports edges)."""
+def graph_command(
+    fmt: str,
+    rev: str | None,
+    only_affected: bool,
+    base: str | None,
+    on_unknown: str,
+    output: str | None,
+) -> None:
+    """Print the file graph (targets, files; deps, owns and imports edges), or write
+    the graph page (--format html): affected targets coloured when --base or
+    --affected is given."""
     from graphkit.analysis.graph import file_graph
     from graphkit.views import render
 
     with open_session() as session:
-        loaded = session.load(rev)
-        scanned = session.import_scan(loaded).files.values()
-        imports = [(e.importer, e.imported) for f in scanned for e in f.resolved.edges]
-        full = file_graph(loaded.graph, loaded.side.snapshot, imports)
-        if only_affected:
-            hit = {str(x) for x in session.compare(base, rev).affected.targets}
-            keep = hit | {
-                b for a, b in full.edges if a in hit and full.edges[a, b]["kind"] == "owns"
-            }
-            full = full.subgraph(keep)
-        click.echo(
-            render.to_json(render.graph_json(full)) if fmt == "json" else render.graph_dot(full)
-        )
+        if fmt == "html":
+            text = _graph_page(session, rev, base, only_affected, on_unknown)
+        else:
+            loaded = session.load(rev)
+            scanned = session.import_scan(loaded).files.values()
+            imports = [(e.importer, e.imported) for f in scanned for e in f.resolved.edges]
+            full = file_graph(loaded.graph, loaded.side.snapshot, imports)
+            if only_affected:
+                found = session.compare(base, rev, on_unknown=on_unknown).affected
+                hit = {str(x) for x in found.targets}
+                keep = hit | {
+                    b for a, b in full.edges if a in hit and full.edges[a, b]["kind"] == "owns"
+                }
+                full = full.subgraph(keep)
+            text = (
+                render.to_json(render.graph_json(full)) if fmt == "json" else render.graph_dot(full)
+            )
+    if output is None:
+        click.echo(text)
+    else:
+        write_file(output, text if text.endswith("\n") else text + "\n")
+
+
+def _graph_page(
+    session: Any, rev: str | None, base: str | None, only_affected: bool, on_unknown: str
+) -> str:
+    """The HTML graph page for ``rev``, affected targets marked when a base is asked for."""
+    import shlex
+
+    from graphkit.views.page import page_data, render_page
+
+    affected = None
+    if only_affected or base is not None:
+        result = session.compare(base, rev, on_unknown=on_unknown)
+        loaded, affected, base_sha = result.head, result.affected, result.base.sha
+    else:
+        loaded, base_sha = session.load(rev), None
+    words = ["graphkit", "graph", "--format", "html"]
+    if only_affected:
+        words.append("--affected")
+    if base_sha is not None:
+        words += ["--base", base_sha]
+    if rev is not None:
+        words += ["--head", loaded.revision.sha]
+    keys = {label: record.key for label, record in loaded.keys().items()}
+    data = page_data(
+        loaded.graph,
+        loaded.inputs,
+        keys,
+        affected,
+        head=loaded.revision.sha,
+        base=base_sha,
+        command=shlex.join(words),
+        only_affected=only_affected,
+    )
+    return render_page(data)
