@@ -219,7 +219,7 @@ def check_github(doc: dict[Any, Any]) -> None:
     for job in (plan_job, test_job):
         checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
         assert checkout["with"]["fetch-depth"] == 0
-    [plan_step] = [s for s in plan_job["steps"] if graphkit_calls(s.get("run", ""))]
+    [plan_step] = [s for s in plan_job["steps"] if calls_of(s.get("run", ""), "matrix")]
     [matrix_call] = graphkit_calls(plan_step["run"])
     assert check_matrix_call(matrix_call, "github") == "$BASE"
     assert plan_step["run"].rstrip().endswith('>> "$GITHUB_OUTPUT"')
@@ -242,6 +242,30 @@ def check_github(doc: dict[Any, Any]) -> None:
     assert env["PLAN"] == "${{ needs.plan.outputs.plan }}"
     assert option(run_call, "--remote-cache") == "grpc://cache:8980"
 
+    # The graph page of the same change is uploaded and linked from the job summary.
+    [page_step] = [s for s in plan_job["steps"] if calls_of(s.get("run", ""), "graph")]
+    [page_call] = graphkit_calls(page_step["run"])
+    page = check_page_call(page_call)
+    assert page_step["env"]["BASE"] == plan_step["env"]["BASE"]
+    [upload] = [
+        s for s in plan_job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")
+    ]
+    assert upload["with"]["path"] == page
+    [summary] = [s for s in plan_job["steps"] if "GITHUB_STEP_SUMMARY" in s.get("run", "")]
+    assert summary["env"]["URL"] == f"${{{{ steps.{upload['id']}.outputs.artifact-url }}}}"
+
+
+def calls_of(text: str, command: str) -> list[list[str]]:
+    """The ``graphkit COMMAND ...`` calls in a shell snippet."""
+    return [call for call in graphkit_calls(text) if call[1:2] == [command]]
+
+
+def check_page_call(argv: list[str]) -> str:
+    """A graph-page call's shape; returns the file it writes."""
+    assert argv[:4] == ["graphkit", "graph", "--format", "html"]
+    assert option(argv, "--base")
+    return option(argv, "-o")
+
 
 def test_github_example_plans_then_runs_each_shard_of_that_plan() -> None:
     check_github(load_doc("github.yml"))
@@ -254,13 +278,14 @@ def test_github_example_plans_then_runs_each_shard_of_that_plan() -> None:
         lambda d: d["jobs"]["test"]["steps"][-1]["env"].update(PLAN="${{ github.sha }}"),
         lambda d: d["jobs"]["test"]["steps"][-1]["env"].update(SHARD="${{ matrix.shard }}"),
         lambda d: d["jobs"]["plan"]["steps"][0].update({"with": {}}),
+        lambda d: d["jobs"]["plan"]["steps"].pop(),
     ],
 )
 def test_the_github_check_catches_an_inconsistent_workflow(edit: Any) -> None:
     # Negative control: the check above must notice a broken example.
     doc = copy.deepcopy(load_doc("github.yml"))
     edit(doc)
-    with pytest.raises((AssertionError, KeyError)):
+    with pytest.raises((AssertionError, KeyError, ValueError)):
         check_github(doc)
 
 
@@ -285,11 +310,17 @@ def test_gitlab_example_triggers_the_generated_child_pipeline() -> None:
     assert ci.gitlab_pipeline(plan_of([1.0], 1), task="test") == ci.gitlab_pipeline(
         plan_of([1.0], 1), task="test", base_ref_var=base
     )
+    # The graph page of the same change, exposed in the merge request.
+    page_job = doc["graph-page"]
+    [page_call] = graphkit_calls(" ; ".join(page_job["script"]))
+    assert option(page_call, "--base") == base
+    assert page_job["artifacts"]["paths"] == [check_page_call(page_call)]
+    assert page_job["artifacts"]["expose_as"]
 
 
 def test_buildkite_example_uploads_the_generated_steps() -> None:
     doc = load_doc("buildkite.yml")
-    [step] = doc["steps"]
+    [step] = [s for s in doc["steps"] if s.get("key") == "graphkit-plan"]
     commands = step["command"]
     [matrix_call] = graphkit_calls(unescape(commands[0]))
     base = check_matrix_call(matrix_call, "buildkite")
@@ -299,3 +330,10 @@ def test_buildkite_example_uploads_the_generated_steps() -> None:
     for shard_step in uploaded["steps"][0]["steps"]:
         [run_call] = graphkit_calls(unescape(shard_step["command"]))
         assert run_call[2] == matrix_call[2] and option(run_call, "--base") == base
+    # The graph page of the same change, uploaded and linked from an annotation.
+    [page_step] = [s for s in doc["steps"] if s.get("label") == "graph page"]
+    [page_call] = graphkit_calls(unescape(page_step["command"][0]))
+    page = check_page_call(page_call)
+    assert option(page_call, "--base") == base
+    assert page_step["command"][1] == f"buildkite-agent artifact upload {page}"
+    assert f'href="artifact://{page}"' in page_step["command"][2]
