@@ -2,22 +2,27 @@
 
 A workspace member's content key covers the external packages its lockfile resolves
 for it (transitively), so a lockfile change affects exactly the members whose
-resolved closure changed. A lockfile that cannot be parsed makes graphkit unable to
-tell: every package of that ecosystem then carries the lockfile's blob id instead,
-so any change to it affects them all.
+resolved closure changed. Each package is keyed with its wiring (what its own
+dependencies resolve to), and a member's closure is its own: a workspace package
+it links to brings its externals through its own key, as a dep. A linked package
+that is not a dep in the graph (a ``file:`` folder, an edge the manifests do not
+show) has its externals added, marked with the folder they come through, never
+merged. A lockfile that cannot be parsed makes graphkit unable to tell: every
+package of that ecosystem then carries the lockfile's blob id instead, so any
+change to it affects them all.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from graphkit.analysis.graph import BuildGraph
 from graphkit.errors import InputError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot, Target
-from graphkit.readers.lockfiles import LOCKFILES, Lock, parse_lockfile
+from graphkit.readers.lockfiles import LOCKFILES, Lock, Resolved, parse_lockfile
 from graphkit.readers.manifests.ecosystems import SKIPPED_FOLDERS
 
 Read = Callable[[str, FileEntry], bytes]
@@ -44,11 +49,16 @@ class Locked:
     version: str
     integrity: str = "-"
     broken: str = ""
+    deps: tuple[str, ...] = ()  # what its dependencies resolve to ("name version")
+    via: str = ""  # the linked member it comes through, when that member is no dep
 
     def __str__(self) -> str:
         if self.broken:
             return f"{self.lockfile}: unparseable ({self.broken}) {self.version}"
-        return f"{self.lockfile}: {self.name} {self.version} {self.integrity}"
+        text = f"{self.lockfile}: {self.name} {self.version} {self.integrity}"
+        if self.deps:
+            text += f" -> {', '.join(self.deps)}"
+        return text + (f" (through {self.via})" if self.via else "")
 
 
 @dataclass(frozen=True)
@@ -71,11 +81,26 @@ def difference(old: tuple[Locked, ...], new: tuple[Locked, ...]) -> str:
         match = next(
             (g for g in gone if (g.lockfile, g.name) == (entry.lockfile, entry.name)), None
         )
-        if match is not None:
+        if match is not None and match.version != entry.version:
             return f"{entry.lockfile}: {entry.name} {match.version} -> {entry.version}"
+        if match is not None and match.deps != entry.deps:
+            return f"{entry.lockfile}: {entry.name} {entry.version} {_rewired(match, entry)}"
+        if match is not None:
+            return f"{entry.lockfile}: {entry.name} {entry.version} integrity changed"
     if added:
         return f"{added[0].lockfile}: {added[0].name} {added[0].version} now locked"
     return f"{gone[0].lockfile}: {gone[0].name} {gone[0].version} no longer locked"
+
+
+def _rewired(old: Locked, new: Locked) -> str:
+    """How a package's wiring changed: ``now depends on @babel/parser 7.28.5 (was 7.28.4)``."""
+    gone = sorted(set(old.deps) - set(new.deps))
+    added = sorted(set(new.deps) - set(old.deps))
+    if not added:
+        return f"no longer depends on {gone[0]}"
+    name = added[0].rsplit(" ", 1)[0]
+    was = [d.rsplit(" ", 1)[-1] for d in gone if d.rsplit(" ", 1)[0] == name]
+    return f"now depends on {added[0]}" + (f" (was {', '.join(was)})" if was else "")
 
 
 def is_lockfile(path: str) -> bool:
@@ -99,11 +124,62 @@ def read_externals(graph: BuildGraph, snapshot: Snapshot, read: Read) -> Externa
                 found.setdefault(target.label, set()).add(broken)
             continue
         for member, resolved in lock.closure.items():
-            for label in _members(graph, ecosystem, member, targets):
-                found.setdefault(label, set()).update(
-                    Locked(path, r.name, r.version, r.integrity or "-") for r in resolved
-                )
+            labels = _members(graph, ecosystem, member, targets)
+            for label in labels:
+                found.setdefault(label, set()).update(_locked(path, resolved))
+            for linked in _unlinked(graph, ecosystem, lock, member, labels, targets):
+                for label in labels:
+                    found[label].update(_locked(path, lock.closure.get(linked, ()), linked))
     return Externals({label: tuple(sorted(items)) for label, items in found.items()})
+
+
+def _locked(path: str, resolved: Iterable[Resolved], via: str = "") -> Iterator[Locked]:
+    for r in resolved:
+        yield Locked(path, r.name, r.version, r.integrity or "-", deps=r.deps, via=via)
+
+
+def _unlinked(
+    graph: BuildGraph,
+    ecosystem: str,
+    lock: Lock,
+    member: str,
+    labels: list[Label],
+    targets: list[Target],
+) -> list[str]:
+    """The members ``member`` links to (transitively) that its targets do not depend on.
+
+    A linked member that is a dep brings its externals through its own key; any other
+    (a ``file:`` folder that is no target, a link the manifests do not show) must
+    bring them here, or a change in it would go unseen.
+    """
+    if not lock.links.get(member) or not labels:
+        return []
+    reach = _reachable(graph, labels)
+    found: list[str] = []
+    pending = sorted(lock.links[member])
+    seen = {member}
+    while pending:
+        linked = pending.pop()
+        if linked in seen:
+            continue
+        seen.add(linked)
+        linked_labels = _members(graph, ecosystem, linked, targets)
+        if not linked_labels or not set(linked_labels) <= reach:
+            found.append(linked)
+            pending.extend(sorted(lock.links.get(linked, ())))
+    return sorted(found)
+
+
+def _reachable(graph: BuildGraph, labels: list[Label]) -> set[Label]:
+    """``labels`` and everything they depend on, declared or inferred."""
+    seen = set(labels)
+    pending = list(labels)
+    while pending:
+        for dep in graph.direct_deps(pending.pop()):
+            if dep not in seen:
+                seen.add(dep)
+                pending.append(dep)
+    return seen
 
 
 def _parse(graph: BuildGraph, snapshot: Snapshot, read: Read, path: str) -> Lock:

@@ -85,8 +85,18 @@ def changed_members(before: Lock | None, after: Lock | None) -> Mapping[str, str
 
 
 def _difference(old: frozenset[Resolved], new: frozenset[Resolved]) -> str:
-    """Name the first (by package name) package that differs between two closures."""
-    name = min(item.name for item in old ^ new)
+    """Name the first (by package name) package that differs between two closures.
+
+    A package whose versions differ is named before one that is only wired to other
+    copies of its dependencies: a bump re-wires its dependents too, and the bump is
+    the news.
+    """
+    names = sorted({item.name for item in old ^ new})
+
+    def versions(items: frozenset[Resolved], name: str) -> set[tuple[str, str | None]]:
+        return {(i.version, i.integrity) for i in items if i.name == name}
+
+    name = next((n for n in names if versions(old, n) != versions(new, n)), names[0])
     was = sorted((item for item in old if item.name == name), key=Resolved.sort_key)
     now = sorted((item for item in new if item.name == name), key=Resolved.sort_key)
     was_versions = ", ".join(item.version for item in was)
@@ -96,6 +106,9 @@ def _difference(old: frozenset[Resolved], new: frozenset[Resolved]) -> str:
     if not now:
         return f"{name} {was_versions} removed"
     if was_versions == now_versions:
+        if {(i.version, i.integrity) for i in was} == {(i.version, i.integrity) for i in now}:
+            # Same copies, wired to other copies of their dependencies.
+            return f"{name} {now_versions} now depends on other copies of its dependencies"
         # Same versions, different bytes: a re-published package or a moved git ref.
         return f"{name} {now_versions} integrity changed"
     return f"{name} {was_versions} -> {now_versions}"

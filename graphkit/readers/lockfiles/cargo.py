@@ -41,6 +41,7 @@ def parse(data: bytes, path: str) -> Lock:
     edges: dict[int, tuple[int, ...]] = {}
     external: dict[int, Resolved] = {}
     members: dict[str, tuple[int, ...]] = {}
+    owned: dict[int, str] = {}
     for index, package in enumerate(packages):
         edges[index] = tuple(
             target
@@ -54,7 +55,8 @@ def parse(data: bytes, path: str) -> Lock:
             # share the key; their closures are merged.
             name = package["name"]
             members[name] = (*members.get(name, ()), *edges[index])
-    return DepGraph(edges, external, members).lock(path, ECOSYSTEM)
+            owned[index] = name
+    return DepGraph(edges, external, members, owned).lock(path, ECOSYSTEM)
 
 
 def _targets(dep: str, packages: list[dict[str, Any]], by_name: dict[str, list[int]]) -> list[int]:

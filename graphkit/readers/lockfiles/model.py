@@ -5,6 +5,14 @@ workspace members), edges between them, the external packages among the nodes, a
 for each member the nodes it depends on directly. ``DepGraph`` holds that picture and
 ``DepGraph.lock`` turns it into a ``Lock``: for each member, the frozenset of external
 packages it reaches. Parsers only build graphs; the walk is written once, here.
+
+Two rules keep a closure sound. Each external carries its *wiring* (the packages
+its own dependencies resolve to), so a package that keeps its version but is
+re-pointed at another copy of a dependency (``@babel/template`` moving from
+``@babel/parser`` 7.28.4 to 7.28.5, or pnpm wiring a new peer into ``debug``) still
+differs. And a member's closure stops at the nodes of other members: it is its own
+resolved tree, never the union with a linked workspace package's, where an old copy
+held elsewhere could hide the change. The members it links to are listed apart.
 """
 
 from __future__ import annotations
@@ -36,22 +44,29 @@ class Resolved:
     name: str
     version: str
     integrity: str | None = None
+    # The wiring: what this copy's dependencies resolve to, "name version" sorted
+    # (``workspace <member>`` for a local package). Set by ``DepGraph.lock``.
+    deps: tuple[str, ...] = ()
 
     def __hash__(self) -> int:
         # Closures hold the same packages many times over; dataclass hashing would
         # rebuild the field tuple on every set insertion.
         cached: int | None = self.__dict__.get("_hash")
         if cached is None:
-            cached = hash((self.name, self.version, self.integrity))
+            cached = hash((self.name, self.version, self.integrity, self.deps))
             object.__setattr__(self, "_hash", cached)
         return cached
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}"
 
-    def sort_key(self) -> tuple[str, str, str]:
+    def sort_key(self) -> tuple[str, str, str, tuple[str, ...]]:
         """A total order (``integrity`` may be None, which does not compare with str)."""
-        return (self.name, self.version, self.integrity or "")
+        return (self.name, self.version, self.integrity or "", self.deps)
+
+    def wired(self, deps: tuple[str, ...]) -> Resolved:
+        """The same package with its dependencies resolving to ``deps``."""
+        return Resolved(self.name, self.version, self.integrity, deps)
 
 
 @dataclass(frozen=True)
@@ -61,17 +76,28 @@ class Lock:
     ``closure`` is keyed by member: the member's folder, repo-relative (``""`` for the
     repository root) for npm, pnpm, yarn and uv; the crate name for Cargo; the module
     path for Go. Edges between members are walked through, so a member's closure also
-    holds the externals of the members it depends on (never their dev dependencies).
+    holds the externals of the members it depends on (never their dev dependencies),
+    unless the parser says which nodes belong to which member (``DepGraph.owned``):
+    then the walk stops at another member's nodes and ``links`` names that member.
     """
 
     path: str
     ecosystem: str
     closure: Mapping[str, frozenset[Resolved]] = field(default_factory=lambda: MappingProxyType({}))
+    # Per member, the other members its resolved tree reaches (workspace links).
+    links: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
-    def of(cls, path: str, ecosystem: str, closure: Mapping[str, frozenset[Resolved]]) -> Lock:
-        """A Lock whose closure is a read-only, key-sorted copy of ``closure``."""
-        return cls(path, ecosystem, MappingProxyType(dict(sorted(closure.items()))))
+    def of(
+        cls,
+        path: str,
+        ecosystem: str,
+        closure: Mapping[str, frozenset[Resolved]],
+        links: Mapping[str, frozenset[str]] | None = None,
+    ) -> Lock:
+        """A Lock whose closure (and links) are read-only, key-sorted copies."""
+        linked = MappingProxyType(dict(sorted((links or {}).items())))
+        return cls(path, ecosystem, MappingProxyType(dict(sorted(closure.items()))), linked)
 
 
 @dataclass(frozen=True)
@@ -82,17 +108,33 @@ class DepGraph(Generic[N]):
     package depends on it). ``members`` maps a member key to its *direct* dependency
     nodes, including its dev dependencies, which count only for the member itself.
     Nodes missing from ``external`` are local (members, linked folders): walked
-    through, never reported.
+    through, never reported. ``owned`` maps the nodes that belong to a member (its
+    importer entry, its own package node) to that member's key: a walk from one
+    member stops at another's nodes, whose closure is that member's own.
     """
 
     edges: Mapping[N, Collection[N]]
     external: Mapping[N, Resolved]
     members: Mapping[str, Collection[N]]
+    owned: Mapping[N, str] = field(default_factory=dict)
 
     def lock(self, path: str, ecosystem: str) -> Lock:
         """Each member's closure: the external packages its direct deps reach."""
-        walk = _Reach(self.edges, self.external)
+        external = {node: self._wire(node, resolved) for node, resolved in self.external.items()}
+        # Another member's node is a leaf carrying a marker, so the walk records the
+        # link without taking that member's externals into this member's closure.
+        markers = {node: Resolved(_LINK, key) for node, key in self.owned.items()}
+        walk = _Reach(_Cut(self.edges, self.owned), {**external, **markers})
         walk.run(node for direct in self.members.values() for node in direct)
+        walk.run(succ for node in self.owned for succ in self.edges.get(node, ()))
+
+        def inner(node: N) -> int:
+            """The mask of a member's own node: what its real edges reach."""
+            mask = 0
+            for succ in self.edges.get(node, ()):
+                mask |= walk.result[succ]
+            return mask
+
         # Decode each direct dependency's set once (by mask: many nodes share one)
         # and build members by frozenset union, which copies stored hashes instead
         # of hashing every package again for every member.
@@ -101,12 +143,67 @@ class DepGraph(Generic[N]):
         for key, direct in self.members.items():
             parts = [closure.get(key, frozenset())]
             for node in direct:
-                mask = walk.result[node]
+                # The member's own node is walked from its edges, not as a marker.
+                mask = inner(node) if self.owned.get(node) == key else walk.result[node]
                 if mask not in decoded:
                     decoded[mask] = walk.decode(mask)
                 parts.append(decoded[mask])
             closure[key] = frozenset().union(*parts)
-        return Lock.of(path, ecosystem, closure)
+        links: dict[str, frozenset[str]] = {}
+        for key, found in closure.items():
+            marked = {r for r in found if r.name == _LINK}
+            if marked:
+                closure[key] = found - marked
+                others = frozenset(r.version for r in marked if r.version != key)
+                if others:
+                    links[key] = others
+        return Lock.of(path, ecosystem, closure, links)
+
+    def _wire(self, node: N, resolved: Resolved) -> Resolved:
+        """``resolved`` with the packages its dependencies resolve to, through local nodes."""
+        deps: set[str] = set()
+        seen = {node}
+        pending = list(self.edges.get(node, ()))
+        while pending:
+            succ = pending.pop()
+            if succ in seen:
+                continue
+            seen.add(succ)
+            if succ in self.external:
+                deps.add(f"{self.external[succ].name} {self.external[succ].version}")
+            elif succ in self.owned:
+                deps.add(f"workspace {self.owned[succ]}")
+            else:
+                pending.extend(self.edges.get(succ, ()))
+        return resolved.wired(tuple(sorted(deps))) if deps else resolved
+
+
+# The name of the marker a walk leaves where it meets another member's node; no
+# package of any ecosystem can be named with a NUL.
+_LINK = "\0link"
+
+
+class _Cut(Mapping[Any, Collection[Any]]):
+    """Edges where a member's own nodes have no successors: the walk stops there.
+
+    ``DepGraph.lock`` still follows an owned node's real edges for its own member.
+    """
+
+    def __init__(self, edges: Mapping[Any, Collection[Any]], owned: Mapping[Any, str]) -> None:
+        self.edges = edges
+        self.owned = owned
+
+    def __getitem__(self, node: Any) -> Collection[Any]:
+        return () if node in self.owned else self.edges[node]
+
+    def get(self, node: Any, default: Any = None) -> Any:
+        return () if node in self.owned else self.edges.get(node, default)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.edges)
+
+    def __len__(self) -> int:
+        return len(self.edges)
 
 
 class _Reach(Generic[N]):

@@ -75,6 +75,7 @@ class _Reader:
         edges: dict[str, tuple[str, ...]] = {}
         external: dict[str, Resolved] = {}
         members: dict[str, tuple[str, ...]] = {}
+        owned: dict[str, str] = {}
         for location, raw in self.packages.items():
             entry = self._mapping(raw, location, location, None)
             if entry.get("link"):
@@ -86,9 +87,10 @@ class _Reader:
             if _is_local(location):
                 fields = (*_RUNTIME_FIELDS, "devDependencies")
                 members[member_folder(self.path, location)] = self._deps(location, entry, fields)
+                owned[location] = member_folder(self.path, location)
             else:
                 external[location] = _resolved(location, entry)
-        return DepGraph(edges, external, members)
+        return DepGraph(edges, external, members, owned)
 
     def _deps(
         self, location: str, entry: dict[str, Any], fields: tuple[str, ...]

@@ -81,6 +81,7 @@ class _Reader:
         edges: dict[str, tuple[str, ...]] = {}
         external: dict[str, Resolved] = {}
         members: dict[str, tuple[str, ...]] = {}
+        owned: dict[str, str] = {}
         for key, raw in self.nodes.items():
             entry = self._mapping(raw, f"package {key!r}", key, self.node_section)
             edges[key] = self._refs(entry, _RUNTIME_FIELDS, key, None)
@@ -91,7 +92,8 @@ class _Reader:
             members[member_folder(self.path, folder)] = self._refs(
                 importer, _MEMBER_FIELDS, folder, folder
             )
-        return DepGraph(edges, external, members)
+            owned[_IMPORTER + folder] = member_folder(self.path, folder)
+        return DepGraph(edges, external, members, owned)
 
     def _refs(
         self, entry: dict[str, Any], fields: tuple[str, ...], where: str, folder: str | None

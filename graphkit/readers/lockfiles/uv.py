@@ -67,6 +67,7 @@ class _Reader:
         edges: dict[Node, tuple[Node, ...]] = {}
         external: dict[Node, Resolved] = {}
         members: dict[str, tuple[Node, ...]] = {}
+        owned: dict[Node, str] = {}
         for index, package in enumerate(self.packages):
             edges[(index, "")] = self._refs(package.get("dependencies", []), index)
             extras = self._groups(package, "optional-dependencies", index)
@@ -83,7 +84,8 @@ class _Reader:
             place = source[local]
             key = member_folder(self.path, place) if isinstance(place, str) else package["name"]
             members[key] = (*members.get(key, ()), *direct)
-        return DepGraph(edges, external, members)
+            owned.update((node, key) for node in [(index, ""), *((index, e) for e in extras)])
+        return DepGraph(edges, external, members, owned)
 
     def _refs(self, deps: object, index: int) -> tuple[Node, ...]:
         """The nodes a list of ``{ name = ..., extra = [...] }`` dependencies names."""

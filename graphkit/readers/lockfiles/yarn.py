@@ -98,18 +98,21 @@ def _berry(data: bytes, path: str) -> Lock:
     edges: dict[str, tuple[str, ...]] = {}
     external: dict[str, Resolved] = {}
     members: dict[str, tuple[str, ...]] = {}
+    owned: dict[str, str] = {}
     for key, entry in entries.items():
         deps = _berry_refs(entry, by_descriptor, data, path)
         edges[key] = deps
         resolution = str(entry.get("resolution", key))
         name, reference = split_descriptor(resolution)
         if reference.startswith("workspace:"):
-            members[member_folder(path, reference.removeprefix("workspace:"))] = deps
+            folder = member_folder(path, reference.removeprefix("workspace:"))
+            members[folder] = deps
+            owned[key] = folder
         elif entry.get("linkType") != "soft":
             # portal: and link: entries are local folders: walked through, not reported.
             integrity = entry.get("checksum") or resolution
             external[key] = Resolved(name, str(entry.get("version", "")), str(integrity))
-    return DepGraph(edges, external, members).lock(path, ECOSYSTEM)
+    return DepGraph(edges, external, members, owned).lock(path, ECOSYSTEM)
 
 
 def _berry_refs(
@@ -162,7 +165,8 @@ def _v1_graph(
     for folder, doc in docs.items():
         edges[_MEMBER + folder] = refs(doc, _RUNTIME_FIELDS)
         members[folder] = refs(doc, _MEMBER_FIELDS)
-    return DepGraph(edges, external, members)
+    owned = {_MEMBER + folder: folder for folder in docs}
+    return DepGraph(edges, external, members, owned)
 
 
 def _v1_resolved(descriptor: str, entry: Mapping[str, Any]) -> Resolved:

@@ -24,10 +24,62 @@ def test_closure_walks_cycles_and_skips_local_nodes() -> None:
         members={"app": ("lib",), "lib": ("a", "d"), "tool": ("c",)},
     )
     lock = graph.lock("package-lock.json", "npm")
+    a, b = A1.wired(("b 1.0.0",)), B1.wired(("a 1.0.0", "c 1.0.0"))
     assert dict(lock.closure) == {
-        "app": frozenset({A1, B1, C1}),
-        "lib": frozenset({A1, B1, C1, Resolved("d", "1")}),
+        "app": frozenset({a, b, C1}),
+        "lib": frozenset({a, b, C1, Resolved("d", "1")}),
         "tool": frozenset({C1}),
+    }
+    assert dict(lock.links) == {}
+
+
+def test_closure_stops_at_another_members_nodes_and_records_the_link() -> None:
+    # app -> lib (a member: owned) -> a; app -> b. app's closure is its own tree.
+    graph = DepGraph(
+        edges={"lib-node": ("a",), "a": (), "b": ()},
+        external={"a": A1, "b": B1},
+        members={"app": ("lib-node", "b"), "lib": ("a",)},
+        owned={"lib-node": "lib"},
+    )
+    lock = graph.lock("pnpm-lock.yaml", "npm")
+    assert dict(lock.closure) == {"app": frozenset({B1}), "lib": frozenset({A1})}
+    assert dict(lock.links) == {"app": frozenset({"lib"})}
+
+
+def template(parser: str) -> DepGraph[str]:
+    """create-t3-turbo at 9a7aeba51d, reduced: eslint-config and a linked package both
+    reach @babel/parser 7.28.4 and 7.28.5; only the wiring of @babel/template moves."""
+    return DepGraph(
+        edges={
+            "template": (parser,),
+            "generator": ("parser5",),
+            "other": ("parser4",),
+            "parser4": (),
+            "parser5": (),
+            "api-node": ("other",),
+        },
+        external={
+            "template": Resolved("@babel/template", "7.27.2", "sha512-t"),
+            "generator": Resolved("@babel/generator", "7.28.5", "sha512-g"),
+            "other": Resolved("other", "1.0.0", "sha512-o"),
+            "parser4": Resolved("@babel/parser", "7.28.4", "sha512-p4"),
+            "parser5": Resolved("@babel/parser", "7.28.5", "sha512-p5"),
+        },
+        members={
+            "tooling/eslint": ("template", "generator", "other", "api-node"),
+            "packages/api": ("other",),
+        },
+        owned={"api-node": "packages/api"},
+    )
+
+
+def test_a_package_rewired_to_another_copy_of_a_dependency_is_a_change() -> None:
+    before = template("parser4").lock("pnpm-lock.yaml", "npm")
+    after = template("parser5").lock("pnpm-lock.yaml", "npm")
+    # Both versions of @babel/parser stay in the closure; only the wiring tells.
+    changed = changed_members(before, after)
+    assert dict(changed or {}) == {
+        "tooling/eslint": "@babel/template 7.27.2 now depends on other copies of its dependencies"
     }
 
 

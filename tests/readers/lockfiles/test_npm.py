@@ -115,22 +115,23 @@ LODASH_4_17_21 = LOCK.replace(b"lodash-4.17.20.tgz", b"lodash-4.17.21.tgz").repl
 )
 
 
-def test_closure_follows_links_hoisting_and_nesting() -> None:
+def test_closure_follows_hoisting_and_nesting_and_stops_at_links() -> None:
+    # apps/web links packages/ui: ui's lodash is ui's own, reached through ui's key.
     lock = parse(LOCK, "package-lock.json")
     names = {member: sorted(str(r) for r in found) for member, found in lock.closure.items()}
     assert names == {
         "": ["typescript 5.4.5"],
-        "apps/web": ["js-tokens 4.0.0", "lodash 4.17.20", "loose-envify 1.4.0", "react 18.2.0"],
+        "apps/web": ["js-tokens 4.0.0", "loose-envify 1.4.0", "react 18.2.0"],
         "packages/ui": ["lodash 4.17.20"],
         "packages/util": ["lodash 3.10.1"],
     }
+    assert dict(lock.links) == {"apps/web": frozenset({"packages/ui"})}
 
 
 def test_bump_hoisted_dependency_changes_its_dependents_only() -> None:
     before = parse(LOCK, "package-lock.json")
     after = parse(LODASH_4_17_21, "package-lock.json")
     assert dict(changed_members(before, after) or {}) == {
-        "apps/web": "lodash 4.17.20 -> 4.17.21",
         "packages/ui": "lodash 4.17.20 -> 4.17.21",
     }
 

@@ -190,24 +190,22 @@ def changes(before: bytes, after: bytes) -> dict[str, str]:
     return dict(changed)
 
 
-def test_v9_closure_follows_links_peers_and_aliases() -> None:
+def test_v9_closure_follows_peers_and_aliases_and_stops_at_links() -> None:
     react_closure = ["js-tokens 4.0.0", "loose-envify 1.4.0", "react 18.2.0"]
-    assert names(parse(V9, "pnpm-lock.yaml")) == {
+    lock = parse(V9, "pnpm-lock.yaml")
+    assert names(lock) == {
         "": ["typescript 5.4.5"],
-        "apps/web": sorted(
-            [*react_closure, "lodash 4.17.20", "react-dom 18.2.0", "scheduler 0.23.0"]
-        ),
+        "apps/web": sorted([*react_closure, "react-dom 18.2.0", "scheduler 0.23.0"]),
         "packages/ui": ["lodash 4.17.20"],
         "packages/util": ["lodash 3.10.1"],
     }
+    assert dict(lock.links) == {"apps/web": frozenset({"packages/ui"})}
 
 
-def test_v9_bump_changes_dependents_through_workspace_links() -> None:
+def test_v9_bump_changes_the_linked_member_only() -> None:
+    # apps/web reaches ui's lodash through ui's key (a dep in the graph), not its closure.
     after = V9.replace(b"4.17.20", b"4.17.21")
-    assert changes(V9, after) == {
-        "apps/web": "lodash 4.17.20 -> 4.17.21",
-        "packages/ui": "lodash 4.17.20 -> 4.17.21",
-    }
+    assert changes(V9, after) == {"packages/ui": "lodash 4.17.20 -> 4.17.21"}
 
 
 def test_v9_bump_two_levels_down() -> None:
@@ -236,8 +234,7 @@ def test_v9_member_added() -> None:
 
 def test_v6_closure_and_bump() -> None:
     assert names(parse(V6, "pnpm-lock.yaml"))["apps/web"] == [
-        "js-tokens 4.0.0", "lodash 4.17.20", "loose-envify 1.4.0", "react 18.2.0",
-        "react-dom 18.2.0",
+        "js-tokens 4.0.0", "loose-envify 1.4.0", "react 18.2.0", "react-dom 18.2.0",
     ]  # fmt: skip
     after = V6.replace(b"js-tokens@4.0.0", b"js-tokens@4.0.1").replace(
         b"js-tokens: 4.0.0", b"js-tokens: 4.0.1"

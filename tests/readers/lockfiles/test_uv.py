@@ -147,7 +147,8 @@ def test_closure_of_virtual_root_and_editable_members() -> None:
     assert names(parse(LOCK, "uv.lock")) == {
         "": ["pytest 8.2.2"],
         # acme-core's cli extra is not asked for by acme-api; httpx's http2 extra is.
-        "packages/api": ["anyio 4.4.0", "h2 4.1.0", "httpx 0.27.0", "idna 3.7", "pydantic 2.8.2"],
+        # acme-api's own tree: acme-core's pydantic reaches it through acme-core's key.
+        "packages/api": ["anyio 4.4.0", "h2 4.1.0", "httpx 0.27.0", "idna 3.7"],
         "packages/core": ["click 8.1.7", "pydantic 2.8.2"],
     }
 
@@ -171,10 +172,7 @@ def test_new_wheel_hash_or_git_commit_is_a_change() -> None:
     wheel = LOCK.replace(b"sha256:c1b2d8f46a8a", b"sha256:000000000000")
     assert changes(wheel) == {"packages/api": "anyio 4.4.0 integrity changed"}
     commit = LOCK.replace(b"#5d6ba8e2", b"#9f0e3c11")
-    assert changes(commit) == {
-        "packages/api": "pydantic 2.8.2 integrity changed",
-        "packages/core": "pydantic 2.8.2 integrity changed",
-    }
+    assert changes(commit) == {"packages/core": "pydantic 2.8.2 integrity changed"}
 
 
 def test_member_added() -> None:

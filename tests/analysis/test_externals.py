@@ -1,0 +1,279 @@
+"""Locked externals in keys: each member's own resolved tree, with its wiring."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from click.testing import Result
+from gitrepo import GitRepo
+
+Cli = Callable[..., Result]
+MakeRepo = Callable[[dict[str, str]], GitRepo]
+
+# create-t3-turbo at 9a7aeba51d, reduced: tooling/eslint links packages/api, which
+# holds @babel/parser 7.28.4 through @babel/core; eslint itself reaches 7.28.4
+# through @babel/template and 7.28.5 through @babel/generator.
+T3_LOCK = """\
+lockfileVersion: '9.0'
+
+importers:
+
+  .: {}
+
+  apps/web:
+    devDependencies:
+      '@acme/eslint-config':
+        specifier: workspace:*
+        version: link:../../tooling/eslint
+
+  packages/api:
+    dependencies:
+      '@babel/core':
+        specifier: ^7.28.0
+        version: 7.28.0
+
+  tooling/eslint:
+    dependencies:
+      '@acme/api':
+        specifier: workspace:*
+        version: link:../../packages/api
+      '@babel/generator':
+        specifier: ^7.28.5
+        version: 7.28.5
+      '@babel/template':
+        specifier: ^7.27.2
+        version: 7.27.2
+
+packages:
+
+  '@babel/core@7.28.0':
+    resolution: {integrity: sha512-core}
+
+  '@babel/generator@7.28.5':
+    resolution: {integrity: sha512-generator}
+
+  '@babel/parser@7.28.4':
+    resolution: {integrity: sha512-parser4}
+
+  '@babel/parser@7.28.5':
+    resolution: {integrity: sha512-parser5}
+
+  '@babel/template@7.27.2':
+    resolution: {integrity: sha512-template}
+
+snapshots:
+
+  '@babel/core@7.28.0':
+    dependencies:
+      '@babel/parser': 7.28.4
+
+  '@babel/generator@7.28.5':
+    dependencies:
+      '@babel/parser': 7.28.5
+
+  '@babel/parser@7.28.4': {}
+
+  '@babel/parser@7.28.5': {}
+
+  '@babel/template@7.27.2':
+    dependencies:
+      '@babel/parser': 7.28.4
+"""
+
+
+def t3_repo(make_repo: MakeRepo) -> GitRepo:
+    return make_repo(
+        {
+            "package.json": json.dumps({"name": "create-t3-turbo", "private": True}),
+            "pnpm-workspace.yaml": "packages:\n  - apps/*\n  - packages/*\n  - tooling/*\n",
+            "apps/web/package.json": json.dumps(
+                {"name": "@acme/web", "devDependencies": {"@acme/eslint-config": "workspace:*"}}
+            ),
+            "packages/api/package.json": json.dumps(
+                {"name": "@acme/api", "dependencies": {"@babel/core": "^7.28.0"}}
+            ),
+            "tooling/eslint/package.json": json.dumps(
+                {
+                    "name": "@acme/eslint-config",
+                    "dependencies": {
+                        "@acme/api": "workspace:*",
+                        "@babel/generator": "^7.28.5",
+                        "@babel/template": "^7.27.2",
+                    },
+                }
+            ),
+            "pnpm-lock.yaml": T3_LOCK,
+        }
+    )
+
+
+def affected(cli: Cli, repo: GitRepo) -> dict[str, Any]:
+    repo.commit("edit")
+    result = cli(repo.root, "affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.output)
+    return data
+
+
+def test_a_package_repointed_at_another_copy_of_a_dependency_affects_its_member(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = t3_repo(make_repo)
+    # @babel/template keeps its version; pnpm re-points it from parser 7.28.4 to 7.28.5.
+    # 7.28.4 is still locked for packages/api, which eslint links: a merged closure
+    # would hold both versions on both sides and call the key equal.
+    repo.write(
+        "pnpm-lock.yaml",
+        T3_LOCK.replace(
+            "  '@babel/template@7.27.2':\n    dependencies:\n      '@babel/parser': 7.28.4",
+            "  '@babel/template@7.27.2':\n    dependencies:\n      '@babel/parser': 7.28.5",
+        ),
+    )
+    data = affected(cli, repo)
+    # The root owns the lockfile, so its key covers the file's bytes.
+    assert data["affected"] == ["//:root", "//apps/web:web", "//tooling/eslint:eslint"]
+    assert data["reasons"]["//tooling/eslint:eslint"] == (
+        "pnpm-lock.yaml: @babel/template 7.27.2 now depends on @babel/parser 7.28.5 (was 7.28.4)"
+    )
+    result = cli(repo.root, "explain", "//tooling/eslint", "--diff", "HEAD~1", "--format", "json")
+    diff = json.loads(result.output)
+    assert diff["same"] is False
+    assert any("@babel/template 7.27.2" in d["input"] for d in diff["differences"])
+
+
+def test_a_linked_package_bump_reaches_the_linker_through_its_key(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = t3_repo(make_repo)
+    repo.write("pnpm-lock.yaml", T3_LOCK.replace("sha512-core", "sha512-core-republished"))
+    data = affected(cli, repo)
+    assert data["affected"] == [
+        "//:root",
+        "//apps/web:web",
+        "//packages/api:api",
+        "//tooling/eslint:eslint",
+    ]
+    assert data["reasons"]["//tooling/eslint:eslint"] == "depends on //packages/api:api"
+
+
+# withastro/astro: pnpm re-resolves a peer, and `debug` gains `supports-color`, which
+# the member already had installed: its packages keep their versions, but the
+# installed tree of `debug` changed.
+ASTRO_BASE = """\
+lockfileVersion: '9.0'
+
+importers:
+
+  packages/astro:
+    dependencies:
+      debug:
+        specifier: ^4.4.1
+        version: 4.4.1
+      supports-color:
+        specifier: ^8.1.1
+        version: 8.1.1
+
+  packages/markdown:
+    dependencies:
+      debug:
+        specifier: ^4.4.1
+        version: 4.4.1
+
+packages:
+
+  debug@4.4.1:
+    resolution: {integrity: sha512-debug}
+    peerDependencies:
+      supports-color: '*'
+    peerDependenciesMeta:
+      supports-color:
+        optional: true
+
+  ms@2.1.3:
+    resolution: {integrity: sha512-ms}
+
+  supports-color@8.1.1:
+    resolution: {integrity: sha512-supports}
+
+snapshots:
+
+  debug@4.4.1:
+    dependencies:
+      ms: 2.1.3
+
+  ms@2.1.3: {}
+
+  supports-color@8.1.1: {}
+"""
+ASTRO_HEAD = ASTRO_BASE.replace(
+    "      debug:\n        specifier: ^4.4.1\n        version: 4.4.1\n      supports-color:",
+    "      debug:\n        specifier: ^4.4.1\n        version: 4.4.1(supports-color@8.1.1)\n"
+    "      supports-color:",
+).replace(
+    "snapshots:\n",
+    "snapshots:\n\n  debug@4.4.1(supports-color@8.1.1):\n    dependencies:\n"
+    "      ms: 2.1.3\n      supports-color: 8.1.1\n",
+)
+
+
+def test_a_peer_wired_into_a_package_affects_the_members_whose_tree_changed(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(
+        {
+            "package.json": json.dumps({"name": "astro-monorepo", "private": True}),
+            "pnpm-workspace.yaml": "packages:\n  - packages/*\n",
+            "packages/astro/package.json": json.dumps(
+                {"name": "astro", "dependencies": {"debug": "^4.4.1", "supports-color": "^8.1.1"}}
+            ),
+            "packages/markdown/package.json": json.dumps(
+                {"name": "@astrojs/markdown", "dependencies": {"debug": "^4.4.1"}}
+            ),
+            "pnpm-lock.yaml": ASTRO_BASE,
+        }
+    )
+    assert ASTRO_HEAD != ASTRO_BASE
+    repo.write("pnpm-lock.yaml", ASTRO_HEAD)
+    data = affected(cli, repo)
+    assert data["affected"] == ["//:root", "//packages/astro:astro"]
+    assert data["reasons"]["//packages/astro:astro"] == (
+        "pnpm-lock.yaml: debug 4.4.1 now depends on supports-color 8.1.1"
+    )
+
+
+FILE_DEP_LOCK = """\
+{
+  "name": "app",
+  "lockfileVersion": 3,
+  "packages": {
+    "": {"name": "app", "dependencies": {"lib": "file:vendor/lib"}},
+    "node_modules/lib": {"resolved": "vendor/lib", "link": true},
+    "node_modules/ms": {
+      "version": "2.1.3",
+      "resolved": "https://registry.npmjs.org/ms/-/ms-2.1.3.tgz",
+      "integrity": "sha512-ms213"
+    },
+    "vendor/lib": {"version": "1.0.0", "dependencies": {"ms": "^2.1.3"}}
+  }
+}
+"""
+
+
+def test_a_linked_folder_that_is_no_target_brings_its_externals(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    # vendor/lib has no name, so it is no package: its tree must still reach app's key.
+    repo = make_repo(
+        {
+            "package.json": json.dumps({"name": "app", "dependencies": {"lib": "file:vendor/lib"}}),
+            "vendor/lib/package.json": json.dumps({"dependencies": {"ms": "^2.1.3"}}),
+            "package-lock.json": FILE_DEP_LOCK,
+        }
+    )
+    repo.write("package-lock.json", FILE_DEP_LOCK.replace("sha512-ms213", "sha512-other"))
+    data = affected(cli, repo)
+    assert data["affected"] == ["//:root"]
+    result = cli(repo.root, "explain", "//:root", "--format", "json")
+    assert any(e.endswith("(through vendor/lib)") for e in json.loads(result.output)["externals"])
