@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from graphkit.analysis.externals import (
     ECOSYSTEM_RULES,
@@ -24,8 +24,9 @@ from graphkit.analysis.externals import (
 )
 from graphkit.analysis.graph import BuildGraph, Reader, package_inputs
 from graphkit.labels import Label
-from graphkit.model import Change, Reason, Snapshot
+from graphkit.model import Change, Reason, Snapshot, Target
 from graphkit.paths import parent_dirs
+from graphkit.readers.manifests import rootconfig
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
         if before is None:
             seed([label], Reason("new", f"new target in {target.manifest}"))
         elif before != target:
-            seed([label], Reason("definition", f"definition changed in {target.manifest}"))
+            seed([label], Reason("definition", _definition_change(before, target)))
         elif base.graph.rules.get(target.rule) != head.graph.rules[target.rule]:
             source = head.graph.rules[target.rule].source
             seed([label], Reason("rule", f"rule {target.rule} changed ({source})"))
@@ -143,6 +144,18 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
                 if path in side.snapshot and folder is not None and folder not in dirty:
                     seed(side.graph.owners(path), reason)
     return seeds
+
+
+def _definition_change(before: Target, after: Target) -> str:
+    """Why a definition differs: its manifest, or the root configuration that reaches it."""
+    old, new = dict(before.attrs), dict(after.attrs)
+    if replace(before, attrs=()) == replace(after, attrs=()) and all(
+        old.get(k) == new.get(k) for k in old.keys() | new.keys() if k != rootconfig.ATTR
+    ):
+        source = rootconfig.describe(old.get(rootconfig.ATTR), new.get(rootconfig.ATTR))
+        if source is not None:
+            return f"root configuration: {source}"
+    return f"definition changed in {after.manifest}"
 
 
 def _import_seeds(base: BuildGraph, head: BuildGraph) -> Iterable[tuple[Label, Reason]]:

@@ -124,7 +124,12 @@ class DepGraph(Generic[N]):
         # Another member's node is a leaf carrying a marker, so the walk records the
         # link without taking that member's externals into this member's closure.
         markers = {node: Resolved(_LINK, key) for node, key in self.owned.items()}
-        walk = _Reach(_Cut(self.edges, self.owned), {**external, **markers})
+        edges = _Cut(self.edges, self.owned) if self.owned else self.edges
+        walk = _Reach(edges, {**external, **markers})
+        marker_bits = 0
+        for position, package in enumerate(walk.packages):
+            if package.name == _LINK:
+                marker_bits |= 1 << position
         walk.run(node for direct in self.members.values() for node in direct)
         walk.run(succ for node in self.owned for succ in self.edges.get(node, ()))
 
@@ -138,25 +143,27 @@ class DepGraph(Generic[N]):
         # Decode each direct dependency's set once (by mask: many nodes share one)
         # and build members by frozenset union, which copies stored hashes instead
         # of hashing every package again for every member.
+        # Markers are kept out of the decoded sets and collected apart, as links.
         decoded: dict[int, frozenset[Resolved]] = {}
         closure: dict[str, frozenset[Resolved]] = {}
+        linked: dict[str, int] = {}
         for key, direct in self.members.items():
             parts = [closure.get(key, frozenset())]
             for node in direct:
                 # The member's own node is walked from its edges, not as a marker.
                 mask = inner(node) if self.owned.get(node) == key else walk.result[node]
+                if mask & marker_bits:
+                    linked[key] = linked.get(key, 0) | (mask & marker_bits)
+                    mask &= ~marker_bits
                 if mask not in decoded:
                     decoded[mask] = walk.decode(mask)
                 parts.append(decoded[mask])
             closure[key] = frozenset().union(*parts)
         links: dict[str, frozenset[str]] = {}
-        for key, found in closure.items():
-            marked = {r for r in found if r.name == _LINK}
-            if marked:
-                closure[key] = found - marked
-                others = frozenset(r.version for r in marked if r.version != key)
-                if others:
-                    links[key] = others
+        for key, bits in linked.items():
+            others = frozenset(r.version for r in walk.decode(bits) if r.version != key)
+            if others:
+                links[key] = others
         return Lock.of(path, ecosystem, closure, links)
 
     def _wire(self, node: N, resolved: Resolved) -> Resolved:

@@ -15,6 +15,15 @@ A member depends on another through ``[dependencies]``, ``[dev-dependencies]``,
 ``[patch.<registry>]`` points that crate at a member's folder. Renamed entries
 (``package = "real-name"``) resolve by the real name. Crate names compare with
 ``-`` and ``_`` equivalent, as Cargo does.
+
+What the root ``Cargo.toml`` gives a member is part of the member's definition (the
+``root_config`` attribute, see rootconfig): the ``[workspace.package]`` fields it
+inherits (``version.workspace = true``), the ``[workspace.dependencies]`` entries it
+uses, ``[workspace.lints]`` when it inherits them; and, for every crate, the root's
+``[profile.*]``, ``[patch.*]``, ``[replace]`` and the other ``[workspace]`` keys
+(``resolver``, ``default-members``, ``[workspace.metadata]``, which tools read). The
+files cargo, rustup, clippy and rustfmt read from a crate's folder and above
+(``rust-toolchain.toml``, ``.cargo/config.toml``, ...) reach every crate below them.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from typing import Any
 
 from graphkit.errors import InputError
 from graphkit.model import Package
+from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
     Manifest,
     Member,
@@ -42,7 +52,7 @@ from graphkit.tomldoc import line_of, load_toml
 CARGO_TOML = "Cargo.toml"
 # The files read_packages needs, by basename. The caller passes every such file of
 # the repository except those under node_modules/, target/, .venv/ and vendor/.
-MANIFESTS: tuple[str, ...] = (CARGO_TOML,)
+MANIFESTS: tuple[str, ...] = (CARGO_TOML, *rootconfig.CARGO_FILES)
 RULE = "cargo_crate"
 # Cargo still accepts the underscore spellings of the dev and build tables.
 _DEPENDENCY_TABLES = (
@@ -86,6 +96,19 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
         folders = _workspace_members(root, workspace, crates, inherited)
     members = [_member_of(crates[f]) for f in folders]
     check_unique(((str(m.alias), m.manifest, m.line) for m in members), "crates")
+    configs = rootconfig.config_files(files, rootconfig.CARGO_FILES)
+    shared = _every_crate(root) if root is not None and workspace is not None else {}
+    members = [
+        rootconfig.with_sources(
+            m,
+            {
+                **shared,
+                **(_inherited(root, crates[m.folder]) if root and workspace is not None else {}),
+                **rootconfig.files_reaching(m.folder, configs, "crate"),
+            },
+        )
+        for m in members
+    ]
     member_folders = set(folders)
     patched = _patches(root, member_folders) if root else {}
     deps_of = {}
@@ -178,6 +201,44 @@ def _member_of(crate: Manifest) -> Member:
         # a version bump) redefines the crate, while a comment or reordering does not.
         attrs=(("manifest_doc", crate.doc),),
     )
+
+
+def _every_crate(root: Manifest) -> dict[str, object]:
+    """The root's settings that reach every crate of the workspace."""
+    sources: dict[str, object] = {}
+    for table in ("profile", "patch", "replace"):
+        if table in root.doc:
+            sources[f"{root.path} [{table}] (every crate)"] = root.doc[table]
+    workspace = root.doc.get("workspace")
+    workspace = workspace if isinstance(workspace, dict) else {}
+    # members and exclude act through membership; package, dependencies and lints
+    # reach only the crates that inherit them (see _inherited).
+    per_member = {"members", "exclude", "package", "dependencies", "lints"}
+    rest = {k: v for k, v in workspace.items() if k not in per_member}
+    if rest:
+        sources[f"{root.path} [workspace] {', '.join(sorted(rest))} (every crate)"] = rest
+    return sources
+
+
+def _inherited(root: Manifest, crate: Manifest) -> dict[str, object]:
+    """What ``crate`` inherits from the root: package fields, dependency entries, lints."""
+    sources: dict[str, object] = {}
+    workspace = root.doc["workspace"]
+    fields = workspace.get("package") if isinstance(workspace.get("package"), dict) else {}
+    package = crate.doc.get("package")
+    for key, value in package.items() if isinstance(package, dict) else ():
+        if isinstance(value, dict) and value.get("workspace") is True:
+            sources[f"{root.path} [workspace.package] {key}"] = fields.get(key)
+    entries = workspace.get("dependencies")
+    entries = entries if isinstance(entries, dict) else {}
+    for _, table in _dependency_tables(crate):
+        for key, spec in table.items() if isinstance(table, dict) else ():
+            if isinstance(spec, dict) and spec.get("workspace") is True:
+                sources[f"{root.path} [workspace.dependencies] {key}"] = entries.get(key)
+    lints = crate.doc.get("lints")
+    if isinstance(lints, dict) and lints.get("workspace") is True:
+        sources[f"{root.path} [workspace.lints]"] = workspace.get("lints")
+    return sources
 
 
 def _workspace_dependencies(root: Manifest) -> Mapping[str, Any]:

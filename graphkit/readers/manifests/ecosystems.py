@@ -12,12 +12,26 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from graphkit.model import Package
+from graphkit.readers.manifests import rootconfig
 
 # The file names the readers' MANIFESTS declare, spelled out so that finding manifests
 # does not import the readers (and PyYAML, packaging): only parsing them does.
-# tests/readers/manifests/test_ecosystems.py checks the two agree.
+# tests/readers/manifests/test_ecosystems.py checks the two agree. Besides the
+# manifests, the readers read the root configuration files (see rootconfig).
 MANIFEST_NAMES = frozenset(
-    {"package.json", "pnpm-workspace.yaml", "pyproject.toml", "Cargo.toml", "go.mod", "go.work"}
+    {
+        "package.json",
+        "pnpm-workspace.yaml",
+        "pyproject.toml",
+        "uv.lock",
+        "Cargo.toml",
+        "go.mod",
+        "go.work",
+        *rootconfig.CARGO_FILES,
+        *rootconfig.NPM_FILES,
+        *rootconfig.GO_FILES,
+        *rootconfig.PYTHON_FILES,
+    }
 )
 # Folders that hold installed or generated copies of packages, never workspace members.
 SKIPPED_FOLDERS = frozenset({"node_modules", "target", ".venv", "venv", "vendor", ".git"})
@@ -26,7 +40,8 @@ SKIPPED_FOLDERS = frozenset({"node_modules", "target", ".venv", "venv", "vendor"
 def is_manifest(path: str) -> bool:
     """True for a file some ecosystem reader reads (outside installed-package folders)."""
     parts = path.split("/")
-    return parts[-1] in MANIFEST_NAMES and not SKIPPED_FOLDERS.intersection(parts[:-1])
+    named = parts[-1] in MANIFEST_NAMES or "/".join(parts[-2:]) in MANIFEST_NAMES
+    return named and not SKIPPED_FOLDERS.intersection(parts[:-1])
 
 
 def read_all(files: Mapping[str, bytes]) -> dict[str, Package]:
@@ -35,7 +50,7 @@ def read_all(files: Mapping[str, bytes]) -> dict[str, Package]:
 
     merged: dict[str, Package] = {}
     for reader in (npm, cargo, go, python):
-        wanted = {p: d for p, d in files.items() if p.rsplit("/", 1)[-1] in reader.MANIFESTS}
+        wanted = {p: d for p, d in files.items() if rootconfig.matches(p, reader.MANIFESTS)}
         if not wanted:
             continue
         for package in reader.read_packages(wanted):

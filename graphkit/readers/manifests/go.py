@@ -18,6 +18,13 @@ backslash escapes, or backquoted). Known verbs are checked for their argument
 counts (``module``, ``require``, ``replace``, ``use``); every other verb (``go``,
 ``toolchain``, ``exclude``, ``retract``, ``godebug``, ``tool``, ``ignore``, future
 ones) is kept for the definition but not interpreted.
+
+A module's own directives (``go``, ``toolchain`` included) are part of its
+definition. Every directive of the root ``go.work`` (``use``, ``replace``, ``go``,
+``toolchain``, ``godebug``) reaches every module of the workspace: a ``use`` or a
+``replace`` can change which code any module's build list resolves to, through
+external modules graphkit does not see. ``go.work.sum`` reaches every module below
+its folder (see rootconfig).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass
 
 from graphkit.errors import InputError
 from graphkit.model import Package
+from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
     Member,
     check_unique,
@@ -40,7 +48,7 @@ GO_MOD = "go.mod"
 GO_WORK = "go.work"
 # The files read_packages needs, by basename. The caller passes every such file of
 # the repository except those under node_modules/, target/, .venv/ and vendor/.
-MANIFESTS: tuple[str, ...] = (GO_MOD, GO_WORK)
+MANIFESTS: tuple[str, ...] = (GO_MOD, GO_WORK, *rootconfig.GO_FILES)
 RULE = "go_module"
 # A token: an interpreted string, a raw string, a parenthesis, or a run of other
 # non-space text. An unterminated quote matches the `["`].*` alternative and is reported.
@@ -78,25 +86,34 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     """
     paths = manifests_named(files, GO_MOD)
     modules = {folder: _module(folder, path, files[path]) for folder, path in paths.items()}
+    sources: dict[str, object] = {}
     if GO_WORK in files:
         folders, shared = _workspace(files[GO_WORK], modules)
+        work = parse_directives(files[GO_WORK], GO_WORK)
+        sources[f"{GO_WORK} (every module of the workspace)"] = sorted(
+            [d.verb, *d.args] for d in work
+        )
     else:
         folders = sorted(f for f in modules if "testdata" not in f.split("/"))
         shared = []
+    configs = rootconfig.config_files(files, rootconfig.GO_FILES)
     members = [modules[f] for f in folders]
     check_unique(((m.module, m.manifest, m.line) for m in members), "Go modules")
     by_path = {m.module: m.folder for m in members}
     return to_packages(
-        Member(
-            folder=m.folder,
-            manifest=m.manifest,
-            rule=RULE,
-            alias=m.module,
-            line=m.line,
-            deps=frozenset(_local_deps(m, by_path, shared)),
-            # Every directive, sorted: a version bump or a new replace redefines the
-            # module, while comments, blocks and ordering do not.
-            attrs=(("manifest_doc", sorted([d.verb, *d.args] for d in m.directives)),),
+        rootconfig.with_sources(
+            Member(
+                folder=m.folder,
+                manifest=m.manifest,
+                rule=RULE,
+                alias=m.module,
+                line=m.line,
+                deps=frozenset(_local_deps(m, by_path, shared)),
+                # Every directive, sorted: a version bump or a new replace redefines the
+                # module, while comments, blocks and ordering do not.
+                attrs=(("manifest_doc", sorted([d.verb, *d.args] for d in m.directives)),),
+            ),
+            {**sources, **rootconfig.files_reaching(m.folder, configs, "module")},
         )
         for m in members
     )

@@ -15,6 +15,17 @@ the spec (``workspace:*``, ``^1.2.3``, ``*``): graphkit errs on the safe side ra
 than decide which version range the local copy satisfies. Aliases
 (``"ui": "workspace:@acme/ui@*"``, ``"npm:@acme/ui@^1"``) count under the real name,
 and ``file:`` / ``link:`` specs count when their path is a member's folder.
+
+In a workspace, the root's install settings reach every member (the
+``root_config`` attribute, see rootconfig): the root ``package.json``'s
+``packageManager``, ``engines``, ``overrides``, ``resolutions`` and ``pnpm``
+(``pnpm.overrides``, patched dependencies, ...), and every key of
+``pnpm-workspace.yaml`` but its ``packages`` and catalogs. graphkit does not
+resolve an override to the packages it reaches (the lockfile shows the outcome,
+and is compared on its own). A ``catalog:`` spec reaches only its member: the
+catalog entry it resolves to is part of that member's definition. ``.npmrc``,
+``.yarnrc.yml``, ``.nvmrc``, ``.node-version`` and ``.pnpmfile.cjs`` reach every
+member at or below their folder.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import yaml
 
 from graphkit.errors import InputError
 from graphkit.model import Package
+from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
     Manifest,
     Member,
@@ -44,10 +56,13 @@ PACKAGE_JSON = "package.json"
 PNPM_WORKSPACE = "pnpm-workspace.yaml"
 # The files read_packages needs, by basename. The caller passes every such file of
 # the repository except those under node_modules/, target/, .venv/ and vendor/.
-MANIFESTS: tuple[str, ...] = (PACKAGE_JSON, PNPM_WORKSPACE)
+MANIFESTS: tuple[str, ...] = (PACKAGE_JSON, PNPM_WORKSPACE, *rootconfig.NPM_FILES)
 RULE = "npm_package"
 DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
 _PATH_PROTOCOLS = ("file:", "link:", "portal:")
+# Root package.json fields that change how every member installs or runs.
+_ROOT_FIELDS = ("packageManager", "engines", "overrides", "resolutions", "pnpm")
+_CATALOG = "catalog:"
 
 
 def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
@@ -72,13 +87,60 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     )
     folder_by_name = {name: folder_of(path) for name, path in by_name.items()}
     member_folders = set(folders)
+    pnpm = _pnpm_doc(files[PNPM_WORKSPACE]) if PNPM_WORKSPACE in files else {}
+    shared = _every_member(manifests.get(""), pnpm) if patterns is not None else {}
+    configs = rootconfig.config_files(files, rootconfig.NPM_FILES)
     return to_packages(
-        replace(
-            member,
-            deps=frozenset(_local_deps(manifests[member.folder], folder_by_name, member_folders)),
+        rootconfig.with_sources(
+            replace(
+                member,
+                deps=frozenset(
+                    _local_deps(manifests[member.folder], folder_by_name, member_folders)
+                ),
+            ),
+            {
+                **shared,
+                **_catalog_entries(manifests[member.folder], pnpm),
+                **rootconfig.files_reaching(member.folder, configs, "package"),
+            },
         )
         for member in members
     )
+
+
+def _every_member(root: Manifest | None, pnpm: Mapping[str, Any]) -> dict[str, object]:
+    """The workspace root's settings that reach every member."""
+    sources: dict[str, object] = {}
+    for key in _ROOT_FIELDS:
+        if root is not None and key in root.doc:
+            sources[f"{root.path} {key} (every package)"] = root.doc[key]
+    settings = {k: v for k, v in pnpm.items() if k not in ("packages", "catalog", "catalogs")}
+    if settings:
+        sources[f"{PNPM_WORKSPACE} {', '.join(sorted(settings))} (every package)"] = settings
+    return sources
+
+
+def _catalog_entries(manifest: Manifest, pnpm: Mapping[str, Any]) -> dict[str, object]:
+    """The pnpm catalog entries ``manifest``'s ``catalog:`` specs resolve to.
+
+    ``catalog:`` and ``catalog:default`` name the default catalog (``catalog``, or
+    ``catalogs.default``); ``catalog:name`` a named one. A missing entry is None:
+    pnpm refuses it, and adding it later is a change.
+    """
+    catalogs = pnpm.get("catalogs")
+    catalogs = dict(catalogs) if isinstance(catalogs, dict) else {}
+    if isinstance(pnpm.get("catalog"), dict):
+        catalogs["default"] = pnpm["catalog"]
+    sources: dict[str, object] = {}
+    for field_name in DEPENDENCY_FIELDS:
+        table = manifest.doc.get(field_name)
+        for key, spec in table.items() if isinstance(table, dict) else ():
+            if isinstance(spec, str) and spec.startswith(_CATALOG):
+                name = spec[len(_CATALOG) :].strip() or "default"
+                catalog = catalogs.get(name)
+                entry = catalog.get(key) if isinstance(catalog, dict) else None
+                sources[f"{PNPM_WORKSPACE} catalog {name}: {key}"] = entry
+    return sources
 
 
 def _member_of(manifest: Manifest) -> Member:
@@ -195,6 +257,20 @@ def _workspace_patterns(files: Mapping[str, bytes], root: Manifest | None) -> li
 
 
 def _pnpm_patterns(data: bytes) -> list[str]:
+    doc = _pnpm_doc(data)
+    # pnpm: "If the packages field is omitted, only the root package is included."
+    packages = doc.get("packages", [])
+    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
+        raise InputError(
+            "`packages` must be a list of globs",
+            path=PNPM_WORKSPACE,
+            line=line_containing(data, "packages"),
+        )
+    return packages
+
+
+def _pnpm_doc(data: bytes) -> dict[str, Any]:
+    """``pnpm-workspace.yaml`` as a mapping (empty when the file is)."""
     try:
         doc = yaml.safe_load(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
@@ -211,12 +287,4 @@ def _pnpm_patterns(data: bytes) -> list[str]:
         doc = {}
     if not isinstance(doc, dict):
         raise InputError("pnpm-workspace.yaml must hold a mapping", path=PNPM_WORKSPACE, line=1)
-    # pnpm: "If the packages field is omitted, only the root package is included."
-    packages = doc.get("packages", [])
-    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
-        raise InputError(
-            "`packages` must be a list of globs",
-            path=PNPM_WORKSPACE,
-            line=line_containing(data, "packages"),
-        )
-    return packages
+    return doc

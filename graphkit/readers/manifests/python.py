@@ -13,6 +13,18 @@ whatever the version specifier or marker (the safe side). Names compare after
 PEP 503 normalisation, so ``Acme.API`` is ``acme-api``. A member's own
 ``[tool.uv.sources]`` entry ``{ workspace = true }`` or ``{ path = "..." }`` that
 points at another member marks a dep as well.
+
+A member whose dependencies are ``dynamic`` (filled in by a build hook, as
+pydantic/pydantic-ai's hatch metadata hook does) declares none in its
+``pyproject.toml``; the root ``uv.lock`` records them. So an edge recorded in either
+counts: a member depends on every member its ``uv.lock`` package entry names in
+``dependencies``, ``optional-dependencies`` or ``dev-dependencies``. A ``uv.lock``
+that does not parse adds no edges (its blob id then keys every Python package, see
+graphkit.analysis.externals).
+
+In a uv workspace, the root's ``[tool.uv]`` settings but ``workspace`` (overrides,
+constraints, indexes, sources) reach every member, and ``.python-version`` and
+``uv.toml`` every member at or below their folder (see rootconfig).
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from packaging.utils import canonicalize_name
 
 from graphkit.errors import InputError
 from graphkit.model import Package
+from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
     Manifest,
     Member,
@@ -44,7 +57,8 @@ from graphkit.tomldoc import line_of, load_toml
 PYPROJECT = "pyproject.toml"
 # The files read_packages needs, by basename. The caller passes every such file of
 # the repository except those under node_modules/, target/, .venv/ and vendor/.
-MANIFESTS: tuple[str, ...] = (PYPROJECT,)
+UV_LOCK = "uv.lock"
+MANIFESTS: tuple[str, ...] = (PYPROJECT, UV_LOCK, *rootconfig.PYTHON_FILES)
 RULE = "python_package"
 # PEP 508's name grammar; canonicalize_name alone accepts anything.
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -68,10 +82,64 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     members = [_member_of(projects[f]) for f in folders]
     by_name = check_unique(((str(m.alias), m.manifest, m.line) for m in members), "Python projects")
     folder_by_name = {name: folder_of(path) for name, path in by_name.items()}
+    locked = _locked_deps(files, folder_by_name)
+    configs = rootconfig.config_files(files, rootconfig.PYTHON_FILES)
+    shared: dict[str, object] = {}
+    settings = root.table("tool", "uv") if root is not None and workspace is not None else None
+    if isinstance(settings, dict) and any(k != "workspace" for k in settings):
+        rest = {k: v for k, v in settings.items() if k != "workspace"}
+        shared[f"{PYPROJECT} [tool.uv] {', '.join(sorted(rest))} (every package)"] = rest
     return to_packages(
-        replace(m, deps=frozenset(_local_deps(projects[m.folder], folder_by_name, set(folders))))
+        rootconfig.with_sources(
+            replace(
+                m,
+                deps=frozenset(
+                    _local_deps(projects[m.folder], folder_by_name, set(folders))
+                    | locked.get(m.folder, set())
+                ),
+            ),
+            {**shared, **rootconfig.files_reaching(m.folder, configs, "package")},
+        )
         for m in members
     )
+
+
+def _locked_deps(
+    files: Mapping[str, bytes], folder_by_name: Mapping[str, str]
+) -> dict[str, set[str]]:
+    """``{member folder: folders of the members it depends on}`` as ``uv.lock`` records them."""
+    if UV_LOCK not in files:
+        return {}
+    try:
+        doc = load_toml(files[UV_LOCK], UV_LOCK)
+    except InputError:
+        return {}
+    found: dict[str, set[str]] = {}
+    packages = doc.get("package")
+    for package in packages if isinstance(packages, list) else ():
+        source = package.get("source") if isinstance(package, dict) else None
+        if not isinstance(source, dict):
+            continue
+        place = next((source[k] for k in ("editable", "virtual", "directory") if k in source), None)
+        folder = resolve("", place) if isinstance(place, str) else None
+        if folder is None:
+            continue
+        deps = found.setdefault(folder, set())
+        for entry in _locked_entries(package):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and canonicalize_name(name) in folder_by_name:
+                deps.add(folder_by_name[canonicalize_name(name)])
+    return found
+
+
+def _locked_entries(package: dict[str, Any]) -> Iterator[Any]:
+    """Every dependency entry of a ``uv.lock`` package: base, extras and groups."""
+    base = package.get("dependencies")
+    yield from base if isinstance(base, list) else ()
+    for table in ("optional-dependencies", "dev-dependencies"):
+        groups = package.get(table)
+        for entries in groups.values() if isinstance(groups, dict) else ():
+            yield from entries if isinstance(entries, list) else ()
 
 
 def _workspace_members(

@@ -120,7 +120,7 @@ def error_of(files: dict[str, bytes]) -> str:
 
 
 def test_manifests_names_the_files_to_collect() -> None:
-    assert MANIFESTS == ("go.mod", "go.work")
+    assert MANIFESTS == ("go.mod", "go.work", "go.work.sum")
 
 
 def test_parse_directives_reads_blocks_quotes_and_comments() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -150,11 +151,20 @@ def error_of(files: dict[str, bytes]) -> str:
 
 
 def test_manifests_names_the_files_to_collect() -> None:
-    assert MANIFESTS == ("package.json", "pnpm-workspace.yaml")
+    assert MANIFESTS == (
+        "package.json",
+        "pnpm-workspace.yaml",
+        ".npmrc",
+        ".yarnrc.yml",
+        ".yarnrc",
+        ".nvmrc",
+        ".node-version",
+        ".pnpmfile.cjs",
+    )
 
 
 def test_npm_workspace_reads_every_member_with_deps_between_them() -> None:
-    assert read_packages(REPO) == (
+    assert own(read_packages(REPO)) == (
         package("", ROOT, "acme", []),
         package("apps/docs", DOCS, "docs", ["packages/ui", "packages/utils"]),
         package(
@@ -318,4 +328,18 @@ def test_a_member_folder_that_is_no_label_is_an_error() -> None:
     assert error_of(files) == (
         "apps/my app/package.json:1: '//apps/my app:my app' is not a label: "
         "bad package path 'apps/my app'"
+    )
+
+
+def own(packages: tuple[Package, ...]) -> tuple[Package, ...]:
+    """The packages without the root configuration that reaches them (tested apart)."""
+    return tuple(
+        replace(
+            p,
+            targets=tuple(
+                replace(t, attrs=tuple(a for a in t.attrs if a[0] != "root_config"))
+                for t in p.targets
+            ),
+        )
+        for p in packages
     )

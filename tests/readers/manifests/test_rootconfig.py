@@ -1,0 +1,434 @@
+"""Root configuration reaches the members it changes: end to end, on repositories shaped
+like helix-editor/helix, open-telemetry/opentelemetry-go, t3-oss/create-t3-turbo and
+pydantic/pydantic-ai."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from click.testing import Result
+from gitrepo import GitRepo
+
+from graphkit.readers.manifests.rootconfig import describe, matches
+
+Cli = Callable[..., Result]
+MakeRepo = Callable[[dict[str, str]], GitRepo]
+
+
+def affected(cli: Cli, repo: GitRepo) -> dict[str, Any]:
+    repo.commit("edit")
+    result = cli(repo.root, "affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.output)
+    return data
+
+
+# --- Cargo: helix-editor/helix -------------------------------------------------------
+
+HELIX_ROOT = """\
+[workspace]
+resolver = "2"
+members = ["helix-core", "helix-loader", "helix-term"]
+default-members = ["helix-term"]
+
+[workspace.package]
+version = "25.7.1"
+edition = "2021"
+
+[workspace.dependencies]
+tree-house = { version = "0.3.0", default-features = false }
+tokio = { version = "1.47", features = ["rt"] }
+
+[workspace.lints.rust]
+unsafe_op_in_unsafe_fn = "warn"
+
+[workspace.metadata.release]
+tag = false
+
+[profile.release]
+lto = "thin"
+
+[patch.crates-io]
+"""
+HELIX = {
+    "Cargo.toml": HELIX_ROOT,
+    "helix-core/Cargo.toml": (
+        '[package]\nname = "helix-core"\nversion.workspace = true\nedition.workspace = true\n\n'
+        "[lints]\nworkspace = true\n\n"
+        "[dependencies]\ntree-house.workspace = true\n"
+    ),
+    "helix-core/src/lib.rs": "pub fn core() {}\n",
+    "helix-loader/Cargo.toml": (
+        '[package]\nname = "helix-loader"\nversion = "0.1.0"\nedition.workspace = true\n'
+    ),
+    "helix-loader/src/lib.rs": "pub fn load() {}\n",
+    "helix-term/Cargo.toml": (
+        '[package]\nname = "helix-term"\nversion.workspace = true\nedition.workspace = true\n\n'
+        '[dependencies]\nhelix-core = { path = "../helix-core" }\ntokio.workspace = true\n'
+    ),
+    "helix-term/src/main.rs": "fn main() {}\n",
+    "rust-toolchain.toml": '[toolchain]\nchannel = "1.82.0"\n',
+    ".cargo/config.toml": '[alias]\nxtask = "run --package xtask --"\n',
+}
+CRATES = ["//helix-core:helix-core", "//helix-loader:helix-loader", "//helix-term:helix-term"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected", "reason"),
+    [
+        pytest.param(
+            ('version = "25.7.1"', 'version = "25.10.0"'),
+            ["//helix-core:helix-core", "//helix-term:helix-term"],
+            "root configuration: Cargo.toml [workspace.package] version changed",
+            id="workspace.package reaches the crates that inherit the field",
+        ),
+        pytest.param(
+            ('edition = "2021"', 'edition = "2024"'),
+            CRATES,
+            "root configuration: Cargo.toml [workspace.package] edition changed",
+            id="every crate inherits the edition",
+        ),
+        pytest.param(
+            ('features = ["rt"]', 'features = ["rt", "macros"]'),
+            ["//helix-term:helix-term"],
+            "root configuration: Cargo.toml [workspace.dependencies] tokio changed",
+            id="workspace.dependencies reaches the crates that use the entry",
+        ),
+        pytest.param(
+            ('"warn"', '"deny"'),
+            ["//helix-core:helix-core", "//helix-term:helix-term"],
+            "root configuration: Cargo.toml [workspace.lints] changed",
+            id="workspace.lints reaches the crates that inherit lints",
+        ),
+        pytest.param(
+            ('lto = "thin"', 'lto = "fat"'),
+            CRATES,
+            "root configuration: Cargo.toml [profile] (every crate) changed",
+            id="profile reaches every crate",
+        ),
+        pytest.param(
+            ("[patch.crates-io]\n", '[patch.crates-io]\nropey = { git = "https://x/ropey" }\n'),
+            CRATES,
+            "root configuration: Cargo.toml [patch] (every crate) changed",
+            id="patch reaches every crate",
+        ),
+        pytest.param(
+            ("tag = false", "tag = true"),
+            CRATES,
+            "root configuration: Cargo.toml [workspace] default-members, metadata, resolver "
+            "(every crate) changed",
+            id="workspace.metadata reaches every crate",
+        ),
+        pytest.param(
+            ("[workspace]\n", "# a comment\n[workspace]\n"),
+            [],
+            None,
+            id="a comment reaches nothing",
+        ),
+    ],
+)
+def test_cargo_root_manifest_reaches_what_it_configures(
+    cli: Cli,
+    make_repo: MakeRepo,
+    edit: tuple[str, str],
+    expected: list[str],
+    reason: str | None,
+) -> None:
+    repo = make_repo(HELIX)
+    repo.write("Cargo.toml", HELIX_ROOT.replace(*edit))
+    data = affected(cli, repo)
+    # helix-term depends on helix-core, so what reaches core reaches term too.
+    dependents = {"//helix-core:helix-core": "//helix-term:helix-term"}
+    assert data["affected"] == sorted({*expected, *(dependents.get(x, x) for x in expected)})
+    if reason is not None:
+        assert data["reasons"][expected[0]] == reason
+
+
+@pytest.mark.parametrize("path", ["rust-toolchain.toml", ".cargo/config.toml"])
+def test_cargo_toolchain_and_config_files_reach_every_crate(
+    cli: Cli, make_repo: MakeRepo, path: str
+) -> None:
+    repo = make_repo(HELIX)
+    repo.append(path, "# edited\n")
+    data = affected(cli, repo)
+    assert data["affected"] == CRATES
+    assert data["reasons"]["//helix-loader:helix-loader"] == (
+        f"root configuration: {path} (every crate) changed"
+    )
+
+
+def test_a_config_file_in_a_folder_reaches_the_crates_below_it(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = make_repo({**HELIX, "helix-term/rust-toolchain": "1.80.0\n"})
+    repo.write("helix-term/rust-toolchain", "1.81.0\n")
+    assert affected(cli, repo)["affected"] == ["//helix-term:helix-term"]
+
+
+# --- Go: open-telemetry/opentelemetry-go ----------------------------------------------
+
+OTEL = {
+    "go.work": "go 1.23.0\n\ntoolchain go1.24.1\n\nuse (\n\t.\n\t./metric\n\t./trace\n)\n",
+    "go.work.sum": "golang.org/x/text v0.3.0 h1:abc=\n",
+    "go.mod": "module go.opentelemetry.io/otel\n\ngo 1.23.0\n",
+    "otel.go": "package otel\n",
+    "metric/go.mod": (
+        "module go.opentelemetry.io/otel/metric\n\ngo 1.23.0\n\n"
+        "require go.opentelemetry.io/otel v1.35.0\n"
+    ),
+    "metric/metric.go": "package metric\n",
+    "trace/go.mod": "module go.opentelemetry.io/otel/trace\n\ngo 1.23.0\n",
+    "trace/trace.go": "package trace\n",
+}
+MODULES = ["//:root", "//metric:metric", "//trace:trace"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (("toolchain go1.24.1", "toolchain go1.24.2"), "go.work (every module of the workspace)"),
+        (("go 1.23.0\n\ntoolchain", "go 1.24.0\n\ntoolchain"), "go.work (every module"),
+        (("\t./trace\n)\n", "\t./trace\n)\n\nreplace golang.org/x/net => ../net\n"),
+         "go.work (every module"),
+        (("\t./trace\n", ""), "go.work (every module"),
+    ],
+    ids=["toolchain", "go", "replace", "use"],
+)  # fmt: skip
+def test_go_work_edits_reach_every_module(
+    cli: Cli, make_repo: MakeRepo, edit: tuple[str, str], reason: str
+) -> None:
+    repo = make_repo(OTEL)
+    repo.write("go.work", OTEL["go.work"].replace(*edit))
+    data = affected(cli, repo)
+    remaining = MODULES if edit[1] else ["//:root", "//metric:metric"]
+    assert data["affected"] == remaining
+    assert data["reasons"]["//metric:metric"].startswith(f"root configuration: {reason}")
+
+
+def test_go_work_sum_reaches_every_module(cli: Cli, make_repo: MakeRepo) -> None:
+    repo = make_repo(OTEL)
+    repo.append("go.work.sum", "golang.org/x/net v0.1.0 h1:def=\n")
+    assert affected(cli, repo)["affected"] == MODULES
+
+
+@pytest.mark.parametrize(
+    "directive", [("go 1.23.0", "go 1.24.0"), ("go 1.23.0", "go 1.23.0\n\ntoolchain go1.24.1")]
+)
+def test_a_modules_go_and_toolchain_directives_reach_it_and_its_dependents(
+    cli: Cli, make_repo: MakeRepo, directive: tuple[str, str]
+) -> None:
+    repo = make_repo(OTEL)
+    repo.write("go.mod", OTEL["go.mod"].replace(*directive))
+    # The root module owns every file outside the others, go.work included.
+    assert affected(cli, repo)["affected"] == ["//:root", "//metric:metric"]
+
+
+# --- npm / pnpm: t3-oss/create-t3-turbo -----------------------------------------------
+
+T3_WORKSPACE = """\
+packages:
+  - apps/*
+  - packages/*
+
+catalog:
+  zod: ^3.25.0
+  eslint: ^9.30.0
+
+catalogs:
+  react19:
+    react: 19.1.0
+
+onlyBuiltDependencies:
+  - esbuild
+"""
+T3 = {
+    "package.json": json.dumps(
+        {
+            "name": "create-t3-turbo",
+            "private": True,
+            "packageManager": "pnpm@10.13.1",
+            "engines": {"node": ">=22.14.0"},
+            "pnpm": {"overrides": {"esbuild": "0.25.0"}},
+        },
+        indent=2,
+    ),
+    "pnpm-workspace.yaml": T3_WORKSPACE,
+    ".npmrc": "node-linker=hoisted\n",
+    ".nvmrc": "22.14\n",
+    "apps/nextjs/package.json": json.dumps(
+        {
+            "name": "@acme/nextjs",
+            "dependencies": {"react": "catalog:react19", "@acme/validators": "workspace:*"},
+        }
+    ),
+    "packages/validators/package.json": json.dumps(
+        {"name": "@acme/validators", "dependencies": {"zod": "catalog:"}}
+    ),
+    "packages/ui/package.json": json.dumps(
+        {"name": "@acme/ui", "devDependencies": {"eslint": "catalog:"}}
+    ),
+}
+NPM = ["//:root", "//apps/nextjs:nextjs", "//packages/ui:ui", "//packages/validators:validators"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected", "reason"),
+    [
+        pytest.param(
+            ("zod: ^3.25.0", "zod: ^4.0.0"),
+            ["//:root", "//apps/nextjs:nextjs", "//packages/validators:validators"],
+            "root configuration: pnpm-workspace.yaml catalog default: zod changed",
+            id="a default catalog entry reaches the packages that use it",
+        ),
+        pytest.param(
+            ("react: 19.1.0", "react: 19.1.1"),
+            ["//:root", "//apps/nextjs:nextjs"],
+            "root configuration: pnpm-workspace.yaml catalog react19: react changed",
+            id="a named catalog entry reaches the packages that use it",
+        ),
+        pytest.param(
+            ("  - esbuild\n", "  - esbuild\n  - sharp\n"),
+            NPM,
+            "root configuration: pnpm-workspace.yaml onlyBuiltDependencies (every package) changed",
+            id="a pnpm setting reaches every package",
+        ),
+    ],
+)
+def test_pnpm_workspace_reaches_what_it_configures(
+    cli: Cli, make_repo: MakeRepo, edit: tuple[str, str], expected: list[str], reason: str
+) -> None:
+    repo = make_repo(T3)
+    repo.write("pnpm-workspace.yaml", T3_WORKSPACE.replace(*edit))
+    data = affected(cli, repo)
+    assert data["affected"] == expected
+    assert data["reasons"][expected[-1]] == reason
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("packageManager", "pnpm@10.14.0"),
+        ("engines", {"node": ">=22.18.0"}),
+        ("pnpm", {"overrides": {"esbuild": "0.25.1"}}),
+        ("overrides", {"esbuild": "0.25.1"}),
+        ("resolutions", {"esbuild": "0.25.1"}),
+    ],
+)
+def test_root_package_json_install_settings_reach_every_package(
+    cli: Cli, make_repo: MakeRepo, field: str, value: object
+) -> None:
+    repo = make_repo(T3)
+    root = json.loads(T3["package.json"])
+    repo.write("package.json", json.dumps({**root, field: value}))
+    data = affected(cli, repo)
+    assert data["affected"] == NPM
+    assert data["reasons"]["//packages/ui:ui"] == (
+        f"root configuration: package.json {field} (every package) "
+        + ("changed" if field in root else "added")
+    )
+
+
+@pytest.mark.parametrize("path", [".npmrc", ".nvmrc", ".node-version", ".yarnrc.yml"])
+def test_npm_config_files_reach_every_package(cli: Cli, make_repo: MakeRepo, path: str) -> None:
+    repo = make_repo(T3)
+    repo.write(path, "edited\n")
+    data = affected(cli, repo)
+    assert data["affected"] == NPM
+    assert data["reasons"]["//packages/ui:ui"].startswith(f"root configuration: {path} (every")
+
+
+# --- unit -----------------------------------------------------------------------------
+
+
+def test_names_with_a_folder_match_the_paths_last_parts() -> None:
+    assert matches("crates/a/.cargo/config.toml", [".cargo/config.toml"])
+    assert not matches("crates/a/config.toml", [".cargo/config.toml"])
+    assert not matches("rust-toolchain.toml.bak", ["rust-toolchain.toml"])
+
+
+def test_describe_names_the_first_differing_source() -> None:
+    assert describe('{"a":1,"b":2}', '{"a":1,"b":3}') == "b changed"
+    assert describe(None, '{"a":1}') == "a added"
+    assert describe('{"a":1}', "{}") == "a removed"
+    assert describe('{"a":1}', '{"a":1}') is None
+
+
+# --- Python / uv: pydantic/pydantic-ai --------------------------------------------------
+
+PYDANTIC_AI = {
+    "pyproject.toml": (
+        '[project]\nname = "pydantic-ai"\nversion = "1.0.0"\n'
+        'dynamic = ["dependencies"]\n\n'
+        '[tool.hatch.metadata.hooks.uv-dynamic-versioning]\ndependencies = ["pydantic-ai-slim"]\n\n'
+        "[tool.uv.workspace]\n"
+        'members = ["pydantic_ai_slim", "pydantic_graph", "pydantic_evals"]\n\n'
+        "[tool.uv]\nconstraint-dependencies = []\n"
+    ),
+    ".python-version": "3.12\n",
+    "pydantic_ai_slim/pyproject.toml": (
+        '[project]\nname = "pydantic-ai-slim"\ndynamic = ["version", "dependencies"]\n'
+    ),
+    "pydantic_ai_slim/pydantic_ai/__init__.py": "",
+    "pydantic_graph/pyproject.toml": '[project]\nname = "pydantic-graph"\nversion = "1.0.0"\n',
+    "pydantic_graph/pydantic_graph/__init__.py": "VERSION = 1\n",
+    "pydantic_evals/pyproject.toml": '[project]\nname = "pydantic-evals"\nversion = "1.0.0"\n',
+    "pydantic_evals/pydantic_evals/__init__.py": "from pydantic_graph import VERSION\n",
+    # uv records what the metadata hooks produce.
+    "uv.lock": (
+        'version = 1\nrequires-python = ">=3.10"\n\n'
+        '[[package]]\nname = "pydantic-ai"\nsource = { editable = "." }\n'
+        'dependencies = [\n    { name = "pydantic-ai-slim" },\n]\n\n'
+        '[[package]]\nname = "pydantic-ai-slim"\nsource = { editable = "pydantic_ai_slim" }\n'
+        'dependencies = [\n    { name = "pydantic-graph" },\n]\n\n'
+        '[[package]]\nname = "pydantic-evals"\nversion = "1.0.0"\n'
+        'source = { editable = "pydantic_evals" }\n\n'
+        '[[package]]\nname = "pydantic-graph"\nversion = "1.0.0"\n'
+        'source = { editable = "pydantic_graph" }\n'
+    ),
+}
+PYTHON = [
+    "//:root",
+    "//pydantic_ai_slim:pydantic_ai_slim",
+    "//pydantic_evals:pydantic_evals",
+    "//pydantic_graph:pydantic_graph",
+]
+
+
+def test_dynamic_dependencies_take_their_edges_from_uv_lock_and_imports(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(PYDANTIC_AI)
+    repo.append("pydantic_graph/pydantic_graph/__init__.py", "VERSION = 2\n")
+    data = affected(cli, repo)
+    # slim depends on graph in uv.lock only, the root on slim; evals imports graph.
+    assert data["affected"] == PYTHON
+    assert data["reasons"]["//pydantic_ai_slim:pydantic_ai_slim"] == (
+        "depends on //pydantic_graph:pydantic_graph"
+    )
+    assert data["reasons"]["//pydantic_evals:pydantic_evals"].startswith(
+        "depends on //pydantic_graph:pydantic_graph (pydantic_evals/pydantic_evals/__init__.py:1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "reason"),
+    [
+        (".python-version", "3.13\n", ".python-version (every package) changed"),
+        (
+            "pyproject.toml",
+            PYDANTIC_AI["pyproject.toml"].replace("= []", '= ["grpcio<1.70"]'),
+            "pyproject.toml [tool.uv] constraint-dependencies (every package) changed",
+        ),
+    ],
+)
+def test_python_root_settings_reach_every_package(
+    cli: Cli, make_repo: MakeRepo, path: str, text: str, reason: str
+) -> None:
+    repo = make_repo(PYDANTIC_AI)
+    repo.write(path, text)
+    data = affected(cli, repo)
+    assert data["affected"] == PYTHON
+    assert data["reasons"]["//pydantic_graph:pydantic_graph"] == f"root configuration: {reason}"
