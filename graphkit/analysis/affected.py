@@ -141,7 +141,8 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
         for path in change.paths:
             for side in (base, head):
                 folder = side.graph.package_of(path)
-                if path in side.snapshot and folder is not None and folder not in dirty:
+                # Outside every package, owners are the targets that include the file.
+                if path in side.snapshot and folder not in dirty:
                     seed(side.graph.owners(path), reason)
     return seeds
 

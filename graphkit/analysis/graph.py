@@ -82,10 +82,21 @@ class BuildGraph:
     globs: Mapping[tuple[str, ...], Translation]  # every srcs and global_inputs list, translated
     # Deps found in imports and not declared: target -> {dep: the import that needs it}.
     inferred: Mapping[Label, Mapping[Label, ImportVia]] = field(default_factory=dict)
+    # Files outside every package that a target's sources compile in (Rust's
+    # include_bytes!): inputs of that target, so a change to one affects it.
+    included: Mapping[Label, tuple[str, ...]] = field(default_factory=dict)
 
-    def with_inferred(self, inferred: Mapping[Label, Mapping[Label, ImportVia]]) -> BuildGraph:
-        """The same declarations with the deps imports add (see ``graphkit.analysis.inferred``)."""
-        return replace(self, inferred=inferred) if inferred or self.inferred else self
+    def with_inferred(
+        self,
+        inferred: Mapping[Label, Mapping[Label, ImportVia]],
+        included: Mapping[Label, tuple[str, ...]] | None = None,
+    ) -> BuildGraph:
+        """The same declarations with the deps imports add (see ``graphkit.analysis.inferred``)
+        and the files outside every package that targets include."""
+        included = included or {}
+        if not (inferred or self.inferred or included or self.included):
+            return self
+        return replace(self, inferred=inferred, included=included)
 
     def declares_as(self, other: BuildGraph) -> bool:
         """True when both graphs were read from the same manifests (the memo shares
@@ -123,7 +134,7 @@ class BuildGraph:
         return _digraph(self.targets, self.inferred)
 
     def __getstate__(self) -> dict[str, Any]:
-        derived = ("targets", "dependents", "digraph", "aliases")
+        derived = ("targets", "dependents", "digraph", "aliases", "includers")
         return {k: v for k, v in self.__dict__.items() if k not in derived}
 
     def package_of(self, path: str) -> str | None:
@@ -191,7 +202,9 @@ class BuildGraph:
         that package: unknown means affected.
         """
         folder = self.package_of(path)
-        if folder is None or path in self.meta_paths:
+        if folder is None:
+            return list(self.includers.get(path, ()))
+        if path in self.meta_paths:
             return []
         package = self.packages[folder]
         relative = path[len(folder) + 1 :] if folder else path
@@ -217,7 +230,20 @@ class BuildGraph:
         for folder, paths in by_package.items():
             for label, files in package_inputs(self, self.packages[folder], paths).items():
                 result[label] = files
+        for label, included in self.included.items():
+            present = [p for p in included if p in snapshot]
+            if label in result and present:
+                result[label] = sorted({*result[label], *present})
         return result
+
+    @cached_property
+    def includers(self) -> Mapping[str, tuple[Label, ...]]:
+        """Each included file outside every package, with the targets that include it."""
+        found: dict[str, list[Label]] = {}
+        for label, files in self.included.items():
+            for path in files:
+                found.setdefault(path, []).append(label)
+        return {path: tuple(sorted(labels)) for path, labels in found.items()}
 
     def global_inputs(self, snapshot: Snapshot) -> list[str]:
         """The files of ``snapshot`` matching ``global_inputs``, sorted."""
@@ -225,8 +251,13 @@ class BuildGraph:
         return sorted(p for p in snapshot if match(p))
 
     def unowned(self, paths: Iterable[str]) -> list[str]:
-        """The given paths that lie outside every package (graphkit's own files excepted)."""
-        return sorted(p for p in paths if self.package_of(p) is None and p not in self.meta_paths)
+        """The given paths that lie outside every package (graphkit's own files excepted)
+        and that no target includes."""
+        return sorted(
+            p
+            for p in paths
+            if self.package_of(p) is None and p not in self.meta_paths and p not in self.includers
+        )
 
 
 def package_inputs(

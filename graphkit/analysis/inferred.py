@@ -13,6 +13,9 @@ no manifest declares; the graph carries them (``BuildGraph.with_inferred``).
 An import that resolves to several candidates depends on all of them (never a
 guess that could miss a change); one that resolves to nothing in the repo is an
 external package and adds nothing. Both are reported as problems by ``tidy``.
+
+A Rust include (``include_bytes!``) of a file that no package owns cannot become a
+dep: ``included_files`` makes that file an input of the including target instead.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from graphkit.model import ImportVia, Snapshot
 from graphkit.readers.infer.resolve import FileImports, ImportRef, Problem, Resolver, resolve_file
 
 # Bump when ScannedFile or the way a scan is derived changes: memoized scans are keyed by it.
-SCAN_FORMAT = 1
+SCAN_FORMAT = 2
 _PACKAGE_JSON = "package.json"
 
 Inferred = Mapping[Label, Mapping[Label, ImportVia]]
+Included = Mapping[Label, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -151,12 +155,40 @@ def target_deps(
     return result
 
 
+def included_files(
+    graph: BuildGraph, inputs: Mapping[Label, list[str]], found: ImportScan
+) -> dict[Label, tuple[str, ...]]:
+    """Target -> the files outside every package its Rust sources include, sorted.
+
+    Such a file has no owner to depend on (helix's ``languages.toml`` beside a
+    virtual workspace root), so it becomes an input of the target that includes it.
+    """
+    owned = {path for paths in inputs.values() for path in paths}
+    result: dict[Label, tuple[str, ...]] = {}
+    for label, paths in inputs.items():
+        if "rust" not in graph.rule_of(label).infer:
+            continue
+        files = {
+            edge.imported
+            for path in paths
+            if (scanned := found.files.get(path)) is not None and scanned.language == "rust"
+            for edge in scanned.resolved.edges
+            if edge.imported not in owned and graph.package_of(edge.imported) is None
+        }
+        if files:
+            result[label] = tuple(sorted(files))
+    return result
+
+
 def infer_graph(graph: BuildGraph, snapshot: Snapshot, read: Reader) -> BuildGraph:
     """``graph`` with the deps its imports add, scanned from scratch."""
     if not infers(graph):
         return graph
     inputs = graph.inputs(snapshot)
-    return graph.with_inferred(target_deps(graph, inputs, scan(graph, snapshot, read, inputs)))
+    found = scan(graph, snapshot, read, inputs)
+    return graph.with_inferred(
+        target_deps(graph, inputs, found), included_files(graph, inputs, found)
+    )
 
 
 def content_id(snapshot: Snapshot) -> str:
@@ -172,9 +204,9 @@ def content_id(snapshot: Snapshot) -> str:
 def _sources(graph: BuildGraph, inputs: Mapping[Label, list[str]]) -> dict[str, str]:
     """Path -> language of every input file whose owner's rule infers that language."""
     # The extractors compile their patterns on import: a warm run (memo hit) never scans.
-    from graphkit.readers.infer import js, python
+    from graphkit.readers.infer import js, python, rust
 
-    suffixes_of = {"python": python.SUFFIXES, "js": js.SUFFIXES}
+    suffixes_of = {"python": python.SUFFIXES, "js": js.SUFFIXES, "rust": rust.SUFFIXES}
     found: dict[str, str] = {}
     for label, paths in inputs.items():
         for language in graph.rule_of(label).infer:
@@ -220,6 +252,10 @@ def _resolver(language: str, graph: BuildGraph, snapshot: Snapshot, read: Reader
     if language == "python":
         python_files = [p for p in snapshot if p.endswith(python.SUFFIXES)]
         return python.PythonResolver(python_files, python.default_roots(snapshot))
+    if language == "rust":
+        from graphkit.readers.infer.rust import RustResolver
+
+        return RustResolver(frozenset(snapshot))
     configs = {
         p: read(p, e) for p, e in snapshot.items() if p.rsplit("/", 1)[-1] in js.CONFIG_NAMES
     }

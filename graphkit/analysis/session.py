@@ -21,8 +21,10 @@ from graphkit.analysis.graph import MEMO_FORMAT, BuildGraph, graph_key, load_gra
 from graphkit.analysis.inferred import (
     SCAN_FORMAT,
     ImportScan,
+    Included,
     Inferred,
     content_id,
+    included_files,
     infers,
     scan,
     target_deps,
@@ -55,7 +57,7 @@ class Loaded:
         """The same revision over ``graph`` (the deps imports add attached). Inputs
         carry over: they depend on the declarations alone."""
         other = Loaded(self.revision, replace(self.side, graph=graph))
-        if "inputs" in self.__dict__:
+        if "inputs" in self.__dict__ and not graph.included:
             other.__dict__["inputs"] = self.__dict__["inputs"]
         return other
 
@@ -126,7 +128,8 @@ class Session:
             self._graph_keys[revision.sha] = key
             loaded = Loaded(revision, Side(graph, snapshot, self.workspace.read))
             if infers(graph):
-                loaded = loaded.with_graph(graph.with_inferred(self._inferred(loaded, key)))
+                inferred, included = self._inferred(loaded, key)
+                loaded = loaded.with_graph(graph.with_inferred(inferred, included))
             self._loaded[revision.sha] = loaded
         return self._loaded[revision.sha]
 
@@ -135,12 +138,17 @@ class Session:
         tree = self.workspace.tree_id(loaded.revision)
         return tree if tree is not None else content_id(loaded.side.snapshot)
 
-    def _inferred(self, loaded: Loaded, key: str) -> Inferred:
-        """The deps imports add at a revision: memoized by content, like the graph."""
+    def _inferred(self, loaded: Loaded, key: str) -> tuple[Inferred, Included]:
+        """The deps imports add at a revision, and the files outside every package that
+        targets include: memoized by content, like the graph."""
         memo_key = f"inferred:{__version__}:{SCAN_FORMAT}:{key}:{self._content(loaded)}"
-        found: Inferred | None = self._recall(memo_key)
+        found: tuple[Inferred, Included] | None = self._recall(memo_key)
         if found is None:
-            found = target_deps(loaded.graph, loaded.inputs, self.import_scan(loaded))
+            scanned = self.import_scan(loaded)
+            found = (
+                target_deps(loaded.graph, loaded.inputs, scanned),
+                included_files(loaded.graph, loaded.inputs, scanned),
+            )
             self._keep(memo_key, found)
         return found
 

@@ -181,3 +181,69 @@ def test_explain_shows_an_import_cycle(
     data = json.loads(cli(repo.root, "explain", "//a", "--format", "json").output)
     assert list(data["import_cycle"]) == ["//b:b"] and data["deps"] == {}
     assert "import cycle, members' own inputs (1):" in cli(repo.root, "explain", "//a").output
+
+
+# helix-editor/helix: a virtual workspace root, and helix-loader compiles in the
+# repository's languages.toml, which no crate owns; helix-view a file of another crate.
+HELIX = {
+    "Cargo.toml": '[workspace]\nmembers = ["helix-loader", "helix-term", "helix-view", "book"]\n',
+    "languages.toml": '[[language]]\nname = "rust"\n',
+    "README.md": "# helix\n",
+    "helix-loader/Cargo.toml": '[package]\nname = "helix-loader"\nversion = "0.1.0"\n',
+    "helix-loader/src/lib.rs": (
+        'pub fn languages() -> &\'static [u8] { include_bytes!("../../languages.toml") }\n'
+    ),
+    "helix-term/Cargo.toml": (
+        '[package]\nname = "helix-term"\nversion = "0.1.0"\n\n'
+        '[dependencies]\nhelix-loader = { path = "../helix-loader" }\n'
+    ),
+    "helix-term/src/main.rs": "fn main() {}\n",
+    "helix-view/Cargo.toml": '[package]\nname = "helix-view"\nversion = "0.1.0"\n',
+    "helix-view/src/theme.rs": 'const THEME: &str = include_str!("../../book/theme.toml");\n',
+    "book/Cargo.toml": '[package]\nname = "book"\nversion = "0.1.0"\n',
+    "book/theme.toml": "[ui]\n",
+}
+
+
+def rust_affected(cli: Cli, repo: GitRepo) -> dict[str, object]:
+    repo.commit("edit")
+    result = cli(repo.root, "affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data: dict[str, object] = json.loads(result.output)
+    return data
+
+
+def test_an_included_file_outside_every_crate_is_an_input_of_the_includer(
+    cli: Cli, make_repo: Callable[[dict[str, str]], GitRepo]
+) -> None:
+    repo = make_repo(HELIX)
+    repo.append("languages.toml", '[[language]]\nname = "toml"\n')
+    data = rust_affected(cli, repo)
+    assert data["affected"] == ["//helix-loader:helix-loader", "//helix-term:helix-term"]
+    assert data["unowned"] == []
+    explained = cli(repo.root, "explain", "//helix-loader", "--format", "json").output
+    assert "languages.toml" in explained
+
+
+def test_a_file_outside_every_crate_that_nothing_includes_stays_unowned(
+    cli: Cli, make_repo: Callable[[dict[str, str]], GitRepo]
+) -> None:
+    repo = make_repo(HELIX)
+    repo.append("README.md", "more\n")
+    data = rust_affected(cli, repo)
+    assert data["affected"] == []
+    assert data["unowned"] == ["README.md"]
+
+
+def test_an_include_of_another_crates_file_depends_on_that_crate(
+    cli: Cli, make_repo: Callable[[dict[str, str]], GitRepo]
+) -> None:
+    repo = make_repo(HELIX)
+    repo.append("book/theme.toml", "bg = 1\n")
+    data = rust_affected(cli, repo)
+    assert data["affected"] == ["//book:book", "//helix-view:helix-view"]
+    reasons = data["reasons"]
+    assert isinstance(reasons, dict)
+    assert reasons["//helix-view:helix-view"] == (
+        "depends on //book:book (helix-view/src/theme.rs:1 imports book/theme.toml)"
+    )

@@ -145,8 +145,10 @@ def test_bad_shard_unit_names_its_line() -> None:
 
 
 def test_unknown_inference_names_its_line() -> None:
-    data = b'[rule.a]\nsrcs = []\ninfer = ["python", "rust"]\n'
-    assert error_of(data) == "rules/local.toml:3: unknown inference 'rust' (known: js, python)"
+    data = b'[rule.a]\nsrcs = []\ninfer = ["python", "cobol"]\n'
+    assert error_of(data) == (
+        "rules/local.toml:3: unknown inference 'cobol' (known: js, python, rust)"
+    )
 
 
 def test_attrs_may_not_redefine_target_fields() -> None:
