@@ -35,7 +35,7 @@ class CacheTls:
 class WorkspaceConfig:
     """Workspace settings from ``graphkit.toml``; every field has a default."""
 
-    default_branch: str = "main"
+    default_branch: str | None = None  # None: origin/HEAD's branch, else main, else master
     global_inputs: tuple[str, ...] = ()  # globs, repo-relative: a change here affects everything
     rules_dir: str | None = None  # a folder of workspace rule files, added to the built-ins
     cache_dir: str | None = None
@@ -104,7 +104,7 @@ def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
         )
     numbers = (int, float)
     return WorkspaceConfig(
-        default_branch=get(ws, "default_branch", str, "main"),
+        default_branch=get(ws, "default_branch", str, None),
         global_inputs=tuple(global_inputs),
         rules_dir=rules_dir,
         cache_dir=get(cache, "dir", str, None),

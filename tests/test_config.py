@@ -18,7 +18,7 @@ def test_empty_config_is_all_defaults() -> None:
     config = parse_config(b"")
     assert config == WorkspaceConfig()
     assert config == WorkspaceConfig(
-        default_branch="main",
+        default_branch=None,
         global_inputs=(),
         rules_dir=None,
         cache_dir=None,

@@ -33,7 +33,7 @@ from graphkit.readers.rules import builtin_rule_files, load_rules
 from graphkit.tomldoc import line_of
 
 Reader = Callable[[str, FileEntry], bytes]
-MEMO_FORMAT = 5
+MEMO_FORMAT = 6  # 6: WorkspaceConfig.default_branch may be None, root_tasks
 
 # A glob list as regular expressions: (any of these must match, none of these may).
 Translation = tuple[tuple[str, ...], tuple[str, ...]]

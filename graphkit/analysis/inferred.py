@@ -28,7 +28,7 @@ import xxhash
 
 from graphkit.analysis.graph import BuildGraph, Reader
 from graphkit.labels import Label
-from graphkit.model import ImportVia, Snapshot
+from graphkit.model import FileEntry, ImportVia, Snapshot
 from graphkit.readers.infer.resolve import FileImports, ImportRef, Problem, Resolver, resolve_file
 
 # Bump when ScannedFile or the way a scan is derived changes: memoized scans are keyed by it.
@@ -110,6 +110,22 @@ def scan(
         found = resolve_file(path, refs, resolver(language))
         files[path] = ScannedFile(entry.oid, language, refs, found)
     return ImportScan(files, context, resolvers)
+
+
+def unscanned(
+    graph: BuildGraph,
+    snapshot: Snapshot,
+    inputs: Mapping[Label, list[str]],
+    previous: ImportScan | None = None,
+) -> list[FileEntry]:
+    """The sources ``scan`` will read: those ``previous`` does not know by blob id."""
+    known = previous.files if previous is not None else {}
+    found = []
+    for path in _sources(graph, inputs):
+        old = known.get(path)
+        if old is None or old.oid != snapshot[path].oid:
+            found.append(snapshot[path])
+    return found
 
 
 def target_deps(

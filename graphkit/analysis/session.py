@@ -28,6 +28,7 @@ from graphkit.analysis.inferred import (
     infers,
     scan,
     target_deps,
+    unscanned,
 )
 from graphkit.analysis.keys import KeyRecord, compute_keys
 from graphkit.errors import InputError, UnknownStateError
@@ -163,6 +164,10 @@ class Session:
             if found is None:
                 side = loaded.side
                 previous = self._previous_scan(loaded)
+                # A partial clone fetches the blobs it lacks in one batch, not one by one.
+                self.workspace.prefetch(
+                    unscanned(side.graph, side.snapshot, loaded.inputs, previous)
+                )
                 found = scan(
                     side.graph, side.snapshot, self.workspace.read, loaded.inputs, previous
                 )
@@ -217,6 +222,9 @@ class Session:
                 self._keep(tree_key, key)
         graph = self._graphs.get(key) or self._recall(key)
         if graph is None:
+            if meta is None:
+                meta = read_meta(snapshot, self.workspace.read)
+            self.workspace.prefetch(meta.values())  # one batch in a partial clone
             graph = load_graph(snapshot, self.workspace.read, meta)
             self._keep(key, graph)
         self._graphs[key] = graph

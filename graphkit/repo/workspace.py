@@ -3,14 +3,19 @@
 A Workspace answers questions about the repository without checking anything
 out: which commit a revision names, the merge-base with the default branch, the
 files of a commit (mode and blob id, straight from the tree), the files of the
-worktree (staged, unstaged and untracked, honouring ``.gitignore``), and blob bytes.
+worktree (staged, unstaged and untracked, honouring ``.gitignore`` and sparse
+checkouts), and blob bytes.
+
+libgit2 cannot fetch from a promisor remote, so in a partial clone the blobs it
+lacks are fetched by running ``git fetch``: the one place graphkit runs git.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Mapping
+import subprocess
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +33,13 @@ _FETCH_HINT = (
 
 # Mode bits git records for each kind of file.
 MODE_FILE, MODE_EXEC, MODE_LINK, MODE_SUBMODULE = 0o100644, 0o100755, 0o120000, 0o160000
+
+# The index flag of a file outside a sparse checkout (or marked with
+# `git update-index --skip-worktree`): git treats it as unchanged whatever the disk says.
+_SKIP_WORKTREE = 1 << 14
+
+# Blobs per `git fetch` command line: far below any OS limit on arguments.
+_FETCH_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +92,8 @@ class Workspace:
         if repo.workdir is None:
             raise InputError(f"{repo.path}: a bare repository has no worktree to analyze")
         self.root = Path(repo.workdir).resolve()
+        self._promisor = _promisor_remote(repo)
+        self._hashed: set[str] = set()  # blob ids hashed from disk: the worktree's own
 
     @classmethod
     def open(cls, start: Path | str = ".") -> Workspace:
@@ -122,27 +136,60 @@ class Workspace:
             ) from None
         return Revision(spec, str(commit.id))
 
-    def default_base(self, default_branch: str) -> Revision:
-        """The merge-base of HEAD with the default branch (local, else ``origin/``)."""
+    def default_base(self, configured: str | None = None) -> Revision:
+        """The merge-base of HEAD with the default branch.
+
+        The default branch is ``configured`` (graphkit.toml) when set, else the branch
+        ``origin/HEAD`` points at, else ``main``, else ``master``; each is looked up as
+        a local branch, then as ``origin/<name>``. The error lists every ref tried.
+        """
         head = self.resolve("HEAD")
-        for ref in (default_branch, f"origin/{default_branch}"):
-            try:
-                branch = self._repo.revparse_single(ref).peel(pygit2.Commit)
-            except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-                continue
-            base = self._repo.merge_base(branch.id, pygit2.Oid(hex=head.sha))
-            if base is None:
-                if self.is_shallow:
-                    raise UnknownStateError(
-                        f"no merge-base of HEAD and {ref!r} in this shallow clone", hint=_FETCH_HINT
-                    )
-                raise InputError(f"HEAD and {ref!r} share no history", hint="pass --base REV")
-            return Revision(f"merge-base(HEAD, {ref})", str(base))
+        names = [configured] if configured else self._default_branch_names()
+        tried: list[str] = []
+        for name in names:
+            for ref in (name, f"origin/{name}"):
+                tried.append(ref)
+                try:
+                    branch = self._repo.revparse_single(ref).peel(pygit2.Commit)
+                except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+                    continue
+                return Revision(f"merge-base(HEAD, {ref})", self._merge_base(branch, head, ref))
+        if configured:
+            raise InputError(
+                f"default branch {configured!r} not found (tried {', '.join(tried)})",
+                path="graphkit.toml",
+                hint="fix [workspace] default_branch, or pass --base REV",
+            )
+        if not self._origin_head():
+            tried.insert(0, "origin/HEAD (not set)")
         raise InputError(
-            f"default branch {default_branch!r} not found (nor origin/{default_branch})",
-            path="graphkit.toml",
-            hint="set [workspace] default_branch, or pass --base REV",
+            f"no default branch found (tried {', '.join(tried)})",
+            hint="set [workspace] default_branch in graphkit.toml, "
+            "run `git remote set-head origin --auto`, or pass --base REV",
         )
+
+    def _default_branch_names(self) -> list[str]:
+        names = [self._origin_head(), "main", "master"]
+        return [n for i, n in enumerate(names) if n and n not in names[:i]]
+
+    def _origin_head(self) -> str:
+        """The branch ``origin/HEAD`` names (what the remote calls its default), or ""."""
+        ref = self._repo.references.get("refs/remotes/origin/HEAD")
+        target = ref.target if ref is not None else None
+        prefix = "refs/remotes/origin/"
+        if isinstance(target, str) and target.startswith(prefix):
+            return target.removeprefix(prefix)
+        return ""
+
+    def _merge_base(self, branch: pygit2.Commit, head: Revision, ref: str) -> str:
+        base = self._repo.merge_base(branch.id, pygit2.Oid(hex=head.sha))
+        if base is None:
+            if self.is_shallow:
+                raise UnknownStateError(
+                    f"no merge-base of HEAD and {ref!r} in this shallow clone", hint=_FETCH_HINT
+                )
+            raise InputError(f"HEAD and {ref!r} share no history", hint="pass --base REV")
+        return str(base)
 
     def snapshot(self, revision: Revision) -> Mapping[str, FileEntry]:
         """Every file of a commit or of the worktree, as {path: FileEntry}.
@@ -196,34 +243,121 @@ class Workspace:
         return old, new
 
     def read(self, path: str, entry: FileEntry) -> bytes:
-        """The bytes of ``path`` as recorded by ``entry``: from the object store, else the disk.
+        """The bytes of ``path`` as recorded by ``entry``: from the object store, else the
+        disk, else (in a partial clone) fetched from the promisor remote.
 
         Bytes read from disk are checked against the blob id, so a file that changed
         since the snapshot was taken is an error rather than a silent mismatch.
         """
-        try:
-            blob = self._repo.get(entry.oid)
-        except ValueError:
-            blob = None
-        if isinstance(blob, pygit2.Blob):
-            return bytes(blob.data)
-        full = self.root / path
-        data = os.readlink(full).encode() if entry.mode == MODE_LINK else full.read_bytes()
-        if str(pygit2.hash(data)) != entry.oid:
+        blob = self._blob(entry.oid)
+        if blob is not None:
+            return blob
+        data = self._disk_bytes(path, entry)
+        if data is not None:
+            return data
+        if self._promisor is not None and entry.oid not in self._hashed:
+            self._fetch([entry.oid], path)
+            blob = self._blob(entry.oid)
+            if blob is not None:
+                return blob
+        if (self.root / path).exists() or os.path.islink(self.root / path):
             raise InputError(f"{path} changed while graphkit was reading it; run again")
-        return data
+        raise InputError(
+            f"{path}: blob {entry.oid} is neither in the object store nor on disk",
+            hint="the clone is incomplete: run `git fsck`, or clone again",
+        )
+
+    def prefetch(self, entries: Iterable[FileEntry]) -> None:
+        """In a partial clone, fetch in one go the blobs of ``entries`` not yet local.
+
+        Anywhere else this does nothing. Reading a missing blob fetches it anyway;
+        this only saves a round trip per blob when many are about to be read.
+        """
+        if self._promisor is None:
+            return
+        missing = {
+            e.oid
+            for e in entries
+            if e.mode != MODE_SUBMODULE
+            and e.oid not in self._hashed
+            and pygit2.Oid(hex=e.oid) not in self._repo
+        }
+        if missing:
+            self._fetch(sorted(missing), None)
+
+    def _blob(self, oid: str) -> bytes | None:
+        try:
+            blob = self._repo.get(oid)
+        except ValueError:
+            return None
+        return bytes(blob.data) if isinstance(blob, pygit2.Blob) else None
+
+    def _disk_bytes(self, path: str, entry: FileEntry) -> bytes | None:
+        """The file on disk, if it is there and holds exactly ``entry``'s blob."""
+        full = self.root / path
+        try:
+            data = os.readlink(full).encode() if entry.mode == MODE_LINK else full.read_bytes()
+        except OSError:
+            return None
+        return data if str(pygit2.hash(data)) == entry.oid else None
+
+    def _fetch(self, oids: list[str], path: str | None) -> None:
+        """Fetch blobs from the promisor remote, as git's own lazy fetch would.
+
+        The noop negotiation sends no history; ``--filter`` keeps the fetched pack a
+        promisor pack; no prompt may wait for a password that nobody will type.
+        """
+        remote = self._promisor or "origin"
+        for start in range(0, len(oids), _FETCH_BATCH):
+            batch = oids[start : start + _FETCH_BATCH]
+            command = [
+                "git", "-c", "fetch.negotiationAlgorithm=noop", "-c", "gc.auto=0",
+                "-c", "maintenance.auto=false", "fetch", "--quiet", remote, "--no-tags",
+                "--no-write-fetch-head", "--recurse-submodules=no", "--filter=blob:none",
+                *batch,
+            ]  # fmt: skip
+            env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+            try:
+                done = subprocess.run(
+                    command, cwd=self.root, env=env, capture_output=True, stdin=subprocess.DEVNULL
+                )
+                why = done.stderr.decode(errors="replace").strip().splitlines()
+                failed = done.returncode != 0
+            except OSError as exc:
+                why, failed = [f"cannot run git: {exc}"], True
+            if failed:
+                what = f"{path}: blob {batch[0]}" if path else f"{len(batch)} blob(s)"
+                raise UnknownStateError(
+                    f"{what} not in this partial clone, and fetching from {remote!r} failed"
+                    + (f": {why[-1]}" if why else ""),
+                    hint=f"run `git fetch {remote} {batch[0]}` (or clone without --filter), "
+                    "or pass --on-unknown=all",
+                )
 
     def _worktree_snapshot(self) -> dict[str, FileEntry]:
         """The index, overlaid with what ``git status`` says differs on disk.
 
         Clean files keep the blob id the index recorded (no file read at all); only
-        modified and untracked files are hashed.
+        modified and untracked files are hashed. A file outside a sparse checkout is
+        absent from disk by design: it keeps its index entry, as git keeps it.
         """
-        index = self._repo.index
-        index.read()
+        try:
+            index = self._repo.index
+            index.read()
+        except pygit2.GitError as exc:
+            raise InputError(
+                f"{self.git_dir / 'index'}: cannot read the index ({exc})",
+                hint="for a sparse index run `git sparse-checkout init --no-sparse-index`"
+                if "sdir" in str(exc)
+                else "run `git status` to check the repository",
+            ) from None
         files = {e.path: FileEntry(e.mode, str(e.id)) for e in index}
         status_flags = pygit2.enums.FileStatus
         for path, flags in self._repo.status(untracked_files="all").items():
+            if flags & (status_flags.WT_DELETED | status_flags.WT_MODIFIED) and _skips_worktree(
+                index, path
+            ):
+                continue
             if flags & status_flags.WT_DELETED or (
                 flags & status_flags.INDEX_DELETED and not flags & status_flags.WT_NEW
             ):
@@ -239,6 +373,8 @@ class Workspace:
                     files.pop(path, None)
                 else:
                     files[path] = entry
+                    if entry.mode != MODE_SUBMODULE:
+                        self._hashed.add(entry.oid)
         return files
 
     def _hash_from_disk(self, path: str, known: FileEntry | None) -> FileEntry | None:
@@ -258,3 +394,27 @@ class Workspace:
             return None
         mode = MODE_EXEC if info.st_mode & stat.S_IXUSR else MODE_FILE
         return FileEntry(mode, str(pygit2.hashfile(str(full))))
+
+
+def _skips_worktree(index: pygit2.Index, path: str) -> bool:
+    """True for a file git leaves out of the worktree (sparse checkout, skip-worktree).
+
+    pygit2 does not expose an index entry's extended flags, so this reads libgit2's
+    entry through pygit2's own cffi handle; libgit2's status ignores the flag.
+    """
+    from pygit2.ffi import C, ffi
+
+    entry = C.git_index_get_bypath(index._index, path.encode(), 0)
+    return bool(entry != ffi.NULL and entry.flags_extended & _SKIP_WORKTREE)
+
+
+def _promisor_remote(repo: pygit2.Repository) -> str | None:
+    """The remote a partial clone fetches its missing objects from, or None."""
+    config = repo.config
+    if "extensions.partialclone" in config:
+        return str(config["extensions.partialclone"])
+    for remote in repo.remotes:
+        key = f"remote.{remote.name}.promisor"
+        if key in config and config.get_bool(key):
+            return str(remote.name)
+    return None

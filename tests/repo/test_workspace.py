@@ -294,8 +294,8 @@ def test_missing_default_branch_names_graphkit_toml(make_repo: MakeRepo) -> None
         workspace.default_base("trunk")
     assert caught.value.path == "graphkit.toml"
     assert str(caught.value) == (
-        "graphkit.toml: default branch 'trunk' not found (nor origin/trunk) "
-        "(set [workspace] default_branch, or pass --base REV)"
+        "graphkit.toml: default branch 'trunk' not found (tried trunk, origin/trunk) "
+        "(fix [workspace] default_branch, or pass --base REV)"
     )
 
 
