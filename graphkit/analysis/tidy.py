@@ -5,21 +5,26 @@ makes the manifests say so. ``find_drift`` names, per target, the inferred deps 
 declared deps do not cover (transitively). ``add_deps`` writes the missing labels
 into a ``BUILD.toml`` by replacing only that target's ``deps`` line (serialized with
 tomli-w), so comments, other targets and other fields stay exactly as they were.
-An ambiguous import is reported, never written: that would be a guess.
+Ecosystem manifests (package.json, pyproject.toml, Cargo.toml) are not rewritten:
+``hand_edits`` names the exact line to add to each. An ambiguous import is reported,
+never written: that would be a guess. A dep that would close a cycle is never suggested.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import tomli_w
 
 from graphkit.analysis.graph import BuildGraph
 from graphkit.errors import InputError
 from graphkit.labels import Label
+from graphkit.model import Target
 from graphkit.readers.infer.resolve import Problem
 from graphkit.readers.manifests.build_toml import BUILD_FILE
 
@@ -30,6 +35,9 @@ class Drift:
 
     missing: Mapping[Label, Mapping[Label, str]]  # target -> {missing dep: "file:line imports x"}
     problems: tuple[Problem, ...]
+    # Imports of a target that already depends on the importer: declaring them would
+    # close a cycle, so they are noted, never suggested.
+    cycles: Mapping[Label, Mapping[Label, str]] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -38,15 +46,18 @@ class Drift:
 
 
 def find_drift(graph: BuildGraph, problems: Iterable[Problem]) -> Drift:
-    """The deps imports add to ``graph`` that no declared dep covers, even transitively."""
+    """The deps imports add to ``graph`` that no declared dep covers, even transitively;
+    those that would close a cycle apart."""
     missing: dict[Label, dict[Label, str]] = {}
+    cycles: dict[Label, dict[Label, str]] = {}
     for label, deps in sorted(graph.inferred.items()):
         declared = declared_closure(graph, label)
-        needed = {dep: str(via) for dep, via in deps.items() if not via.ambiguous}
-        needed = {dep: why for dep, why in needed.items() if dep not in declared}
-        if needed:
-            missing[label] = dict(sorted(needed.items()))
-    return Drift(missing, tuple(problems))
+        for dep, via in sorted(deps.items()):
+            if via.ambiguous or dep in declared:
+                continue
+            closes = label in declared_closure(graph, dep)
+            (cycles if closes else missing).setdefault(label, {})[dep] = str(via)
+    return Drift(missing, tuple(problems), cycles)
 
 
 def declared_closure(graph: BuildGraph, label: Label) -> set[Label]:
@@ -105,20 +116,61 @@ def _with_deps(block: list[str], labels: Sequence[str], manifest: str) -> list[s
 def manifest_edits(graph: BuildGraph, drift: Drift) -> dict[str, dict[str, list[str]]]:
     """{BUILD.toml path: {target name: labels to add}} for targets declared in BUILD.toml.
 
-    Targets from ecosystem manifests are reported only, and a dep that would close a
-    cycle (the imported target already depends on the importer) is never written.
+    Targets from ecosystem manifests are left to ``hand_edits``.
     """
     edits: dict[str, dict[str, list[str]]] = {}
     for label, needed in drift.missing.items():
         target = graph.targets[label]
-        if not target.manifest.endswith(BUILD_FILE):
-            continue
-        names = [
-            _relative(label, dep) for dep in needed if label not in declared_closure(graph, dep)
-        ]
-        if names:
+        if target.manifest.endswith(BUILD_FILE):
+            names = [_relative(label, dep) for dep in needed]
             edits.setdefault(target.manifest, {})[label.name] = names
     return edits
+
+
+@dataclass(frozen=True)
+class HandEdit:
+    """A missing dep in an ecosystem manifest, which graphkit reports but never rewrites."""
+
+    target: Label
+    dep: Label
+    manifest: str
+    add: str  # the exact line to add and where, or why no line can say it
+
+
+def hand_edits(graph: BuildGraph, drift: Drift, files: Collection[str]) -> tuple[HandEdit, ...]:
+    """The missing deps of targets read from package.json, pyproject.toml or Cargo.toml,
+    each with the line to add. ``files`` (the snapshot's paths) tells the package manager."""
+    found = []
+    for label, needed in drift.missing.items():
+        manifest = graph.targets[label].manifest
+        if manifest.endswith(BUILD_FILE):
+            continue
+        for dep in needed:
+            add = _line_to_add(manifest, graph.targets[dep], label, files)
+            found.append(HandEdit(label, dep, manifest, add))
+    return tuple(found)
+
+
+def _line_to_add(manifest: str, dep: Target, owner: Label, files: Collection[str]) -> str:
+    kind = posixpath.basename(manifest)
+    if posixpath.basename(dep.manifest) != kind or not dep.aliases:
+        return f"no {kind} line can name {dep.label} (declared in {dep.manifest})"
+    name = dep.aliases[0]
+    if kind == "package.json":
+        # pnpm, yarn berry and bun link a workspace package only through `workspace:`;
+        # npm does not know that protocol and links any matching version instead.
+        berry = ".yarnrc.yml" in files
+        spec = "workspace:*" if "pnpm-workspace.yaml" in files or berry else "*"
+        return f'add {json.dumps(name)}: "{spec}" to "dependencies"'
+    if kind == "pyproject.toml":
+        line = f"add {json.dumps(name)} to [project] dependencies"
+        if "uv.lock" in files:  # a uv workspace member is linked only through its source
+            line += f" and {name} = {{ workspace = true }} to [tool.uv.sources]"
+        return line
+    if kind == "Cargo.toml":
+        path = posixpath.relpath(dep.label.package or ".", owner.package or ".")
+        return f"add {name} = {{ path = {json.dumps(path)} }} to [dependencies]"
+    return f"declare {name} ({dep.label}) as a dependency"
 
 
 def _relative(owner: Label, dep: Label) -> str:

@@ -162,8 +162,12 @@ def _records(loaded: Any, label: Any) -> Any:
 @FORMAT
 @reports_errors
 def tidy(check: bool, fmt: str) -> None:
-    """Add the deps that imports need to BUILD.toml files (or, with --check, list them)."""
-    from graphkit.analysis.tidy import add_deps, find_drift, manifest_edits
+    """Add the deps that imports need to BUILD.toml files (or, with --check, list them).
+
+    Ecosystem manifests (package.json, pyproject.toml, Cargo.toml) are never rewritten:
+    the exact line to add is printed, and tidy exits 1 until it is added.
+    """
+    from graphkit.analysis.tidy import add_deps, find_drift, hand_edits, manifest_edits
     from graphkit.errors import TaskFailed
     from graphkit.tomldoc import load_toml
     from graphkit.views import render
@@ -172,8 +176,13 @@ def tidy(check: bool, fmt: str) -> None:
         loaded = session.load(None)
         drift = find_drift(loaded.graph, session.import_scan(loaded).problems)
         edits = manifest_edits(loaded.graph, drift)
+        hand = hand_edits(loaded.graph, drift, loaded.side.snapshot)
         root = session.workspace.root
-    emit(fmt, render.drift_json(drift, edits, check), render.drift_text(drift, edits, check))
+    emit(
+        fmt,
+        render.drift_json(drift, edits, check, hand),
+        render.drift_text(drift, edits, check, hand),
+    )
     if check:
         if not drift.clean:
             raise TaskFailed(f"{len(drift.missing)} target(s) import what they do not depend on")
@@ -186,6 +195,8 @@ def tidy(check: bool, fmt: str) -> None:
         new_texts[manifest] = text
     for manifest, text in new_texts.items():
         write_file(str(root / manifest), text)
+    if hand:
+        raise TaskFailed(f"{len(hand)} dep(s) to add by hand to ecosystem manifests (listed above)")
 
 
 @main.group()
@@ -237,11 +248,26 @@ def _query_edges(label: str, transitive: bool, rev: str | None, fmt: str, *, rev
 @reports_errors
 def query_owners(paths: tuple[str, ...], rev: str | None, fmt: str) -> None:
     """The targets whose inputs include each PATH (repo-relative or relative to here)."""
+    from graphkit.errors import InputError
+
     with open_session() as session:
-        graph = session.load(rev).graph
-        owners = {p: [str(x) for x in graph.owners(_repo_relative(session, p))] for p in paths}
+        loaded = session.load(rev)
+        owners = {}
+        for path in paths:
+            relative = _repo_relative(session, path)
+            if not _exists(loaded.side.snapshot, relative):
+                where = f"revision {rev}" if rev else "the worktree"
+                raise InputError(f"{path}: no such file in {where}", hint="check the path")
+            owners[path] = [str(x) for x in loaded.graph.owners(relative)]
         text = "\n".join(f"{p}: {' '.join(o) or '(unowned)'}" for p, o in owners.items())
         emit(fmt, {"owners": owners}, text)
+
+
+def _exists(snapshot: Any, path: str) -> bool:
+    """True when ``path`` is a file of ``snapshot``, or a folder holding one."""
+    if path in snapshot or path == "":
+        return True
+    return any(p.startswith(f"{path}/") for p in snapshot)
 
 
 def _repo_relative(session: Any, path: str) -> str:

@@ -12,7 +12,7 @@ from graphkit.labels import Label
 if TYPE_CHECKING:  # keep these off the `affected` path: only other commands need them
     from graphkit.analysis.filetests import FileSelection
     from graphkit.analysis.keys import InputDifference, KeyRecord
-    from graphkit.analysis.tidy import Drift
+    from graphkit.analysis.tidy import Drift, HandEdit
     from graphkit.execution.history import FlakeStat
     from graphkit.execution.plan import Plan
     from graphkit.execution.run import Event, Summary
@@ -375,8 +375,14 @@ def junit_summary(summary: Summary) -> str:
     return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
-def drift_json(drift: Drift, edits: dict[str, dict[str, list[str]]], check: bool) -> dict[str, Any]:
-    """Missing deps per target with the import that needs each, problems, and the edits."""
+def drift_json(
+    drift: Drift,
+    edits: dict[str, dict[str, list[str]]],
+    check: bool,
+    hand: Sequence[HandEdit] = (),
+) -> dict[str, Any]:
+    """Missing deps per target with the import that needs each, problems, the edits
+    written to BUILD.toml, the lines to add by hand, and the imports that close cycles."""
     return {
         "missing": {
             str(label): {str(dep): why for dep, why in needed.items()}
@@ -385,12 +391,26 @@ def drift_json(drift: Drift, edits: dict[str, dict[str, list[str]]], check: bool
         "problems": [str(problem) for problem in drift.problems],
         "edits": edits,
         "written": not check,
+        "by_hand": [
+            {"target": str(h.target), "dep": str(h.dep), "manifest": h.manifest, "add": h.add}
+            for h in hand
+        ],
+        "cycles": {
+            str(label): {str(dep): why for dep, why in closing.items()}
+            for label, closing in drift.cycles.items()
+        },
     }
 
 
-def drift_text(drift: Drift, edits: dict[str, dict[str, list[str]]], check: bool) -> str:
-    """One line per missing dep, then the unresolved imports, then what was written."""
-    if drift.clean and not drift.problems:
+def drift_text(
+    drift: Drift,
+    edits: dict[str, dict[str, list[str]]],
+    check: bool,
+    hand: Sequence[HandEdit] = (),
+) -> str:
+    """One line per missing dep, then the unresolved imports, then what was written and
+    what must be added by hand, then the imports not suggested because of a cycle."""
+    if drift.clean and not drift.problems and not drift.cycles:
         return "deps are tidy: every import is covered by a declared dependency"
     lines = [
         f"{label} needs {dep} ({why})"
@@ -402,4 +422,14 @@ def drift_text(drift: Drift, edits: dict[str, dict[str, list[str]]], check: bool
     for manifest, additions in sorted(edits.items()):
         for name, labels in sorted(additions.items()):
             lines.append(f"{manifest}: {verb} {', '.join(labels)} to {name}")
+    lines += [
+        f"{h.manifest}: by hand: {h.add} (for {h.dep}; graphkit writes only BUILD.toml)"
+        for h in hand
+    ]
+    lines += [
+        f"note: {label} imports {dep} ({why}), which depends on {label}: "
+        "not suggested, it would close a cycle"
+        for label, closing in drift.cycles.items()
+        for dep, why in closing.items()
+    ]
     return "\n".join(lines)

@@ -63,14 +63,57 @@ def test_tidy_check_reports_then_tidy_writes_and_is_clean(cli: Cli, monorepo: Gi
     assert "//tools/release:release" in json.loads(result.output)["affected"]
 
 
-def test_js_import_outside_declared_deps_is_reported_not_written(
+def test_import_that_would_close_a_cycle_is_noted_never_suggested(
     cli: Cli, monorepo: GitRepo
 ) -> None:
+    # @acme/app depends on @acme/ui: ui importing app is a cycle, not a missing dep.
     monorepo.write("js/ui/src/extra.js", 'const main = require("../../app/src/main.js");\n')
+    check = cli(monorepo.root, "tidy", "--check", "--format", "json")
+    assert check.exit_code == 0
+    report = json.loads(check.stdout)
+    assert report["missing"] == {}
+    assert report["by_hand"] == []
+    assert report["cycles"] == {
+        "//js/ui:ui": {"//js/app:app": "js/ui/src/extra.js:1 imports js/app/src/main.js"}
+    }
+    text = cli(monorepo.root, "tidy").output
+    assert "needs" not in text
+    assert text == (
+        "note: //js/ui:ui imports //js/app:app (js/ui/src/extra.js:1 imports "
+        "js/app/src/main.js), which depends on //js/ui:ui: not suggested, it would close a cycle\n"
+    )
+
+
+def test_js_import_outside_declared_deps_is_reported_with_the_line_to_add(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.write("js/package.json", '{"private": true, "workspaces": ["ui", "app", "tools"]}\n')
+    monorepo.write("js/tools/package.json", '{"name": "@acme/tools", "version": "1.0.0"}\n')
+    monorepo.write("js/tools/src/index.js", "module.exports = 1;\n")
+    monorepo.write("js/app/src/extra.js", 'const t = require("../../tools/src/index.js");\n')
     check = cli(monorepo.root, "tidy", "--check", "--format", "json")
     assert check.exit_code == 1
     report = json.loads(check.stdout)
     assert report["missing"] == {
-        "//js/ui:ui": {"//js/app:app": "js/ui/src/extra.js:1 imports js/app/src/main.js"}
+        "//js/app:app": {"//js/tools:tools": "js/app/src/extra.js:1 imports js/tools/src/index.js"}
     }
     assert report["edits"] == {}  # package.json is the npm member's manifest: never rewritten
+    assert report["by_hand"] == [
+        {
+            "target": "//js/app:app",
+            "dep": "//js/tools:tools",
+            "manifest": "js/app/package.json",
+            "add": 'add "@acme/tools": "*" to "dependencies"',
+        }
+    ]
+    before = monorepo.read("js/app/package.json")
+    result = cli(monorepo.root, "tidy")
+    assert result.exit_code == 1  # it printed a need it did not write
+    assert monorepo.read("js/app/package.json") == before
+    assert result.output == (
+        "//js/app:app needs //js/tools:tools "
+        "(js/app/src/extra.js:1 imports js/tools/src/index.js)\n"
+        'js/app/package.json: by hand: add "@acme/tools": "*" to "dependencies" '
+        "(for //js/tools:tools; graphkit writes only BUILD.toml)\n"
+        "graphkit: error: 1 dep(s) to add by hand to ecosystem manifests (listed above)\n"
+    )

@@ -120,6 +120,18 @@ def test_query_owners_and_unowned(cli: Cli, monorepo: GitRepo) -> None:
     assert "tools/ci.toml" in unowned["unowned"]
 
 
+def test_query_owners_of_a_missing_file_is_exit_2(cli: Cli, monorepo: GitRepo) -> None:
+    result = cli(monorepo.root, "query", "owners", "no/such/file")
+    assert (result.exit_code, result.output) == (
+        2,
+        "graphkit: error: no/such/file: no such file in the worktree (check the path)\n",
+    )
+    at_head = cli(monorepo.root, "query", "owners", "libs/core/new.py", "--rev", "HEAD")
+    assert "libs/core/new.py: no such file in revision HEAD" in at_head.output
+    folder = cli(monorepo.root, "query", "owners", "libs/core", "--format", "json")
+    assert folder.exit_code == 0
+
+
 def test_query_unknown_label_is_exit_2(cli: Cli, monorepo: GitRepo) -> None:
     result = cli(monorepo.root, "query", "deps", "//libs/utl")
     assert result.exit_code == 2
