@@ -38,6 +38,9 @@ class WorkspaceConfig:
     default_branch: str | None = None  # None: origin/HEAD's branch, else main, else master
     global_inputs: tuple[str, ...] = ()  # globs, repo-relative: a change here affects everything
     rules_dir: str | None = None  # a folder of workspace rule files, added to the built-ins
+    # Tasks of the workspace root's own manifest that run without being named (turbo's
+    # `//#task`): the root's scripts usually drive the whole repository.
+    root_tasks: tuple[str, ...] = ()
     cache_dir: str | None = None
     remote_cache: str | None = None
     cache_tls: CacheTls = CacheTls()
@@ -45,7 +48,7 @@ class WorkspaceConfig:
 
 
 _SECTIONS: dict[str, set[str]] = {
-    "workspace": {"default_branch", "global_inputs", "rules_dir"},
+    "workspace": {"default_branch", "global_inputs", "rules_dir", "root_tasks"},
     "cache": {"dir", "remote", "tls_ca", "tls_client_cert", "tls_client_key"},
     "shards": {"target_s", "overhead_s", "max_shards"},
 }
@@ -102,11 +105,17 @@ def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
             path=path,
             line=line_of(data, "tls_client_cert" if tls.client_cert else "tls_client_key"),
         )
+    root_tasks = get(ws, "root_tasks", list, [])
+    if not all(isinstance(task, str) for task in root_tasks):
+        raise InputError(
+            "'root_tasks' must be a list of task names", path=path, line=line_of(data, "root_tasks")
+        )
     numbers = (int, float)
     return WorkspaceConfig(
         default_branch=get(ws, "default_branch", str, None),
         global_inputs=tuple(global_inputs),
         rules_dir=rules_dir,
+        root_tasks=tuple(root_tasks),
         cache_dir=get(cache, "dir", str, None),
         remote_cache=get(cache, "remote", str, None),
         cache_tls=tls,

@@ -110,6 +110,10 @@ def test_section_that_is_not_a_table() -> None:
             b"[workspace]\nrules_dir = false\n",
             "graphkit.toml:2: 'rules_dir' must be a str, found bool",
         ),
+        (
+            b"[workspace]\nroot_tasks = [1]\n",
+            "graphkit.toml:2: 'root_tasks' must be a list of task names",
+        ),
         (b"[cache]\nremote = 8980\n", "graphkit.toml:2: 'remote' must be a str, found int"),
         (b"[cache]\ntls_ca = 1\n", "graphkit.toml:2: 'tls_ca' must be a str, found int"),
         (

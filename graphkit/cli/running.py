@@ -140,10 +140,16 @@ def run(
                 )
             else:
                 unit_ids = [u.id for u in workflow.units(selection, None)]
+            # Skipped targets belong to no shard: the first shard reports them, once.
+            skipped = selection.skipped if shard is None or shard.startswith("1/") else ()
+            if fmt == "text":
+                for label, why in skipped:
+                    click.echo(render.skipped_line(label, task, why))
             if not unit_ids:
                 from graphkit.execution.run import Summary
 
-                emit(fmt, render.results_json(Summary()), "nothing to run")
+                text = render.summary_text(Summary(), skipped) if skipped else "nothing to run"
+                emit(fmt, render.results_json(Summary(), skipped, task), text)
                 return
             runs = workflow.tasks_for(selection, unit_ids, os.environ)
             reporter = _Reporter(fmt, interactive=fmt == "text" and sys.stdout.isatty())
@@ -160,7 +166,11 @@ def run(
                 )
             finally:
                 reporter.stop()
-        emit(fmt, render.results_json(summary), render.summary_text(summary))
+        emit(
+            fmt,
+            render.results_json(summary, skipped, task),
+            render.summary_text(summary, skipped),
+        )
         if junit_out:
             write_file(junit_out, render.junit_summary(summary))
         if summary.failed:

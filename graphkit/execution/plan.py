@@ -24,8 +24,11 @@ from graphkit.errors import InputError
 # Bumped whenever the digest encoding changes, so old and new digests never collide.
 PLAN_SCHEME = b"graphkit-plan/1"
 
-# Used when no unit has any recorded duration: every unit then weighs the same.
+# Used when no unit has any recorded duration (a first run): a unit is estimated from
+# its size, a fixed start-up cost plus a cost per file it tests. Rough on purpose: it
+# only has to tell a 200-file package from a 3-file one until real durations exist.
 DEFAULT_UNIT_S = 1.0
+DEFAULT_FILE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Unit:
     rule: str
     file: str | None  # the test file, for rules whose shard unit is "file"
     history_s: float | None  # recorded duration; None when unknown
+    files: int = 0  # how many files it tests: its size, for a first run's estimate
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,10 @@ def estimate(units: Sequence[Unit]) -> list[tuple[Unit, float, bool]]:
     """Each unit with its seconds and whether they were estimated, in input order.
 
     An unknown duration is the mean of the known units of the same rule (a test
-    file weighs like its siblings), else the mean of every known unit, else
-    ``DEFAULT_UNIT_S``. A negative or non-finite recorded value counts as unknown:
-    a damaged history must not skew a plan, nor crash it.
+    file weighs like its siblings), else the mean of every known unit; with no
+    history at all, ``DEFAULT_UNIT_S`` plus ``DEFAULT_FILE_S`` per file. A negative
+    or non-finite recorded value counts as unknown: a damaged history must not skew a
+    plan, nor crash it.
     """
     known: dict[str, list[float]] = {}
     for unit in units:
@@ -83,15 +88,17 @@ def estimate(units: Sequence[Unit]) -> list[tuple[Unit, float, bool]]:
         if recorded is not None:
             known.setdefault(unit.rule, []).append(recorded)
     every = [s for seconds in known.values() for s in seconds]
-    overall = math.fsum(every) / len(every) if every else DEFAULT_UNIT_S
+    overall = math.fsum(every) / len(every) if every else None
     by_rule = {rule: math.fsum(seconds) / len(seconds) for rule, seconds in known.items()}
     result = []
     for unit in units:
         recorded = _recorded(unit)
         if recorded is not None:
             result.append((unit, recorded, False))
-        else:
+        elif overall is not None:
             result.append((unit, by_rule.get(unit.rule, overall), True))
+        else:
+            result.append((unit, DEFAULT_UNIT_S + DEFAULT_FILE_S * unit.files, True))
     return result
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from graphkit.analysis.filetests import test_files
+from graphkit.analysis.graph import BuildGraph
 from graphkit.analysis.session import Loaded, Session
 from graphkit.cache.digest import Digest, digest, digest_of, mismatch
 from graphkit.cache.protocol import re_pb2
@@ -31,6 +32,7 @@ from graphkit.execution.run import TaskResult
 from graphkit.execution.tasks import TaskRun, declared_outputs, make_tasks
 from graphkit.labels import Label
 from graphkit.model import FileEntry
+from graphkit.readers.manifests.build_toml import BUILD_FILE
 
 QUARANTINE_FILE = "graphkit-quarantine.toml"
 
@@ -43,6 +45,8 @@ class Selection:
     task: str
     labels: tuple[Label, ...]
     committed: Mapping[str, FileEntry] = field(default_factory=dict)  # HEAD's files
+    # Selected targets whose manifest says the task does nothing here, with why.
+    skipped: tuple[tuple[Label, str], ...] = ()
 
 
 def select(
@@ -54,17 +58,25 @@ def select(
     base: str | None,
     on_unknown: str = "error",
 ) -> Selection:
-    """The named targets (else every target), only those affected with ``--affected``,
-    only those whose rule has ``task``."""
+    """The named targets (else every target but the workspace root's, unless graphkit.toml
+    lists the task in ``root_tasks``), only those affected with ``--affected``, only
+    those whose rule has ``task``; a package without the script the task runs is
+    skipped."""
     head = session.load(None)
     graph = head.graph
-    chosen = {graph.resolve(text) for text in labels} if labels else set(graph.targets)
+    if labels:
+        chosen = {graph.resolve(text) for text in labels}
+    else:
+        runs_root = task in graph.config.root_tasks
+        chosen = {x for x in graph.targets if runs_root or not _workspace_root(graph, x)}
     if affected:  # named and affected: the named targets the change affects
         chosen &= set(session.compare(base, None, on_unknown=on_unknown).affected.targets)
     with_task = sorted(label for label in chosen if graph.rule_of(label).task(task) is not None)
+    skipped = tuple((x, why) for x in with_task if (why := _no_script(graph, x, task)))
     if labels and not affected and not with_task:
         raise InputError(f"none of the named targets has a {task!r} task")
-    return Selection(head, task, tuple(with_task), _committed(session))
+    ran = tuple(x for x in with_task if x not in dict(skipped))
+    return Selection(head, task, ran, _committed(session), skipped)
 
 
 def _committed(session: Session) -> Mapping[str, FileEntry]:
@@ -73,6 +85,27 @@ def _committed(session: Session) -> Mapping[str, FileEntry]:
         return session.workspace.snapshot(session.workspace.resolve("HEAD"))
     except InputError:
         return {}
+
+
+def _workspace_root(graph: BuildGraph, label: Label) -> bool:
+    """True for the root package of an ecosystem workspace: its scripts (a `test` that
+    runs jest over the whole repository) would redo its members' work."""
+    manifest = graph.targets[label].manifest
+    if label.package != "" or manifest.endswith(BUILD_FILE):
+        return False
+    return any(
+        t.manifest.rpartition("/")[2] == manifest and t.label.package != ""
+        for t in graph.targets.values()
+    )
+
+
+def _no_script(graph: BuildGraph, label: Label, task: str) -> str | None:
+    """Why ``task`` does nothing for ``label``: a package.json without that script."""
+    target = graph.targets[label]
+    scripts = dict(target.attrs).get("scripts")
+    if scripts is None or task in json.loads(scripts):
+        return None
+    return f"{target.manifest} has no {task!r} script"
 
 
 def units(selection: Selection, history: History | None) -> list[Unit]:
@@ -86,11 +119,16 @@ def units(selection: Selection, history: History | None) -> list[Unit]:
             for path in test_files(graph, label, inputs[label]):
                 seconds = known.files.get(path) if known else None
                 found.append(
-                    Unit(f"{label}#{path}", str(label), selection.task, rule.kind, path, seconds)
+                    Unit(f"{label}#{path}", str(label), selection.task, rule.kind, path, seconds, 1)
                 )
         else:
             seconds = known.seconds if known else None
-            found.append(Unit(str(label), str(label), selection.task, rule.kind, None, seconds))
+            # Its size: the test files it runs, else (a rule that names none, e.g. a
+            # package whose tests its own tool finds) every input file.
+            size = len(test_files(graph, label, inputs[label]) or inputs[label])
+            found.append(
+                Unit(str(label), str(label), selection.task, rule.kind, None, seconds, size)
+            )
     return found
 
 

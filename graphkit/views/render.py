@@ -271,16 +271,26 @@ def event_line(event: Event) -> str | None:
     return None
 
 
-def summary_text(summary: Summary) -> str:
-    """``ran 3, cached 12, failed 0, flaky 1, muted 0; the cache saved 94.2s``."""
+def summary_text(summary: Summary, skipped: Sequence[tuple[Label, str]] = ()) -> str:
+    """``ran 3, cached 12, failed 0, flaky 1, muted 0; the cache saved 94.2s``
+    (and ``, skipped N`` when packages lacked the task's script)."""
     counts = ", ".join(
         f"{status} {summary.count(status)}"
         for status in ("ran", "cached", "failed", "flaky", "muted")
     )
+    if skipped:
+        counts += f", skipped {len(skipped)}"
     return f"{counts}; the cache saved {summary.saved_s:.1f}s"
 
 
-def results_json(summary: Summary) -> dict[str, Any]:
+def skipped_line(label: Label, task: str, why: str) -> str:
+    """``[skipped] //pkg:name build (pkg/package.json has no 'build' script)``."""
+    return f"[skipped] {label} {task} ({why})"
+
+
+def results_json(
+    summary: Summary, skipped: Sequence[tuple[Label, str]] = (), task: str = ""
+) -> dict[str, Any]:
     """The ``graphkit run --format json`` document."""
     return {
         "tasks": [
@@ -291,6 +301,10 @@ def results_json(summary: Summary) -> dict[str, Any]:
                 "duration_s": round(r.duration_s, 3),
             }
             for r in summary.results
+        ]
+        + [
+            {"label": str(label), "task": task, "status": "skipped", "duration_s": 0.0, "why": why}
+            for label, why in skipped
         ],
         "summary": {
             "ran": summary.count("ran"),
@@ -298,6 +312,7 @@ def results_json(summary: Summary) -> dict[str, Any]:
             "failed": summary.count("failed"),
             "flaky": summary.count("flaky"),
             "muted": summary.count("muted"),
+            "skipped": len(skipped),
             "saved_s": round(summary.saved_s, 3),
         },
     }
