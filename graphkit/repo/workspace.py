@@ -134,6 +134,10 @@ class Workspace:
             raise InputError(
                 f"unknown revision {spec!r}", hint="check the name with `git log`"
             ) from None
+        if self._promisor is not None and commit.tree_id not in self._repo:
+            # A treeless clone (--filter=tree:0): fetching the root tree brings its
+            # subtrees too, and no blobs, as git's own lazy fetch would.
+            self._fetch([str(commit.tree_id)], None)
         return Revision(spec, str(commit.id))
 
     def default_base(self, configured: str | None = None) -> Revision:
@@ -326,7 +330,7 @@ class Workspace:
             except OSError as exc:
                 why, failed = [f"cannot run git: {exc}"], True
             if failed:
-                what = f"{path}: blob {batch[0]}" if path else f"{len(batch)} blob(s)"
+                what = f"{path}: blob {batch[0]}" if path else f"{len(batch)} object(s)"
                 raise UnknownStateError(
                     f"{what} not in this partial clone, and fetching from {remote!r} failed"
                     + (f": {why[-1]}" if why else ""),

@@ -69,8 +69,15 @@ def is_local(root: Path, rev: str, path: str) -> bool:
 # Partial clones: a blob the clone lacks is fetched from the promisor remote.
 
 
-def test_blobless_clone_fetches_the_base_blobs_it_lacks(tmp_path: Path, cli: Cli) -> None:
-    part = clone(server(tmp_path), tmp_path / "part", "--filter=blob:none")
+@pytest.mark.parametrize("filter_arg", ["--filter=blob:none", "--filter=tree:0"])
+def test_partial_clone_fetches_the_base_objects_it_lacks(
+    tmp_path: Path, cli: Cli, filter_arg: str
+) -> None:
+    part = clone(server(tmp_path), tmp_path / "part", filter_arg)
+    if filter_arg == "--filter=tree:0":  # the base's trees are missing too
+        base_tree = pygit2.Repository(str(part)).revparse_single("HEAD~1").peel(pygit2.Commit)
+        assert base_tree.tree_id not in pygit2.Repository(str(part))
+        Workspace.open(part).resolve("HEAD~1")  # fetches the trees, not the blobs
     assert not is_local(part, "HEAD~1", "libs/a/a.py")  # the clone really lacks it
     found = affected(cli, part, "--base", "HEAD~1", "--head", "HEAD")
     assert found["affected"] == ["//libs/a:a", "//libs/b:b"]
