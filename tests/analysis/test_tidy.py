@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pygit2
 from click.testing import Result
 from gitrepo import GitRepo
 
-from graphkit.analysis.tidy import add_deps
+from graphkit.analysis.graph import BuildGraph, load_graph
+from graphkit.analysis.tidy import Drift, add_deps, hand_edits
+from graphkit.labels import Label
+from graphkit.model import FileEntry
 
 Cli = Callable[..., Result]
 
@@ -117,3 +121,48 @@ def test_js_import_outside_declared_deps_is_reported_with_the_line_to_add(
         "(for //js/tools:tools; graphkit writes only BUILD.toml)\n"
         "graphkit: error: 1 dep(s) to add by hand to ecosystem manifests (listed above)\n"
     )
+
+
+def graph_of(files: dict[str, str]) -> BuildGraph:
+    entries = {p: FileEntry(0o100644, str(pygit2.hash(t.encode()))) for p, t in files.items()}
+    return load_graph(entries, lambda path, _entry: files[path].encode())
+
+
+def test_hand_edits_name_the_exact_line_for_each_ecosystem() -> None:
+    files = {
+        "Cargo.toml": '[workspace]\nmembers = ["crates/*"]\n',
+        "crates/app/Cargo.toml": '[package]\nname = "app"\nversion = "0.1.0"\n',
+        "crates/geo/Cargo.toml": '[package]\nname = "geo"\nversion = "0.1.0"\n',
+        "pyproject.toml": '[tool.uv.workspace]\nmembers = ["py/*"]\n',
+        "py/api/pyproject.toml": '[project]\nname = "acme-api"\nversion = "1"\n',
+        "py/models/pyproject.toml": '[project]\nname = "acme-models"\nversion = "1"\n',
+        "uv.lock": "version = 1\n",
+        "pnpm-workspace.yaml": "packages: ['js/*']\n",
+        "js/web/package.json": '{"name": "@acme/web"}',
+        "js/ui/package.json": '{"name": "@acme/ui"}',
+    }
+    graph = graph_of(files)
+    needs = {
+        ("//crates/app", "//crates/geo"),
+        ("//py/api", "//py/models"),
+        ("//js/web", "//js/ui"),
+        ("//js/web", "//py/models"),
+    }
+    missing: dict[Label, dict[Label, str]] = {}
+    for owner, dep in sorted(needs):
+        missing.setdefault(graph.resolve(owner), {})[graph.resolve(dep)] = "x:1 imports y"
+    found = {(h.manifest, h.add) for h in hand_edits(graph, Drift(missing, ()), files)}
+    assert found == {
+        ("crates/app/Cargo.toml", 'add geo = { path = "../geo" } to [dependencies]'),
+        (
+            "py/api/pyproject.toml",
+            'add "acme-models" to [project] dependencies and '
+            "acme-models = { workspace = true } to [tool.uv.sources]",
+        ),
+        ("js/web/package.json", 'add "@acme/ui": "workspace:*" to "dependencies"'),
+        (
+            "js/web/package.json",
+            "no package.json line can name //py/models:models "
+            "(declared in py/models/pyproject.toml)",
+        ),
+    }
