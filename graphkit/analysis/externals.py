@@ -52,6 +52,11 @@ class Locked:
     deps: tuple[str, ...] = ()  # what its dependencies resolve to ("name version")
     via: str = ""  # the linked member it comes through, when that member is no dep
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What names the package apart from its version: lockfile, name, linked member."""
+        return (self.lockfile, self.name, self.via)
+
     def __str__(self) -> str:
         if self.broken:
             return f"{self.lockfile}: unparseable ({self.broken}) {self.version}"
@@ -77,16 +82,20 @@ def difference(old: tuple[Locked, ...], new: tuple[Locked, ...]) -> str:
             f"{broken.lockfile}: could not be compared ({broken.broken}), "
             "every package it pins is affected"
         )
-    for entry in added:
-        match = next(
-            (g for g in gone if (g.lockfile, g.name) == (entry.lockfile, entry.name)), None
-        )
-        if match is not None and match.version != entry.version:
+    pairs = [
+        (entry, match)
+        for entry in added
+        if (match := next((g for g in gone if g.key == entry.key), None)) is not None
+    ]
+    # A bump is the news: it re-wires its dependents too, so it is named first.
+    for entry, match in pairs:
+        if match.version != entry.version:
             return f"{entry.lockfile}: {entry.name} {match.version} -> {entry.version}"
-        if match is not None and match.deps != entry.deps:
+    for entry, match in pairs:
+        if match.deps != entry.deps:
             return f"{entry.lockfile}: {entry.name} {entry.version} {_rewired(match, entry)}"
-        if match is not None:
-            return f"{entry.lockfile}: {entry.name} {entry.version} integrity changed"
+    for entry, _ in pairs:
+        return f"{entry.lockfile}: {entry.name} {entry.version} integrity changed"
     if added:
         return f"{added[0].lockfile}: {added[0].name} {added[0].version} now locked"
     return f"{gone[0].lockfile}: {gone[0].name} {gone[0].version} no longer locked"

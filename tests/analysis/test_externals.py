@@ -277,3 +277,20 @@ def test_a_linked_folder_that_is_no_target_brings_its_externals(
     assert data["affected"] == ["//:root"]
     result = cli(repo.root, "explain", "//:root", "--format", "json")
     assert any(e.endswith("(through vendor/lib)") for e in json.loads(result.output)["externals"])
+
+
+def test_the_reason_names_a_bump_before_the_packages_it_rewires() -> None:
+    from graphkit.analysis.externals import Locked, difference
+
+    old = (
+        Locked("pnpm-lock.yaml", "@babel/code-frame", "7.27.1", "a", deps=("js-tokens 4.0.0",)),
+        Locked("pnpm-lock.yaml", "js-tokens", "4.0.0", "b"),
+    )
+    new = (
+        Locked("pnpm-lock.yaml", "@babel/code-frame", "7.27.1", "a", deps=("js-tokens 4.0.1",)),
+        Locked("pnpm-lock.yaml", "js-tokens", "4.0.1", "c"),
+    )
+    assert difference(old, new) == "pnpm-lock.yaml: js-tokens 4.0.0 -> 4.0.1"
+    assert difference(old[:1], new[:1]) == (
+        "pnpm-lock.yaml: @babel/code-frame 7.27.1 now depends on js-tokens 4.0.1 (was 4.0.0)"
+    )
