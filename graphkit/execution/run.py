@@ -275,9 +275,9 @@ class _Runner:
         self._replay(run, stdout, stderr)
         cases = self._junit(run)
         failing = tuple(c.test_id for c in cases if c.outcome in ("failed", "error"))
-        missing = [o for o in run.outputs if not (self.root / o).is_file()]
-        if code == 0 and missing:
-            self._warn(run, f"declared output {missing[0]!r} was not written")
+        problem = self._output_problem(run) if code == 0 else None
+        if problem is not None:
+            self._warn(run, problem)
             code = 1
             attempts[-1] = "failed"
         if code == 0:
@@ -292,6 +292,21 @@ class _Runner:
         if self.recorder is not None:
             self.recorder.executed(result, file_durations(cases))
         return result
+
+    def _output_problem(self, run: TaskRun) -> str | None:
+        """Why the outputs a run left cannot be stored, or None.
+
+        Checked again after the run: the command itself may have turned a folder on
+        an output's path into a symlink out of the workspace, and a result stored
+        from there would be refused on every later hit.
+        """
+        for output in run.outputs:
+            reason = escape_reason(self.root, output)
+            if reason is not None:
+                return f"declared output {output!r} {reason} after the run"
+            if not (self.root / output).is_file():
+                return f"declared output {output!r} was not written"
+        return None
 
     def _junit(self, run: TaskRun) -> tuple[TestCase, ...]:
         if not run.junit:

@@ -62,3 +62,26 @@ def test_an_output_under_git_is_an_input_error(
     assert result.exit_code == 2, result.output
     assert "gen/BUILD.toml:2: output '.git/hooks/post-checkout'" in result.output
     assert not (repo.root / ".git" / "hooks" / "post-checkout").exists()
+
+
+def test_a_task_that_turns_its_output_folder_into_a_symlink_out_fails_and_stores_nothing(
+    cli: Cli, make_repo: Callable[[dict[str, str]], GitRepo], tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = make_repo(
+        {
+            "gen/BUILD.toml": (
+                '[[target]]\nname = "gen"\nrule = "genrule"\n'
+                f'cmd = "ln -s {outside} gen/out && echo made > gen/out/file.txt"\n'
+                'outs = ["gen/out/file.txt"]\n'
+            ),
+        }
+    )
+    cache = ["--cache-dir", str(tmp_path / "c")]
+    first = cli(repo.root, "run", "build", "//gen", *cache)
+    assert first.exit_code == 1, first.output
+    assert "declared output 'gen/out/file.txt' resolves outside the workspace" in first.output
+    (repo.root / "gen" / "out").unlink()
+    again = cli(repo.root, "run", "build", "//gen", *cache)
+    assert "refusing cached result" not in again.output and "[cached]" not in again.output
