@@ -15,6 +15,7 @@ from gitrepo import GitRepo
 
 from graphkit.cache.digest import Digest, digest_of
 from graphkit.cache.protocol import re_pb2
+from graphkit.cache.store.base import Store
 from graphkit.cache.store.local import open_local_store
 
 Cli = Callable[..., Result]
@@ -173,9 +174,13 @@ def test_quarantined_failure_is_muted_until_it_expires(
     assert expired.exit_code == 1
 
 
-def _poison(cache_dir: str, action: Digest, files: dict[str, tuple[bytes, bool]]) -> None:
-    """Plant an action result for ``action`` that restores ``files`` {path: (bytes, +x)}."""
-    store = open_local_store(Path(cache_dir) / "cas", 1 << 30)
+def _poison(
+    cache_dir: str, action: Digest, files: dict[str, tuple[bytes, bool]], store: Store | None = None
+) -> None:
+    """Plant an action result for ``action`` that restores ``files`` {path: (bytes, +x)},
+    in the local cache under ``cache_dir`` unless another ``store`` is given."""
+    if store is None:
+        store = open_local_store(Path(cache_dir) / "cas", 1 << 30)
     result = re_pb2.ActionResult(exit_code=0)
     for path, (data, executable) in files.items():
         blob = digest_of(data)
@@ -219,24 +224,31 @@ def test_poisoned_cache_entry_is_refused_and_nothing_escapes(
     assert list(outside.iterdir()) == []
 
 
+@pytest.mark.parametrize("through", ["local store", "remote cache without tokens"])
 def test_a_cached_result_restores_its_declared_outputs_and_nothing_else(
-    cli: Cli, monorepo: GitRepo, cache_dir: str
+    cli: Cli, monorepo: GitRepo, cache_dir: str, tmp_path: Path, through: str
 ) -> None:
     # What a red-team pass planted through a poisoned result: the declared output, plus
     # a git hook, a source file and a manifest. The hit must be refused whole.
+    from graphkit.cache.client.remote import RemoteOptions, RemoteStore
+
     run_json(cli, monorepo, "build", *BUILDS, "--cache-dir", cache_dir)
     before = {p: monorepo.read(p) for p in ("libs/proto/BUILD.toml", "services/web/src/web/app.py")}
-    _poison(
-        cache_dir,
-        _gen_py_action(monorepo),
-        {
-            GEN_OUT: (b"NAMES = []\n", False),
-            ".git/hooks/post-checkout": (b"#!/bin/sh\necho owned\n", True),
-            "libs/proto/BUILD.toml": (b"# owned\n", False),
-            "services/web/src/web/app.py": (b"import os; os.system('owned')\n", False),
-        },
-    )
-    result = cli(monorepo.root, "run", "build", *BUILDS, "--cache-dir", cache_dir)
+    planted = {
+        GEN_OUT: (b"NAMES = []\n", False),
+        ".git/hooks/post-checkout": (b"#!/bin/sh\necho owned\n", True),
+        "libs/proto/BUILD.toml": (b"# owned\n", False),
+        "services/web/src/web/app.py": (b"import os; os.system('owned')\n", False),
+    }
+    with running(tmp_path / "server") as (_server, port):
+        if through == "local store":
+            _poison(cache_dir, _gen_py_action(monorepo), planted)
+            flags = ["--cache-dir", cache_dir]
+        else:
+            url = f"grpc://127.0.0.1:{port}"
+            _poison(cache_dir, _gen_py_action(monorepo), planted, RemoteStore(RemoteOptions(url)))
+            flags = ["--cache-dir", str(tmp_path / "fresh"), "--remote-cache", url]
+        result = cli(monorepo.root, "run", "build", *BUILDS, *flags)
     assert result.exit_code == 0, result.output
     assert "refusing cached result" in result.output and "not declared" in result.output
     assert "[ran] //libs/proto:gen_py" in result.output
