@@ -170,7 +170,7 @@ def tasks_for(
 
 
 def untracked_outputs(selection: Selection) -> frozenset[str]:
-    """Declared outputs on disk that git does not track: never inputs of a key.
+    """Declared outputs on disk that the HEAD commit does not hold: never inputs of a key.
 
     A task's outputs are what its key produces; were a previous run's outputs read
     back as inputs (git ignores no file there), the same task would run twice before
