@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphkit.errors import InputError
+from graphkit.paths import glob_problem
 from graphkit.tomldoc import check_keys, line_of, load_toml
 
 CONFIG_FILE = "graphkit.toml"
@@ -41,14 +42,21 @@ class WorkspaceConfig:
     # Tasks of the workspace root's own manifest that run without being named (turbo's
     # `//#task`): the root's scripts usually drive the whole repository.
     root_tasks: tuple[str, ...] = ()
+    # Folder globs, repo-relative: no member discovery and no import scan below them.
+    exclude: tuple[str, ...] = ()
     cache_dir: str | None = None
     remote_cache: str | None = None
     cache_tls: CacheTls = CacheTls()
     shards: ShardSettings = ShardSettings()
 
+    @property
+    def excluded_files(self) -> tuple[str, ...]:
+        """``exclude`` as file globs: everything below a folder that a pattern matches."""
+        return tuple(f"{pattern.rstrip('/')}/**" for pattern in self.exclude)
+
 
 _SECTIONS: dict[str, set[str]] = {
-    "workspace": {"default_branch", "global_inputs", "rules_dir", "root_tasks"},
+    "workspace": {"default_branch", "global_inputs", "rules_dir", "root_tasks", "exclude"},
     "cache": {"dir", "remote", "tls_ca", "tls_client_cert", "tls_client_key"},
     "shards": {"target_s", "overhead_s", "max_shards"},
 }
@@ -78,11 +86,26 @@ def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
 
     global_inputs = get(ws, "global_inputs", list, [])
     for pattern in global_inputs:
-        if not isinstance(pattern, str) or pattern.startswith("/") or ".." in pattern.split("/"):
+        bad = not isinstance(pattern, str) or glob_problem(pattern) is not None
+        if bad or pattern.startswith("/") or ".." in pattern.split("/"):
             raise InputError(
                 f"global input {pattern!r} must be a repo-relative glob",
                 path=path,
                 line=line_of(data, "global_inputs"),
+            )
+    exclude = get(ws, "exclude", list, [])
+    for pattern in exclude:
+        problem = glob_problem(pattern) if isinstance(pattern, str) else "it is not a string"
+        if problem is None and pattern.startswith("!"):
+            problem = "'!' negation is not supported here"
+        elif problem is None and pattern.strip("./") == "":
+            problem = "it excludes the whole repository"
+        if problem is not None:
+            raise InputError(
+                f"exclude pattern {pattern!r}: {problem}",
+                path=path,
+                line=line_of(data, "exclude"),
+                hint="exclude takes folder globs relative to the repository root",
             )
     rules_dir = get(ws, "rules_dir", str, None)
     if rules_dir is not None:
@@ -116,6 +139,7 @@ def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
         global_inputs=tuple(global_inputs),
         rules_dir=rules_dir,
         root_tasks=tuple(root_tasks),
+        exclude=tuple(p.removeprefix("./") for p in exclude),
         cache_dir=get(cache, "dir", str, None),
         remote_cache=get(cache, "remote", str, None),
         cache_tls=tls,

@@ -6,6 +6,8 @@ imports nothing from graphkit, so every layer can raise these.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class GraphkitError(Exception):
     """Base of every error graphkit reports to a user."""
@@ -41,6 +43,31 @@ class InputError(GraphkitError):
             where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
         hint = f" ({self.hint})" if self.hint else ""
         return f"{where}{self.message}{hint}"
+
+
+@dataclass(frozen=True)
+class InputWarning:
+    """Input graphkit skipped instead of failing: a stray manifest, an unreadable tsconfig.
+
+    Data, not an exception: readers return warnings with their results, the CLI
+    prints them to stderr (and lists them in JSON), and the analysis goes on.
+    Renders like an InputError: ``path:line: message``.
+    """
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+        return f"{where}{self.message}"
+
+    @classmethod
+    def of(cls, error: InputError, *, fallback_path: str, why: str) -> InputWarning:
+        """The warning for a skipped file whose reading raised ``error``; ``why`` says
+        what graphkit did instead (``"not a workspace member"``)."""
+        hint = f" ({error.hint})" if error.hint else ""
+        return cls(error.path or fallback_path, error.line, f"{error.message}{hint}; {why}")
 
 
 class UnknownStateError(InputError):

@@ -23,6 +23,44 @@ def repo_path(text: str, *, source: str | None = None) -> RepoPath:
     return RepoPath(text)
 
 
+def glob_problem(pattern: str) -> str | None:
+    """Why ``pattern``, a relative glob (``!`` negates), can match nothing it means; else None.
+
+    A glob that is empty, absolute, uses ``\\``, climbs out with ``..`` or holds a
+    reversed range (``[z-a]``) would silently match nothing, so callers refuse it.
+    """
+    body = pattern[1:] if pattern.startswith("!") else pattern
+    while body.startswith("./"):
+        body = body[2:]
+    if not body:
+        return None if pattern.endswith("./") else "it is empty"  # "./" names the folder itself
+    if body.startswith("/") or "\\" in body or "\0" in body:
+        return "it is not a relative path"
+    if ".." in body.split("/"):
+        return "it leaves its folder with '..'"
+    return _range_problem(body)
+
+
+def _range_problem(body: str) -> str | None:
+    """A reversed ``[a-b]`` range in ``body``, which matches no character at all."""
+    i = 0
+    while i < len(body):
+        if body[i] != "[":
+            i += 1
+            continue
+        start = i + 1 + (i + 1 < len(body) and body[i + 1] in "!^")
+        close = body.find("]", start + 1)  # a "]" right after "[" is a member, not the end
+        if close < 0:
+            return None  # an unclosed "[" is a literal character
+        members = body[start:close]
+        for k in range(len(members) - 2):
+            low, dash, high = members[k], members[k + 1], members[k + 2]
+            if dash == "-" and low > high:
+                return f"'[{members}]' holds the reversed range {low}-{high}, which matches nothing"
+        i = close + 1
+    return None
+
+
 def parent_dirs(path: str) -> list[str]:
     """The folders containing ``path``, deepest first, ending with the root ``""``."""
     out = []

@@ -162,3 +162,32 @@ def test_rules_dir_must_be_a_folder_inside_the_repository(folder: str) -> None:
 def test_rules_dir_refuses_absolute_and_unnormalized_folders(folder: str) -> None:
     with pytest.raises(InputError, match="rules_dir"):
         parse_config(f'[workspace]\nrules_dir = "{folder}"\n'.encode())
+
+
+def test_exclude_is_a_list_of_folder_globs() -> None:
+    config = parse_config(b'[workspace]\nexclude = ["./examples", "**/fixtures/"]\n')
+    assert config.exclude == ("examples", "**/fixtures/")
+    assert config.excluded_files == ("examples/**", "**/fixtures/**")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('["../x"]', "exclude pattern '../x': it leaves its folder with '..'"),
+        ('["[z-a]"]', "exclude pattern '[z-a]': '[z-a]' holds the reversed range z-a"),
+        ('["!x"]', "exclude pattern '!x': '!' negation is not supported here"),
+        ('["."]', "exclude pattern '.': it excludes the whole repository"),
+        ("[1]", "exclude pattern 1: it is not a string"),
+        ('"x"', "'exclude' must be a list, found str"),
+    ],
+)
+def test_bad_exclude_patterns_are_errors(value: str, message: str) -> None:
+    assert error_of(b"[workspace]\nexclude = " + value.encode() + b"\n").startswith(
+        "graphkit.toml:2: " + message
+    )
+
+
+def test_a_misspelt_exclude_gets_a_suggestion() -> None:
+    assert error_of(b'[workspace]\nexcludes = ["x"]\n') == (
+        "graphkit.toml:2: unknown field 'excludes' in [workspace] (did you mean 'exclude'?)"
+    )

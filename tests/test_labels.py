@@ -36,7 +36,7 @@ def test_parse_refuses_text_without_slashes_or_colon_prefix() -> None:
         parse_label("a:b")
 
 
-@pytest.mark.parametrize("text", ["//a/../b:c", "//./a:c", "//a//b:c", "//a b:c"])
+@pytest.mark.parametrize("text", ["//a/../b:c", "//./a:c", "//a//b:c", "//%2E%2E/b:c"])
 def test_parse_refuses_a_bad_package_path(text: str) -> None:
     with pytest.raises(InputError, match="bad package path"):
         parse_label(text)
@@ -47,10 +47,35 @@ def test_parse_refuses_relative_label_without_package() -> None:
         parse_label(":x")
 
 
-@pytest.mark.parametrize("text", ["//a:", ":", "//a:b/c", "//a:b c", "//"])
+@pytest.mark.parametrize("text", ["//a:", ":", "//a:b/c", "//a:b%2Fc", "//"])
 def test_parse_refuses_an_empty_or_bad_name(text: str) -> None:
     with pytest.raises(InputError, match="bad target name"):
         parse_label(text, package="p")
+
+
+def test_any_folder_name_is_a_package_written_with_escapes() -> None:
+    # withastro/astro has members in `fixtures/astro pages` and `non-ascii-path/测试`.
+    spaced = Label("test/fixtures/astro pages", "astro pages")
+    assert str(spaced) == "//test/fixtures/astro%20pages:astro%20pages"
+    assert spaced.short == "//test/fixtures/astro%20pages"
+    assert str(Label("non-ascii-path/测试", "测试")) == "//non-ascii-path/测试:测试"
+    assert str(Label("a:b#c", "it's")) == "//a%3Ab%23c:it%27s"
+
+
+def test_parse_accepts_escaped_and_raw_spellings() -> None:
+    assert parse_label("//test/fixtures/astro%20pages") == Label(
+        "test/fixtures/astro pages", "astro pages"
+    )
+    assert parse_label("//test/fixtures/astro pages") == Label(
+        "test/fixtures/astro pages", "astro pages"
+    )
+    assert parse_label("//a%3Ab:c") == Label("a:b", "c")
+
+
+@pytest.mark.parametrize("text", ["//a%2:b", "//a:%zz", "//a%FF:b"])
+def test_parse_refuses_a_broken_escape(text: str) -> None:
+    with pytest.raises(InputError, match="escape"):
+        parse_label(text)
 
 
 def test_parse_errors_carry_no_location_for_callers_to_add() -> None:
@@ -104,3 +129,20 @@ def test_parse_round_trips_str(package: str, name: str) -> None:
     label = Label(package, name)
     assert parse_label(str(label)) == label
     assert parse_label(label.short) == label
+
+
+# Any folder name git can hold: every character but "/" and NUL.
+_ANY_SEGMENT = st.text(
+    alphabet=st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=8,
+).filter(lambda s: s not in (".", ".."))
+
+
+@given(package=st.lists(_ANY_SEGMENT, max_size=3).map("/".join), name=_ANY_SEGMENT)
+def test_any_label_round_trips_and_prints_no_separator(package: str, name: str) -> None:
+    label = Label(package, name)
+    written = str(label)
+    assert parse_label(written) == label
+    assert parse_label(label.short) == label
+    assert written.count(":") == 1 and "#" not in written and " " not in written

@@ -23,7 +23,7 @@ import xxhash
 
 from graphkit import __version__
 from graphkit.config import CONFIG_FILE, WorkspaceConfig, parse_config
-from graphkit.errors import InputError
+from graphkit.errors import InputError, InputWarning
 from graphkit.labels import Label, did_you_mean, parse_label
 from graphkit.model import FileEntry, ImportVia, Package, Rule, Snapshot, Target
 from graphkit.paths import parent_dirs
@@ -33,7 +33,7 @@ from graphkit.readers.rules import builtin_rule_files, load_rules
 from graphkit.tomldoc import line_of
 
 Reader = Callable[[str, FileEntry], bytes]
-MEMO_FORMAT = 6  # 6: WorkspaceConfig.default_branch may be None, root_tasks
+MEMO_FORMAT = 7  # 6: WorkspaceConfig.default_branch may be None, root_tasks; 7: warnings, exclude
 
 # A glob list as regular expressions: (any of these must match, none of these may).
 Translation = tuple[tuple[str, ...], tuple[str, ...]]
@@ -85,6 +85,8 @@ class BuildGraph:
     # Files outside every package that a target's sources compile in (Rust's
     # include_bytes!): inputs of that target, so a change to one affects it.
     included: Mapping[Label, tuple[str, ...]] = field(default_factory=dict)
+    # Manifests skipped rather than failed on (stray files outside every workspace).
+    warnings: tuple[InputWarning, ...] = ()
 
     def with_inferred(
         self,
@@ -215,6 +217,10 @@ class BuildGraph:
         ]
         return claimed or [t.label for t in package.targets]
 
+    def is_excluded(self, path: str) -> bool:
+        """True when ``path`` lies below a folder that ``[workspace] exclude`` names."""
+        return bool(self.config.exclude) and self.matcher(self.config.excluded_files)(path)
+
     def is_global_input(self, path: str) -> bool:
         """True when ``path`` matches a ``global_inputs`` glob of graphkit.toml."""
         return self.matcher(self.config.global_inputs)(path)
@@ -282,14 +288,19 @@ def package_inputs(
     return {label: sorted(files + unclaimed) for label, files in claimed.items()}
 
 
-def find_meta(snapshot: Snapshot, rules_dir: str | None) -> dict[str, FileEntry]:
+def find_meta(
+    snapshot: Snapshot, rules_dir: str | None, exclude: tuple[str, ...] = ()
+) -> dict[str, FileEntry]:
     """The files that define the graph: graphkit.toml, BUILD.toml files, workspace rule
-    files, and the ecosystem manifests (package.json, pyproject.toml, Cargo.toml, ...)."""
+    files, and the ecosystem manifests (package.json, pyproject.toml, Cargo.toml, ...)
+    outside the folders ``exclude`` names (file globs)."""
     prefix = f"{rules_dir}/" if rules_dir else None
+    excluded = matcher(exclude) if exclude else None
     return {
         path: entry
         for path, entry in snapshot.items()
-        if _is_native(path, prefix) or ecosystems.is_manifest(path)
+        if _is_native(path, prefix)
+        or (ecosystems.is_manifest(path) and not (excluded and excluded(path)))
     }
 
 
@@ -307,7 +318,7 @@ def read_meta(snapshot: Snapshot, read: Reader) -> dict[str, FileEntry]:
     """The graph-defining files of ``snapshot`` (graphkit.toml names the rules folder)."""
     entry = snapshot.get(CONFIG_FILE)
     config = parse_config(read(CONFIG_FILE, entry)) if entry is not None else WorkspaceConfig()
-    return find_meta(snapshot, config.rules_dir)
+    return find_meta(snapshot, config.rules_dir, config.excluded_files)
 
 
 def load_graph(
@@ -321,13 +332,21 @@ def load_graph(
     if meta is None:
         meta = read_meta(snapshot, read)
     entry = meta.get(CONFIG_FILE)
-    config = parse_config(read(CONFIG_FILE, entry)) if entry is not None else WorkspaceConfig()
+    config_data = read(CONFIG_FILE, entry) if entry is not None else b""
+    config = parse_config(config_data)
     prefix = f"{config.rules_dir}/" if config.rules_dir else None
     rule_files = {
         path: read(path, entry)
         for path, entry in meta.items()
         if prefix is not None and path.startswith(prefix) and path.endswith(".toml")
     }
+    if prefix is not None and not rule_files:
+        # A missing folder (a typo, a rename) would silently drop every workspace rule.
+        raise InputError(
+            f"rules_dir {config.rules_dir!r} holds no rule file (*.toml): is the folder missing?",
+            path=CONFIG_FILE,
+            line=line_of(config_data, "rules_dir"),
+        )
     rules = load_rules(rule_files)
     packages: dict[str, Package] = {}
     texts: dict[str, bytes] = {}
@@ -336,13 +355,14 @@ def load_graph(
             folder = path.rpartition("/")[0]
             texts[path] = read(path, entry)
             packages[folder] = parse_build(texts[path], path, folder, rules)
-    found = ecosystems.read_all(
+    found, warnings = ecosystems.read_all(
         {path: read(path, entry) for path, entry in meta.items() if ecosystems.is_manifest(path)}
     )
     for folder, package in found.items():
         packages.setdefault(folder, package)  # BUILD.toml wins in its folder
     native = frozenset(path for path in meta if _is_native(path, prefix))
-    return build_graph(config, rules, packages, native, read_manifest=texts.get)
+    graph = build_graph(config, rules, packages, native, read_manifest=texts.get)
+    return replace(graph, warnings=tuple(warnings)) if warnings else graph
 
 
 def graph_key(meta: Mapping[str, FileEntry]) -> str:
@@ -391,7 +411,8 @@ def build_graph(
             line=first.line,
         )
     lists = {t.effective_srcs(rules[t.rule]) for t in targets.values()}
-    globs = {patterns: translate(patterns) for patterns in {*lists, config.global_inputs}}
+    lists |= {config.global_inputs, config.excluded_files}
+    globs = {patterns: translate(patterns) for patterns in lists}
     return BuildGraph(config, rules, dict(packages), meta_paths, globs)
 
 

@@ -27,12 +27,13 @@ from typing import Any
 import xxhash
 
 from graphkit.analysis.graph import BuildGraph, Reader
+from graphkit.errors import InputWarning
 from graphkit.labels import Label
 from graphkit.model import FileEntry, ImportVia, Snapshot
 from graphkit.readers.infer.resolve import FileImports, ImportRef, Problem, Resolver, resolve_file
 
 # Bump when ScannedFile or the way a scan is derived changes: memoized scans are keyed by it.
-SCAN_FORMAT = 2
+SCAN_FORMAT = 3
 _PACKAGE_JSON = "package.json"
 
 Inferred = Mapping[Label, Mapping[Label, ImportVia]]
@@ -56,12 +57,14 @@ class ImportScan:
 
     files: Mapping[str, ScannedFile]
     context: str
+    # Configs read in part (an extends graphkit cannot follow): the same for one context.
+    warnings: tuple[InputWarning, ...] = ()
     # Resolvers indexed for ``context``, kept in memory (never pickled) so the next
     # scan in the same context does not index the repository again.
     resolvers: dict[str, Resolver] = field(default_factory=dict, compare=False, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"files": self.files, "context": self.context}
+        return {"files": self.files, "context": self.context, "warnings": self.warnings}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in {**state, "resolvers": {}}.items():
@@ -87,13 +90,18 @@ def scan(
 ) -> ImportScan:
     """Scan the inferring sources of ``snapshot``, reusing what ``previous`` knows."""
     sources = _sources(graph, inputs)
-    context = _context(graph, snapshot, sources.values())
+    configs = _js_configs(graph, snapshot, read) if "js" in sources.values() else {}
+    context = _context(graph, snapshot, sources.values(), configs)
     keep_resolution = previous is not None and previous.context == context
     resolvers = previous.resolvers if previous is not None and keep_resolution else {}
+    warnings = previous.warnings if previous is not None and keep_resolution else ()
 
     def resolver(language: str) -> Resolver:
+        nonlocal warnings
         if language not in resolvers:
-            resolvers[language] = _resolver(language, graph, snapshot, read)
+            resolvers[language] = _resolver(language, graph, snapshot, read, configs)
+            if not keep_resolution:
+                warnings += tuple(getattr(resolvers[language], "warnings", ()))
         return resolvers[language]
 
     files: dict[str, ScannedFile] = {}
@@ -109,7 +117,7 @@ def scan(
             refs = resolver(language).imports(read(path, entry), path)
         found = resolve_file(path, refs, resolver(language))
         files[path] = ScannedFile(entry.oid, language, refs, found)
-    return ImportScan(files, context, resolvers)
+    return ImportScan(files, context, warnings, resolvers)
 
 
 def unscanned(
@@ -228,23 +236,37 @@ def _sources(graph: BuildGraph, inputs: Mapping[Label, list[str]]) -> dict[str, 
         for language in graph.rule_of(label).infer:
             suffixes = suffixes_of[language]
             found.update((p, language) for p in paths if p.endswith(suffixes))
-    return found
+    # Installed code (a committed node_modules/, as npm/cli bundles its dependencies)
+    # and the folders `[workspace] exclude` names are never scanned.
+    return {
+        p: language
+        for p, language in found.items()
+        if "node_modules" not in p.split("/") and not graph.is_excluded(p)
+    }
 
 
 def _preferred(graph: BuildGraph, owners: Iterable[Label]) -> Label:
     return min(owners, key=lambda label: (bool(graph.rule_of(label).test_files), label))
 
 
-def _context(graph: BuildGraph, snapshot: Snapshot, languages: Iterable[str]) -> str:
-    """What resolution reads besides the importing file: every path (a new file can
-    turn an external import into a repo one), the JS config files' contents and the
-    workspace package names."""
-    from graphkit.readers.infer.js import CONFIG_NAMES
+def _js_configs(graph: BuildGraph, snapshot: Snapshot, read: Reader) -> dict[str, bytes]:
+    """The tsconfig/jsconfig files JS resolution reads, and what they extend."""
+    from graphkit.readers.infer.js_resolve import config_files
 
-    configs = {*CONFIG_NAMES, _PACKAGE_JSON}
+    paths = [p for p in snapshot if not graph.is_excluded(p)]
+    return config_files(paths, lambda path: read(path, snapshot[path]))
+
+
+def _context(
+    graph: BuildGraph, snapshot: Snapshot, languages: Iterable[str], configs: Mapping[str, bytes]
+) -> str:
+    """What resolution reads besides the importing file: every path (a new file can
+    turn an external import into a repo one), the JS config files' contents (those
+    they extend too, whatever their names) and the workspace package names."""
     digest = xxhash.xxh3_128(" ".join(sorted(set(languages))).encode())
     for path in sorted(snapshot):
-        oid = snapshot[path].oid if path.rsplit("/", 1)[-1] in configs else ""
+        read = path in configs or path.rsplit("/", 1)[-1] == _PACKAGE_JSON
+        oid = snapshot[path].oid if read else ""
         digest.update(f"{path}\0{oid}\n".encode())
     for name, folder in sorted(_npm_names(graph).items()):
         digest.update(f"{name}\0{folder}\n".encode())
@@ -260,9 +282,15 @@ def _npm_names(graph: BuildGraph) -> dict[str, str]:
     }
 
 
-def _resolver(language: str, graph: BuildGraph, snapshot: Snapshot, read: Reader) -> Resolver:
+def _resolver(
+    language: str,
+    graph: BuildGraph,
+    snapshot: Snapshot,
+    read: Reader,
+    configs: Mapping[str, bytes],
+) -> Resolver:
     """A resolver for one language, indexed over the whole snapshot."""
-    from graphkit.readers.infer import js, python
+    from graphkit.readers.infer import python
     from graphkit.readers.infer.js_resolve import JsResolver
 
     if language == "python":
@@ -272,9 +300,6 @@ def _resolver(language: str, graph: BuildGraph, snapshot: Snapshot, read: Reader
         from graphkit.readers.infer.rust import RustResolver
 
         return RustResolver(frozenset(snapshot))
-    configs = {
-        p: read(p, e) for p, e in snapshot.items() if p.rsplit("/", 1)[-1] in js.CONFIG_NAMES
-    }
     names = _npm_names(graph)
     manifests = {
         path: read(path, snapshot[path])

@@ -31,7 +31,7 @@ from graphkit.analysis.inferred import (
     unscanned,
 )
 from graphkit.analysis.keys import KeyRecord, compute_keys
-from graphkit.errors import InputError, UnknownStateError
+from graphkit.errors import InputError, InputWarning, UnknownStateError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
 from graphkit.repo.changes import diff_snapshots
@@ -103,6 +103,7 @@ class Session:
         self._graphs: dict[str, BuildGraph] = {}  # by graph_key: base and head often share one
         self._scans: dict[str, ImportScan] = {}  # by revision sha, the latest last
         self._graph_keys: dict[str, str] = {}  # by revision sha
+        self._scan_warnings: set[InputWarning] = set()
 
     @classmethod
     def open(cls, start: Path | str = ".", *, use_memo: bool = True) -> Session:
@@ -119,6 +120,15 @@ class Session:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    @property
+    def warnings(self) -> list[InputWarning]:
+        """What every revision loaded so far skipped instead of failing on: stray
+        manifests, unreadable tsconfigs. Sorted, each once."""
+        found = {w for loaded in self._loaded.values() for w in loaded.graph.warnings}
+        found.update(self._scan_warnings)
+        found.update(w for scanned in self._scans.values() for w in scanned.warnings)
+        return sorted(found, key=str)
 
     def load(self, spec: str | None) -> Loaded:
         """Read and parse a revision; ``None`` or ``WORKTREE`` is the worktree."""
@@ -143,14 +153,18 @@ class Session:
         """The deps imports add at a revision, and the files outside every package that
         targets include: memoized by content, like the graph."""
         memo_key = f"inferred:{__version__}:{SCAN_FORMAT}:{key}:{self._content(loaded)}"
-        found: tuple[Inferred, Included] | None = self._recall(memo_key)
-        if found is None:
+        # Kept with the warnings of the scan behind it, so a warm run still reports them.
+        kept = self._recall(memo_key)
+        if not isinstance(kept, tuple) or len(kept) != 3:
             scanned = self.import_scan(loaded)
-            found = (
+            kept = (
                 target_deps(loaded.graph, loaded.inputs, scanned),
                 included_files(loaded.graph, loaded.inputs, scanned),
+                scanned.warnings,
             )
-            self._keep(memo_key, found)
+            self._keep(memo_key, kept)
+        found: tuple[Inferred, Included] = (kept[0], kept[1])
+        self._scan_warnings.update(kept[2])
         return found
 
     def import_scan(self, loaded: Loaded) -> ImportScan:

@@ -9,7 +9,8 @@ tidy), ``running`` (run, plan, matrix, flaky) and ``cache`` (cache serve, stats)
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -68,10 +69,15 @@ def emit(fmt: str, data: Any, text: str) -> None:
     click.echo(to_json(data) if fmt == "json" else text)
 
 
-def open_session() -> Any:
+@contextmanager
+def open_session() -> Iterator[Any]:
+    """The repository's analysis session; on success, its warnings go to stderr."""
     from graphkit.analysis.session import Session
 
-    return Session.open(".")
+    with Session.open(".") as session:
+        yield session
+        for warning in session.warnings:
+            click.echo(f"graphkit: warning: {warning}", err=True)
 
 
 def write_file(path: str, text: str) -> None:

@@ -70,6 +70,7 @@ def affected(
             found = found.only_rules(result.head.graph, base_graph, set(rules))
         head_sha = result.head.revision.sha
         data = render.affected_json(result.base.sha, head_sha, found)
+        data["warnings"] = [str(w) for w in session.warnings]
         text = render.affected_text(result.base.sha, head_sha, found)
         if list_files:
             from graphkit.analysis.filetests import select_test_files

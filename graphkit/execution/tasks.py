@@ -71,6 +71,7 @@ def expand(
     files: Sequence[str],
     outdir: str,
     junit: str | None = None,
+    shell: bool = False,
 ) -> list[str]:
     """Fill a command or output template; a list attribute expands an output to several.
 
@@ -78,7 +79,8 @@ def expand(
     ``{label}``, ``{srcs}`` and ``{test_files}`` (shell-quoted, space-separated),
     ``{outdir}`` (a scratch folder for this run), ``{junit}``, ``{pythonpath}`` (the
     ``src`` folders of the target's package and its transitive deps' packages) and
-    ``{attr:NAME}`` (a target attribute; a list becomes several words).
+    ``{attr:NAME}`` (a target attribute; a list becomes several words). With
+    ``shell``, for a command, the path and label values are shell-quoted.
     """
     label = target.label
     packages = [label.package, *(d.package for d in graph.deps(label, transitive=True))]
@@ -92,6 +94,11 @@ def expand(
         "junit": junit or "",
         "pythonpath": ":".join(dict.fromkeys(f"{p}/src" if p else "src" for p in packages)),
     }
+    if shell:
+        # Any folder name is a package (`fixtures/astro pages`): in a command, paths and
+        # labels are quoted. shlex leaves plain ones as they are, so their keys keep.
+        for key in ("package", "name", "label", "outdir", "junit", "pythonpath"):
+            values[key] = shlex.quote(values[key]) if values[key] else ""
     attrs = {name: json.loads(value) for name, value in target.attrs}
     results = [""]
     rest = template
@@ -248,7 +255,7 @@ def make_tasks(
         srcs = _srcs(graph, target, key_files)
         fill = partial(expand, target=target, graph=graph, srcs=srcs, files=tests, outdir=outdir)
         junit = fill(spec.junit)[0] if spec.junit else None
-        command = " ".join(fill(spec.command, junit=junit))
+        command = " ".join(fill(spec.command, junit=junit, shell=True))
         outputs = tuple(sorted({o for template in spec.outputs for o in fill(template)}))
         for output in outputs:
             _check_output(output, target, task)

@@ -102,3 +102,41 @@ def test_file_graph_has_owns_and_deps_edges() -> None:
     assert full.edges["//lib:lib", "lib/src/m.py"]["kind"] == "owns"
     assert full.nodes["lib/src/m.py"]["kind"] == "file"
     assert "docs/readme.md" not in full.nodes
+
+
+def test_exclude_keeps_folders_out_of_member_discovery() -> None:
+    # Fixtures, vendored trees and examples: their manifests are plain files.
+    files = {
+        "graphkit.toml": '[workspace]\nexclude = ["examples", "**/fixtures"]\n',
+        "app/package.json": '{"name": "app"}',
+        "examples/demo/package.json": '{"name": "demo"}',
+        "app/test/fixtures/broken/package.json": '{"name": ',
+    }
+    graph = graph_of(files)
+    assert sorted(graph.targets) == [Label("app", "app")]
+    assert graph.warnings == ()
+    assert graph.is_excluded("examples/demo/src/x.js")
+    assert not graph.is_excluded("app/src/x.js")
+
+
+def test_a_stray_manifest_outside_every_workspace_is_a_warning() -> None:
+    files = {
+        "app/package.json": '{"name": "app"}',
+        "test/fixtures/broken/package.json": '{"name": ',
+    }
+    graph = graph_of(files)
+    assert sorted(graph.targets) == [Label("app", "app")]
+    assert [str(w) for w in graph.warnings] == [
+        "test/fixtures/broken/package.json:1: invalid JSON: Expecting value; "
+        "not a workspace member"
+    ]
+
+
+def test_rules_dir_naming_a_missing_folder_is_an_error() -> None:
+    files = {"graphkit.toml": '[workspace]\nrules_dir = "build/rulez"\n', "a/BUILD.toml": ""}
+    with pytest.raises(InputError) as caught:
+        graph_of(files)
+    assert str(caught.value) == (
+        "graphkit.toml:2: rules_dir 'build/rulez' holds no rule file (*.toml): "
+        "is the folder missing?"
+    )

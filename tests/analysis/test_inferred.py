@@ -247,3 +247,42 @@ def test_an_include_of_another_crates_file_depends_on_that_crate(
     assert reasons["//helix-view:helix-view"] == (
         "depends on //book:book (helix-view/src/theme.rs:1 imports book/theme.toml)"
     )
+
+
+def test_committed_node_modules_and_excluded_folders_are_never_scanned() -> None:
+    # npm/cli commits its bundled dependencies under node_modules/.
+    files = {
+        "package.json": '{"name": "npm", "workspaces": ["workspaces/*"]}',
+        "lib/cli.js": 'require("@npmcli/arborist")\n',
+        "node_modules/abbrev/index.js": 'require("@npmcli/arborist")\n',
+        "docs/example.js": 'require("@npmcli/arborist")\n',
+        "workspaces/arborist/package.json": '{"name": "@npmcli/arborist"}',
+        "workspaces/arborist/index.js": "module.exports = 1\n",
+    }
+    files["graphkit.toml"] = '[workspace]\nexclude = ["docs"]\n'
+    snap = snapshot(files)
+    graph = load_graph(snap, lambda path, _e: files[path].encode())
+    found = scan(graph, snap, lambda path, _e: files[path].encode(), graph.inputs(snap))
+    assert sorted(found.files) == ["lib/cli.js", "workspaces/arborist/index.js"]
+
+
+def test_an_unreadable_tsconfig_extends_is_a_session_warning(
+    make_repo: Callable[..., GitRepo],
+) -> None:
+    # trpc/trpc: examples/nuxt/tsconfig.json extends ./.nuxt/tsconfig.json, generated.
+    repo = make_repo(
+        {
+            "examples/nuxt/package.json": '{"name": "nuxt-example"}',
+            "examples/nuxt/tsconfig.json": '{"extends": "./.nuxt/tsconfig.json"}',
+            "examples/nuxt/app.ts": 'import { ref } from "vue";\n',
+        }
+    )
+    expected = [
+        "examples/nuxt/tsconfig.json: extends './.nuxt/tsconfig.json': "
+        "examples/nuxt/.nuxt/tsconfig.json is not in the repository (generated?); "
+        "imports it could map are treated as unresolved"
+    ]
+    for _ in range(2):  # cold, then from the memo: the warning stays
+        with Session(Workspace.open(repo.root)) as session:
+            session.load("HEAD")
+            assert [str(w) for w in session.warnings] == expected

@@ -165,3 +165,82 @@ def test_explain_diff_traces_a_dependent_down_to_the_changed_file(
     assert [d["input"] for d in data["trace"][-1]["differences"]] == [
         "file libs/util/src/util/strings.py"
     ]
+
+
+# withastro/astro: workspace members in folders with spaces and non-ASCII names.
+ASTRO_LIKE = {
+    "package.json": json.dumps(
+        {"name": "root", "workspaces": ["packages/*", "packages/astro/test/fixtures/*"]}
+    ),
+    "packages/astro/package.json": '{"name": "astro", "scripts": {"test": "true"}}',
+    "packages/astro/src/index.js": "export const x = 1;\n",
+    "packages/astro/test/fixtures/astro pages/package.json": json.dumps(
+        {
+            "name": "@test/astro-pages",
+            "scripts": {"test": "true"},
+            "dependencies": {"astro": "workspace:*"},
+        }
+    ),
+    "packages/astro/test/fixtures/测试/package.json": json.dumps(
+        {"name": "@test/non-ascii", "dependencies": {"astro": "workspace:*"}}
+    ),
+}
+
+
+def test_labels_of_any_folder_name_round_trip_through_every_command(
+    cli: Cli, make_repo: Callable[[dict[str, str]], GitRepo]
+) -> None:
+    repo = make_repo(ASTRO_LIKE)
+    repo.append("packages/astro/src/index.js", "export const y = 2;\n")
+    repo.commit("edit astro")
+    spaced = "//packages/astro/test/fixtures/astro%20pages:astro%20pages"
+    chinese = "//packages/astro/test/fixtures/测试:测试"
+    data = json.loads(
+        cli(repo.root, "affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json").stdout
+    )
+    assert data["affected"] == [spaced, chinese, "//packages/astro:astro"]
+    assert data["warnings"] == []
+    for label in data["affected"]:
+        why = cli(repo.root, "why", label, "--base", "HEAD~1", "--head", "HEAD")
+        assert why.exit_code == 0, why.output
+        assert why.stdout.startswith(f"{label} is affected:")
+    # The raw spelling works too, and `query` prints the escaped one.
+    rdeps = cli(repo.root, "query", "rdeps", "//packages/astro", "--format", "json").stdout
+    assert json.loads(rdeps)["rdeps"] == [spaced, chinese]
+    raw = cli(repo.root, "query", "deps", "//packages/astro/test/fixtures/astro pages")
+    assert raw.stdout.split() == ["//packages/astro:astro"]
+    # The CI plan names units by label; each one resolves again in the shard's run.
+    plan = json.loads(cli(repo.root, "matrix", "test", "--ci", "json").stdout)
+    units = sorted(unit for shard in plan["shards"] for unit in shard["units"])
+    assert spaced in units
+    for unit in units:
+        assert cli(repo.root, "query", "deps", unit).exit_code == 0
+
+
+def test_a_stray_manifest_is_a_warning_on_stderr_and_in_json(
+    cli: Cli, make_repo: Callable[[dict[str, str]], GitRepo]
+) -> None:
+    repo = make_repo(
+        {"app/package.json": '{"name": "app"}', "test/fixtures/bad/package.json": '{"name": '}
+    )
+    repo.write("app/index.js", "1\n")
+    result = cli(repo.root, "affected", "--base", "HEAD", "--format", "json")
+    assert result.exit_code == 0
+    warning = (
+        "test/fixtures/bad/package.json:1: invalid JSON: Expecting value; not a workspace member"
+    )
+    assert json.loads(result.stdout)["warnings"] == [warning]
+    assert result.stderr == f"graphkit: warning: {warning}\n"
+
+
+def test_a_broken_member_manifest_is_exit_2_not_a_removed_target(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    # testdata/monorepo's js/package.json declares ui and app below the repository root.
+    monorepo.write("js/ui/package.json", '{\n  "name": 5\n}\n')
+    result = cli(monorepo.root, "affected", "--base", "HEAD")
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == "graphkit: error: js/ui/package.json:2: `name` must be a non-empty string\n"
+    )

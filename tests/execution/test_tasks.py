@@ -106,3 +106,16 @@ def test_srcs_are_the_files_the_srcs_globs_match_not_every_input() -> None:
     lint_lib, lint_tools = runs
     assert lint_lib.command.endswith("sys.argv[1:]]' lib/src/lib/__init__.py")
     assert lint_tools.command == "sh -n tools/run.sh"
+
+
+def test_a_package_folder_with_a_space_is_quoted_in_commands_but_not_in_outputs() -> None:
+    # withastro/astro: `test/fixtures/astro pages` is a workspace member.
+    files = {"fixtures/astro pages/package.json": '{"name": "pages"}'}
+    snapshot = {p: FileEntry(0o100644, str(pygit2.hash(t.encode()))) for p, t in files.items()}
+    graph = load_graph(snapshot, lambda path, _e: files[path].encode())
+    label = Label("fixtures/astro pages", "astro pages")
+    [run] = make_tasks(graph, compute_keys(graph, snapshot), [label], "test", environ={})
+    assert run.command == "cd 'fixtures/astro pages' && npm run --if-present test"
+    target = graph.targets[label]
+    out = expand("{package}/dist", target=target, graph=graph, srcs=[], files=[], outdir="o")
+    assert out == ["fixtures/astro pages/dist"]

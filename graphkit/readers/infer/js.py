@@ -18,9 +18,8 @@ The subset's limits: a ``/`` after ``)`` is division and after ``}`` a regex (bo
 are rare the other way round); an unterminated string ends at its line, so JSX
 text such as ``Don't`` hides at most the rest of its line, but a lone backtick in
 JSX text hides what follows it; ``require.resolve``, ``/// <reference>`` and
-``new URL(...)`` are not read; ``extends`` naming a package (``@tsconfig/node20``)
-is not followed. An unterminated comment or template literal at the end of the file is
-reported as ``unparseable`` beside the refs found before it.
+``new URL(...)`` are not read. An unterminated comment or template literal at the
+end of the file is reported as ``unparseable`` beside the refs found before it.
 
 Resolution is in ``graphkit.readers.infer.js_resolve``.
 """

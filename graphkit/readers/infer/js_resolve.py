@@ -4,6 +4,17 @@ Resolution, in TypeScript's order: relative specifiers against the importing
 file's folder; the nearest ``tsconfig.json`` (or ``jsconfig.json``) ``paths`` and
 ``baseUrl``, following ``extends``; workspace packages by name (``@acme/ui`` and
 ``@acme/ui/sub``) through their ``package.json``; everything else is ``external``.
+
+``extends`` names any file (``../../tsconfig.base.json``, ``./tsconfig.build``), a
+list of them (TypeScript 5), or a package's config (``@tsconfig/node20/tsconfig.json``,
+read from a ``node_modules`` folder of the repository when one holds it, else an
+external config that maps nothing). A config graphkit cannot read (an ``extends``
+naming a generated file such as ``.nuxt/tsconfig.server.json`` that git does not
+hold, a missing file, or a broken config inside a test-fixture folder) is a warning:
+the config's own ``paths``/``baseUrl`` still apply, and a bare specifier it does
+not resolve is ``unresolved`` rather than ``external``, since the unread config
+could have mapped it into the repository. A broken config elsewhere, or an
+``extends`` cycle, is an error.
 A file is tried as written, then with ``.ts .tsx .d.ts .mts .cts .js .jsx .mjs
 .cjs .json``, then as a folder (``package.json`` ``main``, then ``index.*``); ``./x.js``
 also finds ``x.ts``, as TypeScript's node16 and bundler resolution do.
@@ -13,11 +24,11 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from graphkit.errors import InputError
+from graphkit.errors import InputError, InputWarning
 from graphkit.paths import parent_dirs
 from graphkit.readers.infer.js import CONFIG_NAMES, EXTENSIONS, JS_TO_TS, SUFFIXES, imports
 from graphkit.readers.infer.resolve import ImportRef, Resolution
@@ -36,6 +47,8 @@ class TsPaths:
     base_url: str | None
     paths: tuple[tuple[str, tuple[str, ...]], ...] | None
     paths_base: str
+    # The config graphkit could not read in full (an extends it could not follow), if any.
+    unread: str | None = None
 
     def substitutions(self, specifier: str) -> tuple[str, ...] | None:
         """Repo paths to try for ``specifier``; None when no pattern matches it.
@@ -79,11 +92,12 @@ class JsResolver:
         when ``packages`` is not given). Raises InputError for a malformed config.
         """
         self._files = frozenset(files)
-        read: dict[str, TsPaths] = {}  # a shared base config is parsed once
+        self.warnings: list[InputWarning] = []  # the configs read in part, in path order
+        reader = _ConfigReader(tsconfigs, self.warnings)
         self._configs = {
-            posixpath.dirname(path): _read_tsconfig(path, tsconfigs, (), read)
+            posixpath.dirname(path): reader.read(path, ())
             for path in sorted(tsconfigs)  # the last wins: tsconfig.json over jsconfig.json
-            if posixpath.basename(path) in CONFIG_NAMES
+            if posixpath.basename(path) in CONFIG_NAMES and not is_installed(path)
         }
         self._manifests = {
             posixpath.dirname(path): _load_jsonc(data, path)
@@ -119,6 +133,10 @@ class JsResolver:
             return Resolution("resolved", found, "workspace package")
         if subs is not None:
             return Resolution("unresolved", reason="matches tsconfig paths, but no file exists")
+        if config is not None and config.unread is not None:
+            return Resolution(
+                "unresolved", reason=f"{config.unread}, which could map it, cannot be read"
+            )
         return Resolution("external", reason="not a workspace package")
 
     def _config_for(self, path: str) -> TsPaths | None:
@@ -222,31 +240,112 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def _read_tsconfig(
-    path: str, configs: Mapping[str, bytes], seen: tuple[str, ...], read: dict[str, TsPaths]
-) -> TsPaths:
-    """The TsPaths of the tsconfig at ``path``, merged over what it ``extends``.
+# Folders whose files are test data: a broken tsconfig there is a warning, not an error.
+FIXTURE_FOLDERS = frozenset(
+    {"fixtures", "fixture", "__fixtures__", "test-fixtures", "testdata", "test", "tests",
+     "__tests__"}
+)  # fmt: skip
 
-    ``seen`` is the chain of configs extending this one (to report a cycle);
-    ``read`` memoizes configs already read.
-    """
-    if path in read:
-        return read[path]
-    doc = _load_jsonc(configs[path], path)
-    folder = posixpath.dirname(path)
-    merged = TsPaths(None, None, folder)
-    extends = doc.get("extends", [])
-    for parent in [extends] if isinstance(extends, str) else extends:
-        target = _extended(folder, parent, configs)
-        if target is None:
-            continue  # a package name (@tsconfig/node20): outside the repo, read no paths
-        if target not in configs or target in seen:
-            why = "is not a tsconfig of the repository" if target not in configs else "cycles"
-            raise InputError(f"extends {parent!r}: {target} {why}", path=path)
-        merged = _over(merged, _read_tsconfig(target, configs, (*seen, path), read))
-    options = doc.get("compilerOptions") or {}
-    read[path] = _over(merged, _own_paths(options, folder, path))
-    return read[path]
+
+def is_installed(path: str) -> bool:
+    """True for a file under a ``node_modules`` folder: installed code, even when
+    committed, is never scanned and its configs govern nothing."""
+    return "node_modules" in path.split("/")[:-1]
+
+
+def is_config(path: str) -> bool:
+    """True for ``tsconfig*.json`` and ``jsconfig*.json`` (``tsconfig.build.json`` too)."""
+    name = posixpath.basename(path)
+    return name.endswith(".json") and name.startswith(("tsconfig", "jsconfig"))
+
+
+def config_files(paths: Iterable[str], read: Callable[[str], bytes]) -> dict[str, bytes]:
+    """Every tsconfig/jsconfig of the repository and every file their ``extends`` reach
+    (whatever its name), as ``{path: bytes}``: what ``JsResolver`` reads."""
+    known = set(paths)
+    found: dict[str, bytes] = {}
+    pending = sorted(p for p in known if is_config(p) and not is_installed(p))
+    while pending:
+        path = pending.pop()
+        if path in found:
+            continue
+        found[path] = read(path)
+        try:
+            doc = _load_jsonc(found[path], path)
+        except InputError:
+            continue  # reported when the resolver reads it
+        for name in _extends_list(doc.get("extends")) or ():
+            target = _extended(posixpath.dirname(path), name, known)
+            if target is not None and target in known and target not in found:
+                pending.append(target)
+    return found
+
+
+def _extends_list(value: Any) -> list[str] | None:
+    """``extends`` as a list of names; None when it is neither a string nor a list of them."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+class _ConfigReader:
+    """Reads tsconfigs with what they extend, each once, collecting warnings."""
+
+    def __init__(self, configs: Mapping[str, bytes], warnings: list[InputWarning]) -> None:
+        self.configs = configs
+        self.warnings = warnings
+        self.done: dict[str, TsPaths] = {}
+
+    def read(self, path: str, seen: tuple[str, ...]) -> TsPaths:
+        """The TsPaths of the tsconfig at ``path``, merged over what it ``extends``.
+
+        ``seen`` is the chain of configs extending this one (to report a cycle).
+        """
+        if path not in self.done:
+            try:
+                self.done[path] = self._read(path, seen)
+            except InputError as exc:
+                if not FIXTURE_FOLDERS.intersection(path.split("/")[:-1]):
+                    raise
+                self._warn(
+                    path, f"{exc.message}; read as a config that maps nothing known", exc.line
+                )
+                self.done[path] = TsPaths(None, None, posixpath.dirname(path), unread=path)
+        return self.done[path]
+
+    def _read(self, path: str, seen: tuple[str, ...]) -> TsPaths:
+        doc = _load_jsonc(self.configs[path], path)
+        folder = posixpath.dirname(path)
+        merged = TsPaths(None, None, folder)
+        names = _extends_list(doc.get("extends"))
+        if names is None:
+            raise InputError("`extends` must be a string or a list of strings", path=path)
+        for name in names:
+            target = _extended(folder, name, self.configs)
+            if target is None:
+                continue  # a package's config outside the repository: it maps nothing here
+            if target in seen or target == path:
+                raise InputError(f"extends {name!r}: {target} cycles", path=path)
+            if target not in self.configs:
+                # A generated file (.nuxt/, .svelte-kit/) or a missing one: its paths are
+                # unknown, so imports it could map resolve conservatively.
+                self._warn(
+                    path,
+                    f"extends {name!r}: {target} is not in the repository "
+                    "(generated?); imports it could map are treated as unresolved",
+                )
+                merged = replace(merged, unread=path)
+                continue
+            merged = _over(merged, self.read(target, (*seen, path)))
+        options = doc.get("compilerOptions") or {}
+        return _over(merged, _own_paths(options, folder, path))
+
+    def _warn(self, path: str, message: str, line: int | None = None) -> None:
+        self.warnings.append(InputWarning(path, line, message))
 
 
 def _own_paths(options: Any, folder: str, path: str) -> TsPaths:
@@ -269,17 +368,27 @@ def _own_paths(options: Any, folder: str, path: str) -> TsPaths:
 def _over(inherited: TsPaths, own: TsPaths) -> TsPaths:
     """``own`` settings over ``inherited`` ones, field by field, as ``extends`` merges."""
     base = own.base_url if own.base_url is not None else inherited.base_url
+    unread = own.unread or inherited.unread
     if own.paths is not None:
-        return TsPaths(base, own.paths, own.paths_base)
-    return TsPaths(base, inherited.paths, inherited.paths_base)
+        return TsPaths(base, own.paths, own.paths_base, unread)
+    return TsPaths(base, inherited.paths, inherited.paths_base, unread)
 
 
-def _extended(folder: str, name: str, configs: Mapping[str, bytes]) -> str | None:
-    """The repo path an ``extends`` value names; None for a package specifier."""
-    if not name.startswith(("./", "../", "/")):
-        return None
-    target = _normalize(_join(folder, name)) or name
-    return target if target in configs or target.endswith(".json") else f"{target}.json"
+def _extended(folder: str, name: str, known: Collection[str]) -> str | None:
+    """The repo path an ``extends`` value names (it may not exist); None for a package's
+    config that no ``node_modules`` folder of the repository holds."""
+    if name.startswith(("./", "../", "/")) or name in (".", ".."):
+        # An absolute path or one climbing out names a file outside the repository.
+        target = _normalize(_join(folder, name)) if not name.startswith("/") else None
+        target = target if target is not None else name
+        return target if target in known or target.endswith(".json") else f"{target}.json"
+    # A package specifier: node_modules/<spec> in this folder or above, as node looks.
+    for parent in (folder, *parent_dirs(folder)) if folder else ("",):
+        base = _join(_join(parent, "node_modules"), name)
+        for candidate in (base, f"{base}.json", f"{base}/tsconfig.json"):
+            if candidate in known:
+                return candidate
+    return None
 
 
 def _load_jsonc(data: bytes, path: str) -> dict[str, Any]:

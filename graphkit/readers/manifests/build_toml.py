@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from graphkit.errors import InputError
 from graphkit.labels import Label, did_you_mean, parse_label
 from graphkit.model import Package, Rule, Target
+from graphkit.paths import glob_problem
 from graphkit.tomldoc import check_keys, line_of, load_toml
 
 BUILD_FILE = "BUILD.toml"
 _TARGET_KEYS = {"name", "rule", "srcs", "deps"}
+_ATTR = re.compile(r"\{attr:([^}]+)\}")
 
 
 def check_glob(pattern: str, *, path: str, line: int | None) -> str:
@@ -25,7 +28,32 @@ def check_glob(pattern: str, *, path: str, line: int | None) -> str:
             line=line,
             hint="globs are relative to the package folder; no '..', no leading '/'",
         )
+    problem = glob_problem(pattern)
+    if problem is not None:
+        raise InputError(f"glob {pattern!r}: {problem}", path=path, line=line)
     return pattern
+
+
+def _templated(rule: Rule) -> set[str]:
+    """The attributes a rule's task templates fill in (``{attr:cmd}``)."""
+    texts = [t for task in rule.tasks for t in (task.command, *task.outputs)]
+    return {name for text in texts for name in _ATTR.findall(text)}
+
+
+def _check_attr(name: str, value: Any, *, target: str, path: str, line: int) -> None:
+    """An attribute that fills a command or output template is a scalar or a list of
+    scalars: a table would be pasted into a shell command as its Python spelling."""
+    scalar = (str, int, float, bool)
+    if isinstance(value, scalar) or (
+        isinstance(value, list) and all(isinstance(v, scalar) for v in value)
+    ):
+        return
+    raise InputError(
+        f"attribute {name!r} of target {target!r} must be a string, number, boolean "
+        f"or a list of them, found {type(value).__name__}",
+        path=path,
+        line=line,
+    )
 
 
 def parse_build(data: bytes, manifest: str, package: str, rules: Mapping[str, Rule]) -> Package:
@@ -95,10 +123,11 @@ def _parse_target(
         data=data,
         start=line,
     )
-    try:
-        label = parse_label(f"//{package}:{name}")
-    except InputError as exc:
-        raise InputError(exc.message, path=manifest, line=line) from None
+    if "/" in name or "\0" in name or name in (".", ".."):
+        raise InputError(
+            f"bad target name {name!r}", path=manifest, line=line, hint="no '/', not '.' or '..'"
+        )
+    label = Label(package, name)
     srcs = strings("srcs")
     for pattern in srcs or ():
         check_glob(pattern, path=manifest, line=at("srcs"))
@@ -108,6 +137,8 @@ def _parse_target(
             deps.add(parse_label(text, package=package))
         except InputError as exc:
             raise InputError(exc.message, path=manifest, line=at("deps")) from None
+    for key in sorted(_templated(rule) & set(raw)):
+        _check_attr(key, raw[key], target=name, path=manifest, line=at(key))
     attrs = tuple(
         sorted(
             (key, json.dumps(raw[key], sort_keys=True, separators=(",", ":"), default=str))

@@ -30,22 +30,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from graphkit.errors import InputError
 from graphkit.model import Package
 from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
+    Found,
     Manifest,
     Member,
-    check_unique,
+    Sorter,
+    check_patterns,
+    folder_of,
     is_glob,
     line_containing,
+    manifests_named,
     match_folders,
-    parse_manifests,
+    parse_lenient,
     resolve,
-    to_packages,
+    skipped,
 )
 from graphkit.tomldoc import line_of, load_toml
 
@@ -78,24 +82,38 @@ def crate_name(name: str) -> str:
 
 
 def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
+    """One ``cargo_crate`` Package per workspace member (see ``read_workspace``)."""
+    return read_workspace(files).packages
+
+
+def read_workspace(files: Mapping[str, bytes]) -> Found:
     """One ``cargo_crate`` Package per workspace member, with deps between members.
 
     ``files`` maps repo-relative paths to the bytes of every ``Cargo.toml`` in the
-    repository (see MANIFESTS). Raises InputError, with file and line, for invalid
-    TOML, a member without a ``Cargo.toml`` or ``[package]``, a ``workspace = true``
-    dependency missing from ``[workspace.dependencies]``, or two crates with the
-    same name.
+    repository (see MANIFESTS). With a root ``[workspace]``, only the root, its
+    members and their path dependencies are read. Without one, a Cargo.toml that
+    cannot be read (a test fixture, often) is a warning and no member. Raises
+    InputError, with file and line, for a declared member with invalid TOML or
+    without ``[package]``, a member glob that leaves the repository, a
+    ``workspace = true`` dependency missing from ``[workspace.dependencies]``, or
+    two crates with the same name.
     """
-    crates = parse_manifests(files, CARGO_TOML, load_toml)
-    root = crates.get("")
+    paths = manifests_named(files, CARGO_TOML)
+    root = _load(files, paths[""]) if "" in paths else None
     workspace = root.doc.get("workspace") if root else None
     inherited = _workspace_dependencies(root) if root else {}
     if root is None or workspace is None:
-        folders = [f for f, c in crates.items() if "package" in c.doc]
+        crates, failed = parse_lenient(files, paths, load_toml)
+        sorter = Sorter([""] if root is not None else [])
+        sorter.warnings += [skipped(exc, paths[f]) for f, exc in sorted(failed.items())]
+        folders = [f for f, c in sorted(crates.items()) if "package" in c.doc]
     else:
+        crates = _Crates(files, paths, root)
         folders = _workspace_members(root, workspace, crates, inherited)
-    members = [_member_of(crates[f]) for f in folders]
-    check_unique(((str(m.alias), m.manifest, m.line) for m in members), "crates")
+        sorter = Sorter(folders)
+    members = sorter.unique(
+        sorter.members(folders, lambda f: _member_of(crates[f]), paths), "crates"
+    )
     configs = rootconfig.config_files(files, rootconfig.CARGO_FILES)
     shared = _every_crate(root) if root is not None and workspace is not None else {}
     members = [
@@ -109,20 +127,45 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
         )
         for m in members
     ]
-    member_folders = set(folders)
+    member_folders = {m.folder for m in members}
     patched = _patches(root, member_folders) if root else {}
-    deps_of = {}
-    for folder in folders:
+
+    def deps_of(member: Member) -> set[str]:
         deps = set()
         # Deps resolve by path (or patch), never by bare name: a registry crate that
         # happens to share a member's name is not that member.
-        for dep in _dependencies(crates[folder], inherited):
+        for dep in _dependencies(crates[member.folder], inherited):
             if dep.folder in member_folders:
                 deps.add(dep.folder)
             elif dep.folder is None and dep.name in patched:
                 deps.add(patched[dep.name])
-        deps_of[folder] = frozenset(deps)
-    return to_packages(replace(m, deps=deps_of[m.folder]) for m in members)
+        return deps
+
+    return sorter.found(sorter.settle(members, deps_of))
+
+
+def _load(files: Mapping[str, bytes], path: str) -> Manifest:
+    return Manifest(folder_of(path), path, files[path], load_toml(files[path], path))
+
+
+class _Crates(dict[str, Manifest]):
+    """The crates of a declared workspace, parsed when first asked for: a Cargo.toml
+    the workspace never reaches (a test fixture) is never read."""
+
+    def __init__(self, files: Mapping[str, bytes], paths: Mapping[str, str], root: Manifest):
+        super().__init__({"": root})
+        self._files = files
+        self._paths = paths
+
+    def __contains__(self, folder: object) -> bool:
+        return folder in self._paths
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __missing__(self, folder: str) -> Manifest:
+        self[folder] = _load(self._files, self._paths[folder])
+        return self[folder]
 
 
 def _workspace_members(
@@ -171,12 +214,12 @@ def _workspace_members(
 
 def _globs(root: Manifest, workspace: dict[str, Any], key: str, line: int) -> list[str]:
     value = workspace.get(key, [])
+    at = line_of(root.data, key, start=line) or line
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InputError(
-            f"`workspace.{key}` must be a list of paths or globs",
-            path=root.path,
-            line=line_of(root.data, key, start=line) or line,
+            f"`workspace.{key}` must be a list of paths or globs", path=root.path, line=at
         )
+    check_patterns(value, path=root.path, data=root.data, line=at, key=f"workspace.{key}")
     return value
 
 

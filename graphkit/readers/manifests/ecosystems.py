@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from graphkit.errors import InputWarning
 from graphkit.model import Package
 from graphkit.readers.manifests import rootconfig
 
@@ -44,19 +45,24 @@ def is_manifest(path: str) -> bool:
     return named and not SKIPPED_FOLDERS.intersection(parts[:-1])
 
 
-def read_all(files: Mapping[str, bytes]) -> dict[str, Package]:
-    """Every ecosystem package by folder, from ``{path: bytes}`` of the manifests."""
+def read_all(files: Mapping[str, bytes]) -> tuple[dict[str, Package], list[InputWarning]]:
+    """Every ecosystem package by folder, from ``{path: bytes}`` of the manifests, and
+    the warnings for the manifests the readers skipped (stray files outside any
+    workspace that cannot be read)."""
     from graphkit.readers.manifests import cargo, go, npm, python
 
     merged: dict[str, Package] = {}
+    warnings: list[InputWarning] = []
     for reader in (npm, cargo, go, python):
         wanted = {p: d for p, d in files.items() if rootconfig.matches(p, reader.MANIFESTS)}
         if not wanted:
             continue
-        for package in reader.read_packages(wanted):
+        found = reader.read_workspace(wanted)
+        warnings += found.warnings
+        for package in found.packages:
             first = merged.get(package.path)
             merged[package.path] = package if first is None else _merge(first, package)
-    return merged
+    return merged, warnings
 
 
 def _merge(first: Package, other: Package) -> Package:

@@ -37,11 +37,11 @@ from graphkit.errors import InputError
 from graphkit.model import Package
 from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
+    Found,
     Member,
-    check_unique,
+    Sorter,
     manifests_named,
     resolve,
-    to_packages,
 )
 
 GO_MOD = "go.mod"
@@ -77,45 +77,57 @@ class Replacement:
 
 
 def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
+    """One ``go_module`` Package per workspace module (see ``read_workspace``)."""
+    return read_workspace(files).packages
+
+
+def read_workspace(files: Mapping[str, bytes]) -> Found:
     """One ``go_module`` Package per workspace module, with deps between them.
 
     ``files`` maps repo-relative paths to the bytes of every ``go.mod`` and
     ``go.work`` in the repository (see MANIFESTS); only the root ``go.work`` counts.
-    Raises InputError, with file and line, for a malformed line, a ``use`` of a
-    folder without ``go.mod``, or two modules with the same path.
+    With a go.work, only the modules it uses are read. Without one, a go.mod that
+    cannot be read is a warning and no member. Raises InputError, with file and
+    line, for a malformed line of go.work or of a module it uses, a ``use`` of a
+    folder without go.mod or outside the repository, or two modules with the same
+    path.
     """
     paths = manifests_named(files, GO_MOD)
-    modules = {folder: _module(folder, path, files[path]) for folder, path in paths.items()}
     sources: dict[str, object] = {}
     if GO_WORK in files:
-        folders, shared = _workspace(files[GO_WORK], modules)
+        folders, shared = _workspace(files[GO_WORK], paths)
         work = parse_directives(files[GO_WORK], GO_WORK)
         sources[f"{GO_WORK} (every module of the workspace)"] = sorted(
             [d.verb, *d.args] for d in work
         )
+        sorter = Sorter(folders)
     else:
-        folders = sorted(f for f in modules if "testdata" not in f.split("/"))
+        folders = sorted(f for f in paths if "testdata" not in f.split("/"))
         shared = []
+        sorter = Sorter(())
     configs = rootconfig.config_files(files, rootconfig.GO_FILES)
-    members = [modules[f] for f in folders]
-    check_unique(((m.module, m.manifest, m.line) for m in members), "Go modules")
-    by_path = {m.module: m.folder for m in members}
-    return to_packages(
-        rootconfig.with_sources(
-            Member(
-                folder=m.folder,
-                manifest=m.manifest,
-                rule=RULE,
-                alias=m.module,
-                line=m.line,
-                deps=frozenset(_local_deps(m, by_path, shared)),
-                # Every directive, sorted: a version bump or a new replace redefines the
-                # module, while comments, blocks and ordering do not.
-                attrs=(("manifest_doc", sorted([d.verb, *d.args] for d in m.directives)),),
-            ),
-            {**sources, **rootconfig.files_reaching(m.folder, configs, "module")},
+    parsed: dict[str, _Module] = {}
+
+    def member(folder: str) -> Member:
+        module = parsed[folder] = _module(folder, paths[folder], files[paths[folder]])
+        found = Member(
+            folder=folder,
+            manifest=module.manifest,
+            rule=RULE,
+            alias=module.module,
+            line=module.line,
+            # Every directive, sorted: a version bump or a new replace redefines the
+            # module, while comments, blocks and ordering do not.
+            attrs=(("manifest_doc", sorted([d.verb, *d.args] for d in module.directives)),),
         )
-        for m in members
+        return rootconfig.with_sources(
+            found, {**sources, **rootconfig.files_reaching(folder, configs, "module")}
+        )
+
+    members = sorter.unique(sorter.members(folders, member, paths), "Go modules")
+    by_path = {m.alias: m.folder for m in members if m.alias}
+    return sorter.found(
+        sorter.settle(members, lambda m: set(_local_deps(parsed[m.folder], by_path, shared)))
     )
 
 
@@ -129,6 +141,10 @@ def parse_directives(data: bytes, path: str) -> tuple[Directive, ...]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
+    if "\0" in text:
+        # The go tool refuses such a file; reading past the NUL would invent a module.
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise InputError("NUL byte in a text file", path=path, line=line)
     directives: list[Directive] = []
     block: tuple[str, int] | None = None  # (verb, line) of the open block
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -235,7 +251,7 @@ def _module(folder: str, manifest: str, data: bytes) -> _Module:
     )
 
 
-def _workspace(data: bytes, modules: Mapping[str, _Module]) -> tuple[list[str], list[Replacement]]:
+def _workspace(data: bytes, modules: Mapping[str, str]) -> tuple[list[str], list[Replacement]]:
     """The folders that ``go.work`` uses, and its replacements."""
     folders = []
     replacements = []
@@ -244,7 +260,13 @@ def _workspace(data: bytes, modules: Mapping[str, _Module]) -> tuple[list[str], 
             _expect(directive, GO_WORK, (1,), "'use path'")
             folder = resolve("", directive.args[0])
             if folder is None:
-                continue  # outside the repository: nothing graphkit can own
+                # A module graphkit cannot see would drop its edges silently.
+                raise InputError(
+                    f"use {directive.args[0]!r}: the folder is outside the repository",
+                    path=GO_WORK,
+                    line=directive.line,
+                    hint="graphkit reads the modules of this repository only",
+                )
             if folder not in modules:
                 raise InputError(
                     f"use {directive.args[0]!r}: no go.mod in that folder",

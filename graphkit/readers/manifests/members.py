@@ -12,20 +12,29 @@ from __future__ import annotations
 import json
 import posixpath
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from wcmatch import glob
 
-from graphkit.errors import InputError
-from graphkit.labels import Label, parse_label
+from graphkit.errors import InputError, InputWarning
+from graphkit.labels import Label, check_package
 from graphkit.model import Package, Target
+from graphkit.paths import glob_problem
 
 ROOT_NAME = "root"
 
 # `**` spans folders, `!pattern` excludes; hidden folders match only when named, as
 # in npm's, pnpm's, Cargo's and uv's own glob expansion.
 _GLOB_FLAGS = glob.GLOBSTAR | glob.NEGATE
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one ecosystem reader found: its packages, and the files it skipped."""
+
+    packages: tuple[Package, ...]
+    warnings: tuple[InputWarning, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,125 @@ def parse_manifests(
         folder: Manifest(folder, path, files[path], load(files[path], path))
         for folder, path in manifests_named(files, basename).items()
     }
+
+
+def parse_lenient(
+    files: Mapping[str, bytes],
+    paths: Mapping[str, str],
+    load: Callable[[bytes, str], dict[str, Any]],
+) -> tuple[dict[str, Manifest], dict[str, InputError]]:
+    """Parse the manifests ``{folder: path}`` that no workspace declares.
+
+    Such a file may be a test fixture that is broken on purpose, so one that does
+    not parse is no error: it comes back in the second mapping, by folder, for the
+    caller to report as a warning, or to raise if a workspace does declare it.
+    """
+    parsed: dict[str, Manifest] = {}
+    failed: dict[str, InputError] = {}
+    for folder, path in paths.items():
+        try:
+            parsed[folder] = Manifest(folder, path, files[path], load(files[path], path))
+        except InputError as exc:
+            failed[folder] = exc
+    return parsed, failed
+
+
+def skipped(error: InputError, path: str) -> InputWarning:
+    """The warning for a manifest that no workspace declares and that cannot be read."""
+    return InputWarning.of(error, fallback_path=path, why="not a workspace member")
+
+
+class Sorter:
+    """Turns manifests into members, strictly for declared members, leniently for the rest.
+
+    A declared member (named by a workspace root, or the root itself) that cannot be
+    read is an error: silently dropping it would drop its target. Any other
+    manifest the fallback ("every manifest with a name") picks up may be a test
+    fixture: one that cannot be read is a warning, and its folder is no member.
+    """
+
+    def __init__(self, strict: Iterable[str]) -> None:
+        self.strict = set(strict)
+        self.warnings: list[InputWarning] = []
+
+    def members(
+        self, folders: Iterable[str], make: Callable[[str], Member], paths: Mapping[str, str]
+    ) -> list[Member]:
+        """``make(folder)`` for each folder; a lenient one that raises is a warning."""
+        found = []
+        for folder in folders:
+            try:
+                found.append(make(folder))
+            except InputError as exc:
+                if folder in self.strict:
+                    raise
+                self.warnings.append(skipped(exc, paths[folder]))
+        return found
+
+    def unique(self, members: Iterable[Member], what: str) -> list[Member]:
+        """The members with no name clash. Declared members sharing a name are an
+        error; otherwise a name goes to a declared member, else to the shallowest
+        folder (a fixture lies deeper than the project it tests), and any other
+        member with that name is a warning and no member."""
+        members = list(members)
+        strict = [m for m in members if m.folder in self.strict]
+        check_unique(((str(m.alias), m.manifest, m.line) for m in strict if m.alias), what)
+        order = sorted(
+            members,
+            key=lambda m: (m.folder not in self.strict, m.folder.count("/"), m.folder),
+        )
+        owner: dict[str, Member] = {}
+        for member in order:
+            if member.alias:
+                owner.setdefault(member.alias, member)
+        kept = []
+        for member in members:
+            first = owner.get(member.alias or "", member)
+            if first is member:
+                kept.append(member)
+                continue
+            message = f"two {what} named {member.alias!r}: {first.manifest} and {member.manifest}"
+            self.warnings.append(
+                InputWarning(member.manifest, member.line, f"{message}; not a workspace member")
+            )
+        return kept
+
+    def settle(self, members: Iterable[Member], deps: Callable[[Member], set[str]]) -> list[Member]:
+        """Each member with its deps; a lenient member whose deps cannot be read is dropped."""
+        done = []
+        for member in members:
+            try:
+                found = deps(member)
+            except InputError as exc:
+                if member.folder in self.strict:
+                    raise
+                self.warnings.append(skipped(exc, member.manifest))
+                continue
+            done.append(replace(member, deps=frozenset(found)))
+        return done
+
+    def found(self, members: Iterable[Member]) -> Found:
+        """The result: the members as packages, and the warnings so far."""
+        return Found(to_packages(members), tuple(self.warnings))
+
+
+def check_patterns(
+    patterns: Iterable[str], *, path: str, data: bytes, line: int | None, key: str
+) -> None:
+    """Refuse member globs that can match nothing they mean (see ``glob_problem``).
+
+    A member glob that leaves the repository (``../*``) or holds a reversed range
+    would silently drop members, so it is an error naming its line.
+    """
+    for pattern in patterns:
+        problem = glob_problem(pattern)
+        if problem is not None:
+            raise InputError(
+                f"{key} pattern {pattern!r}: {problem}",
+                path=path,
+                line=line_containing(data, json.dumps(pattern)) or line,
+                hint="member globs are relative to the workspace root, inside the repository",
+            )
 
 
 def resolve(folder: str, relative: str) -> str | None:
@@ -178,9 +306,10 @@ def label_of(folder: str, manifest: str) -> Label:
     if folder == "":
         return Label("", ROOT_NAME)
     try:
-        return parse_label(f"//{folder}:{posixpath.basename(folder)}")
+        check_package(folder)
     except InputError as exc:
         raise InputError(exc.message, path=manifest, line=1) from None
+    return Label(folder, posixpath.basename(folder))
 
 
 def to_packages(members: Iterable[Member]) -> tuple[Package, ...]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -41,15 +40,18 @@ from graphkit.errors import InputError
 from graphkit.model import Package
 from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
+    Found,
     Manifest,
     Member,
-    check_unique,
+    Sorter,
+    check_patterns,
     folder_of,
     line_containing,
+    manifests_named,
     match_folders,
-    parse_manifests,
+    parse_lenient,
     resolve,
-    to_packages,
+    skipped,
 )
 
 PACKAGE_JSON = "package.json"
@@ -66,38 +68,51 @@ _CATALOG = "catalog:"
 
 
 def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
+    """One ``npm_package`` Package per workspace member (see ``read_workspace``)."""
+    return read_workspace(files).packages
+
+
+def read_workspace(files: Mapping[str, bytes]) -> Found:
     """One ``npm_package`` Package per workspace member, with deps between members.
 
     ``files`` maps repo-relative paths to the bytes of every ``package.json`` and
-    ``pnpm-workspace.yaml`` in the repository (see MANIFESTS). Raises InputError,
-    with file and line, for invalid JSON or YAML, a field of the wrong type, or two
-    members with the same name.
+    ``pnpm-workspace.yaml`` in the repository (see MANIFESTS). A root that declares
+    its members gets exactly those: other package.json files are plain files, never
+    parsed (test fixtures are often invalid on purpose). Without a declaration,
+    every package.json with a ``name`` is a member, a folder whose package.json
+    declares ``workspaces`` is a workspace root of its own, and a package.json
+    outside such a workspace that cannot be read is a warning, not a member.
+    Raises InputError, with file and line, for a declared member (or the root) with
+    invalid JSON or YAML, a field of the wrong type, a member glob that leaves the
+    repository, or two members with the same name.
     """
-    manifests = parse_manifests(files, PACKAGE_JSON, _load_json)
-    patterns = _workspace_patterns(files, manifests.get(""))
-    if patterns is None:
-        folders = [f for f, m in manifests.items() if isinstance(m.doc.get("name"), str)]
+    paths = manifests_named(files, PACKAGE_JSON)
+    root = _load(files, paths[""]) if "" in paths else None
+    patterns = _workspace_patterns(files, root)
+    failed: dict[str, InputError] = {}
+    if patterns is not None:
+        declared = set(match_folders((f for f in paths if f), patterns))
+        if root is not None:
+            declared.add("")
+        manifests = {f: _load(files, paths[f]) for f in sorted(declared)}
+        sorter = Sorter(declared)
     else:
-        folders = match_folders((f for f in manifests if f), patterns)
-        if "" in manifests:
-            folders.append("")
-    members = [_member_of(manifests[f]) for f in folders]
-    by_name = check_unique(
-        ((str(m.alias), m.manifest, m.line) for m in members if m.alias), "npm packages"
+        manifests, failed = parse_lenient(files, paths, _load_json)
+        sorter = Sorter(_nested_members(manifests, failed))
+    sorter.warnings += [skipped(exc, paths[f]) for f, exc in sorted(failed.items())]
+    folders = sorted(
+        f for f, m in manifests.items() if f in sorter.strict or m.doc.get("name") is not None
     )
-    folder_by_name = {name: folder_of(path) for name, path in by_name.items()}
-    member_folders = set(folders)
+    members = sorter.members(folders, lambda f: _member_of(manifests[f]), paths)
+    members = sorter.unique(members, "npm packages")
+    folder_by_name = {m.alias: m.folder for m in members if m.alias}
+    member_folders = {m.folder for m in members}
     pnpm = _pnpm_doc(files[PNPM_WORKSPACE]) if PNPM_WORKSPACE in files else {}
     shared = _every_member(manifests.get(""), pnpm) if patterns is not None else {}
     configs = rootconfig.config_files(files, rootconfig.NPM_FILES)
-    return to_packages(
+    members = [
         rootconfig.with_sources(
-            replace(
-                member,
-                deps=frozenset(
-                    _local_deps(manifests[member.folder], folder_by_name, member_folders)
-                ),
-            ),
+            member,
             {
                 **shared,
                 **_catalog_entries(manifests[member.folder], pnpm),
@@ -105,6 +120,11 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
             },
         )
         for member in members
+    ]
+    return sorter.found(
+        sorter.settle(
+            members, lambda m: _local_deps(manifests[m.folder], folder_by_name, member_folders)
+        )
     )
 
 
@@ -141,6 +161,30 @@ def _catalog_entries(manifest: Manifest, pnpm: Mapping[str, Any]) -> dict[str, o
                 entry = catalog.get(key) if isinstance(catalog, dict) else None
                 sources[f"{PNPM_WORKSPACE} catalog {name}: {key}"] = entry
     return sources
+
+
+def _load(files: Mapping[str, bytes], path: str) -> Manifest:
+    return Manifest(folder_of(path), path, files[path], _load_json(files[path], path))
+
+
+def _nested_members(
+    manifests: Mapping[str, Manifest], failed: Mapping[str, InputError]
+) -> list[str]:
+    """Folders declared by a nested workspace root (a package.json with ``workspaces``
+    below the repository root), and the roots that have a name: these are members,
+    so their manifests must be valid."""
+    declared: set[str] = set()
+    for folder, manifest in sorted(manifests.items()):
+        if folder == "" or "workspaces" not in manifest.doc:
+            continue
+        patterns = _workspace_patterns({}, manifest) or []
+        inside = [f[len(folder) + 1 :] for f in [*manifests, *failed] if f.startswith(folder + "/")]
+        if manifest.doc.get("name") is not None:
+            declared.add(folder)
+        declared.update(f"{folder}/{f}" for f in match_folders(inside, patterns))
+    for folder in sorted(declared & set(failed)):
+        raise failed[folder]
+    return sorted(declared)
 
 
 def _member_of(manifest: Manifest) -> Member:
@@ -247,12 +291,14 @@ def _workspace_patterns(files: Mapping[str, bytes], root: Manifest | None) -> li
     # yarn's object form also holds `nohoist`, which changes installs, not membership.
     if isinstance(workspaces, dict):
         workspaces = workspaces.get("packages", [])
+    line = _line(root, "workspaces")
     if not isinstance(workspaces, list) or not all(isinstance(p, str) for p in workspaces):
         raise InputError(
             '`workspaces` must be a list of globs or {"packages": [globs]}',
             path=root.path,
-            line=_line(root, "workspaces"),
+            line=line,
         )
+    check_patterns(workspaces, path=root.path, data=root.data, line=line, key="workspaces")
     return workspaces
 
 
@@ -260,12 +306,10 @@ def _pnpm_patterns(data: bytes) -> list[str]:
     doc = _pnpm_doc(data)
     # pnpm: "If the packages field is omitted, only the root package is included."
     packages = doc.get("packages", [])
+    line = line_containing(data, "packages")
     if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
-        raise InputError(
-            "`packages` must be a list of globs",
-            path=PNPM_WORKSPACE,
-            line=line_containing(data, "packages"),
-        )
+        raise InputError("`packages` must be a list of globs", path=PNPM_WORKSPACE, line=line)
+    check_patterns(packages, path=PNPM_WORKSPACE, data=data, line=line, key="packages")
     return packages
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -41,16 +40,19 @@ from graphkit.errors import InputError
 from graphkit.model import Package
 from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
+    Found,
     Manifest,
     Member,
-    check_unique,
+    Sorter,
+    check_patterns,
     folder_of,
     is_glob,
     line_containing,
+    manifests_named,
     match_folders,
-    parse_manifests,
+    parse_lenient,
     resolve,
-    to_packages,
+    skipped,
 )
 from graphkit.tomldoc import line_of, load_toml
 
@@ -65,23 +67,39 @@ _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 
 def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
+    """One ``python_package`` Package per project (see ``read_workspace``)."""
+    return read_workspace(files).packages
+
+
+def read_workspace(files: Mapping[str, bytes]) -> Found:
     """One ``python_package`` Package per project (uv workspace member), with deps.
 
     ``files`` maps repo-relative paths to the bytes of every ``pyproject.toml`` in
-    the repository (see MANIFESTS). Raises InputError, with file and line, for
-    invalid TOML, a bad requirement string, a field of the wrong type, a member
-    without a ``[project]`` table, or two projects with the same normalised name.
+    the repository (see MANIFESTS). With a uv workspace, only the root and its
+    members are read. Without one, a pyproject.toml that cannot be read (a test
+    fixture, often) is a warning and no member. Raises InputError, with file and
+    line, for a declared member or root with invalid TOML, a bad requirement
+    string, a field of the wrong type, or no ``[project]`` table; a member glob
+    that leaves the repository; or two members with the same normalised name.
     """
-    projects = parse_manifests(files, PYPROJECT, load_toml)
-    root = projects.get("")
+    paths = manifests_named(files, PYPROJECT)
+    root = _load(files, paths[""]) if "" in paths else None
     workspace = root.table("tool", "uv", "workspace") if root else None
     if root is None or workspace is None:
-        folders = [f for f, p in projects.items() if p.table("project") is not None]
+        projects, failed = parse_lenient(files, paths, load_toml)
+        sorter = Sorter([""] if root is not None else [])
+        sorter.warnings += [skipped(exc, paths[f]) for f, exc in sorted(failed.items())]
+        folders = [f for f, p in sorted(projects.items()) if p.table("project") is not None]
     else:
-        folders = _workspace_members(root, workspace, projects)
-    members = [_member_of(projects[f]) for f in folders]
-    by_name = check_unique(((str(m.alias), m.manifest, m.line) for m in members), "Python projects")
-    folder_by_name = {name: folder_of(path) for name, path in by_name.items()}
+        declared = _workspace_members(root, workspace, paths)
+        projects = {f: _load(files, paths[f]) for f in declared if f}
+        projects[""] = root
+        folders = _with_project(root, declared, projects)
+        sorter = Sorter(folders)
+    members = sorter.members(folders, lambda f: _member_of(projects[f]), paths)
+    members = sorter.unique(members, "Python projects")
+    folder_by_name = {m.alias: m.folder for m in members if m.alias}
+    member_folders = {m.folder for m in members}
     locked = _locked_deps(files, folder_by_name)
     configs = rootconfig.config_files(files, rootconfig.PYTHON_FILES)
     shared: dict[str, object] = {}
@@ -89,19 +107,25 @@ def read_packages(files: Mapping[str, bytes]) -> tuple[Package, ...]:
     if isinstance(settings, dict) and any(k != "workspace" for k in settings):
         rest = {k: v for k, v in settings.items() if k != "workspace"}
         shared[f"{PYPROJECT} [tool.uv] {', '.join(sorted(rest))} (every package)"] = rest
-    return to_packages(
+    members = [
         rootconfig.with_sources(
-            replace(
-                m,
-                deps=frozenset(
-                    _local_deps(projects[m.folder], folder_by_name, set(folders))
-                    | locked.get(m.folder, set())
-                ),
-            ),
-            {**shared, **rootconfig.files_reaching(m.folder, configs, "package")},
+            m, {**shared, **rootconfig.files_reaching(m.folder, configs, "package")}
         )
         for m in members
+    ]
+    return sorter.found(
+        sorter.settle(
+            members,
+            lambda m: (
+                _local_deps(projects[m.folder], folder_by_name, member_folders)
+                | locked.get(m.folder, set())
+            ),
+        )
     )
+
+
+def _load(files: Mapping[str, bytes], path: str) -> Manifest:
+    return Manifest(folder_of(path), path, files[path], load_toml(files[path], path))
 
 
 def _locked_deps(
@@ -142,9 +166,7 @@ def _locked_entries(package: dict[str, Any]) -> Iterator[Any]:
             yield from entries if isinstance(entries, list) else ()
 
 
-def _workspace_members(
-    root: Manifest, workspace: Any, projects: Mapping[str, Manifest]
-) -> list[str]:
+def _workspace_members(root: Manifest, workspace: Any, paths: Mapping[str, str]) -> list[str]:
     """The member folders that the root's ``[tool.uv.workspace]`` names."""
     line = line_of(root.data, "tool.uv.workspace")
     if not isinstance(workspace, dict):
@@ -152,24 +174,29 @@ def _workspace_members(
     globs: dict[str, list[str]] = {}
     for key in ("members", "exclude"):
         value = workspace.get(key, [])
+        at = line_of(root.data, key, start=line or 1)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InputError(
-                f"`{key}` must be a list of globs",
-                path=root.path,
-                line=line_of(root.data, key, start=line or 1),
-            )
+            raise InputError(f"`{key}` must be a list of globs", path=root.path, line=at)
+        check_patterns(value, path=root.path, data=root.data, line=at, key=key)
         globs[key] = value
     # uv refuses a literal member path without a pyproject.toml; a glob that also
     # matches other folders is expanded over the folders that have one.
     for pattern in globs["members"]:
         folder = resolve("", pattern)
-        if not is_glob(pattern) and folder is not None and folder not in projects:
+        if not is_glob(pattern) and folder is not None and folder not in paths:
             raise InputError(
                 f"workspace member {pattern!r} has no pyproject.toml",
                 path=root.path,
                 line=line_containing(root.data, f'"{pattern}"') or line,
             )
-    folders = match_folders((f for f in projects if f), globs["members"], globs["exclude"])
+    return match_folders((f for f in paths if f), globs["members"], globs["exclude"])
+
+
+def _with_project(
+    root: Manifest, folders: list[str], projects: Mapping[str, Manifest]
+) -> list[str]:
+    """The members: every matched folder (each must have ``[project]``), and the root
+    when it has one, as in uv."""
     for folder in folders:
         if projects[folder].table("project") is None:
             raise InputError(

@@ -6,7 +6,7 @@ import pytest
 
 from graphkit.errors import InputError
 from graphkit.readers.infer.js import imports
-from graphkit.readers.infer.js_resolve import JsResolver
+from graphkit.readers.infer.js_resolve import JsResolver, config_files
 from graphkit.readers.infer.resolve import ImportEdge, ImportRef, RefKind, Resolution, edges
 
 
@@ -260,9 +260,99 @@ def test_malformed_tsconfig_is_an_input_error_with_file_and_line() -> None:
     assert str(err.value).startswith("apps/web/tsconfig.json:4: invalid JSON")
 
 
-def test_tsconfig_extending_a_missing_file_is_an_input_error() -> None:
-    with pytest.raises(InputError, match=r"tsconfig\.base\.json is not a tsconfig"):
-        JsResolver(FILES, {"apps/web/tsconfig.json": WEB_TSCONFIG})
+def test_tsconfig_extending_a_generated_file_is_a_warning_and_resolves_conservatively() -> None:
+    # trpc/trpc: examples/nuxt/server/tsconfig.json extends ../.nuxt/tsconfig.server.json,
+    # which `nuxt prepare` writes and git does not hold.
+    config = (
+        b'{"extends": "../.nuxt/tsconfig.server.json",'
+        b' "compilerOptions": {"paths": {"~/*": ["./*"]}}}'
+    )
+    files = ("examples/nuxt/server/api/hello.ts", "examples/nuxt/server/utils/db.ts")
+    resolver = JsResolver(files, {"examples/nuxt/server/tsconfig.json": config})
+    assert [str(w) for w in resolver.warnings] == [
+        "examples/nuxt/server/tsconfig.json: extends '../.nuxt/tsconfig.server.json': "
+        "examples/nuxt/.nuxt/tsconfig.server.json is not in the repository (generated?); "
+        "imports it could map are treated as unresolved"
+    ]
+    api = "examples/nuxt/server/api/hello.ts"
+    # Its own paths still apply.
+    assert resolver.resolve(ImportRef("~/utils/db", 1, "absolute"), api).files == (
+        "examples/nuxt/server/utils/db.ts",
+    )
+    # A bare specifier the unread config could have mapped is not called external.
+    assert resolver.resolve(ImportRef("#imports", 1, "absolute"), api) == Resolution(
+        "unresolved",
+        (),
+        "examples/nuxt/server/tsconfig.json, which could map it, cannot be read",
+    )
+
+
+def test_extends_of_any_file_name_arrays_and_packages() -> None:
+    configs = {
+        "tsconfig.base.json": b'{"compilerOptions": {"paths": {"@b/*": ["./b/*"]}}}',
+        "configs/strict.json": b'{"compilerOptions": {"strict": true}}',
+        # TypeScript 5: a list of configs, later ones win.
+        "apps/web/tsconfig.json": (
+            b'{"extends": ["@tsconfig/node20/tsconfig.json", "../../configs/strict",'
+            b' "../../tsconfig.base.json", "./tsconfig.build"]}'
+        ),
+        "apps/web/tsconfig.build.json": b'{"compilerOptions": {"paths": {"@w/*": ["src/*"]}}}',
+    }
+    files = ("apps/web/src/a.ts", "b/c.ts", *configs)
+    resolver = JsResolver(files, configs)
+    web = "apps/web/src/a.ts"
+    assert resolver.warnings == []
+    assert resolver.resolve(ImportRef("@w/a", 1, "absolute"), web).files == ("apps/web/src/a.ts",)
+    # @tsconfig/node20 is not installed in the repository: an external config, no paths.
+    assert resolver.resolve(ImportRef("react", 1, "absolute"), web).kind == "external"
+
+
+def test_extends_a_package_config_from_a_committed_node_modules() -> None:
+    configs = {
+        "node_modules/@acme/tsconfig/tsconfig.json": (
+            b'{"compilerOptions": {"paths": {"@lib/*": ["./lib/*"]}}}'
+        ),
+        "app/tsconfig.json": b'{"extends": "@acme/tsconfig"}',
+    }
+    files = ("app/src/x.ts", "node_modules/@acme/tsconfig/lib/y.ts", *configs)
+    resolver = JsResolver(files, configs)
+    assert resolver.resolve(ImportRef("@lib/y", 1, "absolute"), "app/src/x.ts").files == (
+        "node_modules/@acme/tsconfig/lib/y.ts",
+    )
+
+
+def test_config_files_follows_extends_of_any_name() -> None:
+    blobs = {
+        "apps/web/tsconfig.json": b'{"extends": "../../configs/base.json"}',
+        "apps/web/tsconfig.build.json": b"{}",
+        "configs/base.json": b'{"extends": "./root"}',
+        "configs/root.json": b"{}",
+        "configs/unrelated.json": b"{}",
+        "node_modules/x/tsconfig.json": b"{}",
+    }
+    assert sorted(config_files(blobs, blobs.__getitem__)) == [
+        "apps/web/tsconfig.build.json",
+        "apps/web/tsconfig.json",
+        "configs/base.json",
+        "configs/root.json",
+    ]
+
+
+def test_a_broken_tsconfig_in_a_test_fixture_is_a_warning() -> None:
+    # withastro/astro ships invalid tsconfigs as test fixtures.
+    broken = b'{\n  "compilerOptions": {,\n}'
+    path = "packages/astro/test/fixtures/bad-config/tsconfig.json"
+    resolver = JsResolver(("packages/astro/test/fixtures/bad-config/src/a.ts",), {path: broken})
+    [warning] = resolver.warnings
+    assert str(warning).startswith(f"{path}:3: invalid JSON: ")
+    assert str(warning).endswith("; read as a config that maps nothing known")
+    # The same file outside a fixture folder is an error.
+    with pytest.raises(InputError, match="invalid JSON"):
+        JsResolver((), {"packages/astro/tsconfig.json": broken})
+    ref = ImportRef("astro", 1, "absolute")
+    assert resolver.resolve(ref, "packages/astro/test/fixtures/bad-config/src/a.ts").kind == (
+        "unresolved"
+    )
 
 
 def test_edges_link_files_and_report_dynamic_and_unresolved_imports() -> None:

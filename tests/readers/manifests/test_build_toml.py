@@ -107,10 +107,28 @@ def test_empty_manifest_has_no_targets() -> None:
 
 
 def test_attr_json_is_canonical() -> None:
-    one = b'[[target]]\nname = "g"\nrule = "genrule"\ncmd = {b = 1, a = [2, "x"]}\n'
-    two = b'[[target]]\nname = "g"\nrule = "genrule"\n\n[target.cmd]\na = [2, "x"]\nb = 1\n'
-    assert parse(one).targets[0].attrs == (("cmd", '{"a":[2,"x"],"b":1}'),)
-    assert parse(one) == parse(two)
+    rules = load_rules({"rules/x.toml": b'[rule.x]\nsrcs = []\nattrs = ["opts"]\n'})
+    one = b'[[target]]\nname = "g"\nrule = "x"\nopts = {b = 1, a = [2, "x"]}\n'
+    two = b'[[target]]\nname = "g"\nrule = "x"\n\n[target.opts]\na = [2, "x"]\nb = 1\n'
+    parsed = parse_build(one, MANIFEST, "libs/core", rules)
+    assert parsed.targets[0].attrs == (("opts", '{"a":[2,"x"],"b":1}'),)
+    assert parsed == parse_build(two, MANIFEST, "libs/core", rules)
+
+
+def test_an_attribute_a_command_template_uses_must_not_be_a_table() -> None:
+    data = b'[[target]]\nname = "g"\nrule = "genrule"\ncmd = {a = 1}\nouts = ["x"]\n'
+    assert error_of(data) == (
+        f"{MANIFEST}:4: attribute 'cmd' of target 'g' must be a string, number, boolean "
+        "or a list of them, found dict"
+    )
+
+
+def test_a_glob_with_a_reversed_range_is_an_error() -> None:
+    data = b'[[target]]\nname = "g"\nrule = "filegroup"\nsrcs = ["[z-a]*.py"]\n'
+    assert error_of(data) == (
+        f"{MANIFEST}:4: glob '[z-a]*.py': '[z-a]' holds the reversed range z-a, "
+        "which matches nothing"
+    )
 
 
 def test_comments_and_blank_lines_change_nothing() -> None:
@@ -242,10 +260,8 @@ def test_missing_name_or_rule_names_the_target_line(body: str, expected: str) ->
 
 
 def test_bad_target_name_names_the_target_line() -> None:
-    data = b'\n[[target]]\nname = "a b"\nrule = "filegroup"\n'
-    assert error_of(data) == (
-        f"{MANIFEST}:2: '//libs/core:a b' is not a label: bad target name 'a b'"
-    )
+    data = b'\n[[target]]\nname = "a/b"\nrule = "filegroup"\n'
+    assert error_of(data) == f"{MANIFEST}:2: bad target name 'a/b' (no '/', not '.' or '..')"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from graphkit.errors import InputError
 from graphkit.labels import Label
 from graphkit.model import Package, Target
-from graphkit.readers.manifests.cargo import MANIFESTS, crate_name, read_packages
+from graphkit.readers.manifests.cargo import MANIFESTS, crate_name, read_packages, read_workspace
 from graphkit.readers.manifests.members import canonical_json
 
 ROOT = b"""\
@@ -293,3 +293,45 @@ def own(packages: tuple[Package, ...]) -> tuple[Package, ...]:
         )
         for p in packages
     )
+
+
+def test_a_declared_workspace_never_reads_the_crates_it_does_not_reach() -> None:
+    # astral-sh/ruff: test fixtures hold Cargo.toml files that are broken on purpose.
+    files = {
+        "Cargo.toml": b'[workspace]\nmembers = ["crates/*"]\n',
+        "crates/ruff/Cargo.toml": b'[package]\nname = "ruff"\n',
+        "crates/ruff/resources/test/fixtures/bad/Cargo.toml": b"[package\n",
+        "crates/ruff/resources/test/fixtures/twice/Cargo.toml": b'[package]\nname = "ruff"\n',
+    }
+    found = read_workspace(files)
+    assert [p.path for p in found.packages] == ["crates/ruff"]
+    assert found.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ('["../*"]', "workspace.members pattern '../*': it leaves its folder with '..'"),
+        ('["crates/[z-a]"]', "workspace.members pattern 'crates/[z-a]': '[z-a]' holds"),
+    ],
+)
+def test_member_globs_that_match_nothing_they_mean_are_errors(members: str, message: str) -> None:
+    root = b"[workspace]\nmembers = " + members.encode() + b"\n"
+    files = {"Cargo.toml": root, "crates/a/Cargo.toml": b'[package]\nname = "a"\n'}
+    assert error_of(files).startswith("Cargo.toml:2: " + message)
+
+
+def test_without_a_workspace_an_unreadable_cargo_toml_is_a_warning() -> None:
+    files = {
+        "a/Cargo.toml": b'[package]\nname = "a"\n',
+        "tests/fixtures/bad/Cargo.toml": b"[package\n",
+        "tests/fixtures/dup/Cargo.toml": b'[package]\nname = "a"\n',
+    }
+    found = read_workspace(files)
+    assert [p.path for p in found.packages] == ["a"]
+    assert [str(w) for w in found.warnings] == [
+        "tests/fixtures/bad/Cargo.toml:1: invalid TOML: Expected ']' at the end of a table "
+        "declaration; not a workspace member",
+        "tests/fixtures/dup/Cargo.toml:1: two crates named 'a': a/Cargo.toml and "
+        "tests/fixtures/dup/Cargo.toml; not a workspace member",
+    ]

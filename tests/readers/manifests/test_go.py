@@ -6,7 +6,13 @@ import pytest
 
 from graphkit.errors import InputError
 from graphkit.labels import Label
-from graphkit.readers.manifests.go import MANIFESTS, Directive, parse_directives, read_packages
+from graphkit.readers.manifests.go import (
+    MANIFESTS,
+    Directive,
+    parse_directives,
+    read_packages,
+    read_workspace,
+)
 
 WORK = b"""\
 go 1.22.5
@@ -177,8 +183,34 @@ def test_target_records_manifest_and_module_line() -> None:
 
 
 def test_single_line_use_and_a_use_outside_the_repo() -> None:
-    work = b"go 1.22\nuse ./app\nuse ../sibling-repo\n"
+    work = b"go 1.22\nuse ./app\n"
     files = {"go.work": work, "app/go.mod": b"module example.com/app\n", "go.mod": ROOT}
+    assert [label for label, *_ in summary(files)] == ["//app:app"]
+    # A module graphkit cannot see would drop its edges silently: an error.
+    outside = {**files, "go.work": work + b"use ../../etc\n"}
+    assert error_of(outside) == (
+        "go.work:3: use '../../etc': the folder is outside the repository "
+        "(graphkit reads the modules of this repository only)"
+    )
+
+
+def test_a_nul_byte_in_go_mod_is_an_error() -> None:
+    files = {"go.work": b"use ./app\n", "app/go.mod": b"module example.com/app\x00\n"}
+    assert error_of(files) == "app/go.mod:1: NUL byte in a text file"
+
+
+def test_without_go_work_an_unreadable_go_mod_is_a_warning() -> None:
+    files = {"app/go.mod": b"module example.com/app\n", "fixtures/bad/go.mod": b'module "x\n'}
+    found = read_workspace(files)
+    assert [p.path for p in found.packages] == ["app"]
+    assert [str(w) for w in found.warnings] == [
+        "fixtures/bad/go.mod:1: unterminated quoted string; not a workspace member"
+    ]
+
+
+def test_go_work_reads_only_the_modules_it_uses() -> None:
+    files = {"go.work": b"use ./app\n", "app/go.mod": b"module example.com/app\n"}
+    files["fixtures/bad/go.mod"] = b'module "x\n'
     assert [label for label, *_ in summary(files)] == ["//app:app"]
 
 

@@ -11,7 +11,7 @@ from graphkit.errors import InputError
 from graphkit.labels import Label
 from graphkit.model import Package, Target
 from graphkit.readers.manifests.members import canonical_json
-from graphkit.readers.manifests.npm import MANIFESTS, read_packages
+from graphkit.readers.manifests.npm import MANIFESTS, read_packages, read_workspace
 
 ROOT = b"""\
 {
@@ -323,11 +323,91 @@ def test_wrongly_typed_fields_point_at_their_lines() -> None:
     )
 
 
-def test_a_member_folder_that_is_no_label_is_an_error() -> None:
-    files = {"package.json": ROOT, "apps/my app/package.json": b'{"name": "my-app"}'}
-    assert error_of(files) == (
-        "apps/my app/package.json:1: '//apps/my app:my app' is not a label: "
-        "bad package path 'apps/my app'"
+def test_any_folder_name_is_a_member() -> None:
+    # withastro/astro: members in `fixtures/astro pages` and `non-ascii-path/测试`.
+    files = {
+        "package.json": b'{"workspaces": ["fixtures/*", "non-ascii-path/*"]}',
+        "fixtures/astro pages/package.json": b'{"name": "astro-pages"}',
+        "non-ascii-path/测试/package.json": b'{"name": "zh"}',
+    }
+    assert [p.targets[0].label for p in read_packages(files)[1:]] == [
+        Label("fixtures/astro pages", "astro pages"),
+        Label("non-ascii-path/测试", "测试"),
+    ]
+
+
+def test_a_declared_workspace_never_reads_the_package_json_files_it_does_not_declare() -> None:
+    # npm/cli: test fixtures with invalid JSON, bad names and one name twice.
+    files = {
+        "package.json": b'{"name": "npm", "workspaces": ["workspaces/*"]}',
+        "workspaces/arborist/package.json": b'{"name": "@npmcli/arborist"}',
+        "workspaces/arborist/test/fixtures/bad/package.json": b'{"name": "bad",,}',
+        "workspaces/arborist/test/fixtures/named/package.json": b'{"name": 5}',
+        "workspaces/arborist/test/fixtures/twice/package.json": b'{"name": "npm"}',
+    }
+    found = read_workspace(files)
+    assert [p.path for p in found.packages] == ["", "workspaces/arborist"]
+    assert found.warnings == ()
+
+
+def test_without_a_workspace_an_unreadable_package_json_is_a_warning() -> None:
+    files = {
+        "app/package.json": b'{"name": "app"}',
+        "test/fixtures/broken/package.json": b'{"name": "broken",\n}',
+        "test/fixtures/named/package.json": b'{\n  "name": 5\n}',
+    }
+    found = read_workspace(files)
+    assert [p.path for p in found.packages] == ["app"]
+    assert [str(w) for w in found.warnings] == [
+        "test/fixtures/broken/package.json:2: invalid JSON: Expecting property name enclosed "
+        "in double quotes; not a workspace member",
+        "test/fixtures/named/package.json:2: `name` must be a non-empty string; "
+        "not a workspace member",
+    ]
+
+
+def test_a_member_of_a_nested_workspace_root_must_be_valid() -> None:
+    # testdata/monorepo: js/package.json declares ["ui", "app"] below the repository root.
+    files = {
+        "js/package.json": b'{"private": true, "workspaces": ["ui", "app"]}',
+        "js/ui/package.json": b'{"name": "@acme/ui"}',
+        "js/app/package.json": b'{"name": "@acme/app", "dependencies": {"@acme/ui": "*"}}',
+    }
+    assert [(p.path, p.targets[0].deps) for p in read_packages(files)] == [
+        ("js/app", (Label("js/ui", "ui"),)),
+        ("js/ui", ()),
+    ]
+    assert error_of({**files, "js/ui/package.json": b'{"name": 5}'}) == (
+        "js/ui/package.json:1: `name` must be a non-empty string"
+    )
+    assert error_of({**files, "js/ui/package.json": b"{"}).startswith(
+        "js/ui/package.json:1: invalid JSON"
+    )
+
+
+@pytest.mark.parametrize(
+    ("workspaces", "message"),
+    [
+        (b'["../*"]', "workspaces pattern '../*': it leaves its folder with '..'"),
+        (b'["packages/[z-a]"]', "workspaces pattern 'packages/[z-a]': '[z-a]' holds the reversed"),
+        (b'["/abs/*"]', "workspaces pattern '/abs/*': it is not a relative path"),
+        (b"[null]", "`workspaces` must be a list of globs"),
+        (b"5", "`workspaces` must be a list of globs"),
+    ],
+)
+def test_member_globs_that_match_nothing_they_mean_are_errors(
+    workspaces: bytes, message: str
+) -> None:
+    root = b'{"name": "acme",\n "workspaces": ' + workspaces + b"}"
+    assert error_of({"package.json": root, "packages/a/package.json": b'{"name": "a"}'}).startswith(
+        "package.json:2: " + message
+    )
+
+
+def test_pnpm_globs_that_leave_the_repository_are_errors() -> None:
+    files = {"pnpm-workspace.yaml": b"packages:\n  - '../*'\n"}
+    assert error_of(files).startswith(
+        "pnpm-workspace.yaml:1: packages pattern '../*': it leaves its folder"
     )
 
 

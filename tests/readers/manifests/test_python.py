@@ -11,7 +11,7 @@ from graphkit.errors import InputError
 from graphkit.labels import Label
 from graphkit.model import Package, Target
 from graphkit.readers.manifests.members import canonical_json
-from graphkit.readers.manifests.python import MANIFESTS, read_packages
+from graphkit.readers.manifests.python import MANIFESTS, read_packages, read_workspace
 
 ROOT = b"""\
 [project]
@@ -290,3 +290,44 @@ def own(packages: tuple[Package, ...]) -> tuple[Package, ...]:
         )
         for p in packages
     )
+
+
+def test_without_a_uv_workspace_unreadable_projects_are_warnings() -> None:
+    # astral-sh/ruff: pyproject.toml fixtures with invalid TOML, invalid names and
+    # names used twice, beside real projects.
+    fixtures = "crates/ruff/resources/test/fixtures"
+    files = {
+        "python/ruff-ecosystem/pyproject.toml": b'[project]\nname = "ruff-ecosystem"\n',
+        f"{fixtures}/a/pyproject.toml": b"[project\n",
+        f"{fixtures}/b/pyproject.toml": b'[project]\nname = "not valid!"\n',
+        f"{fixtures}/c/pyproject.toml": b'[project]\nname = "ruff-ecosystem"\n',
+    }
+    found = read_workspace(files)
+    assert [p.path for p in found.packages] == ["python/ruff-ecosystem"]
+    assert [str(w).split(":")[0] for w in found.warnings] == [
+        "crates/ruff/resources/test/fixtures/a/pyproject.toml",
+        "crates/ruff/resources/test/fixtures/b/pyproject.toml",
+        "crates/ruff/resources/test/fixtures/c/pyproject.toml",
+    ]
+    assert all(str(w).endswith("; not a workspace member") for w in found.warnings)
+
+
+def test_uv_member_globs_that_leave_the_repository_are_errors() -> None:
+    files = {
+        "pyproject.toml": b'[tool.uv.workspace]\nmembers = ["../*"]\n',
+        "p/a/pyproject.toml": b'[project]\nname = "a"\n',
+    }
+    assert error_of(files).startswith(
+        "pyproject.toml:2: members pattern '../*': it leaves its folder with '..'"
+    )
+
+
+def test_a_uv_workspace_never_reads_the_projects_it_does_not_declare() -> None:
+    files = {
+        "pyproject.toml": b'[tool.uv.workspace]\nmembers = ["packages/*"]\n',
+        "packages/a/pyproject.toml": b'[project]\nname = "a"\n',
+        "tests/fixtures/bad/pyproject.toml": b"[project\n",
+    }
+    found = read_workspace(files)
+    assert [p.path for p in found.packages] == ["packages/a"]
+    assert found.warnings == ()
