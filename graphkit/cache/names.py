@@ -81,14 +81,27 @@ def _split_instance(segments: list[str], keyword: str, name: str) -> tuple[str, 
     raise InvalidRequest(f"resource name {name[:200]!r} has no {keyword!r} segment")
 
 
+def decimal(text: str, *, max_digits: int) -> int | None:
+    """``text`` as a non-negative integer if it is 1 to ``max_digits`` ASCII digits, else None.
+
+    ``str.isdigit`` alone is not enough: it accepts superscript two (which ``int``
+    refuses) and fullwidth five (which ``int`` reads as 5), so a name would not mean
+    what its bytes say.
+    """
+    if not 0 < len(text) <= max_digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 def _parse_digest(parts: list[str], name: str) -> Digest:
     if parts and parts[0] in _DIGEST_FUNCTIONS:
         parts = parts[1:]
-    if len(parts) < 2 or not parts[1].isdigit() or len(parts[1]) > 19:
+    size = decimal(parts[1], max_digits=19) if len(parts) >= 2 else None
+    if size is None:
         raise InvalidRequest(
             f"resource name {name[:200]!r} does not end in blobs/{{hash}}/{{size}}"
         )
-    return digest(parts[0], int(parts[1]))
+    return digest(parts[0], size)
 
 
 def read_resource(name: str) -> ReadResource:

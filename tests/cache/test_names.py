@@ -99,6 +99,9 @@ def test_write_resource_ignores_optional_metadata() -> None:
         f"compressed-blobs/zstd/{H}/1",
         "blobs/../../etc/passwd/1",
         f"blobs/{H}/99999999999999999999999",
+        f"blobs/{H}/\u00b2",  # superscript two: isdigit() says yes, int() refuses
+        f"blobs/{H}/\uff15",  # fullwidth five: int() would read it as 5
+        f"blobs/{H}/+5",
     ],
 )
 def test_bad_read_resources_are_invalid(name: str) -> None:

@@ -9,7 +9,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from graphkit.cache.digest import Digest, InvalidRequest, digest, digests
-from graphkit.cache.names import instance_name
+from graphkit.cache.names import decimal, instance_name
 from graphkit.cache.protocol import re_grpc, re_pb2
 from graphkit.cache.server.calls import Refused, streaming, unary
 from graphkit.cache.server.metrics import Metrics
@@ -19,6 +19,8 @@ from graphkit.cache.store.base import NoRoom, Store
 # budget below it keeps each message far under gRPC's default 4 MiB limit.
 TREE_PAGE = 1000
 TREE_PAGE_BYTES = 2 * 1024 * 1024
+# A directory offset; 12 digits outnumber the directories any store can hold.
+PAGE_TOKEN_DIGITS = 12
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT.value[0]
 _NOT_FOUND = grpc.StatusCode.NOT_FOUND.value[0]
 _SHA256_OR_UNSET = (re_pb2.DigestFunction.UNKNOWN, re_pb2.DigestFunction.SHA256)
@@ -135,11 +137,15 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
         root = digest(request.root_digest.hash, request.root_digest.size_bytes)
         if request.page_size < 0:
             raise InvalidRequest("page_size must not be negative")
-        if request.page_token and not request.page_token.isdigit():
+        # Tokens this server issues are directory offsets, so anything else (another
+        # server's token, '²', a megabyte of digits) is refused before any work.
+        token = request.page_token
+        skip = decimal(token, max_digits=PAGE_TOKEN_DIGITS) if token else 0
+        if skip is None:
             raise InvalidRequest(
-                f"page_token {request.page_token[:40]!r} is not one this server issued"
+                f"page_token {request.page_token[:40]!r} is not one this server issued "
+                f"(at most {PAGE_TOKEN_DIGITS} ASCII digits)"
             )
-        skip = int(request.page_token or 0)
         page_size = request.page_size or TREE_PAGE
         directories = _walk(store, root)
         page = re_pb2.GetTreeResponse()

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from graphkit.cache.names import decimal
 from graphkit.errors import InputError
 
 _UNITS = {
@@ -24,7 +25,8 @@ _UNITS = {
     "gib": 1024**3,
     "tib": 1024**4,
 }
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+# ASCII only: without re.ASCII, \d would accept fullwidth digits and \s any Unicode space.
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", re.ASCII)
 DEFAULT_MAX_BATCH = 4 * 1024 * 1024
 
 
@@ -66,12 +68,13 @@ class Address:
 
 def parse_address(text: str, *, option: str = "--listen") -> Address:
     """``HOST:PORT`` or ``[IPv6]:PORT``; port 0 picks a free port."""
-    host, sep, port = text.rpartition(":")
+    host, sep, port_text = text.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    port = decimal(port_text, max_digits=5)
+    if not sep or not host or port is None or port > 65535:
         raise InputError(f"{option} {text!r} is not HOST:PORT", hint="e.g. 0.0.0.0:8980")
-    return Address(host, int(port))
+    return Address(host, port)
 
 
 @dataclass(frozen=True)

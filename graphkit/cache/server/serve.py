@@ -30,6 +30,7 @@ from graphkit.cache.server.cas import CasService
 from graphkit.cache.server.metrics import Counts, Metrics, MetricsServer
 from graphkit.cache.server.options import ServeOptions
 from graphkit.cache.server.stats import load_counts, save_counts
+from graphkit.cache.server.tls import server_credentials
 from graphkit.cache.store.local import DiskBackend, LocalStore
 from graphkit.errors import CacheError, InputError
 
@@ -131,6 +132,8 @@ class CacheServer:
 
     def __init__(self, options: ServeOptions, metrics: Metrics | None = None) -> None:
         self.options = options
+        # Checked first: a bad TLS file is an input error before anything is opened.
+        self._credentials = None if options.tls is None else server_credentials(options.tls)
         self.metrics = metrics or Metrics()
         self._backend = DiskBackend(
             options.directory,
@@ -214,23 +217,10 @@ class CacheServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         return server
 
-    def _credentials(self) -> grpc.ServerCredentials | None:
-        tls = self.options.tls
-        if tls is None:
-            return None
-        try:
-            key, cert = tls.key.read_bytes(), tls.cert.read_bytes()
-            ca = tls.client_ca.read_bytes() if tls.client_ca else None
-        except OSError as exc:
-            raise InputError(f"cannot read TLS file: {exc.strerror}", path=exc.filename) from exc
-        return grpc.ssl_server_credentials(
-            [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
-        )
-
     def start(self) -> Endpoints:
         """Bind, start serving, and report the bound ports."""
         address = str(self.options.listen)
-        credentials = self._credentials()
+        credentials = self._credentials
         try:
             if credentials is None:
                 port = self._server.add_insecure_port(address)

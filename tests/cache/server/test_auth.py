@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 import grpc
@@ -155,3 +156,42 @@ def test_mutual_tls_refuses_clients_without_a_certificate(tmp_path: Path, pki: P
         )
         with client(port, credentials=with_cert) as c:
             assert c.missing(b"x") == [pdigest(b"x").hash]
+
+
+def _bad_tls_files(pki: Path, tmp: Path) -> dict[str, tuple[TlsFiles, str, Path]]:
+    garbage = tmp / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    encrypted = tmp / "encrypted.key"
+    subprocess.run(["openssl", "pkey", "-in", str(pki / "server.key"), "-aes256", "-passout",
+                    "pass:secret", "-out", str(encrypted)], check=True, capture_output=True)
+    a_directory = tmp / "key-dir"
+    a_directory.mkdir()
+    cert, key = pki / "server.pem", pki / "server.key"
+    return {
+        "missing cert": (TlsFiles(tmp / "nope.pem", key), "--tls-cert: cannot read: no such file",
+                         tmp / "nope.pem"),
+        "unreadable key": (TlsFiles(cert, a_directory), "--tls-key: cannot read: Is a directory",
+                           a_directory),
+        "garbage cert": (TlsFiles(garbage, key), "--tls-cert is not a PEM certificate", garbage),
+        "cert as key": (TlsFiles(cert, cert), "--tls-key is not a PEM private key", cert),
+        "mismatched key": (TlsFiles(cert, pki / "client.key"),
+                           "--tls-key does not belong to the certificate in", pki / "client.key"),
+        "encrypted key": (TlsFiles(cert, encrypted), "--tls-key is encrypted", encrypted),
+        "garbage client CA": (TlsFiles(cert, key, client_ca=garbage),
+                              "--tls-client-ca is not a bundle of PEM certificates", garbage),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing cert", "unreadable key", "garbage cert", "cert as key", "mismatched key",
+     "encrypted key", "garbage client CA"],
+)
+def test_tls_misconfiguration_names_the_file_and_what_is_wrong(
+    tmp_path: Path, pki: Path, case: str
+) -> None:
+    tls, message, path = _bad_tls_files(pki, tmp_path)[case]
+    with pytest.raises(InputError) as info, running(tmp_path / "c", tls=tls):
+        pass
+    assert str(info.value).startswith(f"{path}: {message}")
+    assert "bind" not in str(info.value)

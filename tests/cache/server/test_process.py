@@ -149,3 +149,10 @@ def test_serve_with_bad_flags_is_a_usage_error(tmp_path: Path) -> None:
                                   str(tmp_path), "--max-size", "lots"])
     assert result.exit_code == 2
     assert "--max-size 'lots' is not a size" in result.output
+    result = runner.invoke(main, ["cache", "serve", "--listen", "127.0.0.1:0", "--dir",
+                                  str(tmp_path), "--max-size", "1GiB", "--tls-cert",
+                                  str(tmp_path / "server.pem"), "--tls-key",
+                                  str(tmp_path / "server.key")])
+    assert result.exit_code == 2
+    assert result.output == (f"graphkit: error: {tmp_path / 'server.pem'}: --tls-cert: "
+                             "cannot read: no such file\n")

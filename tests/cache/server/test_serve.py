@@ -241,6 +241,16 @@ def test_get_tree_returns_every_directory_with_pagination(cache: Client) -> None
     assert [d for p in resumed for d in p.directories] == list(pages[2].directories)
 
 
+@pytest.mark.parametrize("token", ["9" * 5000, "1" * 13, "\u00b2", "\uff15", "-1", "1e3"])
+def test_get_tree_refuses_page_tokens_it_never_issued(cache: Client, token: str) -> None:
+    root = _directory({"top": b"top"}, {})
+    cache.upload(root.SerializeToString())
+    code, message = code_of(lambda: list(cache.cas.GetTree(re_pb2.GetTreeRequest(
+        root_digest=pdigest(root.SerializeToString()), page_token=token))))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "is not one this server issued" in message
+
+
 def test_get_tree_of_a_missing_root_is_not_found(cache: Client) -> None:
     code, _ = code_of(lambda: list(cache.cas.GetTree(
         re_pb2.GetTreeRequest(root_digest=pdigest(b"no such dir")))))
