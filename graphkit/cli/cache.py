@@ -48,6 +48,34 @@ def cache() -> None:
 @click.option("--tls-key", type=_FILE, help="server private key (PEM)")
 @click.option("--tls-client-ca", type=_FILE, help="require client certificates from this CA")
 @click.option("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here")
+@click.option(
+    "--max-concurrent-calls",
+    metavar="N",
+    default="64",
+    show_default=True,
+    help="calls in progress at once; more get RESOURCE_EXHAUSTED",
+)
+@click.option(
+    "--idle-timeout",
+    metavar="DURATION",
+    default="60s",
+    show_default=True,
+    help="end a call that waits this long on its client",
+)
+@click.option(
+    "--keepalive",
+    metavar="DURATION",
+    default="60s",
+    show_default=True,
+    help="ping quiet connections this often; close them if unanswered",
+)
+@click.option(
+    "--max-connection-age",
+    metavar="DURATION",
+    default="1h",
+    show_default=True,
+    help="ask clients to reconnect after this long (calls get 5 min to finish)",
+)
 @FORMAT
 @reports_errors
 def cache_serve(
@@ -60,6 +88,10 @@ def cache_serve(
     tls_key: str | None,
     tls_client_ca: str | None,
     metrics_listen: str | None,
+    max_concurrent_calls: str,
+    idle_timeout: str,
+    keepalive: str,
+    max_connection_age: str,
     fmt: str,
     max_blob_size: str | None = None,
 ) -> None:
@@ -85,6 +117,14 @@ def cache_serve(
             options.parse_address(metrics_listen, option="--metrics-listen")
             if metrics_listen
             else None
+        ),
+        max_concurrent_calls=options.parse_count(
+            max_concurrent_calls, option="--max-concurrent-calls"
+        ),
+        idle_timeout_seconds=options.parse_seconds(idle_timeout, option="--idle-timeout"),
+        keepalive_seconds=options.parse_seconds(keepalive, option="--keepalive"),
+        max_connection_age_seconds=options.parse_seconds(
+            max_connection_age, option="--max-connection-age"
         ),
     )
     logs.configure()

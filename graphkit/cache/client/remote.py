@@ -2,7 +2,8 @@
 
 - Small blobs travel in BatchReadBlobs / BatchUpdateBlobs calls sized to the server's
   ``max_batch_total_size_bytes``; larger ones through ByteStream in 1 MiB chunks.
-- Calls that fail with UNAVAILABLE are retried with exponential backoff and jitter.
+- Calls that fail with UNAVAILABLE, or RESOURCE_EXHAUSTED (a server at its limit of
+  concurrent calls), are retried with exponential backoff and jitter.
 - Every downloaded blob is hashed; one whose bytes do not match its digest raises
   CacheError and is never handed to the caller.
 - Failures are CacheError with a message naming the call and the status, never a
@@ -35,7 +36,7 @@ CHUNK = 1024 * 1024
 # Per-blob framing in a batch message (digest, status, tags), counted against the limit.
 BATCH_OVERHEAD = 128
 FIND_MISSING_PAGE = 10_000
-_RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 
@@ -136,7 +137,8 @@ class RemoteStore:
     # --- calls with retries -----------------------------------------------------------
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
-        """Run ``call``, retrying UNAVAILABLE with backoff; other failures are CacheError."""
+        """Run ``call``, retrying UNAVAILABLE and RESOURCE_EXHAUSTED with backoff; other
+        failures are CacheError."""
         o = self.options
         for attempt in range(1, o.attempts + 1):
             try:

@@ -1,21 +1,64 @@
-"""Server counters and latency histograms, rendered as Prometheus text.
+"""Server counters and latency histograms, exposed with ``prometheus_client``.
 
 A ``Metrics`` object is made by whoever starts the server and passed to the services
-(no module-level registry). ``MetricsServer`` exposes it over plain HTTP on
-``--metrics-listen`` with the standard library's http.server — one scrape every few
-seconds does not need more.
+(no module-level registry). The hot path only adds to plain counters under one lock;
+at a scrape, ``Metrics`` acts as a ``prometheus_client`` collector and the library
+writes the exposition (text or OpenMetrics, as the scraper asks). The HTTP endpoint is
+in ``metrics_endpoint``.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 # Seconds. Cache calls are sub-millisecond when healthy, seconds when streaming.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# Each counter family: name, help, label names, and which counters give its samples.
+_COUNTERS: tuple[tuple[str, str, list[str], tuple[tuple[str, list[str]], ...]], ...] = (
+    (
+        "hits",
+        "Lookups answered from the cache.",
+        ["store"],
+        (("ac_hits", ["ac"]), ("cas_hits", ["cas"])),
+    ),
+    (
+        "misses",
+        "Lookups the cache could not answer.",
+        ["store"],
+        (("ac_misses", ["ac"]), ("cas_misses", ["cas"])),
+    ),
+    ("received_bytes", "Blob bytes uploaded by clients.", [], (("bytes_in", []),)),
+    ("sent_bytes", "Blob bytes downloaded by clients.", [], (("bytes_out", []),)),
+    ("evictions", "Entries evicted to stay under --max-size.", [], (("evictions", []),)),
+    (
+        "calls_rejected",
+        "Calls answered RESOURCE_EXHAUSTED because every slot was taken.",
+        [],
+        (("calls_rejected", []),),
+    ),
+    (
+        "calls_timed_out",
+        "Calls ended after waiting on their client past --idle-timeout.",
+        [],
+        (("calls_timed_out", []),),
+    ),
+)
+_GAUGE_HELP = {"calls_in_flight": "Calls holding one of the --max-concurrent-calls slots."}
 
 
 @dataclass(frozen=True)
@@ -43,9 +86,11 @@ class Metrics:
         self._requests: dict[tuple[str, str], int] = defaultdict(int)
         self._buckets: dict[str, list[int]] = {}
         self._sums: dict[str, float] = defaultdict(float)
+        self._gauges: dict[str, Callable[[], int]] = {}
 
     def add(self, name: str, amount: int = 1) -> None:
-        """Add to one of the ``Counts`` fields (``ac_hits``, ``bytes_in``, ...)."""
+        """Add to a counter: a ``Counts`` field (``ac_hits``, ``bytes_in``, ...) or
+        ``calls_rejected`` / ``calls_timed_out``."""
         with self._lock:
             self._counts[name] += amount
 
@@ -60,97 +105,52 @@ class Metrics:
             buckets[index] += 1
             self._sums[method] += seconds
 
+    def gauge(self, name: str, read: Callable[[], int]) -> None:
+        """Report ``read()`` as the gauge ``graphkit_cache_<name>`` at every scrape."""
+        with self._lock:
+            self._gauges[name] = read
+
     def counts(self) -> Counts:
         """A snapshot of the cumulative counters."""
         with self._lock:
             return Counts(**{f: self._counts[f] for f in Counts.__dataclass_fields__})
 
-    def render(self) -> str:
-        """Prometheus text exposition format (version 0.0.4)."""
-        c = self.counts()
-        lines = [
-            "# HELP graphkit_cache_hits_total Lookups answered from the cache.",
-            "# TYPE graphkit_cache_hits_total counter",
-            f'graphkit_cache_hits_total{{store="ac"}} {c.ac_hits}',
-            f'graphkit_cache_hits_total{{store="cas"}} {c.cas_hits}',
-            "# HELP graphkit_cache_misses_total Lookups the cache could not answer.",
-            "# TYPE graphkit_cache_misses_total counter",
-            f'graphkit_cache_misses_total{{store="ac"}} {c.ac_misses}',
-            f'graphkit_cache_misses_total{{store="cas"}} {c.cas_misses}',
-            "# HELP graphkit_cache_received_bytes_total Blob bytes uploaded by clients.",
-            "# TYPE graphkit_cache_received_bytes_total counter",
-            f"graphkit_cache_received_bytes_total {c.bytes_in}",
-            "# HELP graphkit_cache_sent_bytes_total Blob bytes downloaded by clients.",
-            "# TYPE graphkit_cache_sent_bytes_total counter",
-            f"graphkit_cache_sent_bytes_total {c.bytes_out}",
-            "# HELP graphkit_cache_evictions_total Entries evicted to stay under --max-size.",
-            "# TYPE graphkit_cache_evictions_total counter",
-            f"graphkit_cache_evictions_total {c.evictions}",
-            "# HELP graphkit_cache_requests_total Finished gRPC calls by method and status.",
-            "# TYPE graphkit_cache_requests_total counter",
-        ]
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, as a ``prometheus_client`` collector yields them."""
         with self._lock:
+            counts = dict(self._counts)
             requests = sorted(self._requests.items())
             histograms = sorted((m, list(b), self._sums[m]) for m, b in self._buckets.items())
-        for (method, code), n in requests:
-            lines.append(f'graphkit_cache_requests_total{{method="{method}",code="{code}"}} {n}')
-        lines += [
-            "# HELP graphkit_cache_request_duration_seconds gRPC call latency.",
-            "# TYPE graphkit_cache_request_duration_seconds histogram",
-        ]
-        for method, buckets, total in histograms:
-            running = 0
-            for bound, n in zip((*BUCKETS, float("inf")), buckets, strict=True):
-                running += n
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                lines.append(
-                    f'graphkit_cache_request_duration_seconds_bucket{{method="{method}",'
-                    f'le="{le}"}} {running}'
-                )
-            lines.append(
-                f'graphkit_cache_request_duration_seconds_sum{{method="{method}"}} {total}'
-            )
-            lines.append(
-                f'graphkit_cache_request_duration_seconds_count{{method="{method}"}} {running}'
-            )
-        return "\n".join(lines) + "\n"
-
-
-class MetricsServer:
-    """Serves ``GET /metrics`` from a daemon thread."""
-
-    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?")[0] != "/metrics":
-                    self.send_error(404, "only /metrics is served here")
-                    return
-                body = metrics.render().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # Scrapes every few seconds would drown the structured log.
-
-        self._http = ThreadingHTTPServer((host, port), Handler)
-        self._http.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, name="metrics-http", daemon=True
+            gauges = sorted(self._gauges.items())
+        for name, help_text, labels, samples in _COUNTERS:
+            family = CounterMetricFamily(f"graphkit_cache_{name}", help_text, labels=labels)
+            for key, values in samples:
+                family.add_metric(values, counts.get(key, 0))
+            yield family
+        calls = CounterMetricFamily(
+            "graphkit_cache_requests",
+            "Finished gRPC calls by method and status.",
+            labels=["method", "code"],
         )
+        for (method, code), n in requests:
+            calls.add_metric([method, code], n)
+        yield calls
+        latency = HistogramMetricFamily(
+            "graphkit_cache_request_duration_seconds", "gRPC call latency.", labels=["method"]
+        )
+        bounds = [*(repr(b) for b in BUCKETS), "+Inf"]
+        for method, buckets, total in histograms:
+            cumulative = list(zip(bounds, itertools.accumulate(buckets), strict=True))
+            latency.add_metric([method], cumulative, total)
+        yield latency
+        for name, read in gauges:
+            gauge = GaugeMetricFamily(f"graphkit_cache_{name}", _GAUGE_HELP.get(name, name))
+            gauge.add_metric([], read())
+            yield gauge
 
-    @property
-    def port(self) -> int:
-        """The bound port (useful when asked for port 0)."""
-        return int(self._http.server_address[1])
-
-    def start(self) -> None:
-        """Start answering scrapes."""
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop answering and release the port."""
-        self._http.shutdown()
-        self._http.server_close()
+    def render(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The exposition a scraper asked for (its ``Accept`` header) and its content type."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self)  # A collector is anything with collect().
+        encode, content_type = choose_encoder(accept or "")
+        return encode(registry), content_type

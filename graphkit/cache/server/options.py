@@ -28,6 +28,15 @@ _UNITS = {
 # ASCII only: without re.ASCII, \d would accept fullwidth digits and \s any Unicode space.
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", re.ASCII)
 DEFAULT_MAX_BATCH = 4 * 1024 * 1024
+# Calls in progress at once; each holds a thread, and an upload up to ~10 MiB of buffers.
+DEFAULT_MAX_CALLS = 64
+DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_KEEPALIVE = 60.0
+DEFAULT_CONNECTION_AGE = 3600.0
+# Calls still running when a connection reaches its age get this long to finish.
+DEFAULT_CONNECTION_AGE_GRACE = 300.0
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|)\s*", re.ASCII)
+_SECONDS = {"ms": 0.001, "": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_size(text: str, *, option: str = "--max-size") -> int:
@@ -53,6 +62,25 @@ def parse_max_blob_size(text: str | None, max_size: int) -> int | None:
             hint="one blob cannot be larger than the whole cache",
         )
     return size
+
+
+def parse_seconds(text: str, *, option: str) -> float:
+    """``30``, ``30s``, ``500ms``, ``5m``, ``1h`` -> seconds, larger than zero."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise InputError(f"{option} {text!r} is not a duration", hint="e.g. 30s, 500ms, 5m, 1h")
+    seconds = float(match[1]) * _SECONDS[match[2]]
+    if seconds <= 0:
+        raise InputError(f"{option} must be longer than zero")
+    return seconds
+
+
+def parse_count(text: str, *, option: str) -> int:
+    """A positive whole number in ASCII digits."""
+    value = decimal(text.strip(), max_digits=9)
+    if value is None or value == 0:
+        raise InputError(f"{option} {text!r} is not a positive whole number")
+    return value
 
 
 @dataclass(frozen=True)
@@ -98,10 +126,15 @@ class ServeOptions:
     tls: TlsFiles | None = None
     metrics_listen: Address | None = None
     max_batch_bytes: int = DEFAULT_MAX_BATCH
-    workers: int = 32
     grace_seconds: float = 30.0
     # None: a fraction of max_size (see store.local.DEFAULT_BLOB_FRACTION).
     max_blob_size: int | None = None
+    # Bounded work per client (see limits.py and docs/cache.md).
+    max_concurrent_calls: int = DEFAULT_MAX_CALLS
+    idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT
+    keepalive_seconds: float = DEFAULT_KEEPALIVE
+    max_connection_age_seconds: float = DEFAULT_CONNECTION_AGE
+    connection_age_grace_seconds: float = DEFAULT_CONNECTION_AGE_GRACE
 
 
 def tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:

@@ -12,7 +12,6 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,9 @@ from graphkit.cache.server.auth import AuthInterceptor, Authorizer, load_tokens
 from graphkit.cache.server.bytestream import ByteStreamService
 from graphkit.cache.server.calls import unary
 from graphkit.cache.server.cas import CasService
-from graphkit.cache.server.metrics import Counts, Metrics, MetricsServer
+from graphkit.cache.server.limits import CallLimiter
+from graphkit.cache.server.metrics import Counts, Metrics
+from graphkit.cache.server.metrics_endpoint import MetricsServer
 from graphkit.cache.server.options import ServeOptions
 from graphkit.cache.server.stats import load_counts, save_counts
 from graphkit.cache.server.tls import server_credentials
@@ -119,6 +120,44 @@ def add_service(
     server.add_registered_method_handlers(service.full_name, handlers)
 
 
+def server_options(opts: ServeOptions) -> list[tuple[str, int]]:
+    """grpcio channel arguments of the server: message sizes, memory, connection lifetime."""
+
+    def ms(seconds: float) -> int:
+        return max(1, round(seconds * 1000))
+
+    return [
+        # Room for a full batch plus per-blob framing.
+        ("grpc.max_receive_message_length", opts.max_batch_bytes + (1 << 20)),
+        ("grpc.max_send_message_length", -1),
+        # Never share a port silently with another process.
+        ("grpc.so_reuseport", 0),
+        # Bounded memory: with bandwidth-delay probing gRPC grows each stream's
+        # flow-control window to several MiB, all of it buffered in the server
+        # when uploads arrive faster than they are hashed, so 16 concurrent
+        # uploads peaked anywhere between 240 and 330 MiB depending on timing.
+        # Without it the fixed windows keep the peak near 170 MiB at the same
+        # load-test speed.
+        ("grpc.http2.bdp_probe", 0),
+        # Keepalive: ping every client connection when it has been quiet this long and
+        # close it if the ping is not answered, so a vanished peer (no FIN, e.g. a killed
+        # VM) does not hold its calls and their slots forever. Pings are sent whether or
+        # not data flows (max_pings_without_data 0: no limit).
+        ("grpc.keepalive_time_ms", ms(opts.keepalive_seconds)),
+        ("grpc.keepalive_timeout_ms", ms(min(opts.keepalive_seconds, 20.0))),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # Clients may ping as often as every 10 s (Bazel's --grpc_keepalive_time) without
+        # being told "too many pings" and disconnected.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        # No connection lives forever: past its age it is asked to go away (clients
+        # reconnect, behind a load balancer possibly elsewhere) and calls still running
+        # get the grace period, then the connection is closed.
+        ("grpc.max_connection_age_ms", ms(opts.max_connection_age_seconds)),
+        ("grpc.max_connection_age_grace_ms", ms(opts.connection_age_grace_seconds)),
+    ]
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Where a started server listens (ports resolved when 0 was asked for)."""
@@ -158,7 +197,17 @@ class CacheServer:
         self._health = health.HealthServicer(experimental_non_blocking=True)
         self._metrics_http: MetricsServer | None = None
         self._stop_flush = threading.Event()
+        self._limiter = CallLimiter(
+            options.max_concurrent_calls, options.idle_timeout_seconds, self.metrics
+        )
+        self.metrics.gauge("calls_in_flight", lambda: self._limiter.in_flight)
+        self.endpoints: Endpoints | None = None
         self._server = self._build()
+
+    @property
+    def calls_in_flight(self) -> int:
+        """Calls holding one of the ``max_concurrent_calls`` slots now."""
+        return self._limiter.in_flight
 
     def _store(self, instance: str) -> LocalStore:
         store = self._namespaces.get(instance)
@@ -168,7 +217,8 @@ class CacheServer:
 
     def _build(self) -> grpc.Server:
         opts = self.options
-        interceptors = []
+        # The limiter comes first: a call past the budget is refused before anything else.
+        interceptors: list[grpc.ServerInterceptor] = [self._limiter]
         can_write: Callable[[Any], bool] = lambda _metadata: True  # noqa: E731
         if opts.tokens is not None:
             authorizer = Authorizer(
@@ -180,22 +230,7 @@ class CacheServer:
         elif opts.allow_unauthenticated_reads:
             raise InputError("--allow-unauthenticated-reads needs --tokens")
         server = grpc.server(
-            ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="rpc"),
-            interceptors=interceptors,
-            options=[
-                # Room for a full batch plus per-blob framing.
-                ("grpc.max_receive_message_length", opts.max_batch_bytes + (1 << 20)),
-                ("grpc.max_send_message_length", -1),
-                # Never share a port silently with another process.
-                ("grpc.so_reuseport", 0),
-                # Bounded memory: with bandwidth-delay probing gRPC grows each stream's
-                # flow-control window to several MiB, all of it buffered in the server
-                # when uploads arrive faster than they are hashed, so 16 concurrent
-                # uploads peaked anywhere between 240 and 330 MiB depending on timing.
-                # Without it the fixed windows keep the peak near 170 MiB at the same
-                # load-test speed.
-                ("grpc.http2.bdp_probe", 0),
-            ],
+            self._limiter.pool, interceptors=interceptors, options=server_options(opts)
         )
         metrics, max_batch = self.metrics, opts.max_batch_bytes
         re_services = re_pb2.DESCRIPTOR.services_by_name
@@ -241,6 +276,7 @@ class CacheServer:
             self._metrics_http.start()
             metrics_port = self._metrics_http.port
         threading.Thread(target=self._flush_loop, name="stats-flush", daemon=True).start()
+        self.endpoints = Endpoints(port, metrics_port)
         log.info(
             "serving on %s:%d",
             self.options.listen.host,
@@ -253,9 +289,11 @@ class CacheServer:
                 "max_blob_size": self._backend.max_blob_size,
                 "auth": self.options.tokens is not None,
                 "tls": self.options.tls is not None,
+                "max_concurrent_calls": self.options.max_concurrent_calls,
+                "idle_timeout_seconds": self.options.idle_timeout_seconds,
             },
         )
-        return Endpoints(port, metrics_port)
+        return self.endpoints
 
     def _flush_loop(self) -> None:
         while not self._stop_flush.wait(STATS_FLUSH_SECONDS):
@@ -273,6 +311,7 @@ class CacheServer:
         grace = self.options.grace_seconds if grace is None else grace
         self._health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
+        self._limiter.close()
         self._stop_flush.set()
         self.flush_stats()
         if self._metrics_http is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,11 +13,12 @@ from typing import Any
 
 import grpc
 import pytest
-from cacheservers import LOCALHOST, options, running
+from cacheservers import LOCALHOST, client, options, pdigest, running
+from prometheus_client.parser import text_string_to_metric_families
 
 from graphkit.cache.client.remote import RemoteOptions, RemoteStore
 from graphkit.cache.digest import digest_of
-from graphkit.cache.protocol import re_grpc, re_pb2
+from graphkit.cache.protocol import bs_pb2, re_grpc, re_pb2
 from graphkit.cache.server.options import Address
 from graphkit.cache.server.serve import CacheServer
 from graphkit.cache.store.local import open_local_store
@@ -36,11 +38,13 @@ def served(tmp_path: Path) -> Iterator[tuple[CacheServer, RemoteStore]]:
 
 
 def requests_of(server: CacheServer, method: str) -> int:
-    total = 0
-    for line in server.metrics.render().splitlines():
-        if line.startswith(f'graphkit_cache_requests_total{{method="{method}"'):
-            total += int(line.rsplit(" ", 1)[1])
-    return total
+    text = server.metrics.render()[0].decode()
+    return sum(
+        int(s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "graphkit_cache_requests_total" and s.labels["method"] == method
+    )
 
 
 def test_small_blobs_are_batched_by_the_servers_limit_and_large_ones_streamed(
@@ -128,6 +132,39 @@ def test_unavailable_is_retried_with_growing_backoff_until_the_server_is_up(
             server.stop(0)
     assert len(delays) == 2
     assert 0.1 <= delays[0] <= 0.2 <= delays[1] <= 0.4  # 0.2 s, then 0.4 s, with jitter
+
+
+def test_a_busy_server_is_retried_with_backoff_until_a_call_slot_frees(tmp_path: Path) -> None:
+    release = threading.Event()
+    data = b"z" * 100
+
+    def stalled() -> Iterator[Any]:
+        d = pdigest(data)
+        name = f"uploads/u/blobs/{d.hash}/{d.size_bytes}"
+        yield bs_pb2.WriteRequest(resource_name=name, data=data[:10])
+        release.wait(10)
+        yield bs_pb2.WriteRequest(write_offset=10, data=data[10:], finish_write=True)
+
+    with running(tmp_path / "c", max_concurrent_calls=1) as (server, port), client(port) as c:
+        upload = c.bytestream.Write.future(stalled())
+        delays: list[float] = []
+
+        def sleep(seconds: float) -> None:  # The busy call frees its slot during the backoff.
+            delays.append(seconds)
+            release.set()
+            upload.result(10)
+            time.sleep(seconds)
+
+        remote = RemoteStore(RemoteOptions(f"grpc://{LOCALHOST}:{port}"), sleep=sleep)
+        try:
+            wait_until_busy = time.monotonic() + 10
+            while server.calls_in_flight < 1 and time.monotonic() < wait_until_busy:
+                time.sleep(0.01)
+            assert remote.find_missing([digest_of(b"x")]) == [digest_of(b"x")]
+        finally:
+            release.set()
+            remote.close()
+    assert len(delays) == 1
 
 
 def test_a_server_that_stays_down_is_a_cache_error_after_the_attempts(tmp_path: Path) -> None:

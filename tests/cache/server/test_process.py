@@ -17,6 +17,7 @@ import grpc
 import pytest
 from cacheservers import client, pdigest, serve_process, wait_for
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 
 from graphkit.cache.protocol import bs_pb2, re_pb2
 from graphkit.cache.store.local import STAGING
@@ -107,12 +108,20 @@ def test_metrics_endpoint_serves_prometheus_text(tmp_path: Path) -> None:
         with urllib.request.urlopen(url, timeout=10) as response:
             assert response.headers["Content-Type"].startswith("text/plain")
             text = response.read().decode()
-    assert 'graphkit_cache_hits_total{store="cas"} 1' in text
-    assert 'graphkit_cache_misses_total{store="cas"} 1' in text
-    assert 'graphkit_cache_misses_total{store="ac"} 1' in text
-    assert "graphkit_cache_received_bytes_total 7" in text
-    assert 'graphkit_cache_requests_total{method="GetActionResult",code="NOT_FOUND"} 1' in text
-    assert 'graphkit_cache_request_duration_seconds_count{method="BatchUpdateBlobs"} 1' in text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("graphkit_cache_hits_total", (("store", "cas"),))] == 1
+    assert samples[("graphkit_cache_misses_total", (("store", "cas"),))] == 1
+    assert samples[("graphkit_cache_misses_total", (("store", "ac"),))] == 1
+    assert samples[("graphkit_cache_received_bytes_total", ())] == 7
+    assert samples[("graphkit_cache_requests_total",
+                    (("code", "NOT_FOUND"), ("method", "GetActionResult")))] == 1
+    assert samples[("graphkit_cache_request_duration_seconds_count",
+                    (("method", "BatchUpdateBlobs"),))] == 1
+    assert samples[("graphkit_cache_calls_in_flight", ())] == 0
 
 
 def test_stats_command_reports_entries_and_hit_rate_after_shutdown(tmp_path: Path) -> None:
@@ -156,3 +165,13 @@ def test_serve_with_bad_flags_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output == (f"graphkit: error: {tmp_path / 'server.pem'}: --tls-cert: "
                              "cannot read: no such file\n")
+    for flag, value, message in [
+        ("--max-concurrent-calls", "0", "--max-concurrent-calls '0' is not a positive whole"),
+        ("--idle-timeout", "soon", "--idle-timeout 'soon' is not a duration"),
+        ("--keepalive", "0s", "--keepalive must be longer than zero"),
+        ("--max-connection-age", "forever", "--max-connection-age 'forever' is not a duration"),
+    ]:
+        result = runner.invoke(main, ["cache", "serve", "--listen", "127.0.0.1:0", "--dir",
+                                      str(tmp_path), "--max-size", "1GiB", flag, value])
+        assert result.exit_code == 2, (flag, result.output)
+        assert message in result.output
