@@ -6,8 +6,10 @@ files of a commit (mode and blob id, straight from the tree), the files of the
 worktree (staged, unstaged and untracked, honouring ``.gitignore`` and sparse
 checkouts), and blob bytes.
 
-libgit2 cannot fetch from a promisor remote, so in a partial clone the blobs it
-lacks are fetched by running ``git fetch``: the one place graphkit runs git.
+libgit2 cannot fetch from a promisor remote, so in a partial clone the objects it
+lacks are fetched by running ``git fetch``; nor can it read a sparse index, so there
+``git ls-files`` and ``git status`` list the worktree. These are the only places
+graphkit runs git.
 """
 
 from __future__ import annotations
@@ -309,34 +311,26 @@ class Workspace:
         """Fetch blobs from the promisor remote, as git's own lazy fetch would.
 
         The noop negotiation sends no history; ``--filter`` keeps the fetched pack a
-        promisor pack; no prompt may wait for a password that nobody will type.
+        promisor pack.
         """
         remote = self._promisor or "origin"
         for start in range(0, len(oids), _FETCH_BATCH):
             batch = oids[start : start + _FETCH_BATCH]
-            command = [
-                "git", "-c", "fetch.negotiationAlgorithm=noop", "-c", "gc.auto=0",
-                "-c", "maintenance.auto=false", "fetch", "--quiet", remote, "--no-tags",
-                "--no-write-fetch-head", "--recurse-submodules=no", "--filter=blob:none",
-                *batch,
-            ]  # fmt: skip
-            env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
             try:
-                done = subprocess.run(
-                    command, cwd=self.root, env=env, capture_output=True, stdin=subprocess.DEVNULL
-                )
-                why = done.stderr.decode(errors="replace").strip().splitlines()
-                failed = done.returncode != 0
-            except OSError as exc:
-                why, failed = [f"cannot run git: {exc}"], True
-            if failed:
+                self._git(
+                    "-c", "fetch.negotiationAlgorithm=noop", "-c", "gc.auto=0",
+                    "-c", "maintenance.auto=false", "fetch", "--quiet", remote, "--no-tags",
+                    "--no-write-fetch-head", "--recurse-submodules=no", "--filter=blob:none",
+                    *batch,
+                )  # fmt: skip
+            except InputError as exc:
                 what = f"{path}: blob {batch[0]}" if path else f"{len(batch)} object(s)"
                 raise UnknownStateError(
-                    f"{what} not in this partial clone, and fetching from {remote!r} failed"
-                    + (f": {why[-1]}" if why else ""),
+                    f"{what} not in this partial clone, and fetching from {remote!r} failed: "
+                    f"{exc.message}",
                     hint=f"run `git fetch {remote} {batch[0]}` (or clone without --filter), "
                     "or pass --on-unknown=all",
-                )
+                ) from None
 
     def _worktree_snapshot(self) -> dict[str, FileEntry]:
         """The index, overlaid with what ``git status`` says differs on disk.
@@ -349,11 +343,11 @@ class Workspace:
             index = self._repo.index
             index.read()
         except pygit2.GitError as exc:
+            if "sdir" in str(exc):  # a sparse index: libgit2 cannot read it, git can
+                return self._git_worktree_snapshot()
             raise InputError(
                 f"{self.git_dir / 'index'}: cannot read the index ({exc})",
-                hint="for a sparse index run `git sparse-checkout init --no-sparse-index`"
-                if "sdir" in str(exc)
-                else "run `git status` to check the repository",
+                hint="run `git status` to check the repository",
             ) from None
         files = {e.path: FileEntry(e.mode, str(e.id)) for e in index}
         status_flags = pygit2.enums.FileStatus
@@ -380,6 +374,63 @@ class Workspace:
                     if entry.mode != MODE_SUBMODULE:
                         self._hashed.add(entry.oid)
         return files
+
+    def _git_worktree_snapshot(self) -> dict[str, FileEntry]:
+        """The worktree as git itself lists it, for an index libgit2 cannot read (a
+        sparse index, whose folder entries stand for whole skip-worktree trees).
+
+        ``ls-files`` expands the index to files; ``status`` names what differs on disk
+        (it never reports skip-worktree files), and only those are hashed.
+        """
+        files: dict[str, FileEntry] = {}
+        for record in self._git("ls-files", "-z", "--stage").split(b"\0"):
+            if record:
+                meta, _, name = record.partition(b"\t")
+                mode, oid, _stage = meta.split(b" ")
+                files[name.decode()] = FileEntry(int(mode, 8), oid.decode())
+        status = self._git(
+            "status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames"
+        )
+        for record in status.split(b"\0"):
+            kind, _, rest = record.decode().partition(" ")
+            if kind == "1":  # changed: XY sub mH mI mW hH hI path
+                fields = rest.split(" ", 7)
+                path, worktree = fields[7], fields[0][1]
+                if worktree == "D" or fields[0][0] == "D":
+                    files.pop(path, None)
+                    continue
+                if worktree == ".":
+                    continue
+            elif kind == "u":  # unmerged: XY sub m1 m2 m3 mW h1 h2 h3 path
+                path = rest.split(" ", 9)[9]
+            elif kind == "?":
+                path = rest
+            else:
+                continue
+            entry = self._hash_from_disk(path, files.get(path))
+            if entry is None:
+                files.pop(path, None)
+            else:
+                files[path] = entry
+                if entry.mode != MODE_SUBMODULE:
+                    self._hashed.add(entry.oid)
+        return files
+
+    def _git(self, *args: str) -> bytes:
+        """Run git in the worktree and return its output; a failure is an InputError
+        holding git's last line. No prompt may wait for a password nobody will type."""
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+        try:
+            command = ["git", *args]
+            done = subprocess.run(
+                command, cwd=self.root, env=env, capture_output=True, stdin=subprocess.DEVNULL
+            )
+        except OSError as exc:
+            raise InputError(f"cannot run git: {exc}") from None
+        if done.returncode != 0:
+            why = done.stderr.decode(errors="replace").strip().splitlines()
+            raise InputError(why[-1] if why else f"git exited {done.returncode}")
+        return done.stdout
 
     def _hash_from_disk(self, path: str, known: FileEntry | None) -> FileEntry | None:
         full = self.root / path

@@ -140,13 +140,42 @@ def test_sparse_checkout_leaves_files_outside_it_unchanged(
     assert (found["affected"], found["removed"]) == (["//libs/a:a", "//libs/b:b"], [])
 
 
-def test_sparse_index_is_a_one_line_error_with_the_fix(tmp_path: Path, cli: Cli) -> None:
-    sparse = clone(server(tmp_path), tmp_path / "sparse")
+def test_sparse_index_is_read_through_git(tmp_path: Path, cli: Cli) -> None:
+    # libgit2 cannot read a sparse index (its folder entries stand for whole trees).
+    sparse = clone(server(tmp_path), tmp_path / "sparse", "--filter=blob:none")
     git(sparse, "sparse-checkout", "set", "--cone", "--sparse-index", "libs/a")
-    result = cli(sparse, "affected", "--base", "HEAD")
-    assert result.exit_code == 2
-    assert "cannot read the index" in result.output
-    assert "git sparse-checkout init --no-sparse-index" in result.output
+    assert "libs/b/\n" in git(sparse, "ls-files", "--sparse")  # really a sparse index
+    found = affected(cli, sparse, "--base", "HEAD")
+    assert (found["changed"], found["affected"], found["removed"]) == ([], [], [])
+    (sparse / "libs/a/a.py").write_text("A = 3\n")
+    (sparse / "libs/a/new.py").write_text("N = 1\n")
+    found = affected(cli, sparse, "--base", "HEAD")
+    assert found["changed"] == [
+        {"path": "libs/a/a.py", "status": "modified"},
+        {"path": "libs/a/new.py", "status": "added"},
+    ]
+    assert (found["affected"], found["removed"]) == (["//libs/a:a"], [])
+    found = affected(cli, sparse, "--base", "HEAD~1")
+    assert (found["affected"], found["removed"]) == (["//libs/a:a", "//libs/b:b"], [])
+
+
+def test_git_and_libgit2_list_the_same_worktree(tmp_path: Path) -> None:
+    # The sparse-index path (git ls-files + status) against libgit2's, on every status.
+    repo = clone(server(tmp_path), tmp_path / "sparse")
+    git(repo, "sparse-checkout", "set", "--no-cone", "/libs/a/")
+    (repo / "libs/a/a.py").write_text("A = 3\n")  # modified
+    (repo / "libs/a/new.py").write_text("N = 1\n")  # untracked
+    (repo / "libs/a/staged.py").write_text("S = 1\n")
+    git(repo, "add", "libs/a/staged.py")  # staged, then edited again
+    (repo / "libs/a/staged.py").write_text("S = 2\n")
+    git(repo, "rm", "--quiet", "--cached", "libs/a/BUILD.toml")  # staged deletion, kept on disk
+    (repo / "libs/a/gone.py").write_text("G = 1\n")
+    git(repo, "add", "libs/a/gone.py")
+    (repo / "libs/a/gone.py").unlink()  # deleted from disk only
+    workspace = Workspace.open(repo)
+    libgit2 = workspace.snapshot(Revision(WORKTREE, WORKTREE))
+    assert libgit2 == workspace._git_worktree_snapshot()
+    assert "libs/b/b.py" in libgit2 and "libs/a/gone.py" not in libgit2
 
 
 # The default branch: graphkit.toml, else origin/HEAD, else main, else master.
