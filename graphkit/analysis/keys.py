@@ -8,6 +8,7 @@ defaults. ``explain`` renders the very ``KeyInputs`` that were hashed.
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from graphkit.analysis.externals import Externals, Locked
 from graphkit.analysis.graph import BuildGraph, components
 from graphkit.labels import Label
 from graphkit.model import Rule, Snapshot, Target
+from graphkit.readers.manifests import rootconfig
 
 # Bump when the encoding or the set of inputs changes: every key changes with it.
 # 3: deps include the ones imports add; targets in an import cycle share their inputs.
@@ -223,7 +225,7 @@ def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
     same("rule kind", a.target.rule, b.target.rule)
     same("srcs", a.target.srcs, b.target.srcs)
     same("deps list", [str(d) for d in a.target.deps], [str(d) for d in b.target.deps])
-    same("attrs", dict(a.target.attrs), dict(b.target.attrs))
+    out.extend(_diff_attrs(dict(a.target.attrs), dict(b.target.attrs)))
     same("aliases", a.target.aliases, b.target.aliases)
     out.extend(_diff_files("file", a.files, b.files))
     a_deps, b_deps = dict(a.deps), dict(b.deps)
@@ -278,6 +280,28 @@ def trace_difference(
 
 # Differences that only pass on a change made elsewhere (a dep, an import cycle member).
 _PASSED_ON = ("dep ", "import cycle member ")
+
+
+def _diff_attrs(a: Mapping[str, str], b: Mapping[str, str]) -> list[InputDifference]:
+    """One difference per attribute; the root configuration one per source it holds."""
+    out: list[InputDifference] = []
+    for name in sorted(a.keys() | b.keys()):
+        if a.get(name) == b.get(name):
+            continue
+        if name != rootconfig.ATTR:
+            out.append(InputDifference(f"attr {name}", a.get(name), b.get(name)))
+            continue
+        old, new = json.loads(a.get(name) or "{}"), json.loads(b.get(name) or "{}")
+        for source in sorted(old.keys() | new.keys()):
+            if (source in old, old.get(source)) != (source in new, new.get(source)):
+                before, after = (_json(side, source) for side in (old, new))
+                out.append(InputDifference(f"root configuration {source}", before, after))
+    return out
+
+
+def _json(values: Mapping[str, object], source: str) -> str | None:
+    """A source's value as JSON text, None where the source is absent."""
+    return json.dumps(values[source], sort_keys=True) if source in values else None
 
 
 def _diff_files(

@@ -432,3 +432,18 @@ def test_python_root_settings_reach_every_package(
     data = affected(cli, repo)
     assert data["affected"] == PYTHON
     assert data["reasons"]["//pydantic_graph:pydantic_graph"] == f"root configuration: {reason}"
+
+
+def test_explain_diff_names_the_root_configuration_source(cli: Cli, make_repo: MakeRepo) -> None:
+    repo = make_repo(HELIX)
+    repo.write("Cargo.toml", HELIX_ROOT.replace('lto = "thin"', 'lto = "fat"'))
+    repo.commit("edit")
+    result = cli(repo.root, "explain", "//helix-loader", "--diff", "HEAD~1", "--format", "json")
+    differences = json.loads(result.output)["differences"]
+    assert differences == [
+        {
+            "input": "root configuration Cargo.toml [profile] (every crate)",
+            "before": '{"release": {"lto": "thin"}}',
+            "after": '{"release": {"lto": "fat"}}',
+        }
+    ]
