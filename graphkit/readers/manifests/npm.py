@@ -131,13 +131,53 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
 def _every_member(root: Manifest | None, pnpm: Mapping[str, Any]) -> dict[str, object]:
     """The workspace root's settings that reach every member."""
     sources: dict[str, object] = {}
+    catalogs = _catalogs(pnpm)
     for key in _ROOT_FIELDS:
         if root is not None and key in root.doc:
-            sources[f"{root.path} {key} (every package)"] = root.doc[key]
+            value = _with_catalogs(root.doc[key], catalogs)
+            sources[f"{root.path} {key} (every package)"] = value
     settings = {k: v for k, v in pnpm.items() if k not in ("packages", "catalog", "catalogs")}
     if settings:
-        sources[f"{PNPM_WORKSPACE} {', '.join(sorted(settings))} (every package)"] = settings
+        value = _with_catalogs(settings, catalogs)
+        sources[f"{PNPM_WORKSPACE} {', '.join(sorted(settings))} (every package)"] = value
     return sources
+
+
+def _catalogs(pnpm: Mapping[str, Any]) -> dict[str, Any]:
+    """``{catalog name: {package: spec}}``; the default catalog is ``default``."""
+    catalogs = pnpm.get("catalogs")
+    catalogs = dict(catalogs) if isinstance(catalogs, dict) else {}
+    if isinstance(pnpm.get("catalog"), dict):
+        catalogs["default"] = pnpm["catalog"]
+    return catalogs
+
+
+def _catalog_entry(catalogs: Mapping[str, Any], spec: str, package: str) -> object:
+    """The entry a ``catalog:[name]`` spec for ``package`` resolves to (None: missing)."""
+    catalog = catalogs.get(spec[len(_CATALOG) :].strip() or "default")
+    return catalog.get(package) if isinstance(catalog, dict) else None
+
+
+def _with_catalogs(value: object, catalogs: Mapping[str, Any], key: str = "") -> object:
+    """``value`` with each ``catalog:`` spec (an override of ``key``) resolved in place,
+    so a catalog edit reaches what an override built on it reaches."""
+    if isinstance(value, dict):
+        return {k: _with_catalogs(v, catalogs, str(k)) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith(_CATALOG):
+        catalog = catalogs.get(value[len(_CATALOG) :].strip() or "default")
+        package = _overridden(key)
+        if isinstance(catalog, dict) and package not in catalog:
+            return {value: catalog}  # cannot tell which entry: the whole catalog counts
+        return {value: _catalog_entry(catalogs, value, package)}
+    return value
+
+
+def _overridden(selector: str) -> str:
+    """The package an override selector names: ``a>b@1`` (pnpm), ``**/a/@s/b`` (yarn)."""
+    parts = selector.rsplit(">", 1)[-1].split("/")
+    name = "/".join(parts[-2:]) if len(parts) > 1 and parts[-2].startswith("@") else parts[-1]
+    at = name.find("@", 1)
+    return name if at < 0 else name[:at]
 
 
 def _catalog_entries(manifest: Manifest, pnpm: Mapping[str, Any]) -> dict[str, object]:
@@ -147,18 +187,14 @@ def _catalog_entries(manifest: Manifest, pnpm: Mapping[str, Any]) -> dict[str, o
     ``catalogs.default``); ``catalog:name`` a named one. A missing entry is None:
     pnpm refuses it, and adding it later is a change.
     """
-    catalogs = pnpm.get("catalogs")
-    catalogs = dict(catalogs) if isinstance(catalogs, dict) else {}
-    if isinstance(pnpm.get("catalog"), dict):
-        catalogs["default"] = pnpm["catalog"]
+    catalogs = _catalogs(pnpm)
     sources: dict[str, object] = {}
     for field_name in DEPENDENCY_FIELDS:
         table = manifest.doc.get(field_name)
         for key, spec in table.items() if isinstance(table, dict) else ():
             if isinstance(spec, str) and spec.startswith(_CATALOG):
                 name = spec[len(_CATALOG) :].strip() or "default"
-                catalog = catalogs.get(name)
-                entry = catalog.get(key) if isinstance(catalog, dict) else None
+                entry = _catalog_entry(catalogs, spec, key)
                 sources[f"{PNPM_WORKSPACE} catalog {name}: {key}"] = entry
     return sources
 

@@ -447,3 +447,22 @@ def test_explain_diff_names_the_root_configuration_source(cli: Cli, make_repo: M
             "after": '{"release": {"lto": "fat"}}',
         }
     ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"pnpm": {"overrides": {"vite": "catalog:"}}},
+        {"pnpm": {"overrides": {"@vitejs/plugin-react>vite@7": "catalog:"}}},
+        {"resolutions": {"**/@vitejs/plugin-react/vite": "catalog:"}},
+    ],
+)
+def test_a_catalog_entry_an_override_uses_reaches_every_package(
+    cli: Cli, make_repo: MakeRepo, overrides: dict[str, object]
+) -> None:
+    # create-t3-turbo 9a7aeba51d: "vite" joins the catalog and the overrides.
+    root = {**json.loads(T3["package.json"]), **overrides}
+    workspace = T3_WORKSPACE.replace("  zod: ^3.25.0\n", "  zod: ^3.25.0\n  vite: 7.1.12\n")
+    repo = make_repo({**T3, "package.json": json.dumps(root), "pnpm-workspace.yaml": workspace})
+    repo.write("pnpm-workspace.yaml", workspace.replace("vite: 7.1.12", "vite: 7.2.0"))
+    assert affected(cli, repo)["affected"] == NPM
