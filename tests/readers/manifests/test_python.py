@@ -331,3 +331,15 @@ def test_a_uv_workspace_never_reads_the_projects_it_does_not_declare() -> None:
     found = read_workspace(files)
     assert [p.path for p in found.packages] == ["packages/a"]
     assert found.warnings == ()
+
+
+def test_uv_lock_adds_the_member_edges_it_records_and_a_broken_one_adds_none() -> None:
+    # pydantic-ai: a member with dynamic dependencies declares none; uv.lock has them.
+    lock = (
+        b'version = 1\n\n[[package]]\nname = "acme-util"\nsource = { editable = "packages/util" }\n'
+        b'dependencies = [{ name = "acme-core" }]\n\n'
+        b'[package.optional-dependencies]\nextra = [{ name = "acme-testing" }]\n'
+    )
+    found = deps_by_folder({**REPO, "uv.lock": lock})
+    assert found["packages/util"] == ["//packages/core:core", "//packages/testing:testing"]
+    assert deps_by_folder({**REPO, "uv.lock": b"version = [\n"}) == deps_by_folder(REPO)
