@@ -47,6 +47,7 @@ from graphkit.readers.manifests.members import (
     line_containing,
     manifests_named,
     match_folders,
+    nested_members,
     parse_lenient,
     resolve,
     skipped,
@@ -104,9 +105,10 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     inherited = _workspace_dependencies(root) if root else {}
     if root is None or workspace is None:
         crates, failed = parse_lenient(files, paths, load_toml)
-        sorter = Sorter([""] if root is not None else [])
+        nested = nested_members(crates, failed, _declares)
+        sorter = Sorter({*nested, ""} if root is not None else nested)
         sorter.warnings += [skipped(exc, paths[f]) for f, exc in sorted(failed.items())]
-        folders = [f for f, c in sorted(crates.items()) if "package" in c.doc]
+        folders = [f for f, c in sorted(crates.items()) if "package" in c.doc or f in nested]
     else:
         crates = _Crates(files, paths, root)
         folders = _workspace_members(root, workspace, crates, inherited)
@@ -142,6 +144,15 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
         return deps
 
     return sorter.found(sorter.settle(members, deps_of))
+
+
+def _declares(crate: Manifest) -> tuple[list[str], list[str]] | None:
+    """A nested workspace root's ``members`` and ``exclude`` globs, or None."""
+    workspace = crate.doc.get("workspace")
+    if not isinstance(workspace, dict):
+        return None
+    line = line_of(crate.data, "workspace") or 1
+    return _globs(crate, workspace, "members", line), _globs(crate, workspace, "exclude", line)
 
 
 def _load(files: Mapping[str, bytes], path: str) -> Manifest:

@@ -112,6 +112,30 @@ def parse_lenient(
     return parsed, failed
 
 
+def nested_members(
+    manifests: Mapping[str, Manifest],
+    failed: Mapping[str, InputError],
+    declares: Callable[[Manifest], tuple[list[str], list[str]] | None],
+) -> set[str]:
+    """The folders that workspace roots below the repository root declare as members.
+
+    ``declares(manifest)`` gives a manifest's ``(members, exclude)`` globs, relative to
+    its folder, or None when it is no workspace root. Declared members must be
+    valid: one that does not parse is raised here, not skipped.
+    """
+    declared: set[str] = set()
+    everything = sorted({*manifests, *failed})
+    for folder, manifest in sorted(manifests.items()):
+        globs = declares(manifest) if folder else None
+        if globs is None:
+            continue
+        inside = [f[len(folder) + 1 :] for f in everything if f.startswith(folder + "/")]
+        declared.update(f"{folder}/{f}" for f in match_folders(inside, *globs))
+    for folder in sorted(declared & set(failed)):
+        raise failed[folder]
+    return declared
+
+
 def skipped(error: InputError, path: str) -> InputWarning:
     """The warning for a manifest that no workspace declares and that cannot be read."""
     return InputWarning.of(error, fallback_path=path, why="not a workspace member")

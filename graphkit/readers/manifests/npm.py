@@ -49,6 +49,7 @@ from graphkit.readers.manifests.members import (
     line_containing,
     manifests_named,
     match_folders,
+    nested_members,
     parse_lenient,
     resolve,
     skipped,
@@ -205,22 +206,23 @@ def _load(files: Mapping[str, bytes], path: str) -> Manifest:
 
 def _nested_members(
     manifests: Mapping[str, Manifest], failed: Mapping[str, InputError]
-) -> list[str]:
+) -> set[str]:
     """Folders declared by a nested workspace root (a package.json with ``workspaces``
     below the repository root), and the roots that have a name: these are members,
     so their manifests must be valid."""
-    declared: set[str] = set()
-    for folder, manifest in sorted(manifests.items()):
-        if folder == "" or "workspaces" not in manifest.doc:
-            continue
-        patterns = _workspace_patterns({}, manifest) or []
-        inside = [f[len(folder) + 1 :] for f in [*manifests, *failed] if f.startswith(folder + "/")]
-        if manifest.doc.get("name") is not None:
-            declared.add(folder)
-        declared.update(f"{folder}/{f}" for f in match_folders(inside, patterns))
-    for folder in sorted(declared & set(failed)):
-        raise failed[folder]
-    return sorted(declared)
+
+    def declares(manifest: Manifest) -> tuple[list[str], list[str]] | None:
+        if "workspaces" not in manifest.doc:
+            return None
+        return _workspace_patterns({}, manifest) or [], []
+
+    declared = nested_members(manifests, failed, declares)
+    roots = {
+        f
+        for f, m in manifests.items()
+        if f and "workspaces" in m.doc and m.doc.get("name") is not None
+    }
+    return declared | roots
 
 
 def _member_of(manifest: Manifest) -> Member:

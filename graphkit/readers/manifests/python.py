@@ -50,6 +50,7 @@ from graphkit.readers.manifests.members import (
     line_containing,
     manifests_named,
     match_folders,
+    nested_members,
     parse_lenient,
     resolve,
     skipped,
@@ -87,9 +88,12 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     workspace = root.table("tool", "uv", "workspace") if root else None
     if root is None or workspace is None:
         projects, failed = parse_lenient(files, paths, load_toml)
-        sorter = Sorter([""] if root is not None else [])
+        nested = nested_members(projects, failed, _declares)
+        sorter = Sorter({*nested, ""} if root is not None else nested)
         sorter.warnings += [skipped(exc, paths[f]) for f, exc in sorted(failed.items())]
-        folders = [f for f, p in sorted(projects.items()) if p.table("project") is not None]
+        folders = [
+            f for f, p in sorted(projects.items()) if p.table("project") is not None or f in nested
+        ]
     else:
         declared = _workspace_members(root, workspace, paths)
         projects = {f: _load(files, paths[f]) for f in declared if f}
@@ -122,6 +126,22 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
             ),
         )
     )
+
+
+def _declares(project: Manifest) -> tuple[list[str], list[str]] | None:
+    """A nested uv workspace root's ``members`` and ``exclude`` globs, or None."""
+    workspace = project.table("tool", "uv", "workspace")
+    if not isinstance(workspace, dict):
+        return None
+    globs = []
+    for key in ("members", "exclude"):
+        value = workspace.get(key, [])
+        at = line_of(project.data, key) or 1
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"`{key}` must be a list of globs", path=project.path, line=at)
+        check_patterns(value, path=project.path, data=project.data, line=at, key=key)
+        globs.append(value)
+    return globs[0], globs[1]
 
 
 def _load(files: Mapping[str, bytes], path: str) -> Manifest:

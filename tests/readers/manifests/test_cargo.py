@@ -335,3 +335,25 @@ def test_without_a_workspace_an_unreadable_cargo_toml_is_a_warning() -> None:
         "tests/fixtures/dup/Cargo.toml:1: two crates named 'a': a/Cargo.toml and "
         "tests/fixtures/dup/Cargo.toml; not a workspace member",
     ]
+
+
+def test_a_member_of_a_nested_workspace_root_must_be_valid() -> None:
+    # A polyglot repository: the Rust workspace lives in rust/, not at the root.
+    files = {
+        "rust/Cargo.toml": b'[workspace]\nmembers = ["crates/*"]\n',
+        "rust/crates/a/Cargo.toml": b'[package]\nname = "a"\n',
+        "tools/fixtures/bad/Cargo.toml": b"[package\n",
+    }
+    found = read_workspace(files)
+    assert [p.path for p in found.packages] == ["rust/crates/a"]
+    assert [w.path for w in found.warnings] == ["tools/fixtures/bad/Cargo.toml"]
+    assert error_of({**files, "rust/crates/a/Cargo.toml": b"[package\n"}).startswith(
+        "rust/crates/a/Cargo.toml:1: invalid TOML"
+    )
+    assert error_of({**files, "rust/crates/a/Cargo.toml": b"[lib]\n"}).startswith(
+        "rust/crates/a/Cargo.toml:1: [package] needs a `name` string"
+    )
+    outside = {**files, "rust/Cargo.toml": b'[workspace]\nmembers = ["../../*"]\n'}
+    assert error_of(outside).startswith(
+        "rust/Cargo.toml:2: workspace.members pattern '../../*': it leaves its folder"
+    )

@@ -343,3 +343,16 @@ def test_uv_lock_adds_the_member_edges_it_records_and_a_broken_one_adds_none() -
     found = deps_by_folder({**REPO, "uv.lock": lock})
     assert found["packages/util"] == ["//packages/core:core", "//packages/testing:testing"]
     assert deps_by_folder({**REPO, "uv.lock": b"version = [\n"}) == deps_by_folder(REPO)
+
+
+def test_a_member_of_a_nested_uv_workspace_must_be_valid() -> None:
+    files = {
+        "py/pyproject.toml": b'[tool.uv.workspace]\nmembers = ["libs/*"]\n',
+        "py/libs/a/pyproject.toml": b'[project]\nname = "a"\n',
+        "docs/fixtures/bad/pyproject.toml": b"[project\n",
+    }
+    found = read_workspace(files)
+    assert [p.path for p in found.packages] == ["py/libs/a"]
+    assert [w.path for w in found.warnings] == ["docs/fixtures/bad/pyproject.toml"]
+    broken = {**files, "py/libs/a/pyproject.toml": b'[project]\nname = "not valid!"\n'}
+    assert error_of(broken).startswith("py/libs/a/pyproject.toml:2: [project] needs a valid `name`")
