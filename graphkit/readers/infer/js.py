@@ -18,8 +18,14 @@ The subset's limits: a ``/`` after ``)`` is division and after ``}`` a regex (bo
 are rare the other way round); an unterminated string ends at its line, so JSX
 text such as ``Don't`` hides at most the rest of its line, but a lone backtick in
 JSX text hides what follows it; ``require.resolve``, ``/// <reference>`` and
-``new URL(...)`` are not read. An unterminated comment or template literal at the
-end of the file is reported as ``unparseable`` beside the refs found before it.
+``new URL(...)`` are not read; once a regex literal finds no closing ``/`` on its line,
+the rest of that line reads ``/`` as division. An unterminated comment or template
+literal at the end of the file is reported as ``unparseable`` beside the refs found
+before it.
+
+The scan takes time linear in the file's size, whatever the file holds (unclosed
+calls, clauses or regex literals by the hundred thousand); a file over
+``MAX_SOURCE_BYTES`` is not read at all and gives one ``unparseable`` ref.
 
 Resolution is in ``graphkit.readers.infer.js_resolve``.
 """
@@ -29,7 +35,7 @@ from __future__ import annotations
 import re
 from typing import Literal, NamedTuple
 
-from graphkit.readers.infer.resolve import ImportRef, RefKind
+from graphkit.readers.infer.resolve import MAX_SOURCE_BYTES, ImportRef, RefKind, too_large
 
 SUFFIXES: tuple[str, ...] = (".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".mts", ".cts")
 EXTENSIONS: tuple[str, ...] = (
@@ -58,6 +64,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _ESCAPE = re.compile(r"\\([\s\S])")
+# The characters whose token ``_Scanner._char`` must read: any other is a punctuator.
+_SPECIAL = frozenset("`{}/")
 
 
 class _Token(NamedTuple):
@@ -88,6 +96,10 @@ class _Scanner:
         self.braces: list[bool] = []  # True where the "{" was a template's "${"
         self.blocks = 0  # how many of ``braces`` are False: open block/object braces
         self.broken: tuple[int, str] | None = None
+        # The end of the last line where a regex literal found no closing "/": the rest
+        # of that line reads "/" as division, so a long line of "(/[" is read once,
+        # not once per "/" (which would take time quadratic in the line's length).
+        self.no_regex_before = -1
         if text.startswith("#!"):  # A hashbang line is no JavaScript: skip to its end.
             end = text.find("\n")
             self.i = len(text) if end < 0 else end
@@ -109,8 +121,11 @@ class _Scanner:
                     "string", _ESCAPE.sub(r"\1", body) if "\\" in body else body, start, line
                 )
             elif group == "char":
-                self.i = start
-                self._char(value, start, line)
+                if value in _SPECIAL:
+                    self.i = start
+                    self._char(value, start, line)
+                else:
+                    self._emit("punct", value, start, line)
         return self.tokens
 
     def _emit(self, kind: TokenKind, value: str, start: int, line: int) -> None:
@@ -128,7 +143,7 @@ class _Scanner:
             self._template(start, line, head=False)
         elif self.text.startswith("/*", start):
             self.broken = (line, "unterminated /* comment")  # a closed one was skipped
-        elif c == "/" and self._regex_allowed():
+        elif c == "/" and start >= self.no_regex_before and self._regex_allowed():
             self._regex()
             self._emit("other", "/", start, line)
         else:
@@ -181,24 +196,32 @@ class _Scanner:
                 return
             in_class = (in_class or c == "[") and c != "]"
             i += 1
+        self.no_regex_before = i
         self.i += 1
 
 
 def imports(source: bytes, path: str) -> tuple[ImportRef, ...]:
-    """Every import of one JS/TS file, sorted by line (see the module docstring)."""
+    """Every import of one JS/TS file, sorted by line (see the module docstring).
+
+    Time is linear in the file's size; a file over ``MAX_SOURCE_BYTES`` is not read
+    (one ``unparseable`` ref says so).
+    """
+    if len(source) > MAX_SOURCE_BYTES:
+        return (too_large(source),)
     text = source.decode("utf-8-sig", errors="replace")
     scanner = _Scanner(text)
     tokens = scanner.run()
+    closers = _Closers(tokens)
     refs: list[ImportRef] = []
     for i, tok in enumerate(tokens):
         if tok.kind != "name" or (i and tokens[i - 1].text in (".", "function")):
             continue  # obj.require(...), x.import, or a function declared as require
         if tok.text == "import":
-            refs.extend(_import_at(text, tokens, i))
+            refs.extend(_import_at(text, tokens, i, closers))
         elif tok.text == "export" and _reexport_follows(tokens, i):
             refs.extend(_from_clause(tokens, i))
         elif tok.text == "require" and _is(tokens, i + 1, "("):
-            refs.extend(_call(text, tokens, i + 1, conditional=tok.depth > 0))
+            refs.extend(_call(text, tokens, i + 1, closers, conditional=tok.depth > 0))
     if scanner.broken is not None:
         refs.append(ImportRef(scanner.broken[1], scanner.broken[0], "unparseable"))
     return tuple(sorted(dict.fromkeys(refs), key=lambda r: (r.line, r.module)))
@@ -215,7 +238,7 @@ def _ref(specifier: str, line: int, conditional: bool = False) -> ImportRef:
     return ImportRef(specifier, line, kind, conditional)
 
 
-def _import_at(text: str, tokens: list[_Token], i: int) -> list[ImportRef]:
+def _import_at(text: str, tokens: list[_Token], i: int, closers: _Closers) -> list[ImportRef]:
     """``import "y"``, ``import(...)``, or an import declaration ending ``from "y"``."""
     nxt = tokens[i + 1] if i + 1 < len(tokens) else None
     if nxt is None or nxt.text == ".":
@@ -223,7 +246,7 @@ def _import_at(text: str, tokens: list[_Token], i: int) -> list[ImportRef]:
     if nxt.kind == "string":
         return [_ref(nxt.text, tokens[i].line)]
     if nxt.text == "(":
-        return _call(text, tokens, i + 1, conditional=True)
+        return _call(text, tokens, i + 1, closers, conditional=True)
     return _from_clause(tokens, i)
 
 
@@ -239,6 +262,8 @@ def _from_clause(tokens: list[_Token], i: int) -> list[ImportRef]:
 
     The clause holds only names, ``,``, ``*`` and a ``{}`` list (where string names
     are allowed); any other token ends the walk, so ``export {a};`` yields nothing.
+    The words ``import`` and ``export`` end it too: they start the next statement,
+    so every token is walked at most once however many clauses never end.
     """
     depth = 0
     for j in range(i + 1, len(tokens)):
@@ -260,10 +285,14 @@ def _in_clause(tok: _Token, depth: int) -> bool:
     """Whether ``tok`` may appear in an import/export clause, ``depth`` braces deep."""
     if tok.kind == "punct":
         return tok.text in (",", "*")
-    return tok.kind == "name" or (depth > 0 and tok.kind == "string")
+    if tok.kind == "name":
+        return tok.text not in ("import", "export")
+    return depth > 0 and tok.kind == "string"
 
 
-def _call(text: str, tokens: list[_Token], paren: int, conditional: bool) -> list[ImportRef]:
+def _call(
+    text: str, tokens: list[_Token], paren: int, closers: _Closers, conditional: bool
+) -> list[ImportRef]:
     """The ref of ``require(...)``/``import(...)`` whose "(" is token ``paren``."""
     line = tokens[paren].line
     arg = tokens[paren + 1] if paren + 1 < len(tokens) else None
@@ -272,20 +301,37 @@ def _call(text: str, tokens: list[_Token], paren: int, conditional: bool) -> lis
     closes = _is(tokens, paren + 2, ")") or _is(tokens, paren + 2, ",")
     if arg.kind in ("string", "template") and closes:
         return [_ref(arg.text, line, conditional)]
-    end = _matching(tokens, paren)
+    end = closers.of(paren)
     stop = tokens[end].start if end < len(tokens) else len(text)
-    expression = " ".join(text[arg.start : stop].split())
+    # Only the first 120 characters are shown: read a bounded slice, not up to a ")"
+    # that may be megabytes away (or never come).
+    expression = " ".join(text[arg.start : min(stop, arg.start + _SHOWN_SOURCE)].split())
     return [ImportRef(expression[:120], line, "dynamic", conditional)]
 
 
-def _matching(tokens: list[_Token], paren: int) -> int:
-    """The index of the ")" closing the "(" at ``paren``, or len(tokens)."""
-    depth = 0
-    for j in range(paren, len(tokens)):
-        if tokens[j].kind == "punct" and tokens[j].text in ("(", "[", "{"):
-            depth += 1
-        elif tokens[j].kind == "punct" and tokens[j].text in (")", "]", "}"):
-            depth -= 1
-            if depth == 0:
-                return j
-    return len(tokens)
+_SHOWN_SOURCE = 512  # source characters read to show a dynamic argument
+
+
+class _Closers:
+    """The bracket closing each "(", "[" or "{" token, found in one pass on first use.
+
+    Brackets of any kind count alike (``(]`` closes), as a scan for depth zero would.
+    """
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self._tokens = tokens
+        self._found: dict[int, int] | None = None
+
+    def of(self, opening: int) -> int:
+        """The index of the token closing token ``opening``, or len(tokens)."""
+        if self._found is None:
+            self._found = {}
+            stack: list[int] = []
+            for j, tok in enumerate(self._tokens):
+                if tok.kind != "punct":
+                    continue
+                if tok.text in ("(", "[", "{"):
+                    stack.append(j)
+                elif tok.text in (")", "]", "}") and stack:
+                    self._found[stack.pop()] = j
+        return self._found.get(opening, len(self._tokens))

@@ -41,7 +41,13 @@ import warnings
 from collections.abc import Iterable
 
 from graphkit.paths import is_under, parent_dirs
-from graphkit.readers.infer.resolve import ImportRef, RefKind, Resolution
+from graphkit.readers.infer.resolve import (
+    MAX_SOURCE_BYTES,
+    ImportRef,
+    RefKind,
+    Resolution,
+    too_large,
+)
 
 SUFFIXES: tuple[str, ...] = (".py",)
 ROOT_MARKERS = frozenset({"pyproject.toml", "setup.py", "setup.cfg", "BUILD.toml"})
@@ -62,8 +68,12 @@ def imports(source: bytes, path: str) -> tuple[ImportRef, ...]:
     """Every import of one Python file, sorted by line.
 
     A file that does not parse gives one ``unparseable`` ref at the failing line
-    (its ``module`` is the parser's message) instead of raising.
+    (its ``module`` is the parser's message) instead of raising. Time is linear in
+    the file's size; a file over ``MAX_SOURCE_BYTES`` is not read (one
+    ``unparseable`` ref says so).
     """
+    if len(source) > MAX_SOURCE_BYTES:
+        return (too_large(source),)
     try:
         # Invalid escapes and the like warn at compile time; this function only reads.
         # (catch_warnings swaps process-wide state: call from one thread, or processes.)
@@ -129,12 +139,12 @@ def _call_ref(call: ast.Call, conditional: bool) -> ImportRef | None:
     line = call.lineno
     name = _literal(name_arg)
     if name is None:
-        return ImportRef(ast.unparse(name_arg), line, "dynamic", conditional)
+        return ImportRef(_shown(name_arg), line, "dynamic", conditional)
     if is_dunder:
         level_arg = _argument(call, 4, "level")
         level = 0 if level_arg is None else _literal_int(level_arg)
         if level is None:
-            return ImportRef(ast.unparse(level_arg or call), line, "dynamic", conditional)
+            return ImportRef(_shown(level_arg or call), line, "dynamic", conditional)
         name = "." * level + name
     elif name.startswith("."):
         package = _argument(call, 1, "package")
@@ -142,11 +152,19 @@ def _call_ref(call: ast.Call, conditional: bool) -> ImportRef | None:
             return ImportRef(name, line, "relative", conditional)
         anchor = None if package is None else _literal(package)
         if anchor is None:  # importlib itself raises without a package; report, do not guess
-            return ImportRef(ast.unparse(call), line, "dynamic", conditional)
+            return ImportRef(_shown(call), line, "dynamic", conditional)
         return ImportRef(_absolutize(name, anchor), line, "absolute", conditional)
     if name.startswith("."):
         return ImportRef(name, line, "relative", conditional)
     return ImportRef(name, line, "absolute", conditional)
+
+
+def _shown(node: ast.AST) -> str:
+    """The source text of an expression, for a ``dynamic`` ref."""
+    try:
+        return ast.unparse(node)
+    except RecursionError:  # ast.unparse recurses; the parser accepts deeper nesting
+        return f"({type(node).__name__} nested too deep to show)"
 
 
 def _argument(call: ast.Call, position: int, keyword: str) -> ast.expr | None:

@@ -40,6 +40,21 @@ class ImportRef:
     from_name: bool = False
 
 
+# A source file larger than this is not read for imports: it is reported as
+# ``unparseable`` (imports unknown) instead, so one generated or hostile file cannot
+# stall a scan. Hand-written sources are far smaller; the scanners are linear, and
+# this keeps the worst single file to a few seconds.
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
+
+
+def too_large(source: bytes) -> ImportRef:
+    """The ``unparseable`` ref of a file over ``MAX_SOURCE_BYTES``."""
+    size, limit = len(source) / 2**20, MAX_SOURCE_BYTES // 2**20
+    return ImportRef(
+        f"{size:.1f} MiB is over the {limit} MiB limit: imports not read", 1, "unparseable"
+    )
+
+
 @dataclass(frozen=True)
 class Resolution:
     """Where one ImportRef leads.

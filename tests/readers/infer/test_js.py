@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from budget import within
 
 from graphkit.errors import InputError
 from graphkit.readers.infer.js import imports
 from graphkit.readers.infer.js_resolve import JsResolver, config_files
-from graphkit.readers.infer.resolve import ImportEdge, ImportRef, RefKind, Resolution, edges
+from graphkit.readers.infer.resolve import (
+    MAX_SOURCE_BYTES,
+    ImportEdge,
+    ImportRef,
+    RefKind,
+    Resolution,
+    edges,
+)
 
 
 def specifiers(source: bytes, path: str = "apps/web/src/main.tsx") -> list[tuple[str, int, str]]:
@@ -390,3 +398,36 @@ def test_tsconfig_extends_cycle_is_an_input_error() -> None:
     }
     with pytest.raises(InputError, match="cycles"):
         JsResolver(FILES, configs)
+
+
+# Each of these took time quadratic in its size: at 100,000 repetitions, a quadratic
+# scan needs well over half an hour, a linear one about a second. The budget is
+# generous for a loaded machine and a hundredth of the quadratic time.
+HOSTILE = {
+    "unclosed require": b"require(" * 100_000,
+    "unclosed import call": b"import(" * 100_000,
+    "import clauses that never end": b"import a " * 100_000,
+    "export lists that never end": b"export {" * 100_000,
+    "regex literals that never close": b"x=(/[" * 100_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_source_scans_in_linear_time(name: str) -> None:
+    with within(15):
+        refs = imports(HOSTILE[name], "bundle.js")
+    assert all(len(ref.module) <= 120 for ref in refs)
+
+
+def test_unclosed_require_is_dynamic_with_an_excerpt_of_its_start() -> None:
+    source = b'const a = require(name +\n  "x" + ' + b"more + " * 200_000
+    excerpt = ('name + "x" + ' + "more + " * 20)[:120]
+    assert specifiers(source) == [(excerpt, 1, "dynamic")]
+
+
+def test_file_over_the_size_limit_is_imports_unknown() -> None:
+    source = b'import "./a";\n' * (MAX_SOURCE_BYTES // 14 + 1)
+    with within(15):
+        refs = imports(source, "dist/bundle.js")
+    assert [(r.line, r.kind) for r in refs] == [(1, "unparseable")]
+    assert "over the 2 MiB limit" in refs[0].module

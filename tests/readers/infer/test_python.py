@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from budget import within
+
 from graphkit.readers.infer.python import PythonResolver, default_roots, imports
 from graphkit.readers.infer.resolve import (
+    MAX_SOURCE_BYTES,
     ImportEdge,
     ImportRef,
     Problem,
@@ -306,3 +309,17 @@ def test_edges_link_files_skip_names_and_report_every_problem() -> None:
     assert result.problems[0] == Problem(
         f"{core}/plugins.py", 9, "dynamic", "f'acme.plugins.{name}'", "not a literal"
     )
+
+
+def test_file_over_the_size_limit_is_imports_unknown() -> None:
+    # A 10 MB generated module took 23 s to parse; past the limit it is not read.
+    source = b"import os\n" * (MAX_SOURCE_BYTES // 10 + 1)
+    with within(15):
+        refs = imports(source, "gen/big.py")
+    assert [(r.line, r.kind) for r in refs] == [(1, "unparseable")]
+    assert "over the 2 MiB limit" in refs[0].module
+
+
+def test_dynamic_argument_nested_too_deep_to_show_is_still_dynamic() -> None:
+    source = b"import_module(" + b"a+" * 900 + b"a)\n"
+    assert imports(source, "x.py") == (ImportRef("(BinOp nested too deep to show)", 1, "dynamic"),)
