@@ -11,6 +11,8 @@ from graphkit.labels import did_you_mean
 
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 _AT_END = re.compile(r"\(at end of document\)")
+# The parsers of TOML, JSON and YAML recurse: nesting thousands deep exhausts the stack.
+TOO_DEEP = "nested too deeply to read (thousands of levels of arrays or tables)"
 
 
 def load_toml(data: bytes, path: str) -> dict[str, Any]:
@@ -29,6 +31,8 @@ def load_toml(data: bytes, path: str) -> dict[str, Any]:
             line = max(1, len(text.splitlines()))
         reason = _AT_END.sub("", _AT_LINE.sub("", message)).strip()
         raise InputError(f"invalid TOML: {reason}", path=path, line=line) from None
+    except RecursionError:  # tomllib recurses into nested arrays and tables
+        raise InputError(TOO_DEEP, path=path) from None
 
 
 def line_of(data: bytes, key: str, *, occurrence: int = 0, start: int = 1) -> int | None:

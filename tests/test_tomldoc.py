@@ -116,3 +116,13 @@ def test_check_keys_looks_for_the_line_from_start() -> None:
     with pytest.raises(InputError) as caught:
         check_keys({"bad": 2}, {"name"}, what="target 'b'", path="B", data=data, start=4)
     assert caught.value.line == 6
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x = " + "[" * 50_000 + "]" * 50_000, "x = " + "{a = " * 50_000 + "1" + "}" * 50_000],
+)
+def test_toml_nested_50000_deep_is_an_input_error(text: str) -> None:
+    with pytest.raises(InputError) as err:
+        load_toml(text.encode(), "libs/a/BUILD.toml")
+    assert str(err.value).startswith("libs/a/BUILD.toml: nested too deeply to read")

@@ -32,6 +32,7 @@ from graphkit.errors import InputError, InputWarning
 from graphkit.paths import parent_dirs
 from graphkit.readers.infer.js import CONFIG_NAMES, EXTENSIONS, JS_TO_TS, SUFFIXES, imports
 from graphkit.readers.infer.resolve import ImportRef, Resolution
+from graphkit.tomldoc import TOO_DEEP
 
 
 @dataclass(frozen=True)
@@ -419,6 +420,8 @@ def _load_jsonc(data: bytes, path: str) -> dict[str, Any]:
         doc = json.loads("".join(out))
     except json.JSONDecodeError as err:
         raise InputError(f"invalid JSON: {err.msg}", path=path, line=err.lineno) from None
+    except RecursionError:
+        raise InputError(TOO_DEEP, path=path) from None
     if not isinstance(doc, dict):
         raise InputError("expected a JSON object", path=path, line=1)
     return doc

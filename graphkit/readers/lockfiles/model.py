@@ -25,7 +25,9 @@ from itertools import compress
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
+from graphkit import yamldoc
 from graphkit.errors import InputError
+from graphkit.tomldoc import TOO_DEEP
 
 N = TypeVar("N", bound=Hashable)
 _BITS = bytes.maketrans(b"01", b"\x00\x01")
@@ -331,6 +333,8 @@ def load_json_object(data: bytes, path: str) -> dict[str, Any]:
         doc = json.loads(decode(data, path))
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError(TOO_DEEP, path=path) from None
     if not isinstance(doc, dict):
         raise InputError("expected a JSON object at the top level", path=path, line=1)
     return doc
@@ -341,7 +345,7 @@ def load_yaml_documents(data: bytes, path: str) -> list[Any]:
     import yaml  # loaded only when a YAML lockfile is read
 
     try:
-        return list(yaml.safe_load_all(decode(data, path)))
+        return yamldoc.load_all(decode(data, path))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -350,6 +354,8 @@ def load_yaml_documents(data: bytes, path: str) -> list[Any]:
         ) from None
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", path=path) from None
+    except RecursionError:
+        raise InputError(TOO_DEEP, path=path) from None
 
 
 def expect_mapping(value: object, what: str, *, path: str, line: int | None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from graphkit import yamldoc
 from graphkit.errors import InputError
 from graphkit.model import Package
 from graphkit.readers.manifests import rootconfig
@@ -54,6 +55,7 @@ from graphkit.readers.manifests.members import (
     resolve,
     skipped,
 )
+from graphkit.tomldoc import TOO_DEEP
 
 PACKAGE_JSON = "package.json"
 PNPM_WORKSPACE = "pnpm-workspace.yaml"
@@ -312,6 +314,8 @@ def _load_json(data: bytes, path: str) -> dict[str, Any]:
         raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError(TOO_DEEP, path=path) from None
     if not isinstance(doc, dict):
         raise InputError(
             f"a package.json must hold an object, found {type(doc).__name__}", path=path, line=1
@@ -354,7 +358,7 @@ def _pnpm_patterns(data: bytes) -> list[str]:
 def _pnpm_doc(data: bytes) -> dict[str, Any]:
     """``pnpm-workspace.yaml`` as a mapping (empty when the file is)."""
     try:
-        doc = yaml.safe_load(data.decode("utf-8-sig"))
+        doc = yamldoc.load(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text ({exc.reason})", path=PNPM_WORKSPACE) from None
     except yaml.YAMLError as exc:
@@ -365,6 +369,8 @@ def _pnpm_doc(data: bytes) -> dict[str, Any]:
             path=PNPM_WORKSPACE,
             line=mark.line + 1 if mark is not None else None,
         ) from None
+    except RecursionError:
+        raise InputError(TOO_DEEP, path=PNPM_WORKSPACE) from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

@@ -169,3 +169,21 @@ def test_every_lockfile_basename_has_an_ecosystem() -> None:
     }
     with pytest.raises(InputError, match=r"go\.sum"):
         parse_lockfile(b"", "go.sum")
+
+
+DEEP = 50_000
+NESTED_LOCKFILES = {
+    "package-lock.json": '{"lockfileVersion": 3, "packages": {"": %s}}' % ("[" * DEEP + "]" * DEEP),
+    "pnpm-lock.yaml": "lockfileVersion: '9.0'\nimporters: %s\n" % ("[" * DEEP + "]" * DEEP),
+    "yarn.lock": "__metadata:\n  version: 8\nx: %s\n" % ("[" * DEEP + "]" * DEEP),
+    "uv.lock": "version = 1\nx = %s\n" % ("[" * DEEP + "]" * DEEP),
+    "Cargo.lock": "version = 3\nx = %s\n" % ("{a = " * DEEP + "1" + "}" * DEEP),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NESTED_LOCKFILES))
+def test_lockfile_nested_50000_deep_is_an_input_error(name: str) -> None:
+    with pytest.raises(InputError) as err:
+        parse_lockfile(NESTED_LOCKFILES[name].encode(), f"x/{name}", manifests={})
+    assert str(err.value).startswith(f"x/{name}:")
+    assert "nested too deeply to read" in str(err.value)

@@ -423,3 +423,21 @@ def own(packages: tuple[Package, ...]) -> tuple[Package, ...]:
         )
         for p in packages
     )
+
+
+DEEP = "[" * 50_000 + "]" * 50_000
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("package.json", '{"name": "acme", "workspaces": ' + DEEP + "}"),
+        ("pnpm-workspace.yaml", "packages: " + DEEP + "\n"),
+    ],
+)
+def test_manifest_nested_50000_deep_is_an_input_error(path: str, text: str) -> None:
+    files = {"package.json": b'{"name": "acme"}', path: text.encode()}
+    with pytest.raises(InputError) as err:
+        read_packages(files)
+    assert str(err.value).startswith(f"{path}:")
+    assert "nested too deeply to read" in str(err.value)
