@@ -7,6 +7,8 @@ graph memo on disk. The modules below it stay pure.
 from __future__ import annotations
 
 import gc
+import shutil
+import sqlite3
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
@@ -94,11 +96,9 @@ class Session:
 
     def __init__(self, workspace: Workspace, *, use_memo: bool = True) -> None:
         self.workspace = workspace
-        self._memo: Any = None
-        if use_memo:
-            import diskcache
-
-            self._memo = diskcache.Cache(str(workspace.git_dir / "graphkit" / "graphs"))
+        self._memo: Any = (
+            _open_memo(workspace.git_dir / "graphkit" / "graphs") if use_memo else None
+        )
         self._loaded: dict[str, Loaded] = {}
         self._graphs: dict[str, BuildGraph] = {}  # by graph_key: base and head often share one
         self._scans: dict[str, ImportScan] = {}  # by revision sha, the latest last
@@ -213,8 +213,12 @@ class Session:
         return found
 
     def _keep(self, key: str, value: object) -> None:
-        if self._memo is not None:
+        if self._memo is None:
+            return
+        try:
             self._memo.set(key, value)
+        except Exception:  # a memo that cannot be written only makes the next run slower
+            return
 
     def _graph(self, revision: Revision, snapshot: Snapshot) -> tuple[BuildGraph, str]:
         """The graph of a revision, from memory, the on-disk memo, or the manifests.
@@ -298,6 +302,33 @@ class Session:
         changes = diff_snapshots(before, after)
         affected = find_affected(base_side.side, head_side.side, changes)
         return Comparison(base_side.revision, head_side, affected, base_side)
+
+
+def _open_memo(folder: Path) -> Any:
+    """The memo at ``folder``, or None when it cannot be opened.
+
+    The memo is only a cache: one that is damaged (garbage in its database, the
+    database replaced by a folder, the folder by a file) is removed and started
+    afresh, and if that fails too graphkit runs without it. Damaged entries inside
+    a sound database are misses (see ``Session._recall``).
+    """
+    import diskcache
+
+    for attempt in range(2):
+        try:
+            return diskcache.Cache(str(folder))
+        except (sqlite3.Error, OSError):
+            if attempt == 0:
+                _remove(folder)
+    return None
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or folder tree, ignoring what cannot be deleted."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _unknown(base: str | None, head: Loaded, why: str) -> Comparison:
