@@ -77,6 +77,7 @@ class TreeSnapshot(Mapping[str, FileEntry]):
             index = pygit2.Index()
             index.read_tree(self._tree)
             self._all = {e.path: FileEntry(e.mode, str(e.id)) for e in index}
+            _check_names(self._all)
         return self._all
 
     def __iter__(self) -> Iterator[str]:
@@ -237,7 +238,7 @@ class Workspace:
                 x, y = a_entries.get(name), b_entries.get(name)
                 if x is not None and y is not None and x.id == y.id and x.filemode == y.filemode:
                     continue
-                path = f"{prefix}{name}"
+                path = _utf8(f"{prefix}{name}")
                 x_tree = x if isinstance(x, pygit2.Tree) else None
                 y_tree = y if isinstance(y, pygit2.Tree) else None
                 if x_tree is not None or y_tree is not None:
@@ -302,7 +303,7 @@ class Workspace:
         """The file on disk, if it is there and holds exactly ``entry``'s blob."""
         full = self.root / path
         try:
-            data = os.readlink(full).encode() if entry.mode == MODE_LINK else full.read_bytes()
+            data = _readlink(full) if entry.mode == MODE_LINK else full.read_bytes()
         except OSError:
             return None
         return data if str(pygit2.hash(data)) == entry.oid else None
@@ -351,7 +352,7 @@ class Workspace:
             ) from None
         files = {e.path: FileEntry(e.mode, str(e.id)) for e in index}
         status_flags = pygit2.enums.FileStatus
-        for path, flags in self._repo.status(untracked_files="all").items():
+        for path, flags in self._status().items():
             if flags & (status_flags.WT_DELETED | status_flags.WT_MODIFIED) and _skips_worktree(
                 index, path
             ):
@@ -373,6 +374,7 @@ class Workspace:
                     files[path] = entry
                     if entry.mode != MODE_SUBMODULE:
                         self._hashed.add(entry.oid)
+        _check_names(files)
         return files
 
     def _git_worktree_snapshot(self) -> dict[str, FileEntry]:
@@ -387,12 +389,12 @@ class Workspace:
             if record:
                 meta, _, name = record.partition(b"\t")
                 mode, oid, _stage = meta.split(b" ")
-                files[name.decode()] = FileEntry(int(mode, 8), oid.decode())
+                files[name.decode(errors="surrogateescape")] = FileEntry(int(mode, 8), oid.decode())
         status = self._git(
             "status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames"
         )
         for record in status.split(b"\0"):
-            kind, _, rest = record.decode().partition(" ")
+            kind, _, rest = record.decode(errors="surrogateescape").partition(" ")
             if kind == "1":  # changed: XY sub mH mI mW hH hI path
                 fields = rest.split(" ", 7)
                 path, worktree = fields[7], fields[0][1]
@@ -414,6 +416,7 @@ class Workspace:
                 files[path] = entry
                 if entry.mode != MODE_SUBMODULE:
                     self._hashed.add(entry.oid)
+        _check_names(files)
         return files
 
     def _git(self, *args: str) -> bytes:
@@ -432,6 +435,40 @@ class Workspace:
             raise InputError(why[-1] if why else f"git exited {done.returncode}")
         return done.stdout
 
+    def _status(self) -> dict[str, int]:
+        """``git status`` with every untracked file listed, or an InputError saying why not."""
+        try:
+            return dict(self._repo.status(untracked_files="all"))
+        except pygit2.GitError as exc:
+            deep = self._too_deep()
+            if deep is None:
+                raise InputError(f"git status failed: {exc}") from None
+            raise InputError(
+                f"folder nested deeper than {_MAX_NESTING} levels: git cannot list its files",
+                path=deep,
+                hint="remove it or add it to .gitignore",
+            ) from None
+
+    def _too_deep(self) -> str | None:
+        """The first folder of the worktree (ignored ones excepted) nested past the limit
+        libgit2 lists untracked files to."""
+        stack = [("", 0)]
+        while stack:
+            folder, depth = stack.pop()
+            if depth > _MAX_NESTING:
+                return folder
+            try:
+                children = list(os.scandir(self.root / folder))
+            except OSError:
+                continue
+            for child in children:
+                path = f"{folder}/{child.name}" if folder else child.name
+                if child.name == ".git" or not child.is_dir(follow_symlinks=False):
+                    continue
+                if not self._repo.path_is_ignored(path):
+                    stack.append((path, depth + 1))
+        return None
+
     def _hash_from_disk(self, path: str, known: FileEntry | None) -> FileEntry | None:
         full = self.root / path
         try:
@@ -444,7 +481,7 @@ class Workspace:
             except (pygit2.GitError, KeyError):
                 return known
         if stat.S_ISLNK(info.st_mode):
-            return FileEntry(MODE_LINK, str(pygit2.hash(os.readlink(full).encode())))
+            return FileEntry(MODE_LINK, str(pygit2.hash(_readlink(full))))
         if not stat.S_ISREG(info.st_mode):
             return None
         mode = MODE_EXEC if info.st_mode & stat.S_IXUSR else MODE_FILE
@@ -473,3 +510,34 @@ def _promisor_remote(repo: pygit2.Repository) -> str | None:
         if key in config and config.get_bool(key):
             return str(remote.name)
     return None
+
+
+# libgit2 refuses to list untracked files in folders nested deeper than this.
+_MAX_NESTING = 100
+
+
+def _readlink(full: Path) -> bytes:
+    """A symlink's target as git stores it: the raw bytes, whatever their encoding."""
+    return os.readlink(os.fsencode(full))
+
+
+def _utf8(path: str) -> str:
+    """``path``, or an InputError when the name is not UTF-8.
+
+    pygit2 decodes other bytes to lone surrogates; paths are text everywhere in
+    graphkit (labels, globs, keys), so such a name cannot be analyzed.
+    """
+    if not path.isascii():
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise InputError(
+                "file name is not UTF-8", path=shown, hint="rename it: graphkit reads UTF-8 paths"
+            ) from None
+    return path
+
+
+def _check_names(files: Mapping[str, FileEntry]) -> None:
+    for path in files:
+        _utf8(path)

@@ -457,3 +457,60 @@ def test_checked_out_submodule_at_a_new_commit_shows_in_the_worktree(
     assert workspace.snapshot(workspace.resolve("HEAD"))["vendor/lib"] == FileEntry(
         SUBMODULE, pinned
     )
+
+
+LATIN1 = os.fsdecode(b"libs/core/caf\xe9.py")  # a Latin-1 name: not UTF-8
+
+
+def test_untracked_file_name_that_is_not_utf8_is_an_input_error(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    (repo.root / LATIN1).write_bytes(b"X = 1\n")
+    with pytest.raises(InputError) as err:
+        worktree(repo)
+    assert str(err.value).startswith("libs/core/caf\\xe9.py: file name is not UTF-8")
+
+
+def test_committed_file_name_that_is_not_utf8_is_an_input_error(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    (repo.root / LATIN1).write_bytes(b"X = 1\n")
+    base = repo.repo.head.target
+    repo.commit("latin-1")
+    workspace = Workspace.open(repo.root)
+    head = workspace.resolve("HEAD")
+    with pytest.raises(InputError, match="not UTF-8"):
+        dict(workspace.snapshot(head))
+    with pytest.raises(InputError, match="not UTF-8"):
+        workspace.tree_diff(workspace.resolve(str(base)), head)
+
+
+def test_symlink_target_that_is_not_utf8_is_hashed_as_git_stores_it(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    os.symlink(b"caf\xe9.py", repo.root / "libs/core/link.py")
+    untracked = worktree(repo)["libs/core/link.py"]
+    assert untracked == FileEntry(LINK, str(pygit2.hash(b"caf\xe9.py")))
+    workspace = Workspace.open(repo.root)
+    assert workspace.read("libs/core/link.py", untracked) == b"caf\xe9.py"
+    repo.commit("link")
+    assert workspace.snapshot(workspace.resolve("HEAD"))["libs/core/link.py"] == untracked
+
+
+def test_untracked_folder_nested_150_deep_is_an_input_error_naming_it(
+    make_repo: MakeRepo,
+) -> None:
+    repo = make_repo(FILES)
+    deep = repo.root / "libs" / "core" / "/".join(["d"] * 150)
+    deep.mkdir(parents=True)
+    (deep / "f.py").write_text("X = 1\n")
+    with pytest.raises(InputError) as err:
+        worktree(repo)
+    message = str(err.value)
+    assert message.startswith("libs/core/" + "d/" * 98 + "d: folder nested deeper than 100")
+    assert "add it to .gitignore" in message
+
+
+def test_deep_folder_that_is_ignored_is_left_out(make_repo: MakeRepo) -> None:
+    repo = make_repo({**FILES, ".gitignore": "build/\n"})
+    deep = repo.root / "build" / "/".join(["d"] * 150)
+    deep.mkdir(parents=True)
+    (deep / "f.py").write_text("X = 1\n")
+    assert "build" not in "".join(worktree(repo))
