@@ -468,6 +468,26 @@ def test_unparseable_lockfile_affects_every_package_of_its_ecosystem(
     assert all("could not be compared" in data["reasons"][label] for label in data["affected"])
 
 
+@pytest.mark.parametrize(
+    ("lockfile", "text", "expected"),
+    [
+        ("js/package-lock.json", '{"packages": ' + "[" * 50_000, ["//js/app:app", "//js/ui:ui"]),
+        (
+            "uv.lock",
+            "version = 1\nx = " + "[" * 50_000,
+            ["//py/models:models", "//py/service:service"],
+        ),
+    ],
+)
+def test_lockfile_nested_50000_deep_affects_every_package_of_its_ecosystem(
+    cli: Cli, monorepo: GitRepo, lockfile: str, text: str, expected: list[str]
+) -> None:
+    monorepo.write(lockfile, text)
+    data = committed(cli, monorepo)
+    assert data["affected"] == expected
+    assert all("could not be compared" in data["reasons"][label] for label in expected)
+
+
 def test_explain_lists_the_locked_externals_of_the_key(cli: Cli, monorepo: GitRepo) -> None:
     data = json.loads(cli(monorepo.root, "explain", "//js/app", "--format", "json").output)
     assert any(entry.startswith("js/package-lock.json: ms 2.1.3 ") for entry in data["externals"])
