@@ -76,8 +76,9 @@ class TreeSnapshot(Mapping[str, FileEntry]):
             # faster than a recursive Python walk over pygit2 Tree objects.
             index = pygit2.Index()
             index.read_tree(self._tree)
-            self._all = {e.path: FileEntry(e.mode, str(e.id)) for e in index}
-            _check_names(self._all)
+            listing = {e.path: FileEntry(e.mode, str(e.id)) for e in index}
+            _check_names(listing)
+            self._all = listing
         return self._all
 
     def __iter__(self) -> Iterator[str]:
