@@ -11,6 +11,13 @@ from graphkit.labels import Label
 
 ShardUnit = Literal["target", "file"]
 
+# How an ecosystem manifest names a dependency: ``dependencies`` (normal),
+# ``devDependencies`` / ``[dev-dependencies]`` / PEP 735 groups (dev), ``peerDependencies``
+# (peer), ``optionalDependencies`` and extras (optional), ``[build-dependencies]`` (build).
+EdgeKind = Literal["normal", "dev", "peer", "optional", "build"]
+# When a manifest names one dep in several places, the first kind here is recorded.
+EDGE_KINDS: tuple[EdgeKind, ...] = ("normal", "build", "peer", "optional", "dev")
+
 
 @dataclass(frozen=True)
 class FileEntry:
@@ -72,12 +79,21 @@ class Target:
     deps: tuple[Label, ...]  # sorted, unique
     attrs: tuple[tuple[str, str], ...] = ()  # other attributes, (name, canonical JSON), sorted
     aliases: tuple[str, ...] = ()  # ecosystem names (@acme/ui) accepted wherever a label is
+    # The kind of each dep that is not "normal" (sorted by dep), as its manifest names it.
+    dep_kinds: tuple[tuple[Label, EdgeKind], ...] = ()
+    # The deps only this target's tests use (Cargo dev-dependencies, PEP 735 groups):
+    # they affect this target but never carry past it to its dependents. Sorted.
+    test_deps: tuple[Label, ...] = ()
     manifest: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
 
     def effective_srcs(self, rule: Rule) -> tuple[str, ...]:
         """The src globs in force: the target's own, else its rule's default."""
         return self.srcs if self.srcs is not None else rule.default_srcs
+
+    def kind_of(self, dep: Label) -> EdgeKind:
+        """How this target's manifest names ``dep`` ("normal" unless recorded otherwise)."""
+        return next((kind for label, kind in self.dep_kinds if label == dep), "normal")
 
 
 @dataclass(frozen=True)
@@ -123,12 +139,15 @@ class ImportVia(NamedTuple):
 
     ``ambiguous``: the import may load ``imported`` or another candidate; the graph
     depends on every candidate rather than guess, and ``tidy`` never writes it.
+    ``test``: ``path`` is a test file, so the edge serves the importer's tests only
+    and never carries past the importer to its dependents.
     """
 
     path: str
     line: int
     imported: str
     ambiguous: bool = False
+    test: bool = False
 
     def __str__(self) -> str:
         verb = "may import" if self.ambiguous else "imports"
@@ -140,11 +159,14 @@ class Reason:
     """Why a target is affected, recorded where the decision was made.
 
     For ``dependency`` reasons, ``via`` is the affected dependency the target came through.
+    ``interface``: the change reaches what dependents observe (the target's interface),
+    so they are affected too; False when it reaches only the target's own tests.
     """
 
     kind: ReasonKind
     detail: str
     via: Label | None = None
+    interface: bool = True
 
     def __str__(self) -> str:
         return self.detail

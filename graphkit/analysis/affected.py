@@ -3,10 +3,16 @@
 The definition is the content key: a target is affected exactly when its key differs
 between base and head. This module gets there without hashing everything. It finds
 the *seeds* — targets whose own inputs (definition, rule, input files, global
-inputs, the deps their imports add) differ — and then adds every reverse dependent,
-since a key covers the keys of its deps (and an import cycle's members cover each
-other, being each other's reverse dependents). ``tests/test_oracle.py`` holds this
-walk to the key definition.
+inputs, the deps their imports add) differ — and then adds reverse dependents, since
+a key covers the interface keys of its deps (and a cycle's members cover each other,
+being each other's reverse dependents).
+
+Two faces (see ``graphkit.analysis.keys``): a change either moves a target's
+interface, which every dependent observes, or only its full key (a test-only dep's
+edit, a test import, a file outside the interface). The walk goes on past a
+dependent only when the dependent's interface moved too: when it reaches the moved
+dep through an edge that carries. ``tests/test_oracle.py`` holds this walk to the
+two-key definition.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from graphkit.analysis.externals import (
     is_lockfile,
     read_externals,
 )
+from graphkit.analysis.faces import non_interface_files
 from graphkit.analysis.graph import BuildGraph, Reader, package_inputs
 from graphkit.labels import Label
-from graphkit.model import Change, Reason, Snapshot, Target
+from graphkit.model import Change, ImportVia, Reason, Snapshot, Target
 from graphkit.paths import parent_dirs
 from graphkit.readers.manifests import rootconfig
 
@@ -88,22 +95,46 @@ def everything(head: BuildGraph, why: str, changes: tuple[Change, ...] = ()) -> 
 
 
 def with_dependents(graph: BuildGraph, seeds: Mapping[Label, Reason]) -> dict[Label, Reason]:
-    """Seeds plus all their reverse dependents; each dependent records the dep it came through.
+    """Seeds plus the reverse dependents their interface changes reach; each dependent
+    records the dep it came through and the change that moved that dep's interface.
 
-    A breadth-first walk from all seeds at once, in sorted order, so each target gets
-    the shortest chain and the same chain on every run.
+    A breadth-first walk from the seeds whose interface moved, in sorted order, so each
+    target gets the shortest chain and the same chain on every run. A dependent reached
+    through a test-only edge is affected but ends the walk there; one first reached
+    that way (or seeded for its tests only) is visited again if an edge that carries
+    reaches it later.
     """
     result = dict(seeds)
-    queue = deque(sorted(seeds))
+    root = {label: reason.detail for label, reason in seeds.items()}
+    queue = deque(sorted(label for label, reason in seeds.items() if reason.interface))
     while queue:
         label = queue.popleft()
         for dependent in sorted(graph.dependents[label]):
-            if dependent not in result:
-                via = graph.via_import(dependent, label)
-                why = f"depends on {label}" + (f" ({via})" if via else "")
-                result[dependent] = Reason("dependency", why, via=label)
+            known = result.get(dependent)
+            if known is not None and known.interface:
+                continue
+            carries = graph.carries(dependent, label)
+            if known is not None and not carries:
+                continue
+            root[dependent] = root[label]
+            result[dependent] = _dependency_reason(graph, dependent, label, root[label], carries)
+            if carries:
                 queue.append(dependent)
     return dict(sorted(result.items()))
+
+
+def _dependency_reason(
+    graph: BuildGraph, dependent: Label, dep: Label, cause: str, carries: bool
+) -> Reason:
+    """``depends on //x (interface: <the change that moved it>)``; through a test-only
+    edge, ``tests depend on //x (...; dependents not affected)``."""
+    via = graph.via_import(dependent, dep)
+    notes = [f"interface: {cause}", *([str(via)] if via else [])]
+    if carries:
+        return Reason("dependency", f"depends on {dep} ({'; '.join(notes)})", via=dep)
+    notes.append("dependents not affected")
+    detail = f"tests depend on {dep} ({'; '.join(notes)})"
+    return Reason("dependency", detail, via=dep, interface=False)
 
 
 def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, Reason]:
@@ -111,7 +142,10 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
 
     def seed(labels: Iterable[Label], reason: Reason) -> None:
         for label in labels:
-            if label in head.graph.targets and label not in seeds:
+            if label not in head.graph.targets:
+                continue
+            known = seeds.get(label)
+            if known is None or (reason.interface and not known.interface):
                 seeds[label] = reason
 
     global_reason = _global_reason(base, head, changes)
@@ -137,13 +171,14 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
         for label, reason in _package_input_changes(base, head, dirty):
             seed([label], reason)
     for change in changes:
-        reason = Reason("file", f"{change.path} {_describe(change)}")
+        detail = f"{change.path} {_describe(change)}"
         for path in change.paths:
             for side in (base, head):
                 folder = side.graph.package_of(path)
                 # Outside every package, owners are the targets that include the file.
                 if path in side.snapshot and folder not in dirty:
-                    seed(side.graph.owners(path), reason)
+                    for label in side.graph.owners(path):
+                        seed([label], _file_reason(base, head, label, path, detail))
     return seeds
 
 
@@ -159,6 +194,19 @@ def _definition_change(before: Target, after: Target) -> str:
     return f"definition changed in {after.manifest}"
 
 
+def _file_reason(base: Side, head: Side, label: Label, path: str, detail: str) -> Reason:
+    """A changed input file moves the interface unless it is outside the interface on
+    both sides (where the target exists)."""
+    hidden = all(
+        path in non_interface_files(side.graph, label, [path])
+        for side in (base, head)
+        if label in side.graph.targets
+    )
+    if hidden:
+        return Reason("file", f"{detail} (tests only: dependents not affected)", interface=False)
+    return Reason("file", detail)
+
+
 def _import_seeds(base: BuildGraph, head: BuildGraph) -> Iterable[tuple[Label, Reason]]:
     """Targets whose imports reach other targets than before.
 
@@ -172,14 +220,29 @@ def _import_seeds(base: BuildGraph, head: BuildGraph) -> Iterable[tuple[Label, R
         if label not in head.targets:
             continue
         before, after = base.inferred.get(label, {}), head.inferred.get(label, {})
-        if before.keys() == after.keys():
+        if _edges(before) == _edges(after):
             continue
+        # Which face moved: the edges that carry key the interface, test edges do not.
+        interface = _edges(before)[0] != _edges(after)[0]
+        note = "" if interface else " (tests only: dependents not affected)"
         added = sorted(after.keys() - before.keys())
-        if added:
-            yield label, Reason("imports", f"now imports {added[0]} ({after[added[0]]})")
+        changed = sorted(d for d in after.keys() & before.keys() if before[d].test != after[d].test)
+        if added or changed:
+            dep = (added or changed)[0]
+            yield (
+                label,
+                Reason("imports", f"now imports {dep} ({after[dep]}){note}", None, interface),
+            )
         else:
             gone = min(before.keys() - after.keys())
-            yield label, Reason("imports", f"no longer imports {gone} ({before[gone]})")
+            detail = f"no longer imports {gone} ({before[gone]}){note}"
+            yield label, Reason("imports", detail, None, interface)
+
+
+def _edges(found: Mapping[Label, ImportVia]) -> tuple[frozenset[Label], frozenset[Label]]:
+    """The deps that imports add, split into (from production files, from test files only)."""
+    production = frozenset(dep for dep, via in found.items() if not via.test)
+    return production, frozenset(found.keys() - production)
 
 
 def _lockfile_seeds(

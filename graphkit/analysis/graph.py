@@ -2,9 +2,15 @@
 
 A target's dependencies are the ``deps`` its manifest declares plus the ones its
 imports add (``inferred``, attached by ``graphkit.analysis.inferred``): every question here
-answers over both. Declared deps must form no cycle; imports may close one (Python
-allows circular imports), so ``components`` orders targets by strongly connected
-component. Targets and their edges form one ``networkx.DiGraph`` (edge target -> dep).
+answers over both. An edge either *carries* (what the dep exposes reaches the target's
+dependents too) or is *test-only* (a Cargo dev-dependency, a PEP 735 group, an import
+from a test file: it serves the target's own tests and stops there).
+
+Deps declared in BUILD.toml must form no cycle, as in Bazel. Ecosystems allow cycles
+(npm devDependencies, Cargo dev-dependencies and ``[patch]``, Go modules requiring
+each other) and so do imports (Python allows circular imports), so ``components``
+orders targets by strongly connected component. Targets and their edges form one
+``networkx.DiGraph`` (edge target -> dep).
 It is built on first use: the hot path (affected) walks a plain reverse-adjacency
 index instead, so a warm run never pays for importing networkx. File nodes and
 their *owns* edges are added on demand by ``file_graph``, because most questions
@@ -25,7 +31,7 @@ from graphkit import __version__
 from graphkit.config import CONFIG_FILE, WorkspaceConfig, parse_config
 from graphkit.errors import InputError, InputWarning
 from graphkit.labels import Label, did_you_mean, parse_label
-from graphkit.model import FileEntry, ImportVia, Package, Rule, Snapshot, Target
+from graphkit.model import EdgeKind, FileEntry, ImportVia, Package, Rule, Snapshot, Target
 from graphkit.paths import parent_dirs
 from graphkit.readers.manifests import ecosystems
 from graphkit.readers.manifests.build_toml import BUILD_FILE, parse_build
@@ -126,8 +132,10 @@ class BuildGraph:
             for dep in target.deps:
                 found[dep].append(target.label)
         for label, deps in self.inferred.items():
+            declared = self.targets[label].deps
             for dep in deps:
-                found[dep].append(label)
+                if dep not in declared:  # a test-only dep that production code imports
+                    found[dep].append(label)
         return found
 
     @cached_property
@@ -135,8 +143,54 @@ class BuildGraph:
         """The targets as a networkx.DiGraph, edge target -> dep."""
         return _digraph(self.targets, self.inferred)
 
+    @cached_property
+    def carrying(self) -> Mapping[Label, frozenset[Label]]:
+        """Each target's deps through an edge that carries: declared and not test-only,
+        or imported from a production file."""
+        found: dict[Label, frozenset[Label]] = {}
+        for label, target in self.targets.items():
+            deps = set(target.deps).difference(target.test_deps)
+            deps.update(dep for dep, via in self.inferred.get(label, {}).items() if not via.test)
+            found[label] = frozenset(deps)
+        return found
+
+    @cached_property
+    def carrying_digraph(self) -> Any:
+        """The targets and the edges that carry, as a networkx.DiGraph."""
+        import networkx as nx
+
+        digraph = nx.DiGraph()
+        digraph.add_nodes_from(self.targets)
+        digraph.add_edges_from((t, d) for t, deps in self.carrying.items() for d in deps)
+        return digraph
+
+    def carries(self, label: Label, dep: Label) -> bool:
+        """True when what ``dep`` exposes reaches ``label``'s dependents too."""
+        return dep in self.carrying[label]
+
+    def test_only_deps(self, label: Label) -> list[Label]:
+        """The deps only ``label``'s tests use, sorted: they never carry past it."""
+        return sorted(set(self.direct_deps(label)).difference(self.carrying[label]))
+
+    def edge_kind(self, label: Label, dep: Label) -> str:
+        """How ``label`` depends on ``dep``, in words: its manifest's kind ("normal",
+        "dev", ...), else "import" or "test import" for a dep that imports add."""
+        via = self.via_import(label, dep)
+        if via is not None:
+            return "test import" if via.test else "import"
+        kind: EdgeKind = self.targets[label].kind_of(dep)
+        return kind
+
     def __getstate__(self) -> dict[str, Any]:
-        derived = ("targets", "dependents", "digraph", "aliases", "includers")
+        derived = (
+            "targets",
+            "dependents",
+            "digraph",
+            "aliases",
+            "includers",
+            "carrying",
+            "carrying_digraph",
+        )
         return {k: v for k, v in self.__dict__.items() if k not in derived}
 
     def package_of(self, path: str) -> str | None:
@@ -175,7 +229,10 @@ class BuildGraph:
         """Declared deps, then the ones imports add (unsorted: the hot path sorts what it needs)."""
         declared = self.targets[label].deps
         extra = self.inferred.get(label)
-        return (*declared, *extra) if extra else declared
+        if not extra:
+            return declared
+        # A test-only declared dep may be imported by production code too: list it once.
+        return (*declared, *(dep for dep in extra if dep not in declared))
 
     def via_import(self, label: Label, dep: Label) -> ImportVia | None:
         """The import that makes ``label`` depend on ``dep`` when no manifest declares it."""
@@ -391,7 +448,12 @@ def build_graph(
     *,
     read_manifest: Callable[[str], bytes | None] | None,
 ) -> BuildGraph:
-    """Index targets, check every dep exists and that deps form no cycle."""
+    """Index targets, check every dep exists and that BUILD.toml deps form no cycle.
+
+    Only deps declared in BUILD.toml files are checked: an ecosystem target depends
+    only on ecosystem targets, so no cycle mixes the two, and the ecosystems' own
+    cycles are legal (their members share their inputs, see ``components``).
+    """
     import networkx as nx
 
     targets = {t.label: t for p in packages.values() for t in p.targets}
@@ -399,7 +461,8 @@ def build_graph(
         for dep in target.deps:
             if dep not in targets:
                 raise _missing_dep(target, dep, targets, read_manifest)
-    digraph = _digraph(targets, {})
+    native = {label: t for label, t in targets.items() if _is_native(t.manifest, None)}
+    digraph = _digraph(native, {})
     if not nx.is_directed_acyclic_graph(digraph):
         cycle = [edge[0] for edge in nx.find_cycle(digraph)]
         start = min(cycle)
@@ -447,21 +510,58 @@ def _missing_dep(
     )
 
 
-def components(graph: BuildGraph) -> Iterator[tuple[Label, ...]]:
+def components(graph: BuildGraph, *, test_edges: bool = True) -> Iterator[tuple[Label, ...]]:
     """Strongly connected components, every dep's component before its dependents'.
 
-    Each component is one target unless imports close a cycle; members are sorted,
-    and ties between components are broken by their first label, for stability.
+    Each component is one target unless imports or ecosystem deps close a cycle;
+    members are sorted, and ties between components are broken by their first label,
+    for stability. ``test_edges=False`` follows only the edges that carry: the
+    components whose members share their inputs in content keys (a test-only edge
+    never closes such a cycle).
     """
     import networkx as nx
 
-    condensed = nx.condensation(graph.digraph)
+    condensed = nx.condensation(graph.digraph if test_edges else graph.carrying_digraph)
     members = {node: tuple(sorted(data["members"])) for node, data in condensed.nodes(data=True)}
     order = nx.lexicographical_topological_sort(
         condensed.reverse(copy=False), key=lambda node: members[node][0]
     )
     for node in order:
         yield members[node]
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """A strongly connected component of more than one target, with the edges inside
+    it, each as (target, dep, kind, carries). ``shared``: the edges that carry close
+    it, so its members share their inputs; else only test-only edges close it, and
+    each member keeps its own key."""
+
+    members: tuple[Label, ...]
+    edges: tuple[tuple[Label, Label, str, bool], ...]
+    shared: bool
+
+
+def cycles(graph: BuildGraph) -> list[Cycle]:
+    """Every cycle of the graph: the components of the edges that carry (members share
+    their inputs), then the components that test-only edges add, sorted by members."""
+    shared = [c for c in components(graph, test_edges=False) if len(c) > 1]
+    seen = {label for c in shared for label in c}
+    found = [(c, True) for c in shared]
+    for members in components(graph):
+        if len(members) > 1 and not seen.issuperset(members):
+            found.append((members, False))
+    result = []
+    for members, carrying in sorted(found):
+        inside = set(members)
+        edges = tuple(
+            (label, dep, graph.edge_kind(label, dep), graph.carries(label, dep))
+            for label in members
+            for dep in sorted(set(graph.direct_deps(label)) & inside)
+            if graph.carries(label, dep) or not carrying
+        )
+        result.append(Cycle(members, edges, carrying))
+    return result
 
 
 def file_graph(

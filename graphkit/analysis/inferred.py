@@ -8,7 +8,9 @@ from another revision's: a file with the same blob id keeps its imports, and
 keeps their resolution too unless what resolution reads (the file list, tsconfig
 and package.json files, workspace package names) differs. ``target_deps`` turns
 a scan into target -> dep edges with the import behind each, keeping only deps
-no manifest declares; the graph carries them (``BuildGraph.with_inferred``).
+no manifest declares; the graph carries them (``BuildGraph.with_inferred``). An
+import from a test file (``graphkit.analysis.faces``) is a test edge: it serves the
+importer's tests and never carries past it, so it never closes a production cycle.
 
 An import that resolves to several candidates depends on all of them (never a
 guess that could miss a change); one that resolves to nothing in the repo is an
@@ -26,6 +28,7 @@ from typing import Any
 
 import xxhash
 
+from graphkit.analysis.faces import test_files
 from graphkit.analysis.graph import BuildGraph, Reader
 from graphkit.errors import InputWarning
 from graphkit.labels import Label
@@ -143,6 +146,9 @@ def target_deps(
 
     A file owned by several targets (unclaimed by any srcs glob) is reached through
     one of them, a non-test one first: depending on one owner already covers it.
+    An import from production code outranks one from a test file, and a dep that the
+    manifest declares test-only (a dev-dependency) still gets an edge when production
+    code imports it: that edge carries.
     """
     owners: dict[str, list[Label]] = {}
     for label, paths in inputs.items():
@@ -153,15 +159,18 @@ def target_deps(
         languages = graph.rule_of(label).infer
         if not languages:
             continue
-        declared = set(graph.targets[label].deps)
+        target = graph.targets[label]
+        declared = set(target.deps)
+        is_test = test_files(graph, label)
         deps: dict[Label, ImportVia] = {}
         for path in paths:
             scanned = found.files.get(path)
             if scanned is None or scanned.language not in languages:
                 continue
-            vias = [ImportVia(path, e.line, e.imported) for e in scanned.resolved.edges]
+            test = is_test is not None and is_test(path)
+            vias = [ImportVia(path, e.line, e.imported, test=test) for e in scanned.resolved.edges]
             vias += [
-                ImportVia(path, problem.line, candidate, ambiguous=True)
+                ImportVia(path, problem.line, candidate, ambiguous=True, test=test)
                 for problem in scanned.resolved.problems
                 for candidate in problem.candidates
             ]
@@ -170,10 +179,10 @@ def target_deps(
                 if not reached or label in reached:
                     continue
                 dep = _preferred(graph, reached)
-                if dep in declared:
+                if dep in declared and (via.test or dep not in target.test_deps):
                     continue
-                if dep not in deps or (deps[dep].ambiguous and not via.ambiguous):
-                    deps[dep] = via  # a certain import is the better evidence
+                if dep not in deps or _rank(via) < _rank(deps[dep]):
+                    deps[dep] = via  # production, then certain imports are the better evidence
         if deps:
             result[label] = dict(sorted(deps.items()))
     return result
@@ -243,6 +252,10 @@ def _sources(graph: BuildGraph, inputs: Mapping[Label, list[str]]) -> dict[str, 
         for p, language in found.items()
         if "node_modules" not in p.split("/") and not graph.is_excluded(p)
     }
+
+
+def _rank(via: ImportVia) -> tuple[bool, bool]:
+    return (via.test, via.ambiguous)
 
 
 def _preferred(graph: BuildGraph, owners: Iterable[Label]) -> Label:

@@ -4,6 +4,14 @@ The same inputs give the same key on any machine, Python version or checkout: a
 file is its ``(path, mode, git blob id)``, every collection is sorted, every field
 is tagged and length-prefixed, and nothing is hashed through ``repr()`` or JSON
 defaults. ``explain`` renders the very ``KeyInputs`` that were hashed.
+
+A target has two keys (see ``graphkit.analysis.faces``). Its *interface key* covers
+what a dependent can observe: its definition, its interface files, and the interface
+keys of the deps it reaches through edges that carry. Its *key* (the full one, what
+its own tasks see) adds the interface keys of its test-only deps and its files
+outside the interface. A dependent's key takes its deps' interface keys, so a
+test-only dep or a test file moves the target's key and stops there. When a target
+has neither, its two keys are one.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from dataclasses import dataclass, replace
 import xxhash
 
 from graphkit.analysis.externals import Externals, Locked
+from graphkit.analysis.faces import non_interface_files
 from graphkit.analysis.graph import BuildGraph, components
 from graphkit.labels import Label
 from graphkit.model import Rule, Snapshot, Target
@@ -23,7 +32,9 @@ from graphkit.readers.manifests import rootconfig
 
 # Bump when the encoding or the set of inputs changes: every key changes with it.
 # 3: deps include the ones imports add; targets in an import cycle share their inputs.
-KEY_SCHEME = 3
+# 4: two faces: deps enter by their interface keys; test-only deps and files outside the
+#    interface key only the target itself; target definitions include edge kinds.
+KEY_SCHEME = 4
 
 FileId = tuple[str, int, str]  # (path, mode, blob id)
 
@@ -35,24 +46,41 @@ class KeyInputs:
     label: Label
     rule: Rule
     target: Target
-    files: tuple[FileId, ...]
-    deps: tuple[tuple[Label, str], ...]  # (dep, its key), declared or inferred, sorted by label
+    files: tuple[FileId, ...]  # the input files in the interface
+    # (dep, its interface key) for the deps reached through edges that carry (declared
+    # or inferred) outside the target's cycle, sorted by label.
+    deps: tuple[tuple[Label, str], ...]
     global_patterns: tuple[str, ...]
     global_files: tuple[FileId, ...]
     rules_dir: str | None
     externals: tuple[Locked, ...] = ()  # external packages the lockfiles pin for it
-    # The other targets of an import cycle, each with the hash of its own inputs: a
+    # The other targets of a cycle, each with the hash of its own interface inputs: a
     # cycle has no dep-first order, so every member's key covers all members' inputs.
     cycle: tuple[tuple[Label, str], ...] = ()
+    # The full face only (empty in an interface): (dep, its interface key) of the deps
+    # only the target's tests use, and the input files outside the interface.
+    test_deps: tuple[tuple[Label, str], ...] = ()
+    private_files: tuple[FileId, ...] = ()
     scheme: int = KEY_SCHEME
+
+    def interface(self) -> KeyInputs:
+        """The inputs of the interface key: these without the full face's extras."""
+        if not self.test_deps and not self.private_files:
+            return self
+        return replace(self, test_deps=(), private_files=())
 
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
-    """A key and the inputs it was computed from."""
+    """A target's two keys and the (full) inputs they were computed from.
+
+    ``key`` is what its own tasks see; ``interface`` what its dependents observe
+    (computed from ``inputs.interface()``; the same key when the two coincide).
+    """
 
     key: str
     inputs: KeyInputs
+    interface: str
 
 
 class _Encoder:
@@ -124,6 +152,8 @@ def encode(inputs: KeyInputs) -> bytes:
     enc.texts("target.deps", [str(d) for d in target.deps])
     enc.texts("target.attrs", [f"{k}={v}" for k, v in sorted(target.attrs)])
     enc.texts("target.aliases", sorted(target.aliases))
+    enc.texts("target.dep_kinds", [f"{label}={kind}" for label, kind in sorted(target.dep_kinds)])
+    enc.texts("target.test_deps", [str(d) for d in sorted(target.test_deps)])
     enc.files("files", sorted(inputs.files))
     enc.texts("deps", [f"{label}={key}" for label, key in sorted(inputs.deps)])
     enc.texts("global.patterns", inputs.global_patterns)
@@ -131,6 +161,13 @@ def encode(inputs: KeyInputs) -> bytes:
     enc.text("rules_dir", inputs.rules_dir)
     enc.texts("externals", [str(entry) for entry in sorted(inputs.externals)])
     enc.texts("cycle", [f"{label}={key}" for label, key in sorted(inputs.cycle)])
+    # The full face's extras are encoded only when present: a target without them has
+    # one key for both faces. Their tags differ from every other field's, so leaving
+    # them out is unambiguous.
+    if inputs.test_deps:
+        enc.texts("test_deps", [f"{label}={key}" for label, key in sorted(inputs.test_deps)])
+    if inputs.private_files:
+        enc.files("private_files", sorted(inputs.private_files))
     return enc.bytes()
 
 
@@ -148,9 +185,13 @@ def compute_keys(
 ) -> dict[Label, KeyRecord]:
     """Keys of every target (or of ``only`` and what they depend on), deps first.
 
-    Targets in an import cycle (one strongly connected component) first hash their
-    own inputs with the deps outside the cycle; each member's key then adds the
-    other members' hashes, so a change to any member changes every member's key.
+    Interface keys first, over the edges that carry, component by component: the
+    members of a cycle (a strongly connected component) first hash their own interface
+    inputs with the deps outside the cycle; each member's interface key then adds the
+    other members' hashes, so a change to any member's interface changes every
+    member's key. Then each full key adds the test-only deps' interface keys and the
+    files outside the interface (test-only edges may point anywhere, even into a
+    dependent, so they wait until every interface key is known).
 
     ``externals`` (from ``read_externals``) adds each target's locked external
     packages; without it no lockfile is read. ``inputs`` (``graph.inputs(snapshot)``)
@@ -165,20 +206,25 @@ def compute_keys(
     if inputs is None:
         inputs = graph.inputs(snapshot)
     global_files = tuple(_file_ids(snapshot, graph.global_inputs(snapshot)))
-    records: dict[Label, KeyRecord] = {}
-    for members in components(graph):
+    # Each target's interface inputs, interface key, and files outside its interface.
+    faces: dict[Label, tuple[KeyInputs, str, tuple[FileId, ...]]] = {}
+    for members in components(graph, test_edges=False):
         if wanted is not None and members[0] not in wanted:
             continue  # a cycle is wanted whole or not at all: its members reach each other
         own: dict[Label, KeyInputs] = {}
+        private: dict[Label, tuple[FileId, ...]] = {}
         for label in members:
             target = graph.targets[label]
-            outside = sorted(set(graph.direct_deps(label)).difference(members))
+            outside = sorted(graph.carrying[label].difference(members))
+            files = inputs[label]
+            hidden = non_interface_files(graph, label, files)
+            private[label] = tuple(_file_ids(snapshot, (p for p in files if p in hidden)))
             own[label] = KeyInputs(
                 label=label,
                 rule=graph.rules[target.rule],
                 target=target,
-                files=tuple(_file_ids(snapshot, inputs[label])),
-                deps=tuple((dep, records[dep].key) for dep in outside),
+                files=tuple(_file_ids(snapshot, (p for p in files if p not in hidden))),
+                deps=tuple((dep, faces[dep][1]) for dep in outside),
                 global_patterns=graph.config.global_inputs,
                 global_files=global_files,
                 rules_dir=graph.config.rules_dir,
@@ -187,11 +233,19 @@ def compute_keys(
         hashes = {label: hash_inputs(key_inputs) for label, key_inputs in own.items()}
         for label, key_inputs in own.items():
             if len(members) == 1:
-                records[label] = KeyRecord(hashes[label], key_inputs)
+                faces[label] = (key_inputs, hashes[label], private[label])
                 continue
             cycle = tuple((m, hashes[m]) for m in members if m != label)
             in_cycle = replace(key_inputs, cycle=cycle)
-            records[label] = KeyRecord(hash_inputs(in_cycle), in_cycle)
+            faces[label] = (in_cycle, hash_inputs(in_cycle), private[label])
+    records: dict[Label, KeyRecord] = {}
+    for label, (interface, interface_key, hidden_files) in faces.items():
+        tests = tuple((dep, faces[dep][1]) for dep in graph.test_only_deps(label))
+        if not tests and not hidden_files:
+            records[label] = KeyRecord(interface_key, interface, interface_key)
+            continue
+        full = replace(interface, test_deps=tests, private_files=hidden_files)
+        records[label] = KeyRecord(hash_inputs(full), full, interface_key)
     return records
 
 
@@ -227,18 +281,22 @@ def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
     same("deps list", [str(d) for d in a.target.deps], [str(d) for d in b.target.deps])
     out.extend(_diff_attrs(dict(a.target.attrs), dict(b.target.attrs)))
     same("aliases", a.target.aliases, b.target.aliases)
+    same("dep kinds", dict(a.target.dep_kinds), dict(b.target.dep_kinds))
+    same("test-only deps list", a.target.test_deps, b.target.test_deps)
     out.extend(_diff_files("file", a.files, b.files))
-    a_deps, b_deps = dict(a.deps), dict(b.deps)
-    for dep in sorted(a_deps.keys() | b_deps.keys()):
-        if a_deps.get(dep) != b_deps.get(dep):
-            out.append(InputDifference(f"dep {dep}", a_deps.get(dep), b_deps.get(dep)))
+    out.extend(_diff_files("file outside the interface", a.private_files, b.private_files))
+    for name, x, y in (("dep", a.deps, b.deps), ("test-only dep", a.test_deps, b.test_deps)):
+        a_deps, b_deps = dict(x), dict(y)
+        for dep in sorted(a_deps.keys() | b_deps.keys()):
+            if a_deps.get(dep) != b_deps.get(dep):
+                out.append(InputDifference(f"{name} {dep}", a_deps.get(dep), b_deps.get(dep)))
     same("global input patterns", a.global_patterns, b.global_patterns)
     out.extend(_diff_files("global input", a.global_files, b.global_files))
     same("rules_dir", a.rules_dir, b.rules_dir)
     a_cycle, b_cycle = dict(a.cycle), dict(b.cycle)
     for member in sorted(a_cycle.keys() | b_cycle.keys()):
         if a_cycle.get(member) != b_cycle.get(member):
-            name = f"import cycle member {member}"
+            name = f"cycle member {member}"
             out.append(InputDifference(name, a_cycle.get(member), b_cycle.get(member)))
     for entry in sorted(set(a.externals) ^ set(b.externals)):
         locked = entry in b.externals
@@ -271,15 +329,20 @@ def trace_difference(
         if any(not d.input.startswith(_PASSED_ON) for d in diffs):
             break
         old, new = before[current].inputs, after[current].inputs
-        old_keys = dict(old.deps) | dict(old.cycle)
+        old_keys = dict(old.deps) | dict(old.cycle) | dict(old.test_deps)
         current = next(
-            (dep for dep, key in (*new.deps, *new.cycle) if old_keys.get(dep) != key), None
+            (
+                dep
+                for dep, key in (*new.deps, *new.cycle, *new.test_deps)
+                if old_keys.get(dep) != key
+            ),
+            None,
         )
     return levels
 
 
-# Differences that only pass on a change made elsewhere (a dep, an import cycle member).
-_PASSED_ON = ("dep ", "import cycle member ")
+# Differences that only pass on a change made elsewhere (a dep, a cycle member).
+_PASSED_ON = ("dep ", "test-only dep ", "cycle member ")
 
 
 def _diff_attrs(a: Mapping[str, str], b: Mapping[str, str]) -> list[InputDifference]:

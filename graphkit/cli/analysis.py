@@ -202,7 +202,7 @@ def tidy(check: bool, fmt: str) -> None:
 
 @main.group()
 def query() -> None:
-    """Ask the graph: deps, rdeps, owners, unowned."""
+    """Ask the graph: deps, rdeps, cycles, owners, unowned."""
 
 
 @query.command("deps")
@@ -240,6 +240,20 @@ def _query_edges(label: str, transitive: bool, rev: str | None, fmt: str, *, rev
             {"label": str(resolved), "transitive": transitive, key: [str(x) for x in found]},
             labels_text(found),
         )
+
+
+@query.command("cycles")
+@click.option("--rev", metavar="REV", help="revision [default: the worktree]")
+@FORMAT
+@reports_errors
+def query_cycles(rev: str | None, fmt: str) -> None:
+    """Cycles of deps and imports, with the edges that close them."""
+    from graphkit.analysis.graph import cycles
+    from graphkit.views.render import cycles_json, cycles_text
+
+    with open_session() as session:
+        found = cycles(session.load(rev).graph)
+        emit(fmt, cycles_json(found), cycles_text(found))
 
 
 @query.command("owners")

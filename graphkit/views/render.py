@@ -11,6 +11,7 @@ from graphkit.labels import Label
 
 if TYPE_CHECKING:  # keep these off the `affected` path: only other commands need them
     from graphkit.analysis.filetests import FileSelection
+    from graphkit.analysis.graph import Cycle
     from graphkit.analysis.keys import InputDifference, KeyRecord
     from graphkit.analysis.tidy import Drift, HandEdit
     from graphkit.execution.history import FlakeStat
@@ -107,6 +108,7 @@ def key_json(record: KeyRecord) -> dict[str, Any]:
     return {
         "label": str(inputs.label),
         "key": record.key,
+        "interface_key": record.interface,
         "scheme": inputs.scheme,
         "rule": {
             "kind": inputs.rule.kind,
@@ -120,9 +122,15 @@ def key_json(record: KeyRecord) -> dict[str, Any]:
             "deps": [str(d) for d in target.deps],
             "attrs": {k: json.loads(v) for k, v in target.attrs},
             "aliases": list(target.aliases),
+            "dep_kinds": {str(label): kind for label, kind in target.dep_kinds},
+            "test_deps": [str(d) for d in target.test_deps],
         },
         "files": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.files],
+        "private_files": [
+            {"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.private_files
+        ],
         "deps": {str(label): key for label, key in inputs.deps},
+        "test_deps": {str(label): key for label, key in inputs.test_deps},
         "import_cycle": {str(label): own for label, own in inputs.cycle},
         "externals": [str(entry) for entry in sorted(inputs.externals)],
         "global_inputs": {
@@ -137,23 +145,34 @@ def key_text(record: KeyRecord) -> str:
     """``graphkit explain``: the key, then each of its inputs on its own line."""
     data = key_json(record)
     target = data["target"]
+    interface = data["interface_key"]
+    kinds = {dep: kind for dep, kind in target["dep_kinds"].items()}
+    kinds.update((dep, f"{kinds.get(dep, 'normal')}, test-only") for dep in target["test_deps"])
     lines = [
         f"{data['label']}  key {data['key']}",
+        f"  interface key {interface}"
+        + ("  (the same: nothing is hidden from dependents)" if interface == data["key"] else ""),
         f"  scheme        {data['scheme']}",
         f"  rule          {data['rule']['kind']} ({data['rule']['source']}, "
         f"definition {data['rule']['definition_hash']})",
         f"  srcs          {target['srcs'] if target['srcs'] is not None else 'rule default'}"
         f" -> {target['effective_srcs']}",
-        f"  deps (decl)   {', '.join(target['deps']) or '-'}",
+        f"  deps (decl)   {', '.join(_with_kind(d, kinds) for d in target['deps']) or '-'}",
     ]
     for name, value in target["attrs"].items():
         lines.append(f"  attr {name:<8} {json.dumps(value)}")
     lines.append(f"  files ({len(data['files'])}):")
     lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in data["files"])
-    lines.append(f"  dep keys, declared and from imports ({len(data['deps'])}):")
+    if data["private_files"]:
+        lines.append(f"  files outside the interface ({len(data['private_files'])}):")
+        lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in data["private_files"])
+    lines.append(f"  dep interface keys, declared and from imports ({len(data['deps'])}):")
     lines.extend(f"    {key}  {label}" for label, key in data["deps"].items())
+    if data["test_deps"]:
+        lines.append(f"  test-only dep interface keys, key only ({len(data['test_deps'])}):")
+        lines.extend(f"    {key}  {label}" for label, key in data["test_deps"].items())
     if data["import_cycle"]:
-        lines.append(f"  import cycle, members' own inputs ({len(data['import_cycle'])}):")
+        lines.append(f"  cycle, members' own interface inputs ({len(data['import_cycle'])}):")
         lines.extend(f"    {own}  {label}" for label, own in data["import_cycle"].items())
     if data["externals"]:
         lines.append(f"  locked externals ({len(data['externals'])}):")
@@ -218,6 +237,43 @@ def key_diff_text(
                 f"{indent}  {d.input}: {d.before or '(absent)'} -> {d.after or '(absent)'}"
             )
     return "\n".join(lines)
+
+
+def _with_kind(dep: str, kinds: dict[str, str]) -> str:
+    return f"{dep} ({kinds[dep]})" if dep in kinds else dep
+
+
+def cycles_json(found: Sequence[Cycle]) -> dict[str, Any]:
+    """``graphkit query cycles``: each cycle's members and the edges inside it."""
+    return {
+        "cycles": [
+            {
+                "members": [str(m) for m in cycle.members],
+                "shares_inputs": cycle.shared,
+                "edges": [
+                    {"from": str(a), "to": str(b), "kind": kind, "carries": carries}
+                    for a, b, kind, carries in cycle.edges
+                ],
+            }
+            for cycle in found
+        ]
+    }
+
+
+def cycles_text(found: Sequence[Cycle]) -> str:
+    """One block per cycle: what kind it is, then the edges that close it."""
+    lines = []
+    for cycle in found:
+        if cycle.shared:
+            lines.append(f"cycle of {len(cycle.members)} targets (they share their inputs):")
+        else:
+            lines.append(
+                f"cycle of {len(cycle.members)} targets through test-only edges "
+                "(not a build cycle: each keeps its own key):"
+            )
+        for a, b, kind, carries in cycle.edges:
+            lines.append(f"  {a} -> {b}  ({kind}{'' if carries else ', test-only'})")
+    return "\n".join(lines) if lines else "no cycles"
 
 
 def labels_text(labels: Iterable[Label]) -> str:

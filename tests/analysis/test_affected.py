@@ -100,7 +100,9 @@ def test_edit_leaf_module_affects_its_dependents(cli: Cli, monorepo: GitRepo) ->
         "//services/web:web",
     ]
     assert data["reasons"]["//services/web:web"] == "services/web/src/web/app.py modified"
-    assert data["reasons"]["//services/gateway:test"] == "depends on //services/gateway:gateway"
+    assert data["reasons"]["//services/gateway:test"] == (
+        "depends on //services/gateway:gateway (interface: services/web/src/web/app.py modified)"
+    )
     assert data["changed"] == [{"path": "services/web/src/web/app.py", "status": "modified"}]
 
 

@@ -41,13 +41,14 @@ def test_why_prints_the_chain(cli: Cli, monorepo: GitRepo) -> None:
     monorepo.append("libs/util/src/util/strings.py", "\n# x\n")
     result = cli(monorepo.root, "why", "//services/gateway:test", "--base", "HEAD")
     assert result.exit_code == 0
+    cause = "interface: libs/util/src/util/strings.py modified"
     assert result.output.splitlines() == [
         "//services/gateway:test is affected:",
-        "//services/gateway:test: depends on //services/gateway:gateway",
-        "  //services/gateway:gateway: depends on //services/web:web",
-        "    //services/web:web: depends on //libs/api:api",
-        "      //libs/api:api: depends on //libs/core:core",
-        "        //libs/core:core: depends on //libs/util:util",
+        f"//services/gateway:test: depends on //services/gateway:gateway ({cause})",
+        f"  //services/gateway:gateway: depends on //services/web:web ({cause})",
+        f"    //services/web:web: depends on //libs/api:api ({cause})",
+        f"      //libs/api:api: depends on //libs/core:core ({cause})",
+        f"        //libs/core:core: depends on //libs/util:util ({cause})",
         "          //libs/util:util: libs/util/src/util/strings.py modified",
     ]
     data = json.loads(

@@ -16,6 +16,11 @@ A member depends on another through ``[dependencies]``, ``[dev-dependencies]``,
 (``package = "real-name"``) resolve by the real name. Crate names compare with
 ``-`` and ``_`` equivalent, as Cargo does.
 
+Each dep keeps its kind: ``[dev-dependencies]`` are dev deps and test-only (only the
+crate's tests, examples and benches build them, never a dependent), so a dev-dependency
+cycle such as helix-view ⇄ helix-tui is no cycle of the build. ``[build-dependencies]``
+are build deps, ``optional = true`` entries optional ones; both carry to dependents.
+
 What the root ``Cargo.toml`` gives a member is part of the member's definition (the
 ``root_config`` attribute, see rootconfig): the ``[workspace.package]`` fields it
 inherits (``version.workspace = true``), the ``[workspace.dependencies]`` entries it
@@ -30,17 +35,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from graphkit.errors import InputError
-from graphkit.model import Package
+from graphkit.model import EdgeKind, Package
 from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
     Found,
     Manifest,
     Member,
     Sorter,
+    add_dep,
     check_patterns,
     folder_of,
     is_glob,
@@ -69,12 +75,24 @@ _DEPENDENCY_TABLES = (
 )
 
 
+# The kind of each dependency table; dev-dependencies serve tests, examples and benches.
+_TABLE_KINDS: dict[str, EdgeKind] = {
+    "dependencies": "normal",
+    "dev-dependencies": "dev",
+    "dev_dependencies": "dev",
+    "build-dependencies": "build",
+    "build_dependencies": "build",
+}
+_TEST_ONLY: tuple[EdgeKind, ...] = ("dev",)
+
+
 @dataclass(frozen=True)
 class _Dependency:
     """One dependency entry: the crate it names, and the folder of a path dependency."""
 
     name: str  # normalised crate name
     folder: str | None  # None for registry and git dependencies, or a path outside the repo
+    kind: EdgeKind = "normal"
 
 
 def crate_name(name: str) -> str:
@@ -132,18 +150,18 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     member_folders = {m.folder for m in members}
     patched = _patches(root, member_folders) if root else {}
 
-    def deps_of(member: Member) -> set[str]:
-        deps = set()
+    def deps_of(member: Member) -> dict[str, EdgeKind]:
+        deps: dict[str, EdgeKind] = {}
         # Deps resolve by path (or patch), never by bare name: a registry crate that
         # happens to share a member's name is not that member.
         for dep in _dependencies(crates[member.folder], inherited):
             if dep.folder in member_folders:
-                deps.add(dep.folder)
+                add_dep(deps, dep.folder, dep.kind)
             elif dep.folder is None and dep.name in patched:
-                deps.add(patched[dep.name])
+                add_dep(deps, patched[dep.name], dep.kind)
         return deps
 
-    return sorter.found(sorter.settle(members, deps_of))
+    return sorter.found(sorter.settle(members, deps_of, _TEST_ONLY))
 
 
 def _declares(crate: Manifest) -> tuple[list[str], list[str]] | None:
@@ -345,8 +363,14 @@ def _dependencies(crate: Manifest, inherited: Mapping[str, Any]) -> Iterator[_De
                 path=crate.path,
                 line=line_of(crate.data, table_name.rsplit(".", 1)[-1]),
             )
+        kind = _TABLE_KINDS[table_name.rsplit(".", 1)[-1]]
         for key, spec in table.items():
-            yield _dependency(crate, key, spec, inherited)
+            dep = _dependency(crate, key, spec, inherited)
+            if kind == "normal" and isinstance(spec, dict) and spec.get("optional") is True:
+                kind_here: EdgeKind = "optional"
+            else:
+                kind_here = kind
+            yield replace(dep, kind=kind_here)
 
 
 def _dependency(crate: Manifest, key: str, spec: Any, inherited: Mapping[str, Any]) -> _Dependency:

@@ -3,7 +3,8 @@
 ``BUILD.toml`` wins in its folder (the caller drops ecosystem packages there). When
 two ecosystems declare the same folder (a ``package.json`` beside a ``Cargo.toml``),
 the first reader's target stays and takes the other's deps, aliases and attributes,
-so no dependency edge is lost.
+so no dependency edge is lost; a dep stays test-only only when neither manifest lets
+it carry.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from graphkit.errors import InputWarning
-from graphkit.model import Package
+from graphkit.labels import Label
+from graphkit.model import EDGE_KINDS, EdgeKind, Package
 from graphkit.readers.manifests import rootconfig
 
 # The file names the readers' MANIFESTS declare, spelled out so that finding manifests
@@ -69,9 +71,19 @@ def _merge(first: Package, other: Package) -> Package:
     (kept,), (extra,) = first.targets, other.targets
     attrs = dict(kept.attrs)
     attrs.update((f"{extra.rule}.{name}", value) for name, value in extra.attrs)
+    deps = set(kept.deps) | set(extra.deps)
+    kinds: dict[Label, EdgeKind] = {}
+    for target in (kept, extra):
+        for dep in target.deps:
+            kind = target.kind_of(dep)
+            if dep not in kinds or EDGE_KINDS.index(kind) < EDGE_KINDS.index(kinds[dep]):
+                kinds[dep] = kind
+    carried = {d for t in (kept, extra) for d in t.deps if d not in t.test_deps}
     target = replace(
         kept,
-        deps=tuple(sorted(set(kept.deps) | set(extra.deps))),
+        deps=tuple(sorted(deps)),
+        dep_kinds=tuple(sorted((d, k) for d, k in kinds.items() if k != "normal")),
+        test_deps=tuple(sorted(deps - carried)),
         aliases=tuple(sorted(set(kept.aliases) | set(extra.aliases))),
         attrs=tuple(sorted(attrs.items())),
     )

@@ -19,7 +19,7 @@ from wcmatch import glob
 
 from graphkit.errors import InputError, InputWarning
 from graphkit.labels import Label, check_package
-from graphkit.model import Package, Target
+from graphkit.model import EDGE_KINDS, EdgeKind, Package, Target
 from graphkit.paths import glob_problem
 
 ROOT_NAME = "root"
@@ -41,8 +41,10 @@ class Found:
 class Member:
     """One workspace member, ready to become a Package.
 
-    ``deps`` are the folders of the other members it depends on; ``attrs`` are
-    attribute values as plain JSON data, encoded canonically by ``to_package``.
+    ``deps`` are the folders of the other members it depends on; ``kinds`` the kind of
+    each dep that is not "normal"; ``test_only`` the deps only its tests use (they
+    never carry past it). ``attrs`` are attribute values as plain JSON data, encoded
+    canonically by ``to_package``.
     """
 
     folder: str
@@ -52,6 +54,30 @@ class Member:
     line: int | None
     deps: frozenset[str] = frozenset()
     attrs: tuple[tuple[str, object], ...] = ()
+    kinds: tuple[tuple[str, EdgeKind], ...] = ()
+    test_only: frozenset[str] = frozenset()
+
+
+def add_dep(found: dict[str, EdgeKind], folder: str, kind: EdgeKind) -> None:
+    """Record that a manifest names ``folder`` as a ``kind`` dep; where it names one
+    folder in several places, the kind first in ``EDGE_KINDS`` wins (a crate in both
+    ``[dependencies]`` and ``[dev-dependencies]`` is a normal dep)."""
+    if folder not in found or EDGE_KINDS.index(kind) < EDGE_KINDS.index(found[folder]):
+        found[folder] = kind
+
+
+def with_deps(
+    member: Member, found: Mapping[str, EdgeKind], test_only: Iterable[EdgeKind]
+) -> Member:
+    """``member`` with the deps of ``found`` (folder -> kind); those whose kind is in
+    ``test_only`` serve its tests only."""
+    skip = set(test_only)
+    return replace(
+        member,
+        deps=frozenset(found),
+        kinds=tuple(sorted((f, k) for f, k in found.items() if k != "normal")),
+        test_only=frozenset(f for f, k in found.items() if k in skip),
+    )
 
 
 def folder_of(path: str) -> str:
@@ -196,9 +222,17 @@ class Sorter:
             )
         return kept
 
-    def settle(self, members: Iterable[Member], deps: Callable[[Member], set[str]]) -> list[Member]:
-        """Each member with its deps; a lenient member whose deps cannot be read is dropped."""
+    def settle(
+        self,
+        members: Iterable[Member],
+        deps: Callable[[Member], Mapping[str, EdgeKind] | set[str]],
+        test_only: Iterable[EdgeKind] = (),
+    ) -> list[Member]:
+        """Each member with its deps (folders, or folders with their kinds; those of a
+        kind in ``test_only`` serve its tests only); a lenient member whose deps cannot
+        be read is dropped."""
         done = []
+        kinds = tuple(test_only)
         for member in members:
             try:
                 found = deps(member)
@@ -207,7 +241,9 @@ class Sorter:
                     raise
                 self.warnings.append(skipped(exc, member.manifest))
                 continue
-            done.append(replace(member, deps=frozenset(found)))
+            if isinstance(found, set):
+                found = {folder: "normal" for folder in found}
+            done.append(with_deps(member, found, kinds))
         return done
 
     def found(self, members: Iterable[Member]) -> Found:
@@ -348,6 +384,8 @@ def to_packages(members: Iterable[Member]) -> tuple[Package, ...]:
     packages = []
     for member in members:
         deps = {labels[d] for d in member.deps if d in labels and d != member.folder}
+        kinds = tuple(sorted((labels[d], k) for d, k in member.kinds if labels.get(d) in deps))
+        test_deps = tuple(sorted(labels[d] for d in member.test_only if labels.get(d) in deps))
         target = Target(
             label=labels[member.folder],
             rule=member.rule,
@@ -355,6 +393,8 @@ def to_packages(members: Iterable[Member]) -> tuple[Package, ...]:
             deps=tuple(sorted(deps)),
             attrs=tuple(sorted((k, canonical_json(v)) for k, v in member.attrs)),
             aliases=(member.alias,) if member.alias else (),
+            dep_kinds=kinds,
+            test_deps=test_deps,
             manifest=member.manifest,
             line=member.line,
         )

@@ -14,7 +14,8 @@ A member depends on another when any of its dependency fields names it, whatever
 the spec (``workspace:*``, ``^1.2.3``, ``*``): graphkit errs on the safe side rather
 than decide which version range the local copy satisfies. Aliases
 (``"ui": "workspace:@acme/ui@*"``, ``"npm:@acme/ui@^1"``) count under the real name,
-and ``file:`` / ``link:`` specs count when their path is a member's folder.
+and ``file:`` / ``link:`` specs count when their path is a member's folder. Each dep
+keeps its field's kind (normal, dev, peer, optional); all of them carry to dependents.
 
 In a workspace, the root's install settings reach every member (the
 ``root_config`` attribute, see rootconfig): the root ``package.json``'s
@@ -38,13 +39,14 @@ import yaml
 
 from graphkit import yamldoc
 from graphkit.errors import InputError
-from graphkit.model import Package
+from graphkit.model import EdgeKind, Package
 from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
     Found,
     Manifest,
     Member,
     Sorter,
+    add_dep,
     check_patterns,
     folder_of,
     line_containing,
@@ -64,6 +66,17 @@ PNPM_WORKSPACE = "pnpm-workspace.yaml"
 MANIFESTS: tuple[str, ...] = (PACKAGE_JSON, PNPM_WORKSPACE, *rootconfig.NPM_FILES)
 RULE = "npm_package"
 DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
+_KINDS: dict[str, EdgeKind] = {
+    "dependencies": "normal",
+    "devDependencies": "dev",
+    "peerDependencies": "peer",
+    "optionalDependencies": "optional",
+}
+# No npm kind is test-only: a workspace package in devDependencies is as often a build
+# tool (a bundler plugin, a code generator, a types package) whose output lands in the
+# dependent's dist as a test helper, and npm cannot tell the two apart. So devDependencies
+# carry to the dependent's dependents, like every other kind.
+_TEST_ONLY: tuple[EdgeKind, ...] = ()
 _PATH_PROTOCOLS = ("file:", "link:", "portal:")
 # Root package.json fields that change how every member installs or runs.
 _ROOT_FIELDS = ("packageManager", "engines", "overrides", "resolutions", "pnpm")
@@ -126,7 +139,9 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     ]
     return sorter.found(
         sorter.settle(
-            members, lambda m: _local_deps(manifests[m.folder], folder_by_name, member_folders)
+            members,
+            lambda m: _local_deps(manifests[m.folder], folder_by_name, member_folders),
+            _TEST_ONLY,
         )
     )
 
@@ -257,9 +272,9 @@ def _member_of(manifest: Manifest) -> Member:
 
 def _local_deps(
     manifest: Manifest, folder_by_name: Mapping[str, str], members: set[str]
-) -> set[str]:
-    """Folders of the members that ``manifest``'s dependency fields name."""
-    deps = set()
+) -> dict[str, EdgeKind]:
+    """Folders of the members that ``manifest``'s dependency fields name, with their kind."""
+    deps: dict[str, EdgeKind] = {}
     for field_name in DEPENDENCY_FIELDS:
         table = manifest.doc.get(field_name, {})
         if not isinstance(table, dict):
@@ -278,11 +293,11 @@ def _local_deps(
             if spec.startswith(_PATH_PROTOCOLS):
                 target = resolve(manifest.folder, spec.partition(":")[2])
                 if target in members:
-                    deps.add(target)
+                    add_dep(deps, target, _KINDS[field_name])
                     continue
             folder = folder_by_name.get(_real_name(key, spec))
             if folder is not None:
-                deps.add(folder)
+                add_dep(deps, folder, _KINDS[field_name])
     return deps
 
 

@@ -25,6 +25,12 @@ graphkit.analysis.externals).
 In a uv workspace, the root's ``[tool.uv]`` settings but ``workspace`` (overrides,
 constraints, indexes, sources) reach every member, and ``.python-version`` and
 ``uv.toml`` every member at or below their folder (see rootconfig).
+
+Each dep keeps its kind: ``[project] dependencies`` are normal, extras optional, and
+PEP 735 groups, uv's ``dev-dependencies`` and the extras named like a development
+extra (``dev``, ``test``, ``tests``, ``testing``) are dev deps. Dev deps are test-only:
+a consumer installs the project without them, so they affect the project's own tests
+and never carry to its dependents. An edge only ``uv.lock`` records is normal.
 """
 
 from __future__ import annotations
@@ -37,13 +43,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from graphkit.errors import InputError
-from graphkit.model import Package
+from graphkit.model import EdgeKind, Package
 from graphkit.readers.manifests import rootconfig
 from graphkit.readers.manifests.members import (
     Found,
     Manifest,
     Member,
     Sorter,
+    add_dep,
     check_patterns,
     folder_of,
     is_glob,
@@ -64,6 +71,9 @@ UV_LOCK = "uv.lock"
 MANIFESTS: tuple[str, ...] = (PYPROJECT, UV_LOCK, *rootconfig.PYTHON_FILES)
 RULE = "python_package"
 # PEP 508's name grammar; canonicalize_name alone accepts anything.
+# Extras that, by the community's convention, install a development environment.
+DEV_EXTRAS = frozenset({"dev", "test", "tests", "testing"})
+_TEST_ONLY: tuple[EdgeKind, ...] = ("dev",)
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 
@@ -120,10 +130,11 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     return sorter.found(
         sorter.settle(
             members,
-            lambda m: (
-                _local_deps(projects[m.folder], folder_by_name, member_folders)
-                | locked.get(m.folder, set())
+            lambda m: _with_locked(
+                _local_deps(projects[m.folder], folder_by_name, member_folders),
+                locked.get(m.folder, set()),
             ),
+            _TEST_ONLY,
         )
     )
 
@@ -146,6 +157,12 @@ def _declares(project: Manifest) -> tuple[list[str], list[str]] | None:
 
 def _load(files: Mapping[str, bytes], path: str) -> Manifest:
     return Manifest(folder_of(path), path, files[path], load_toml(files[path], path))
+
+
+def _with_locked(found: dict[str, EdgeKind], locked: set[str]) -> dict[str, EdgeKind]:
+    """The deps ``pyproject.toml`` names, with their kinds, plus those only ``uv.lock``
+    records (dynamic dependencies): of these the kind is unknown, so they are normal."""
+    return {**{folder: "normal" for folder in locked}, **found}
 
 
 def _locked_deps(
@@ -256,9 +273,13 @@ def _member_of(project: Manifest) -> Member:
 
 def _local_deps(
     project: Manifest, folder_by_name: Mapping[str, str], members: set[str]
-) -> set[str]:
-    """Folders of the members that ``project`` requires or points its sources at."""
-    deps = {folder_by_name[name] for name in _required_names(project) if name in folder_by_name}
+) -> dict[str, EdgeKind]:
+    """Folders of the members that ``project`` requires or points its sources at, with
+    their kinds (a source alone names no kind: it counts as normal, the safe side)."""
+    deps: dict[str, EdgeKind] = {}
+    for kind, name in _required_names(project):
+        if name in folder_by_name:
+            add_dep(deps, folder_by_name[name], kind)
     sources = project.table("tool", "uv", "sources") or {}
     if not isinstance(sources, dict):
         raise InputError(
@@ -280,16 +301,16 @@ def _local_deps(
                         path=project.path,
                         line=line,
                     )
-                deps.add(folder)
+                deps.setdefault(folder, "normal")
             elif isinstance(entry.get("path"), str):
                 folder = resolve(project.folder, entry["path"])
-                if folder in members:
-                    deps.add(folder)
+                if folder is not None and folder in members:
+                    deps.setdefault(folder, "normal")
     return deps
 
 
-def _required_names(project: Manifest) -> Iterator[str]:
-    """The normalised names of every requirement the project declares, in any group."""
+def _required_names(project: Manifest) -> Iterator[tuple[EdgeKind, str]]:
+    """The kind and normalised name of every requirement the project declares."""
     for key, text in _requirement_strings(project):
         try:
             requirement = Requirement(text)
@@ -301,7 +322,17 @@ def _required_names(project: Manifest) -> Iterator[str]:
                 path=project.path,
                 line=line_containing(project.data, text),
             ) from None
-        yield canonicalize_name(requirement.name)
+        yield _kind_of(key), canonicalize_name(requirement.name)
+
+
+def _kind_of(key: str) -> EdgeKind:
+    """The kind of a requirement listed under ``key`` (see ``_requirement_strings``)."""
+    if key == "dependencies":
+        return "normal"
+    if key.startswith("optional-dependencies."):
+        extra = key.partition(".")[2]
+        return "dev" if canonicalize_name(extra) in DEV_EXTRAS else "optional"
+    return "dev"  # dependency-groups.*, tool.uv.dev-dependencies
 
 
 def _requirement_strings(project: Manifest) -> Iterator[tuple[str, str]]:

@@ -6,6 +6,7 @@ import tomllib
 from dataclasses import replace
 
 import pytest
+from depkinds import edge_kinds
 
 from graphkit.errors import InputError
 from graphkit.labels import Label
@@ -113,7 +114,9 @@ REPO = {
 }
 
 
-def package(folder: str, data: bytes, alias: str, deps: list[str]) -> Package:
+def package(
+    folder: str, data: bytes, alias: str, deps: list[str], *, kinds: dict[str, str] | None = None
+) -> Package:
     """The Package a member should become, its attribute computed from its own bytes."""
     name = folder.rsplit("/", 1)[-1] if folder else "root"
     manifest = f"{folder}/Cargo.toml" if folder else "Cargo.toml"
@@ -124,6 +127,7 @@ def package(folder: str, data: bytes, alias: str, deps: list[str]) -> Package:
         deps=tuple(Label(d, d.rsplit("/", 1)[-1]) for d in deps),
         attrs=(("manifest_doc", canonical_json(tomllib.loads(data.decode()))),),
         aliases=(alias,),
+        **edge_kinds(kinds),
         manifest=manifest,
         line=1,
     )
@@ -168,8 +172,44 @@ def test_cargo_workspace_reads_members_path_workspace_and_patched_deps() -> None
         package("crates/proto", PROTO, "acme_proto", []),
         # No glob names it: a member's path dependency on it makes it one, as in Cargo.
         package("platform/unix", UNIX, "acme_unix", []),
-        package("tools/xtask", XTASK, "xtask", ["crates/cli"]),
+        package("tools/xtask", XTASK, "xtask", ["crates/cli"], kinds={"crates/cli": "dev"}),
     )
+
+
+def test_dev_dependencies_are_test_only_and_may_close_a_cycle() -> None:
+    """helix: helix-view dev-depends on helix-tui, which depends on helix-view. Both
+    edges are kept; the dev one serves helix-view's tests only. A crate named in
+    [dependencies] and [dev-dependencies] is a normal dep; build and optional deps carry."""
+    root = b'[workspace]\nmembers = ["helix-*"]\n'
+    view = b"""\
+[package]
+name = "helix-view"
+version = "0.1.0"
+
+[dependencies]
+helix-core = { path = "../helix-core" }
+helix-lsp = { path = "../helix-lsp", optional = true }
+
+[build-dependencies]
+helix-loader = { path = "../helix-loader" }
+
+[dev-dependencies]
+helix-tui = { path = "../helix-tui" }
+helix-core = { path = "../helix-core", features = ["test"] }
+"""
+    tui = b'[package]\nname = "helix-tui"\n\n[dependencies]\nhelix-view = { path = "../helix-view" }\n'
+    files = {"Cargo.toml": root, "helix-view/Cargo.toml": view, "helix-tui/Cargo.toml": tui}
+    for name in ("helix-core", "helix-lsp", "helix-loader"):
+        files[f"{name}/Cargo.toml"] = f'[package]\nname = "{name}"\n'.encode()
+    by_folder = {p.path: p.targets[0] for p in read_packages(files)}
+    view_target = by_folder["helix-view"]
+    assert view_target.dep_kinds == (
+        (Label("helix-loader", "helix-loader"), "build"),
+        (Label("helix-lsp", "helix-lsp"), "optional"),
+        (Label("helix-tui", "helix-tui"), "dev"),
+    )
+    assert view_target.test_deps == (Label("helix-tui", "helix-tui"),)
+    assert by_folder["helix-tui"].deps == (Label("helix-view", "helix-view"),)
 
 
 def test_a_root_package_is_the_root_member() -> None:

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from depkinds import edge_kinds
 
 from graphkit.errors import InputError
 from graphkit.labels import Label
@@ -123,7 +124,15 @@ REPO = {
 }
 
 
-def package(folder: str, data: bytes, alias: str | None, deps: list[str], line: int = 2) -> Package:
+def package(
+    folder: str,
+    data: bytes,
+    alias: str | None,
+    deps: list[str],
+    line: int = 2,
+    *,
+    kinds: dict[str, str] | None = None,
+) -> Package:
     """The Package a member should become, attributes computed from its own bytes."""
     doc = json.loads(data)
     name = folder.rsplit("/", 1)[-1] if folder else "root"
@@ -138,6 +147,7 @@ def package(folder: str, data: bytes, alias: str | None, deps: list[str], line: 
             ("scripts", canonical_json(doc.get("scripts", {}))),
         ),
         aliases=(alias,) if alias else (),
+        **edge_kinds(kinds, dev_carries=True),
         manifest=manifest,
         line=line,
     )
@@ -168,12 +178,43 @@ def test_npm_workspace_reads_every_member_with_deps_between_them() -> None:
         package("", ROOT, "acme", []),
         package("apps/docs", DOCS, "docs", ["packages/ui", "packages/utils"]),
         package(
-            "apps/web", WEB, "web", ["packages/eslint-config", "packages/ui", "packages/utils"]
+            "apps/web",
+            WEB,
+            "web",
+            ["packages/eslint-config", "packages/ui", "packages/utils"],
+            kinds={"packages/eslint-config": "dev"},
         ),
-        package("packages/eslint-config", ESLINT, "@acme/eslint-config", ["packages/utils"]),
+        package(
+            "packages/eslint-config",
+            ESLINT,
+            "@acme/eslint-config",
+            ["packages/utils"],
+            kinds={"packages/utils": "optional"},
+        ),
         package("packages/ui", UI, "@acme/ui", ["packages/utils"]),
         package("packages/utils", UTILS, "@acme/utils", []),
     )
+
+
+def test_dev_dependencies_are_dev_edges_that_carry() -> None:
+    """A workspace package in devDependencies is often a build tool whose output
+    lands in the dependent's dist, so the edge carries to dependents (no test_deps)."""
+    web = next(p for p in read_packages(REPO) if p.path == "apps/web").targets[0]
+    assert web.kind_of(Label("packages/eslint-config", "eslint-config")) == "dev"
+    assert web.kind_of(Label("packages/ui", "ui")) == "normal"
+    assert web.test_deps == ()
+
+
+def test_a_devdependency_cycle_is_read_as_it_is() -> None:
+    """jest: packages devDepend on each other; the reader keeps both edges."""
+    files = {
+        "package.json": b'{"name": "root", "workspaces": ["packages/*"]}',
+        "packages/jest-a/package.json": b'{"name": "jest-a", "devDependencies": {"jest-b": "*"}}',
+        "packages/jest-b/package.json": b'{"name": "jest-b", "dependencies": {"jest-a": "*"}}',
+    }
+    a, b = (p.targets[0] for p in read_packages(files) if p.path)
+    assert a.deps == (b.label,) and a.dep_kinds == ((b.label, "dev"),)
+    assert b.deps == (a.label,) and b.dep_kinds == ()
 
 
 def test_target_keeps_position_and_scripts_for_tasks() -> None:

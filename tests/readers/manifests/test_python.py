@@ -6,6 +6,7 @@ import tomllib
 from dataclasses import replace
 
 import pytest
+from depkinds import edge_kinds
 
 from graphkit.errors import InputError
 from graphkit.labels import Label
@@ -110,7 +111,9 @@ REPO = {
 }
 
 
-def package(folder: str, data: bytes, alias: str, deps: list[str]) -> Package:
+def package(
+    folder: str, data: bytes, alias: str, deps: list[str], *, kinds: dict[str, str] | None = None
+) -> Package:
     """The Package a member should become, attributes computed from its own bytes."""
     doc = tomllib.loads(data.decode())
     name = folder.rsplit("/", 1)[-1] if folder else "root"
@@ -125,6 +128,7 @@ def package(folder: str, data: bytes, alias: str, deps: list[str]) -> Package:
         deps=tuple(Label(d, d.rsplit("/", 1)[-1]) for d in deps),
         attrs=tuple(attrs),
         aliases=(alias,),
+        **edge_kinds(kinds),
         manifest=manifest,
         line=1,
     )
@@ -152,10 +156,40 @@ def test_uv_workspace_reads_every_member_with_normalised_deps() -> None:
         package("packages/testing", TESTING, "acme-testing", ["packages/core"]),
         package("packages/util", UTIL, "acme-util", []),
         package(
-            "services/api", API, "acme-api", ["packages/core", "packages/testing", "packages/util"]
+            "services/api",
+            API,
+            "acme-api",
+            ["packages/core", "packages/testing", "packages/util"],
+            kinds={"packages/testing": "dev", "packages/util": "optional"},
         ),
-        package("services/worker", WORKER, "acme-worker", ["packages/util", "services/api"]),
+        package(
+            "services/worker",
+            WORKER,
+            "acme-worker",
+            ["packages/util", "services/api"],
+            kinds={"services/api": "dev"},
+        ),
     )
+
+
+def test_dev_extras_are_test_only_and_other_extras_optional() -> None:
+    core = b'[project]\nname = "core"\n'
+    app = b"""\
+[project]
+name = "app"
+[project.optional-dependencies]
+Tests = ["core-testkit"]
+server = ["core"]
+"""
+    files = {
+        "core/pyproject.toml": core,
+        "core-testkit/pyproject.toml": b'[project]\nname = "core-testkit"\n',
+        "app/pyproject.toml": app,
+    }
+    target = next(p for p in read_packages(files) if p.path == "app").targets[0]
+    testkit = Label("core-testkit", "core-testkit")
+    assert target.dep_kinds == ((Label("core", "core"), "optional"), (testkit, "dev"))
+    assert target.test_deps == (testkit,)
 
 
 def test_a_virtual_workspace_root_is_no_member() -> None:
