@@ -2,16 +2,21 @@
 
 Hypothesis generates small workspaces and random edit sequences (files, modes,
 renames, manifests, nested packages, rules, global inputs, imports that cross
-targets, resolve ambiguously or close a cycle) and holds the fast
-graph walk of ``graphkit.analysis.affected`` to that definition. A deliberately wrong walk,
-one that forgets reverse dependents, must be caught: that is the negative control
-that proves the property can fail.
+targets, resolve ambiguously or close a cycle; npm members with dependencies and
+devDependencies, Cargo crates with dependencies and dev-dependencies, both free to
+form cycles; JS imports from production and from test files) and holds the fast
+graph walk of ``graphkit.analysis.affected`` to that definition, with two faces: a
+target is affected exactly when its key differs, and its dependents are reached
+exactly when its interface key differs. Deliberately wrong walks and keys must be
+caught: that is the negative control that proves the property can fail.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import pygit2
 import pytest
@@ -22,9 +27,10 @@ import graphkit.analysis.affected as affected_module
 from graphkit.analysis.affected import Side, find_affected
 from graphkit.analysis.graph import BuildGraph, components, load_graph
 from graphkit.analysis.inferred import infer_graph
-from graphkit.analysis.keys import compute_keys
+from graphkit.analysis.keys import KeyRecord, compute_keys
 from graphkit.errors import InputError
-from graphkit.model import FileEntry
+from graphkit.labels import Label
+from graphkit.model import FileEntry, Snapshot
 from graphkit.repo.changes import diff_snapshots
 
 PACKAGES = ["a", "a/sub", "b", "c/d"]
@@ -89,16 +95,45 @@ def npm_name(folder: str) -> str:
     return "@o/" + folder.replace("/", "-")
 
 
-def npm_manifest(folder: str, deps: list[str], version: str = "1.0.0") -> bytes:
-    manifest = {"name": npm_name(folder), "version": version}
+def npm_manifest(
+    folder: str, deps: list[str], version: str = "1.0.0", dev: list[str] | None = None
+) -> bytes:
+    manifest: dict[str, object] = {"name": npm_name(folder), "version": version}
     if deps:
-        manifest["dependencies"] = {npm_name(d): "*" for d in deps}  # type: ignore[assignment]
+        manifest["dependencies"] = {npm_name(d): "*" for d in deps}
+    if dev:
+        manifest["devDependencies"] = {npm_name(d): "*" for d in dev}
     return json.dumps(manifest).encode()
 
 
+def cargo_manifest(folder: str, deps: list[str], dev: list[str]) -> bytes:
+    """A crate with path deps; a dev-dependency serves its tests only."""
+    lines = ["[package]", f'name = "c-{folder.replace("/", "-")}"', 'version = "0.1.0"']
+    for table, folders in (("dependencies", deps), ("dev-dependencies", dev)):
+        if folders:
+            lines.append(f"[{table}]")
+            for dep in folders:
+                path = posixpath.relpath(dep, folder)
+                lines.append(f'c-{dep.replace("/", "-")} = {{ path = "{path}" }}')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def split_deps(draw: st.DrawFn, folder: str, members: list[str]) -> tuple[list[str], list[str]]:
+    """Some other members as deps, each a normal or a dev dep (cycles allowed)."""
+    others = [m for m in members if m != folder]
+    chosen = draw(st.lists(st.sampled_from(others), max_size=2, unique=True)) if others else []
+    dev = [d for d in chosen if draw(st.booleans())]
+    return [d for d in chosen if d not in dev], dev
+
+
+# JS files of npm members: production code, and a test file whose imports are test edges.
+JS_FILES = ["index.js", "src/x.test.js"]
+
+
 @st.composite
-def workspaces(draw: st.DrawFn) -> Tree:
-    """A valid workspace: packages with targets whose deps only point 'earlier' (a DAG)."""
+def workspaces(draw: st.DrawFn, kinds: tuple[str, ...] = ("build", "npm", "cargo")) -> Tree:
+    """A valid workspace: BUILD.toml packages whose deps only point 'earlier' (a DAG),
+    and npm members and crates whose deps may close cycles."""
     tree = Tree()
     tree.files["graphkit.toml"] = (
         b'[workspace]\nglobal_inputs = ["ci/*.yml"]\nrules_dir = "tools/rules"\n',
@@ -109,18 +144,20 @@ def workspaces(draw: st.DrawFn) -> Tree:
     tree.files["README.md"] = (b"hello\n", False)
     earlier: list[str] = []
     npm_members: list[str] = []
+    crates: list[str] = []
     tree.files["package.json"] = (NPM_ROOT, False)
-    for package in draw(st.lists(st.sampled_from(PACKAGES), min_size=1, max_size=4, unique=True)):
-        if draw(st.booleans()):  # an npm workspace member instead of a BUILD.toml package
-            deps = (
-                draw(st.lists(st.sampled_from(npm_members), max_size=2, unique=True))
-                if npm_members
-                else []
-            )
-            tree.files[f"{package}/package.json"] = (npm_manifest(package, deps), False)
-            npm_members.append(package)
+    size = 1 if "build" in kinds else 3
+    for package in draw(
+        st.lists(st.sampled_from(PACKAGES), min_size=size, max_size=4, unique=True)
+    ):
+        kind = draw(st.sampled_from(kinds))
+        if kind != "build":  # an ecosystem package instead of a BUILD.toml one
+            (npm_members if kind == "npm" else crates).append(package)
             earlier.append(f"//{package}:{package.rsplit('/', 1)[-1]}")
-            for name in draw(st.lists(st.sampled_from(FILES), min_size=1, unique=True)):
+            names = draw(st.lists(st.sampled_from(FILES), min_size=1, unique=True))
+            if kind == "npm":  # an entry point, so that importing the package resolves
+                names += ["index.js", *draw(st.lists(st.sampled_from(JS_FILES[1:]), unique=True))]
+            for name in names:
                 tree.files[f"{package}/{name}"] = (initial(draw, f"{package}/{name}"), False)
             continue
         targets = []
@@ -136,13 +173,22 @@ def workspaces(draw: st.DrawFn) -> Tree:
         tree.files[f"{package}/BUILD.toml"] = (manifest(targets), False)
         for name in draw(st.lists(st.sampled_from(FILES), min_size=1, unique=True)):
             tree.files[f"{package}/{name}"] = (initial(draw, f"{package}/{name}"), False)
+    # Ecosystem deps may point anywhere among their own kind: they may close cycles.
+    for folder in npm_members:
+        deps, dev = split_deps(draw, folder, npm_members)
+        tree.files[f"{folder}/package.json"] = (npm_manifest(folder, deps, dev=dev), False)
+    for folder in crates:
+        deps, dev = split_deps(draw, folder, crates)
+        tree.files[f"{folder}/Cargo.toml"] = (cargo_manifest(folder, deps, dev), False)
     return tree
 
 
 def initial(draw: st.DrawFn, path: str) -> bytes:
-    """A file's first content: unique, or (for Python files) an import."""
+    """A file's first content: unique, or (for Python and JS files) an import."""
     if path.endswith(".py") and draw(st.booleans()):
         return draw(st.sampled_from(IMPORTS))
+    if path.endswith(".js") and draw(st.booleans()):
+        return draw(st.sampled_from(JS_IMPORTS))
     return path.encode()
 
 
@@ -151,38 +197,45 @@ def initial(draw: st.DrawFn, path: str) -> bytes:
 IMPORTS = [b"import x\n", b"import y\n", b"from src import m\n", b"import x, y\n"]
 
 
+# Workspace package names: an import of one is an edge to that npm member, if it is one.
+JS_IMPORTS = [f'import "{npm_name(p)}";\n'.encode() for p in PACKAGES]
+
+
 def content(draw: st.DrawFn) -> bytes:
-    return draw(st.sampled_from([b"1", b"2", b"3", b"same", *IMPORTS]))
+    return draw(st.sampled_from([b"1", b"2", b"3", b"same", *IMPORTS, *JS_IMPORTS]))
+
+
+EDITS = (
+    "modify",
+    "add",
+    "delete",
+    "rename",
+    "chmod",
+    "manifest",
+    "package",
+    "rule",
+    "global",
+    "npm",
+    "cargo",
+)
+# Edits that keep an npm-and-Cargo workspace free of BUILD.toml files.
+ECOSYSTEM_EDITS = ("modify", "add", "delete", "rename", "npm", "cargo")
 
 
 @st.composite
-def edits(draw: st.DrawFn, tree: Tree) -> Tree:
+def edits(draw: st.DrawFn, tree: Tree, kinds: tuple[str, ...] = EDITS) -> Tree:
     """A random sequence of edits; results that declare an invalid graph are filtered out."""
     head = tree.copy()
     for _ in range(draw(st.integers(1, 4))):
         paths = sorted(head.files)
-        kind = draw(
-            st.sampled_from(
-                [
-                    "modify",
-                    "add",
-                    "delete",
-                    "rename",
-                    "chmod",
-                    "manifest",
-                    "package",
-                    "rule",
-                    "global",
-                    "npm",
-                ]
-            )
-        )
+        kind = draw(st.sampled_from(kinds))
         if kind == "modify":
             path = draw(st.sampled_from(paths))
             head.files[path] = (content(draw), head.files[path][1])
         elif kind == "add":
             folder = draw(st.sampled_from([*PACKAGES, "docs", "a/sub/deeper"]))
-            head.files[f"{folder}/{draw(st.sampled_from(FILES))}"] = (content(draw), False)
+            name = draw(st.sampled_from(FILES + JS_FILES))
+            head.files[f"{folder}/{name}"] = (content(draw), False)
         elif kind == "delete":
             head.files.pop(draw(st.sampled_from(paths)))
         elif kind == "rename":
@@ -203,6 +256,8 @@ def edits(draw: st.DrawFn, tree: Tree) -> Tree:
                 head.files[path] = (manifest([TargetSpec("n", "filegroup", None, ())]), False)
         elif kind == "npm":
             _edit_npm(draw, head)
+        elif kind == "cargo":
+            _edit_cargo(draw, head)
         elif kind == "rule":
             glob = draw(st.sampled_from(["*.py", "**", "src/*", "*.md"]))
             head.files[RULE_FILE] = (CUSTOM_RULE.format(glob=glob).encode(), False)
@@ -220,9 +275,21 @@ def _edit_npm(draw: st.DrawFn, head: Tree) -> None:
     if path in head.files and choice == "drop":
         head.files.pop(path)
         return
-    deps = draw(st.lists(st.sampled_from(members), max_size=2, unique=True)) if members else []
+    deps, dev = split_deps(draw, folder, members)
     version = "2.0.0" if choice == "version" else "1.0.0"
-    head.files[path] = (npm_manifest(folder, [d for d in deps if d != folder], version), False)
+    head.files[path] = (npm_manifest(folder, deps, version, dev), False)
+
+
+def _edit_cargo(draw: st.DrawFn, head: Tree) -> None:
+    """Add or drop a crate, or change its deps and dev-dependencies (cycles allowed)."""
+    folder = draw(st.sampled_from(PACKAGES))
+    path = f"{folder}/Cargo.toml"
+    if path in head.files and draw(st.booleans()):
+        head.files.pop(path)
+        return
+    crates = sorted(p.rsplit("/", 1)[0] for p in head.files if p.endswith("/Cargo.toml"))
+    deps, dev = split_deps(draw, folder, [*crates, folder])
+    head.files[path] = (cargo_manifest(folder, deps, dev), False)
 
 
 def _edit_manifest(draw: st.DrawFn, head: Tree) -> None:
@@ -259,8 +326,15 @@ def _load(tree: Tree) -> BuildGraph | None:
         return None  # the edit declared a broken graph (e.g. a dep on a removed target)
 
 
-def check_against_keys(base_tree: Tree, head_tree: Tree) -> list[str]:
-    """Assert the walk equals the key difference; return what the case exercised."""
+KeyFunction = Callable[[BuildGraph, Snapshot], dict[Label, KeyRecord]]
+
+
+def check_against_keys(
+    base_tree: Tree, head_tree: Tree, key_function: KeyFunction = compute_keys
+) -> list[str]:
+    """Assert the walk equals the key difference, face by face; return what the case
+    exercised. A target is affected iff its key differs, and its reason says its
+    interface moved (dependents affected) iff its interface key differs."""
     base_graph, head_graph = _load(base_tree), _load(head_tree)
     assert base_graph is not None
     if head_graph is None:
@@ -271,8 +345,8 @@ def check_against_keys(base_tree: Tree, head_tree: Tree) -> list[str]:
         Side(head_graph, head_snap),
         diff_snapshots(base_snap, head_snap),
     )
-    base_keys = compute_keys(base_graph, base_snap)
-    head_keys = compute_keys(head_graph, head_snap)
+    base_keys = key_function(base_graph, base_snap)
+    head_keys = key_function(head_graph, head_snap)
     expected = {
         label
         for label, record in head_keys.items()
@@ -281,17 +355,29 @@ def check_against_keys(base_tree: Tree, head_tree: Tree) -> list[str]:
     dependents = any(reason.kind == "dependency" for reason in result.targets.values())
     assert set(result.targets) == expected
     assert set(result.removed) == set(base_keys) - set(head_keys)
+    interface_moved = {
+        label
+        for label in expected
+        if label not in base_keys or base_keys[label].interface != head_keys[label].interface
+    }
+    assert {label for label, r in result.targets.items() if r.interface} == interface_moved
+    tests_only = any(not reason.interface for reason in result.targets.values())
     return [
         f"affected {min(len(expected), 3)}+, through dependents: {dependents}",
+        f"tests only: {tests_only}",
         f"inferred deps: {bool(head_graph.inferred)}",
-        f"import cycle: {any(len(c) > 1 for c in components(head_graph))}",
+        f"test edges: {any(head_graph.test_only_deps(t) for t in head_graph.targets)}",
+        f"test imports: {any(v.test for d in head_graph.inferred.values() for v in d.values())}",
+        f"cycle: {any(len(c) > 1 for c in components(head_graph, test_edges=False))}",
     ]
 
 
 @st.composite
-def histories(draw: st.DrawFn) -> tuple[Tree, Tree]:
-    base = draw(workspaces())
-    return base, draw(edits(base))
+def histories(
+    draw: st.DrawFn, kinds: tuple[str, ...] = ("build", "npm", "cargo")
+) -> tuple[Tree, Tree]:
+    base = draw(workspaces(kinds))
+    return base, draw(edits(base, EDITS if "build" in kinds else ECOSYSTEM_EDITS))
 
 
 ORACLE_SETTINGS = settings(
@@ -302,6 +388,14 @@ ORACLE_SETTINGS = settings(
 @ORACLE_SETTINGS
 @given(histories())
 def test_walk_matches_key_oracle(history: tuple[Tree, Tree]) -> None:
+    for exercised in check_against_keys(*history):
+        event(exercised)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(kinds=("npm", "cargo", "cargo")))
+def test_walk_matches_key_oracle_with_ecosystem_cycles(history: tuple[Tree, Tree]) -> None:
+    """Only npm members and crates: dev edges, test imports and cycles are frequent."""
     for exercised in check_against_keys(*history):
         event(exercised)
 
@@ -346,3 +440,53 @@ def test_negative_control_ignoring_import_changes_is_caught(
     monkeypatch.setattr(affected_module, "_import_seeds", lambda base, head: iter(()))
     with pytest.raises(AssertionError):
         check_against_keys(base, head)
+
+
+def helix_like() -> tuple[Tree, Tree]:
+    """Three crates: ``b`` dev-depends on ``a`` (its tests use it), ``c/d`` depends on
+    ``b``; ``a`` is edited. ``a`` and ``b`` are affected, ``c/d`` is not."""
+    base = Tree()
+    base.files["a/Cargo.toml"] = (cargo_manifest("a", [], []), False)
+    base.files["b/Cargo.toml"] = (cargo_manifest("b", [], ["a"]), False)
+    base.files["c/d/Cargo.toml"] = (cargo_manifest("c/d", ["b"], []), False)
+    for folder in ("a", "b", "c/d"):
+        base.files[f"{folder}/x.py"] = (folder.encode(), False)
+    head = base.copy()
+    head.files["a/x.py"] = (b"edited", False)
+    return base, head
+
+
+def test_a_test_only_edge_affects_the_dependent_and_stops_there() -> None:
+    base, head = helix_like()
+    check_against_keys(base, head)
+    base_graph, head_graph = _load(base), _load(head)
+    assert base_graph is not None and head_graph is not None
+    result = find_affected(
+        Side(base_graph, base.snapshot()),
+        Side(head_graph, head.snapshot()),
+        diff_snapshots(base.snapshot(), head.snapshot()),
+    )
+    assert sorted(str(label) for label in result.targets) == ["//a:a", "//b:b"]
+
+
+def full_key_reader(graph: BuildGraph, snapshot: Snapshot) -> dict[Label, KeyRecord]:
+    """Wrong keys: each dependent reads its deps' full keys, as if every edge carried."""
+    wrong = replace(graph)
+    wrong.__dict__["carrying"] = {t: frozenset(graph.direct_deps(t)) for t in graph.targets}
+    return compute_keys(wrong, snapshot)
+
+
+def test_negative_control_a_dependent_reading_a_full_key_is_caught() -> None:
+    """Keys where a dependent reads a dep's full key instead of its interface key
+    disagree with the walk: the oracle must notice."""
+    with pytest.raises(AssertionError):
+        check_against_keys(*helix_like(), key_function=full_key_reader)
+
+
+def test_negative_control_a_walk_that_carries_test_edges_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A walk that goes on past a test-only edge affects ``c/d``: the oracle must notice."""
+    monkeypatch.setattr(BuildGraph, "carries", lambda self, label, dep: True)
+    with pytest.raises(AssertionError):
+        check_against_keys(*helix_like())
