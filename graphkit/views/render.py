@@ -199,6 +199,8 @@ def key_diff_json(
         "before": before.key if before else None,
         "after": after.key if after else None,
         "same": before is not None and after is not None and before.key == after.key,
+        "interface_before": before.interface if before else None,
+        "interface_after": after.interface if after else None,
         "differences": [
             {"input": d.input, "before": d.before, "after": d.after}
             for d in (levels[0][1] if levels else [])
@@ -228,6 +230,10 @@ def key_diff_text(
     if before.key == after.key:
         return f"{label}: key {after.key} is the same at both revisions"
     lines = [f"{label}: key {before.key} -> {after.key}"]
+    if before.interface == after.interface:
+        lines.append(f"  interface key {after.interface} is the same: dependents not affected")
+    else:
+        lines.append(f"  interface key {before.interface} -> {after.interface}")
     for depth, (lbl, diffs) in enumerate(levels):
         indent = "  " * depth
         if depth:
