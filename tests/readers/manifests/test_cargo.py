@@ -197,7 +197,9 @@ helix-loader = { path = "../helix-loader" }
 helix-tui = { path = "../helix-tui" }
 helix-core = { path = "../helix-core", features = ["test"] }
 """
-    tui = b'[package]\nname = "helix-tui"\n[dependencies]\nhelix-view = { path = "../helix-view" }\n'
+    tui = (
+        b'[package]\nname = "helix-tui"\n[dependencies]\nhelix-view = { path = "../helix-view" }\n'
+    )
     files = {"Cargo.toml": root, "helix-view/Cargo.toml": view, "helix-tui/Cargo.toml": tui}
     for name in ("helix-core", "helix-lsp", "helix-loader"):
         files[f"{name}/Cargo.toml"] = f'[package]\nname = "{name}"\n'.encode()
