@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import pygit2
@@ -490,3 +490,45 @@ def test_negative_control_a_walk_that_carries_test_edges_is_caught(
     monkeypatch.setattr(BuildGraph, "carries", lambda self, label, dep: True)
     with pytest.raises(AssertionError):
         check_against_keys(*helix_like())
+
+
+def hide_notes(graph: BuildGraph, label: Label, files: Iterable[str]) -> frozenset[str]:
+    """A stand-in classification: ``notes.md`` files are outside every interface."""
+    return frozenset(p for p in files if p.endswith("notes.md"))
+
+
+def test_files_outside_the_interface_key_their_target_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hook for non-interface files: once it names a file, an edit there affects
+    its target (tests only) and no dependent, and random histories still agree."""
+    import graphkit.analysis.keys as keys_module
+
+    monkeypatch.setattr(keys_module, "non_interface_files", hide_notes)
+    monkeypatch.setattr(affected_module, "non_interface_files", hide_notes)
+    base = Tree()
+    base.files["a/Cargo.toml"] = (cargo_manifest("a", [], []), False)
+    base.files["b/Cargo.toml"] = (cargo_manifest("b", ["a"], []), False)
+    for folder in ("a", "b"):
+        base.files[f"{folder}/x.py"] = (folder.encode(), False)
+    base.files["a/notes.md"] = (b"notes", False)
+    head = base.copy()
+    head.files["a/notes.md"] = (b"edited", False)
+    check_against_keys(base, head)
+    graph = _load(head)
+    assert graph is not None
+    result = find_affected(
+        Side(_load(base) or graph, base.snapshot()),
+        Side(graph, head.snapshot()),
+        diff_snapshots(base.snapshot(), head.snapshot()),
+    )
+    assert {str(k): str(v) for k, v in result.targets.items()} == {
+        "//a:a": "a/notes.md modified (tests only: dependents not affected)"
+    }
+
+    @settings(max_examples=100, deadline=None, database=None, derandomize=True)
+    @given(histories())
+    def agrees(history: tuple[Tree, Tree]) -> None:
+        check_against_keys(*history)
+
+    agrees()

@@ -318,13 +318,29 @@ def _package_input_changes(
     for label, files in sorted(after.items()):
         old = before.get(label, {})
         if files != old:
-            path = min(p for p in old.keys() | files.keys() if old.get(p) != files.get(p))
+            differ = sorted(p for p in old.keys() | files.keys() if old.get(p) != files.get(p))
+            path = differ[0]
             if path in old and path in files:
                 verb = "changed"
             else:
                 verb = "no longer an input" if path in old else "now an input"
             where = label.package or "root"
-            yield label, Reason("package", f"{path} {verb} (layout of package {where} changed)")
+            detail = f"{path} {verb} (layout of package {where} changed)"
+            # The interface moved unless every differing file is outside it on both sides.
+            hidden = all(
+                side.graph.targets.get(label) is None
+                or set(differ) <= non_interface_files(side.graph, label, differ)
+                for side in (base, head)
+            )
+            if (
+                hidden
+                and label in base.graph.targets
+                and base.graph.targets[label] == (head.graph.targets[label])
+            ):
+                note = " (tests only: dependents not affected)"
+                yield label, Reason("package", detail + note, interface=False)
+            else:
+                yield label, Reason("package", detail)
 
 
 def _dirty_inputs(side: Side, dirty: set[str]) -> dict[Label, dict[str, object]]:

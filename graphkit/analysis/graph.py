@@ -39,7 +39,7 @@ from graphkit.readers.rules import builtin_rule_files, load_rules
 from graphkit.tomldoc import line_of
 
 Reader = Callable[[str, FileEntry], bytes]
-MEMO_FORMAT = 7  # 6: WorkspaceConfig.default_branch may be None, root_tasks; 7: warnings, exclude
+MEMO_FORMAT = 8  # 6: default_branch may be None, root_tasks; 7: warnings, exclude; 8: edge kinds
 
 # A glob list as regular expressions: (any of these must match, none of these may).
 Translation = tuple[tuple[str, ...], tuple[str, ...]]

@@ -46,7 +46,7 @@ class KeyInputs:
     label: Label
     rule: Rule
     target: Target
-    files: tuple[FileId, ...]  # the input files in the interface
+    files: tuple[FileId, ...]  # every input file of this face
     # (dep, its interface key) for the deps reached through edges that carry (declared
     # or inferred) outside the target's cycle, sorted by label.
     deps: tuple[tuple[Label, str], ...]
@@ -58,16 +58,18 @@ class KeyInputs:
     # cycle has no dep-first order, so every member's key covers all members' inputs.
     cycle: tuple[tuple[Label, str], ...] = ()
     # The full face only (empty in an interface): (dep, its interface key) of the deps
-    # only the target's tests use, and the input files outside the interface.
+    # only the target's tests use, and the paths of ``files`` outside the interface.
     test_deps: tuple[tuple[Label, str], ...] = ()
-    private_files: tuple[FileId, ...] = ()
+    private: tuple[str, ...] = ()
     scheme: int = KEY_SCHEME
 
     def interface(self) -> KeyInputs:
         """The inputs of the interface key: these without the full face's extras."""
-        if not self.test_deps and not self.private_files:
+        if not self.test_deps and not self.private:
             return self
-        return replace(self, test_deps=(), private_files=())
+        hidden = set(self.private)
+        files = tuple(f for f in self.files if f[0] not in hidden)
+        return replace(self, files=files, test_deps=(), private=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +168,8 @@ def encode(inputs: KeyInputs) -> bytes:
     # them out is unambiguous.
     if inputs.test_deps:
         enc.texts("test_deps", [f"{label}={key}" for label, key in sorted(inputs.test_deps)])
-    if inputs.private_files:
-        enc.files("private_files", sorted(inputs.private_files))
+    if inputs.private:
+        enc.texts("private", sorted(inputs.private))
     return enc.bytes()
 
 
@@ -207,18 +209,18 @@ def compute_keys(
         inputs = graph.inputs(snapshot)
     global_files = tuple(_file_ids(snapshot, graph.global_inputs(snapshot)))
     # Each target's interface inputs, interface key, and files outside its interface.
-    faces: dict[Label, tuple[KeyInputs, str, tuple[FileId, ...]]] = {}
+    faces: dict[Label, tuple[KeyInputs, str, list[str]]] = {}
     for members in components(graph, test_edges=False):
         if wanted is not None and members[0] not in wanted:
             continue  # a cycle is wanted whole or not at all: its members reach each other
         own: dict[Label, KeyInputs] = {}
-        private: dict[Label, tuple[FileId, ...]] = {}
+        private: dict[Label, list[str]] = {}
         for label in members:
             target = graph.targets[label]
             outside = sorted(graph.carrying[label].difference(members))
             files = inputs[label]
             hidden = non_interface_files(graph, label, files)
-            private[label] = tuple(_file_ids(snapshot, (p for p in files if p in hidden)))
+            private[label] = [p for p in files if p in hidden] if hidden else []
             own[label] = KeyInputs(
                 label=label,
                 rule=graph.rules[target.rule],
@@ -239,12 +241,13 @@ def compute_keys(
             in_cycle = replace(key_inputs, cycle=cycle)
             faces[label] = (in_cycle, hash_inputs(in_cycle), private[label])
     records: dict[Label, KeyRecord] = {}
-    for label, (interface, interface_key, hidden_files) in faces.items():
+    for label, (interface, interface_key, private_paths) in faces.items():
         tests = tuple((dep, faces[dep][1]) for dep in graph.test_only_deps(label))
-        if not tests and not hidden_files:
+        if not tests and not private_paths:
             records[label] = KeyRecord(interface_key, interface, interface_key)
             continue
-        full = replace(interface, test_deps=tests, private_files=hidden_files)
+        every_file = tuple(_file_ids(snapshot, inputs[label]))
+        full = replace(interface, files=every_file, test_deps=tests, private=tuple(private_paths))
         records[label] = KeyRecord(hash_inputs(full), full, interface_key)
     return records
 
@@ -284,7 +287,7 @@ def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
     same("dep kinds", dict(a.target.dep_kinds), dict(b.target.dep_kinds))
     same("test-only deps list", a.target.test_deps, b.target.test_deps)
     out.extend(_diff_files("file", a.files, b.files))
-    out.extend(_diff_files("file outside the interface", a.private_files, b.private_files))
+    same("files outside the interface", a.private, b.private)
     for name, x, y in (("dep", a.deps, b.deps), ("test-only dep", a.test_deps, b.test_deps)):
         a_deps, b_deps = dict(x), dict(y)
         for dep in sorted(a_deps.keys() | b_deps.keys()):

@@ -126,9 +126,7 @@ def key_json(record: KeyRecord) -> dict[str, Any]:
             "test_deps": [str(d) for d in target.test_deps],
         },
         "files": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.files],
-        "private_files": [
-            {"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.private_files
-        ],
+        "outside_interface": list(inputs.private),
         "deps": {str(label): key for label, key in inputs.deps},
         "test_deps": {str(label): key for label, key in inputs.test_deps},
         "import_cycle": {str(label): own for label, own in inputs.cycle},
@@ -163,9 +161,9 @@ def key_text(record: KeyRecord) -> str:
         lines.append(f"  attr {name:<8} {json.dumps(value)}")
     lines.append(f"  files ({len(data['files'])}):")
     lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in data["files"])
-    if data["private_files"]:
-        lines.append(f"  files outside the interface ({len(data['private_files'])}):")
-        lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in data["private_files"])
+    if data["outside_interface"]:
+        lines.append(f"  of which outside the interface ({len(data['outside_interface'])}):")
+        lines.extend(f"    {path}" for path in data["outside_interface"])
     lines.append(f"  dep interface keys, declared and from imports ({len(data['deps'])}):")
     lines.extend(f"    {key}  {label}" for label, key in data["deps"].items())
     if data["test_deps"]:
