@@ -150,12 +150,13 @@ def test_why_path_follows_the_recorded_chain(browser: WebDriver, page: Path) -> 
     browser.find_element(By.ID, "show-why").click()
     wait_ready(browser)
     chain = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#why-chain li")]
+    cause = "(interface: libs/util/src/util/strings.py modified)"
     assert chain == [
-        "//services/gateway:test: depends on //services/gateway:gateway",
-        "//services/gateway:gateway: depends on //services/web:web",
-        "//services/web:web: depends on //libs/api:api",
-        "//libs/api:api: depends on //libs/core:core",
-        "//libs/core:core: depends on //libs/util:util",
+        f"//services/gateway:test: depends on //services/gateway:gateway {cause}",
+        f"//services/gateway:gateway: depends on //services/web:web {cause}",
+        f"//services/web:web: depends on //libs/api:api {cause}",
+        f"//libs/api:api: depends on //libs/core:core {cause}",
+        f"//libs/core:core: depends on //libs/util:util {cause}",
         "//libs/util:util: libs/util/src/util/strings.py modified",
     ]
     assert len(shown(browser)) == 6
