@@ -155,7 +155,10 @@ def test_a_linked_package_bump_reaches_the_linker_through_its_key(
         "//packages/api:api",
         "//tooling/eslint:eslint",
     ]
-    assert data["reasons"]["//tooling/eslint:eslint"] == "depends on //packages/api:api"
+    assert data["reasons"]["//tooling/eslint:eslint"] == (
+        "depends on //packages/api:api "
+        "(interface: pnpm-lock.yaml: @babel/core 7.28.0 integrity changed)"
+    )
 
 
 # withastro/astro: pnpm re-resolves a peer, and `debug` gains `supports-color`, which

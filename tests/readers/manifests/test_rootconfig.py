@@ -406,10 +406,13 @@ def test_dynamic_dependencies_take_their_edges_from_uv_lock_and_imports(
     # slim depends on graph in uv.lock only, the root on slim; evals imports graph.
     assert data["affected"] == PYTHON
     assert data["reasons"]["//pydantic_ai_slim:pydantic_ai_slim"] == (
-        "depends on //pydantic_graph:pydantic_graph"
+        "depends on //pydantic_graph:pydantic_graph "
+        "(interface: pydantic_graph/pydantic_graph/__init__.py modified)"
     )
     assert data["reasons"]["//pydantic_evals:pydantic_evals"].startswith(
-        "depends on //pydantic_graph:pydantic_graph (pydantic_evals/pydantic_evals/__init__.py:1"
+        "depends on //pydantic_graph:pydantic_graph (interface: "
+        "pydantic_graph/pydantic_graph/__init__.py modified; "
+        "pydantic_evals/pydantic_evals/__init__.py:1"
     )
 
 
