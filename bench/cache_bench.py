@@ -5,6 +5,7 @@ Usage::
     python bench/cache_bench.py                  # 1 and 4 client processes, all servers
     python bench/cache_bench.py --rounds 3       # as recorded in RESULTS.md
     python bench/cache_bench.py --clients 1 --skip-buildgrid
+    python bench/cache_bench.py --workloads BatchReadBlobs "ByteStream Read" --skip-bare
 
 Every workload runs in N client *processes* (not threads: one Python process cannot
 saturate a server), started together on a barrier; throughput is total work divided
@@ -20,7 +21,8 @@ by the slowest client's wall time. Workloads (from issue 4):
   least any disk-backed cache does with an upload.
 
 Every phase starts with the machine's dirty pages written out (``os.sync``), so no
-phase pays for the disk writeback of the ones before it.
+phase pays for the disk writeback of the ones before it. ``--workloads`` times only
+the named phases; the uploads a timed read needs still run first, untimed.
 
 BuildGrid (PyPI ``buildgrid`` 0.4.x) runs from its own virtualenv (``--buildgrid-venv``,
 default ``bench/.work/bgvenv``) as a cache-only server with disk storage. All servers
@@ -108,15 +110,17 @@ class Server:
             self.process.kill()
 
 
-def start_graphkit(data: Path) -> Server:
+def start_graphkit(data: Path, root: Path = ROOT) -> Server:
+    """``graphkit cache serve`` from the source tree at ``root`` (this one by default)."""
     port = free_port()
     cmd = [sys.executable, "-m", "graphkit", "cache", "serve", "--listen", f"127.0.0.1:{port}",
            "--dir", str(data / "graphkit"), "--max-size", "20GiB"]
-    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+                               env={**os.environ, "PYTHONPATH": str(root)})
     wait_listening(port, process)
-    return Server("graphkit (disk)", port, "", process)
+    where = "" if root == ROOT else f" from {root}"
+    return Server(f"graphkit (disk){where}", port, "", process)
 
 
 BUILDGRID_CONFIG = """\
@@ -253,8 +257,13 @@ def start_together(barrier: Any, client: int) -> None:
     barrier.wait()
 
 
+# The phase that stores what a read phase reads.
+NEEDS = {"BatchReadBlobs": "BatchUpdateBlobs", "FindMissingBlobs": "BatchUpdateBlobs",
+         "ByteStream Read": "ByteStream Write", "GetActionResult": "UpdateActionResult"}
+
+
 def run_cache_client(port: int, instance: str, client: int, batches: int, barrier: Any,
-                     results: Any) -> None:
+                     results: Any, workloads: frozenset[str] | None = None) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     cas = re_grpc.ContentAddressableStorageStub(channel)
     bs = bs_grpc.ByteStreamStub(channel)
@@ -263,6 +272,10 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
     out: dict[str, tuple[float, float, float]] = {}  # name -> (seconds, items, bytes)
 
     def timed(name: str, func: Callable[[], tuple[int, int]]) -> None:
+        if workloads is not None and name not in workloads:
+            if any(NEEDS.get(w) == name for w in workloads):
+                func()  # Untimed: it stores what a timed phase reads.
+            return
         start_together(barrier, client)
         start = time.perf_counter()
         items, nbytes = func()
@@ -369,7 +382,7 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
 
 
 def run_bare_client(port: int, instance: str, client: int, batches: int, barrier: Any,
-                    results: Any) -> None:
+                    results: Any, workloads: frozenset[str] | None = None) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     unary = channel.unary_unary("/bare.Bare/Unary")
     stream = channel.stream_unary("/bare.Bare/Stream")
@@ -393,12 +406,13 @@ def run_bare_client(port: int, instance: str, client: int, batches: int, barrier
     results.put(out)
 
 
-def measure(server: Server, clients: int, batches: int,
-            target: Callable[..., None]) -> dict[str, dict[str, float]]:
+def measure(server: Server, clients: int, batches: int, target: Callable[..., None],
+            workloads: frozenset[str] | None = None) -> dict[str, dict[str, float]]:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients), ctx.Queue()
     procs = [ctx.Process(target=target, args=(server.port, server.instance, i, batches,
-                                              barrier, results)) for i in range(clients)]
+                                              barrier, results, workloads))
+             for i in range(clients)]
     for p in procs:
         p.start()
     outs = [results.get(timeout=900) for _ in procs]
@@ -421,6 +435,7 @@ GOALS = [  # (workload, compared with, on server, goal ratio)
     ("ByteStream Write", "1 MiB-chunk stream", "bare", 0.6),
     ("ByteStream Write", "... + SHA-256 + file", "bare", None),
     ("ByteStream Read", "1 MiB-chunk stream", "bare", 0.6),
+    ("ByteStream Read", "ByteStream Read", "buildgrid", 1.5),  # Issue 12.
     ("GetActionResult", "no-op unary", "bare", 0.9),
 ]
 
@@ -453,6 +468,23 @@ def ratios(rounds: list[dict[str, Any]], clients: int) -> list[str]:
     return lines
 
 
+def baseline_ratios(rounds: list[dict[str, Any]], clients: int) -> list[str]:
+    """This tree's figures over the baseline tree's, median of the per-round ratios."""
+    lines = []
+    names = {n for results in rounds for n in results.get(f"graphkit x{clients}", {})}
+    for name in sorted(names):
+        per_round = [
+            results[f"graphkit x{clients}"][name]["per_s"]
+            / results[f"baseline x{clients}"][name]["per_s"]
+            for results in rounds
+            if name in results.get(f"baseline x{clients}", {})
+        ]
+        if per_round:
+            spread = f" ({min(per_round):.2f}-{max(per_round):.2f})" if len(per_round) > 1 else ""
+            lines.append(f"  {name:<18} {statistics.median(per_round):6.2f}{spread}")
+    return lines
+
+
 def medians(tables: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     """Each figure's median over the rounds."""
     return {name: {unit: statistics.median(t[name][unit] for t in tables)
@@ -476,16 +508,27 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--batches", type=int, default=5, help="2,000-blob batches per client")
     parser.add_argument("--skip-buildgrid", action="store_true")
+    parser.add_argument("--skip-bare", action="store_true")
+    parser.add_argument("--baseline", type=Path, metavar="TREE",
+                        help="also run graphkit from another source tree (e.g. a `git archive`"
+                             " of an earlier commit) and print this tree's ratios to it")
+    parser.add_argument("--workloads", nargs="+", metavar="NAME",
+                        help="time only these phases (e.g. BatchReadBlobs 'ByteStream Read')")
     parser.add_argument("--buildgrid-venv", type=Path, default=WORK / "bgvenv")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every server in turn; ratios are medians of rounds")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    workloads = frozenset(args.workloads) if args.workloads else None
     starters: list[tuple[str, Callable[[Path], Server], Callable[..., None]]] = [
         ("graphkit", start_graphkit, run_cache_client),
-        ("bare", start_bare, run_bare_client),
     ]
+    if args.baseline is not None:
+        baseline = args.baseline.resolve()
+        starters.append(("baseline", lambda d: start_graphkit(d, baseline), run_cache_client))
+    if not args.skip_bare:
+        starters.append(("bare", start_bare, run_bare_client))
     if not args.skip_buildgrid:
         starters.insert(1, ("buildgrid",
                             lambda d: start_buildgrid(d, args.buildgrid_venv), run_cache_client))
@@ -509,7 +552,7 @@ def main() -> None:
                     shutil.rmtree(data, ignore_errors=True)
                     continue
                 try:
-                    table = measure(server, clients, args.batches, client)
+                    table = measure(server, clients, args.batches, client, workloads)
                 finally:
                     server.stop()
                     shutil.rmtree(data, ignore_errors=True)
@@ -522,6 +565,9 @@ def main() -> None:
     for clients in args.clients:
         print(f"\ngraphkit vs the goals, {clients} client process(es)")
         print("\n".join(ratios(rounds, clients)))
+        if args.baseline is not None:
+            print(f"\ngraphkit vs the baseline tree, {clients} client process(es)")
+            print("\n".join(baseline_ratios(rounds, clients)))
     where = machine()
     print(f"\nmachine: {where}")
     if args.json:

@@ -17,10 +17,15 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from graphkit.cache.digest import Digest
+from graphkit.cache.store.staging import Stage
 from graphkit.errors import CacheError
 
 # Bytes read at a time when a seek or a drain reads past data the caller skips.
 _SKIP_CHUNK = 1024 * 1024
+# Blobs at least this large are hashed on a helper thread while the caller sends the
+# chunk it was just given (hashlib releases the GIL); smaller ones cost less than the
+# hand-off and are hashed in place.
+_PIPELINE_SIZE = 4 * 1024 * 1024
 
 
 class DamagedBlob(CacheError):
@@ -42,6 +47,9 @@ class VerifiedReader(io.RawIOBase):
         self._on_damage = on_damage
         self._hash = hashlib.sha256()
         self._position = 0
+        self._hasher: Stage | None = None
+        if digest.size >= _PIPELINE_SIZE:
+            self._hasher = Stage("read-hash", self._hash.update)
 
     def readable(self) -> bool:
         return True
@@ -69,11 +77,21 @@ class VerifiedReader(io.RawIOBase):
         chunk = self._file.read(wanted)
         if not chunk:
             self._damaged(f"blob {self._digest} ends after {self._position} bytes")
-        self._hash.update(chunk)
+        if self._hasher is None:
+            self._hash.update(chunk)
+        else:
+            self._hasher.put(chunk)
         self._position += len(chunk)
-        if self._position == self._digest.size and self._hash.hexdigest() != self._digest.hash:
-            self._damaged(f"blob {self._digest} does not hash to its digest any more")
+        if self._position == self._digest.size:
+            self._finish_hashing()
+            if self._hash.hexdigest() != self._digest.hash:
+                self._damaged(f"blob {self._digest} does not hash to its digest any more")
         return chunk
+
+    def _finish_hashing(self) -> None:
+        if self._hasher is not None:
+            self._hasher.close()
+            self._hasher = None
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
@@ -86,6 +104,7 @@ class VerifiedReader(io.RawIOBase):
             pass
 
     def close(self) -> None:
+        self._finish_hashing()  # Ends the helper thread of a read given up early.
         self._file.close()
         super().close()
 
