@@ -56,7 +56,7 @@ def is_live_upload(entry: Path) -> bool:
     return True
 
 
-class Stage:
+class _Stage:
     """A helper thread applying ``work`` to each chunk in order, then passing it on.
 
     The queue is bounded, so a slow stage holds back the one feeding it instead of
@@ -67,7 +67,7 @@ class Stage:
         self,
         name: str,
         work: Callable[[bytes | memoryview], None],
-        then: Stage | None = None,
+        then: _Stage | None = None,
     ) -> None:
         self._work = work
         self._then = then
@@ -119,7 +119,7 @@ class StagedWriter:
         self._hash = hashlib.sha256()
         self._size = 0
         self._done = False
-        self._pipeline: Stage | None = None
+        self._pipeline: _Stage | None = None
         self._error: OSError | None = None
         # The pid in the name lets a restarted server tell live uploads from leftovers.
         fd, self._path = tempfile.mkstemp(dir=staging, prefix=f"up-{os.getpid()}-")
@@ -147,8 +147,8 @@ class StagedWriter:
                 self._file.flush()  # Large chunks bypass the buffer from here on.
             except OSError as exc:  # Reported by commit().
                 self._error = exc
-            writer = Stage("upload-write", self._write_through)
-            self._pipeline = Stage("upload-hash", self._hash.update, then=writer)
+            writer = _Stage("upload-write", self._write_through)
+            self._pipeline = _Stage("upload-hash", self._hash.update, then=writer)
         self._pipeline.put(chunk)
 
     def _append(self, chunk: bytes | memoryview) -> None:

@@ -67,7 +67,7 @@ def test_a_flipped_byte_in_a_blob_file_is_data_loss_then_repaired_by_an_upload(
     served: tuple[CacheServer, Client, Path],
 ) -> None:
     _server, c, directory = served
-    data = pattern(b"large blob ", 5 * 1024 * KIB)  # Hashed on a helper thread.
+    data = pattern(b"large blob ", 5 * 1024 * KIB)
     c.write(data)
     flip_byte(value_file(directory), b"large blob " * 100)
     code, message = code_of(lambda: c.read(pdigest(data)))
