@@ -396,18 +396,20 @@ class DiskBackend:
         """Bytes on disk: the index plus value files."""
         return int(self._cache.volume())
 
-    def reserve(self, size: int) -> Reservation:
-        """Room for a blob of ``size`` bytes, made now, before its bytes arrive.
-
-        Raises InvalidRequest when the blob is larger than ``max_blob_size``, and NoRoom
-        when it does not fit beside the uploads already in flight (evicting stored
-        entries cannot help then; the client may retry later).
-        """
+    def check_blob_size(self, size: int) -> None:
+        """Raise InvalidRequest for a blob larger than ``max_blob_size``."""
         if size > self.max_blob_size:
             raise InvalidRequest(
                 f"blob of {size} bytes is larger than this cache's limit of "
                 f"{self.max_blob_size} bytes per blob (--max-blob-size)"
             )
+
+    def reserve(self, size: int) -> Reservation:
+        """Room for ``size`` bytes (a blob, or a batch of them), made before they arrive.
+
+        Raises NoRoom when they do not fit beside the uploads already in flight
+        (evicting stored entries cannot help then; the client may retry later).
+        """
         with self._reserve_lock:
             index = self._index_bytes()
             if index + self._reserved + size > self.max_size:
@@ -648,6 +650,7 @@ class LocalStore:
 
     def writer(self, digest: Digest) -> StagedWriter:
         """See Store.writer. Reserves the blob's room first (see DiskBackend.reserve)."""
+        self._backend.check_blob_size(digest.size)
         reservation = self._backend.reserve(digest.size)
 
         def adopt(verified: Digest, staged: StagedFile) -> None:

@@ -119,3 +119,27 @@ def test_a_backend_holds_volume_plus_reservations_under_max_size(tmp_path: Path)
     with pytest.raises(InvalidRequest, match="larger than this cache's limit"):
         DiskBackend(tmp_path / "small", max_size=4 * MIB).namespace().writer(
             digest_of(pattern(97, MIB + 1)))
+
+
+def test_blobs_their_own_write_evicted_are_never_acknowledged(tmp_path: Path) -> None:
+    # A cache whose budget leaves no room for the index to grow: storing ten small
+    # blobs grows the index past max_size, and the eviction that follows takes them.
+    probe = DiskBackend(tmp_path / "probe", max_size=1 << 30)
+    index = probe._index_bytes()
+    probe.close()
+    blobs = [f"small blob {i} ".encode() * 90 for i in range(10)]
+    total = sum(len(b) for b in blobs)
+    backend = DiskBackend(tmp_path / "cache", max_size=index + total + 100)
+    store = backend.namespace()
+    with pytest.raises(NoRoom, match="evicted as soon as it was stored"):
+        store.put_many([(digest_of(b), b) for b in blobs])
+    assert store.find_missing([digest_of(blobs[0])]) == [digest_of(blobs[0])]
+
+
+def test_a_batch_larger_than_max_blob_size_is_fine_when_each_blob_fits(tmp_path: Path) -> None:
+    store = DiskBackend(tmp_path, max_size=4 * MIB, max_blob_size=64 * KIB).namespace()
+    blobs = [pattern(i, 60 * KIB) for i in range(8)]  # 480 KiB in all.
+    assert store.put_many([(digest_of(b), b) for b in blobs]) == [None] * 8
+    too_large = pattern(9, 65 * KIB)
+    (verdict,) = store.put_many([(digest_of(too_large), too_large)])
+    assert verdict is not None and "larger than this cache's limit" in verdict
