@@ -19,7 +19,7 @@ from graphkit.analysis.graph import BuildGraph, components
 from graphkit.labels import Label
 
 # Bump when the shape of the embedded data changes; the page checks it.
-PAGE_FORMAT = 1
+PAGE_FORMAT = 2
 
 
 def page_data(
@@ -44,9 +44,12 @@ def page_data(
     names: dict[Label, list[str]] = {}
     for alias, label in graph.aliases.items():
         names.setdefault(label, []).append(alias)
+    # Cycles whose members share their inputs: closed by edges that carry.
     cycle_of = {
         label: index
-        for index, members in enumerate(c for c in components(graph) if len(c) > 1)
+        for index, members in enumerate(
+            c for c in components(graph, test_edges=False) if len(c) > 1
+        )
         for label in members
     }
     targets = []
@@ -67,19 +70,20 @@ def page_data(
         )
     edges = []
     for label in shown:
-        declared = set(graph.targets[label].deps)
         for dep in sorted(graph.direct_deps(label)):
             if dep not in keep:
                 continue
-            via = graph.via_import(label, dep) if dep not in declared else None
-            in_cycle = label in cycle_of and cycle_of[label] == cycle_of.get(dep)
+            via = graph.via_import(label, dep)
+            carries = graph.carries(label, dep)
             edges.append(
                 {
                     "from": str(label),
                     "to": str(dep),
-                    "kind": "import" if via is not None else "declared",
+                    # declared, import or test (test-only: it never reaches dependents)
+                    "kind": "test" if not carries else "import" if via is not None else "declared",
+                    "label": graph.edge_kind(label, dep),
                     "import": str(via) if via is not None else None,
-                    "cycle": in_cycle,
+                    "cycle": carries and label in cycle_of and cycle_of[label] == cycle_of.get(dep),
                 }
             )
     changed = affected.changed if affected is not None else ()

@@ -125,3 +125,37 @@ def test_unknown_base_is_an_input_error(cli: Cli, monorepo: GitRepo, tmp_path: P
     assert result.exit_code == 2
     assert "nope" in result.output
     assert not out.exists()
+
+
+def test_edges_tell_test_only_deps_and_shared_cycles(
+    make_repo: Callable[..., GitRepo], cli: Cli
+) -> None:
+    # helix's shape: view dev-depends on tui (test-only), tui depends on view; and a
+    # jest-like npm pair whose devDependency cycle carries, so its members share inputs.
+    def crate(name: str, table: str, dep: str) -> str:
+        return f'[package]\nname = "{name}"\nversion = "0.1.0"\n\n[{table}]\n{dep}\n'
+
+    def npm(name: str, **deps: dict[str, str]) -> str:
+        return json.dumps({"name": name, "version": "1.0.0", **deps})
+
+    repo = make_repo(
+        {
+            "Cargo.toml": '[workspace]\nmembers = ["view", "tui"]\n',
+            "view/Cargo.toml": crate("view", "dev-dependencies", 'tui = { path = "../tui" }'),
+            "view/src/lib.rs": "",
+            "tui/Cargo.toml": crate("tui", "dependencies", 'view = { path = "../view" }'),
+            "tui/src/lib.rs": "",
+            "package.json": json.dumps({"name": "root", "workspaces": ["js/*"]}),
+            "js/snap/package.json": npm("snap", devDependencies={"config": "*"}),
+            "js/config/package.json": npm("config", dependencies={"snap": "*"}),
+        }
+    )
+    result = cli(repo.root, "graph", "--format", "html")
+    assert result.exit_code == 0, result.output
+    edges = {(e["from"], e["to"]): e for e in page_of(result.output)["edges"]}
+    test_only = edges[("//view:view", "//tui:tui")]
+    assert (test_only["kind"], test_only["label"], test_only["cycle"]) == ("test", "dev", False)
+    assert edges[("//tui:tui", "//view:view")]["cycle"] is False  # a test edge closes no cycle
+    npm_dev = edges[("//js/snap:snap", "//js/config:config")]
+    assert (npm_dev["kind"], npm_dev["label"], npm_dev["cycle"]) == ("declared", "dev", True)
+    assert edges[("//js/config:config", "//js/snap:snap")]["cycle"] is True

@@ -132,6 +132,7 @@ def test_search_and_click_focus_a_target(browser: WebDriver, page: Path) -> None
     panel = browser.find_element(By.ID, "panel").text
     assert "//libs/core:core" in panel
     assert "python_library" in panel
+    assert "//libs/util:util (normal)" in panel
     assert "depends on //libs/util:util" in panel
     assert "graphkit why //libs/core:core --base " in panel
     # Two levels reach further.

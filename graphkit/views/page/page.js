@@ -5,7 +5,7 @@
 (function () {
   "use strict";
 
-  const FORMAT = 1;
+  const FORMAT = 2;
   const MAX_NODES = 300; // more than this in one drawing is a hairball, and slow to lay out
 
   const data = JSON.parse(document.getElementById("graph-data").textContent);
@@ -138,9 +138,7 @@
   }
 
   function edgeClass(e) {
-    const kinds = [e.kind === "import" ? "import" : e.kind === "dev" || e.kind === "test" ? "test" : "declared"];
-    if (e.cycle) kinds.push("cycle");
-    return kinds.join(" ");
+    return e.kind + (e.cycle ? " cycle" : "");
   }
 
   function folderOf(t) {
@@ -328,7 +326,11 @@
     row("rule", t.rule);
     row("inputs", t.inputs + " file" + (t.inputs === 1 ? "" : "s"));
     row("content key", t.key === null ? "(not computed)" : t.key, "mono");
-    row("deps", String(deps.get(id).length));
+    const edgeList = (edges, end) =>
+      edges.length === 0
+        ? "none"
+        : edges.map((e) => e[end] + " (" + e.label + (e.kind === "test" ? ", test-only" : "") + ")").join(", ");
+    row("deps", edgeList(deps.get(id), "to"), "mono");
     row("dependents", String(dependents.get(id).length));
     row("affected", t.reason === null ? "no" : t.reason);
     const commands = [
