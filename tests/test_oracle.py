@@ -126,8 +126,9 @@ def split_deps(draw: st.DrawFn, folder: str, members: list[str]) -> tuple[list[s
     return [d for d in chosen if d not in dev], dev
 
 
-# JS files of npm members: production code, and a test file whose imports are test edges.
-JS_FILES = ["index.js", "src/x.test.js"]
+# JS files of npm members: production code, a test file whose imports are test edges,
+# test data (never scanned) and docs (outside the interface).
+JS_FILES = ["index.js", "src/x.test.js", "__fixtures__/f.js", "CHANGELOG.md"]
 
 
 @st.composite

@@ -28,7 +28,7 @@ from graphkit.analysis.externals import (
     is_lockfile,
     read_externals,
 )
-from graphkit.analysis.faces import non_interface_files
+from graphkit.analysis.faces import hidden_files, non_interface_files
 from graphkit.analysis.graph import BuildGraph, Reader, package_inputs
 from graphkit.labels import Label
 from graphkit.model import Change, ImportVia, Reason, Snapshot, Target
@@ -164,6 +164,8 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
             seed([label], Reason("rule", f"rule {target.rule} changed ({source})"))
     for label, reason in _import_seeds(base.graph, head.graph):
         seed([label], reason)
+    for label, reason in _exposure_seeds(base, head):
+        seed([label], reason)
     for label, reason in _lockfile_seeds(base, head, changes):
         seed([label], reason)
     dirty = set() if same_graph else _dirty_packages(base.graph, head.graph)
@@ -205,6 +207,23 @@ def _file_reason(base: Side, head: Side, label: Label, path: str, detail: str) -
     if hidden:
         return Reason("file", f"{detail} (tests only: dependents not affected)", interface=False)
     return Reason("file", detail)
+
+
+def _exposure_seeds(base: Side, head: Side) -> Iterable[tuple[Label, Reason]]:
+    """Targets whose interface gained or lost a file that a source began or ceased to
+    read (a test helper another package's tests import, a fixture production code
+    imports, an embedded file): their interface key moves."""
+    for path in sorted(base.graph.exposed ^ head.graph.exposed):
+        if path not in base.snapshot or path not in head.snapshot:
+            continue  # added or removed: the change to the file seeds its owners
+        now = "now" if path in head.graph.exposed else "no longer"
+        for label in head.graph.owners(path):
+            if label not in base.graph.targets:
+                continue  # a new target is seeded as new
+            hides = [hidden_files(side.graph, label, by_name=True) for side in (base, head)]
+            if all(hide is not None and hide(path) for hide in hides):
+                detail = f"{path} {now} read by a source outside its tests (interface changed)"
+                yield label, Reason("imports", detail)
 
 
 def _import_seeds(base: BuildGraph, head: BuildGraph) -> Iterable[tuple[Label, Reason]]:

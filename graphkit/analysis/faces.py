@@ -16,6 +16,7 @@ carries (its interface is everything, as before).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import cache
 
 from graphkit.analysis.graph import BuildGraph, matcher
 from graphkit.labels import Label
@@ -35,6 +36,73 @@ TEST_FILES: Mapping[str, tuple[str, ...]] = {
     "go_module": ("**/*_test.go", "**/testdata/**"),
 }
 
+# Test data: files under these folders are read by tests only, and never scanned for
+# imports (a codemod's fixtures import packages they do not depend on).
+FIXTURE_FOLDERS: tuple[str, ...] = ("__testfixtures__", "__fixtures__", "fixtures")
+FIXTURES: tuple[str, ...] = tuple(f"**/{folder}/**" for folder in FIXTURE_FOLDERS)
+
+# Docs and project chrome: no build of a dependent reads them.
+CHROME: tuple[str, ...] = ("**/*.md", "**/CHANGELOG*", "**/LICENSE*", ".github/**")
+
+# Test data of a crate: top-level folders only, since a folder below src/ may hold
+# modules (`mod fixtures;`) that the crate compiles.
+CRATE_FIXTURES: tuple[str, ...] = tuple(f"{folder}/**" for folder in FIXTURE_FOLDERS)
+
+# Package-relative globs of the files outside the interface of each ecosystem rule.
+# Go compiles every non-test .go file of a package folder, fixtures/ ones too.
+NOT_INTERFACE: Mapping[str, tuple[str, ...]] = {
+    "npm_package": TEST_FILES["npm_package"] + FIXTURES + CHROME,
+    "python_package": TEST_FILES["python_package"] + FIXTURES + CHROME,
+    "cargo_crate": TEST_FILES["cargo_crate"] + CRATE_FIXTURES + CHROME,
+    "go_module": TEST_FILES["go_module"] + CHROME,
+}
+
+# Rules whose build reads nothing but these files (and the exposed ones: embeds): every
+# other file of the target is outside its interface. Go has no build scripts; cgo
+# compiles the C, C++, Objective-C, Fortran, assembly and SWIG files of a package
+# folder and links its .syso files. Crates have build scripts and proc macros
+# (askama templates, sqlx migrations, rust-embed folders) that read files by paths
+# graphkit cannot see, so a crate has no such list: its unknown files stay.
+BUILD_FILES: Mapping[str, tuple[str, ...]] = {
+    "go_module": (
+        "**/*.go",
+        "go.mod",
+        "go.sum",
+        "go.work",
+        "go.work.sum",
+        "vendor/modules.txt",
+        *(
+            f"**/*.{ext}"
+            for ext in (
+                "c",
+                "h",
+                "cc",
+                "cpp",
+                "cxx",
+                "hh",
+                "hpp",
+                "hxx",
+                "m",
+                "s",
+                "S",
+                "sx",
+                "f",
+                "F",
+                "for",
+                "f90",
+                "swig",
+                "swigcxx",
+                "syso",
+            )
+        ),
+    ),
+}
+
+
+def is_fixture(path: str) -> bool:
+    """True when ``path`` lies under a test-data folder (see ``FIXTURE_FOLDERS``)."""
+    return any(part in FIXTURE_FOLDERS for part in path.split("/")[:-1])
+
 
 def test_files(graph: BuildGraph, label: Label) -> Callable[[str], bool] | None:
     """A predicate on repo paths naming ``label``'s test files, or None when its rule
@@ -51,9 +119,45 @@ def non_interface_files(graph: BuildGraph, label: Label, files: Iterable[str]) -
     """The input files of ``label`` that are not in its interface: they key its own
     tasks and are hidden from its dependents.
 
-    None yet: every input file is in the interface (unknown means affected, for
-    dependents too). This is where per-ecosystem classification (tests, docs, files
-    the build cannot read) plugs in; ``compute_keys`` and the affected walk already
-    honour whatever it returns.
+    For the ecosystem rules these are test files, test data (fixture folders) and docs
+    and project chrome (``NOT_INTERFACE``), and for a Go module every file its build
+    cannot read (``BUILD_FILES``), unless a source reads them (``BuildGraph.exposed``:
+    imported from another target or from the target's interface, embedded, included).
+    Every other file stays in the interface, unknown ones too: a build script might
+    read them, and unknown means affected, for dependents as well. BUILD.toml rules
+    hide nothing.
     """
-    return frozenset()
+    hidden = hidden_files(graph, label)
+    if hidden is None:
+        return frozenset()
+    return frozenset(path for path in files if hidden(path))
+
+
+def hidden_files(
+    graph: BuildGraph, label: Label, *, by_name: bool = False
+) -> Callable[[str], bool] | None:
+    """A predicate on repo paths naming the files of ``label`` outside its interface,
+    or None when its rule hides none. ``by_name``: the files the names alone would
+    hide, exposed ones too."""
+    rule = graph.targets[label].rule
+    patterns = NOT_INTERFACE.get(rule)
+    if patterns is None:
+        return None
+    hide = _cached_matcher(patterns)
+    build = BUILD_FILES.get(rule)
+    read = _cached_matcher(build) if build is not None else None
+    prefix = len(label.package) + 1 if label.package else 0
+    exposed = frozenset() if by_name else graph.exposed
+
+    def hidden(path: str) -> bool:
+        relative = path[prefix:]
+        if path in exposed:
+            return False
+        return hide(relative) or (read is not None and not read(relative))
+
+    return hidden
+
+
+@cache
+def _cached_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    return matcher(patterns)

@@ -39,7 +39,8 @@ from graphkit.readers.rules import builtin_rule_files, load_rules
 from graphkit.tomldoc import line_of
 
 Reader = Callable[[str, FileEntry], bytes]
-MEMO_FORMAT = 8  # 6: default_branch may be None, root_tasks; 7: warnings, exclude; 8: edge kinds
+# 6: default_branch may be None, root_tasks; 7: warnings, exclude; 8: edge kinds; 9: exposed
+MEMO_FORMAT = 9
 
 # A glob list as regular expressions: (any of these must match, none of these may).
 Translation = tuple[tuple[str, ...], tuple[str, ...]]
@@ -91,6 +92,10 @@ class BuildGraph:
     # Files outside every package that a target's sources compile in (Rust's
     # include_bytes!): inputs of that target, so a change to one affects it.
     included: Mapping[Label, tuple[str, ...]] = field(default_factory=dict)
+    # Files a build reads through a source: imported from another target, or compiled
+    # in by ``include_*!``. They stay in their target's interface whatever their names
+    # (B's tests importing A's ``__tests__/utils.ts`` are affected by it).
+    exposed: frozenset[str] = frozenset()
     # Manifests skipped rather than failed on (stray files outside every workspace).
     warnings: tuple[InputWarning, ...] = ()
 
@@ -98,13 +103,14 @@ class BuildGraph:
         self,
         inferred: Mapping[Label, Mapping[Label, ImportVia]],
         included: Mapping[Label, tuple[str, ...]] | None = None,
+        exposed: frozenset[str] = frozenset(),
     ) -> BuildGraph:
-        """The same declarations with the deps imports add (see ``graphkit.analysis.inferred``)
-        and the files outside every package that targets include."""
+        """The same declarations with the deps imports add (see ``graphkit.analysis.inferred``),
+        the files outside every package that targets include, and the exposed files."""
         included = included or {}
-        if not (inferred or self.inferred or included or self.included):
+        if not (inferred or self.inferred or included or self.included or exposed or self.exposed):
             return self
-        return replace(self, inferred=inferred, included=included)
+        return replace(self, inferred=inferred, included=included, exposed=exposed)
 
     def declares_as(self, other: BuildGraph) -> bool:
         """True when both graphs were read from the same manifests (the memo shares

@@ -28,7 +28,7 @@ from typing import Any
 
 import xxhash
 
-from graphkit.analysis.faces import test_files
+from graphkit.analysis.faces import hidden_files, is_fixture, test_files
 from graphkit.analysis.graph import BuildGraph, Reader
 from graphkit.errors import InputWarning
 from graphkit.labels import Label
@@ -36,8 +36,11 @@ from graphkit.model import FileEntry, ImportVia, Snapshot
 from graphkit.readers.infer.resolve import FileImports, ImportRef, Problem, Resolver, resolve_file
 
 # Bump when ScannedFile or the way a scan is derived changes: memoized scans are keyed by it.
-SCAN_FORMAT = 3
+# 4: JS files under fixture folders are not scanned; exposed files are kept; Go embeds.
+SCAN_FORMAT = 4
 _PACKAGE_JSON = "package.json"
+# Languages whose "imports" are files the build compiles in (include_*!, //go:embed).
+_BUILD_READS = ("rust", "go")
 
 Inferred = Mapping[Label, Mapping[Label, ImportVia]]
 Included = Mapping[Label, tuple[str, ...]]
@@ -213,6 +216,46 @@ def included_files(
     return result
 
 
+def exposed_files(
+    graph: BuildGraph, inputs: Mapping[Label, list[str]], found: ImportScan
+) -> frozenset[str]:
+    """The files a build reads through a source (see ``BuildGraph.exposed``): every
+    file a Rust source includes or a Go source embeds, every file imported from
+    another target (each candidate of an ambiguous import too), and, to a fixed
+    point, every file imported from a file in its own target's interface (a
+    production module importing its package's ``fixtures/`` helpers)."""
+    owners: dict[str, set[Label]] = {}
+    for label, paths in inputs.items():
+        for path in paths:
+            owners.setdefault(path, set()).add(label)
+    by_name = {label: hidden_files(graph, label, by_name=True) for label in inputs}
+    exposed: set[str] = set()
+    within: dict[str, set[str]] = {}  # imported file -> importers of its own target
+    for path, scanned in found.files.items():
+        importers = owners.get(path, set())
+        reached = [e.imported for e in scanned.resolved.edges]
+        reached += [c for problem in scanned.resolved.problems for c in problem.candidates]
+        for imported in reached:
+            if scanned.language in _BUILD_READS or not owners.get(imported, set()) <= importers:
+                exposed.add(imported)
+            else:
+                within.setdefault(path, set()).add(imported)
+
+    def in_interface(path: str) -> bool:
+        return path in exposed or not any(
+            (hide := by_name.get(label)) is not None and hide(path)
+            for label in owners.get(path, ())
+        )
+
+    frontier = [path for path in within if in_interface(path)]
+    while frontier:
+        for imported in within.get(frontier.pop(), ()):
+            if imported not in exposed:
+                exposed.add(imported)
+                frontier.append(imported)
+    return frozenset(exposed)
+
+
 def infer_graph(graph: BuildGraph, snapshot: Snapshot, read: Reader) -> BuildGraph:
     """``graph`` with the deps its imports add, scanned from scratch."""
     if not infers(graph):
@@ -220,7 +263,9 @@ def infer_graph(graph: BuildGraph, snapshot: Snapshot, read: Reader) -> BuildGra
     inputs = graph.inputs(snapshot)
     found = scan(graph, snapshot, read, inputs)
     return graph.with_inferred(
-        target_deps(graph, inputs, found), included_files(graph, inputs, found)
+        target_deps(graph, inputs, found),
+        included_files(graph, inputs, found),
+        exposed_files(graph, inputs, found),
     )
 
 
@@ -237,20 +282,28 @@ def content_id(snapshot: Snapshot) -> str:
 def _sources(graph: BuildGraph, inputs: Mapping[Label, list[str]]) -> dict[str, str]:
     """Path -> language of every input file whose owner's rule infers that language."""
     # The extractors compile their patterns on import: a warm run (memo hit) never scans.
-    from graphkit.readers.infer import js, python, rust
+    from graphkit.readers.infer import go, js, python, rust
 
-    suffixes_of = {"python": python.SUFFIXES, "js": js.SUFFIXES, "rust": rust.SUFFIXES}
+    suffixes_of = {
+        "python": python.SUFFIXES,
+        "js": js.SUFFIXES,
+        "rust": rust.SUFFIXES,
+        "go": go.SUFFIXES,
+    }
     found: dict[str, str] = {}
     for label, paths in inputs.items():
         for language in graph.rule_of(label).infer:
             suffixes = suffixes_of[language]
             found.update((p, language) for p in paths if p.endswith(suffixes))
     # Installed code (a committed node_modules/, as npm/cli bundles its dependencies)
-    # and the folders `[workspace] exclude` names are never scanned.
+    # and the folders `[workspace] exclude` names are never scanned; nor is JS test
+    # data (TanStack/query's codemod fixtures import packages the codemods never do).
     return {
         p: language
         for p, language in found.items()
-        if "node_modules" not in p.split("/") and not graph.is_excluded(p)
+        if "node_modules" not in p.split("/")
+        and not graph.is_excluded(p)
+        and not (language == "js" and is_fixture(p))
     }
 
 
@@ -309,6 +362,10 @@ def _resolver(
     if language == "python":
         python_files = [p for p in snapshot if p.endswith(python.SUFFIXES)]
         return python.PythonResolver(python_files, python.default_roots(snapshot))
+    if language == "go":
+        from graphkit.readers.infer.go import GoResolver
+
+        return GoResolver(snapshot)
     if language == "rust":
         from graphkit.readers.infer.rust import RustResolver
 

@@ -26,6 +26,7 @@ from graphkit.analysis.inferred import (
     Included,
     Inferred,
     content_id,
+    exposed_files,
     included_files,
     infers,
     scan,
@@ -139,8 +140,8 @@ class Session:
             self._graph_keys[revision.sha] = key
             loaded = Loaded(revision, Side(graph, snapshot, self.workspace.read))
             if infers(graph):
-                inferred, included = self._inferred(loaded, key)
-                loaded = loaded.with_graph(graph.with_inferred(inferred, included))
+                inferred, included, exposed = self._inferred(loaded, key)
+                loaded = loaded.with_graph(graph.with_inferred(inferred, included, exposed))
             self._loaded[revision.sha] = loaded
         return self._loaded[revision.sha]
 
@@ -149,22 +150,23 @@ class Session:
         tree = self.workspace.tree_id(loaded.revision)
         return tree if tree is not None else content_id(loaded.side.snapshot)
 
-    def _inferred(self, loaded: Loaded, key: str) -> tuple[Inferred, Included]:
-        """The deps imports add at a revision, and the files outside every package that
-        targets include: memoized by content, like the graph."""
+    def _inferred(self, loaded: Loaded, key: str) -> tuple[Inferred, Included, frozenset[str]]:
+        """The deps imports add at a revision, the files outside every package that
+        targets include, and the exposed files: memoized by content, like the graph."""
         memo_key = f"inferred:{__version__}:{SCAN_FORMAT}:{key}:{self._content(loaded)}"
         # Kept with the warnings of the scan behind it, so a warm run still reports them.
         kept = self._recall(memo_key)
-        if not isinstance(kept, tuple) or len(kept) != 3:
+        if not isinstance(kept, tuple) or len(kept) != 4:
             scanned = self.import_scan(loaded)
             kept = (
                 target_deps(loaded.graph, loaded.inputs, scanned),
                 included_files(loaded.graph, loaded.inputs, scanned),
+                exposed_files(loaded.graph, loaded.inputs, scanned),
                 scanned.warnings,
             )
             self._keep(memo_key, kept)
-        found: tuple[Inferred, Included] = (kept[0], kept[1])
-        self._scan_warnings.update(kept[2])
+        found: tuple[Inferred, Included, frozenset[str]] = (kept[0], kept[1], kept[2])
+        self._scan_warnings.update(kept[3])
         return found
 
     def import_scan(self, loaded: Loaded) -> ImportScan:

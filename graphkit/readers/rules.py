@@ -19,7 +19,7 @@ from graphkit.tomldoc import check_keys, line_of, load_toml
 
 _RULE_KEYS = {"description", "srcs", "tasks", "shard_unit", "infer", "test_files", "attrs"}
 _TASK_KEYS = {"command", "outputs", "env", "junit"}
-_INFERENCE = {"python", "js", "rust"}
+_INFERENCE = {"python", "js", "rust", "go"}
 _RESERVED_ATTRS = {"name", "rule", "srcs", "deps"}
 
 
