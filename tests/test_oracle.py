@@ -268,13 +268,22 @@ def edits(draw: st.DrawFn, tree: Tree, kinds: tuple[str, ...] = EDITS) -> Tree:
 
 
 def _edit_npm(draw: st.DrawFn, head: Tree) -> None:
-    """Add, drop or re-version an npm member, or change its workspace deps."""
+    """Add, drop, re-version or reformat an npm member, give it a script, or change its
+    workspace deps."""
     folder = draw(st.sampled_from(PACKAGES))
     path = f"{folder}/package.json"
     members = sorted(p.rsplit("/", 1)[0] for p in head.files if p.endswith("/package.json"))
-    choice = draw(st.sampled_from(["drop", "deps", "version"]))
+    choice = draw(st.sampled_from(["drop", "deps", "version", "reformat", "test", "build"]))
     if path in head.files and choice == "drop":
         head.files.pop(path)
+        return
+    if path in head.files and choice in ("reformat", "test", "build"):
+        # The same document re-indented and reordered, or with a script: a check
+        # script reaches the member only, a build script its dependents too.
+        doc = json.loads(head.files[path][0])
+        if choice != "reformat":
+            doc["scripts"] = {choice: "true"}
+        head.files[path] = (json.dumps(dict(reversed(doc.items())), indent=4).encode(), False)
         return
     deps, dev = split_deps(draw, folder, members)
     version = "2.0.0" if choice == "version" else "1.0.0"

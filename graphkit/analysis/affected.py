@@ -28,7 +28,12 @@ from graphkit.analysis.externals import (
     is_lockfile,
     read_externals,
 )
-from graphkit.analysis.faces import hidden_files, non_interface_files
+from graphkit.analysis.faces import (
+    definition_file,
+    hidden_files,
+    interface_definition,
+    non_interface_files,
+)
 from graphkit.analysis.graph import BuildGraph, Reader, package_inputs
 from graphkit.labels import Label
 from graphkit.model import Change, ImportVia, Reason, Snapshot, Target
@@ -158,7 +163,12 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
         if before is None:
             seed([label], Reason("new", f"new target in {target.manifest}"))
         elif before != target:
-            seed([label], Reason("definition", _definition_change(before, target)))
+            why = _definition_change(before, target)
+            if interface_definition(before) == interface_definition(target):
+                note = " (check scripts only: dependents not affected)"
+                seed([label], Reason("definition", why + note, interface=False))
+            else:
+                seed([label], Reason("definition", why))
         elif base.graph.rules.get(target.rule) != head.graph.rules[target.rule]:
             source = head.graph.rules[target.rule].source
             seed([label], Reason("rule", f"rule {target.rule} changed ({source})"))
@@ -180,7 +190,9 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
                 # Outside every package, owners are the targets that include the file.
                 if path in side.snapshot and folder not in dirty:
                     for label in side.graph.owners(path):
-                        seed([label], _file_reason(base, head, label, path, detail))
+                        # A manifest is its parsed form: the definition speaks for it.
+                        if path != definition_file(side.graph, label):
+                            seed([label], _file_reason(base, head, label, path, detail))
     return seeds
 
 
@@ -372,5 +384,6 @@ def _dirty_inputs(side: Side, dirty: set[str]) -> dict[Label, dict[str, object]]
     result: dict[Label, dict[str, object]] = {}
     for folder, files in paths.items():
         for label, inputs in package_inputs(side.graph, side.graph.packages[folder], files).items():
-            result[label] = {p: side.snapshot[p] for p in inputs}
+            manifest = definition_file(side.graph, label)
+            result[label] = {p: side.snapshot[p] for p in inputs if p != manifest}
     return result

@@ -15,11 +15,16 @@ carries (its interface is everything, as before).
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from functools import cache
 
 from graphkit.analysis.graph import BuildGraph, matcher
 from graphkit.labels import Label
+from graphkit.model import Target
+from graphkit.readers.manifests.members import canonical_json
 
 # Package-relative globs of the test files of each ecosystem rule.
 TEST_FILES: Mapping[str, tuple[str, ...]] = {
@@ -161,3 +166,51 @@ def hidden_files(
 @cache
 def _cached_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
     return matcher(patterns)
+
+
+# The attribute an ecosystem reader stores its parsed manifest in (canonical JSON).
+MANIFEST_DOC = "manifest_doc"
+
+# npm scripts that only the package's own checks run: `test`, `test:unit`, `pretest`,
+# `lint`, `lint:fix`, `format`, ... A dependent never runs them.
+_CHECK_SCRIPT = re.compile(r"(?:pre|post)?(?:test|lint|format|typecheck)(?::.*)?")
+
+
+def definition_file(graph: BuildGraph, label: Label) -> str | None:
+    """The manifest whose parsed form defines ``label`` (an ecosystem target's
+    package.json, pyproject.toml, Cargo.toml or go.mod), or None.
+
+    Its bytes are no input: the parsed document is part of the target's definition,
+    so re-indenting, reordering keys or adding a comment changes nothing, and a
+    changed field changes the definition (see ``interface_definition`` for which
+    fields reach dependents).
+    """
+    target = graph.targets[label]
+    if not target.manifest or not any(name == MANIFEST_DOC for name, _ in target.attrs):
+        return None
+    return target.manifest
+
+
+def interface_definition(target: Target) -> Target:
+    """The part of a target's definition its dependents observe.
+
+    npm scripts that only check the package (``test``, ``lint``, ``format`` and
+    their ``pre``/``post``/``:variant`` forms) are left out; every other field stays
+    (a version bump, ``exports``, ``dependencies``, a ``build`` script reach
+    dependents). A target without such scripts is its own interface.
+    """
+    if target.rule != "npm_package":
+        return target
+    attrs = dict(target.attrs)
+    scripts = json.loads(attrs.get("scripts", "{}"))
+    if not isinstance(scripts, dict) or not any(_CHECK_SCRIPT.fullmatch(n) for n in scripts):
+        return target
+    kept = {name: command for name, command in scripts.items() if not _CHECK_SCRIPT.fullmatch(name)}
+    attrs["scripts"] = canonical_json(kept)
+    if MANIFEST_DOC in attrs:
+        doc = json.loads(attrs[MANIFEST_DOC])
+        if isinstance(doc, dict):
+            # No scripts left and none at all are one interface: drop the empty object.
+            doc = {k: v for k, v in doc.items() if k != "scripts"}
+            attrs[MANIFEST_DOC] = canonical_json({**doc, "scripts": kept} if kept else doc)
+    return replace(target, attrs=tuple(sorted(attrs.items())))

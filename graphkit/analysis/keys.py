@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import xxhash
 
 from graphkit.analysis.externals import Externals, Locked
-from graphkit.analysis.faces import non_interface_files
+from graphkit.analysis.faces import definition_file, interface_definition, non_interface_files
 from graphkit.analysis.graph import BuildGraph, components
 from graphkit.labels import Label
 from graphkit.model import Rule, Snapshot, Target
@@ -34,7 +34,9 @@ from graphkit.readers.manifests import rootconfig
 # 3: deps include the ones imports add; targets in an import cycle share their inputs.
 # 4: two faces: deps enter by their interface keys; test-only deps and files outside the
 #    interface key only the target itself; target definitions include edge kinds.
-KEY_SCHEME = 4
+# 5: an ecosystem target's manifest enters as its parsed form only (not its bytes); the
+#    interface definition leaves out npm check scripts.
+KEY_SCHEME = 5
 
 FileId = tuple[str, int, str]  # (path, mode, blob id)
 
@@ -65,11 +67,12 @@ class KeyInputs:
 
     def interface(self) -> KeyInputs:
         """The inputs of the interface key: these without the full face's extras."""
-        if not self.test_deps and not self.private:
+        target = interface_definition(self.target)
+        if not self.test_deps and not self.private and target == self.target:
             return self
         hidden = set(self.private)
         files = tuple(f for f in self.files if f[0] not in hidden)
-        return replace(self, files=files, test_deps=(), private=())
+        return replace(self, target=target, files=files, test_deps=(), private=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +221,13 @@ def compute_keys(
         for label in members:
             target = graph.targets[label]
             outside = sorted(graph.carrying[label].difference(members))
-            files = inputs[label]
+            files = _key_files(graph, label, inputs[label])
             hidden = non_interface_files(graph, label, files)
             private[label] = [p for p in files if p in hidden] if hidden else []
             own[label] = KeyInputs(
                 label=label,
                 rule=graph.rules[target.rule],
-                target=target,
+                target=interface_definition(target),
                 files=tuple(_file_ids(snapshot, (p for p in files if p not in hidden))),
                 deps=tuple((dep, faces[dep][1]) for dep in outside),
                 global_patterns=graph.config.global_inputs,
@@ -243,13 +246,27 @@ def compute_keys(
     records: dict[Label, KeyRecord] = {}
     for label, (interface, interface_key, private_paths) in faces.items():
         tests = tuple((dep, faces[dep][1]) for dep in graph.test_only_deps(label))
-        if not tests and not private_paths:
+        target = graph.targets[label]
+        if not tests and not private_paths and interface.target == target:
             records[label] = KeyRecord(interface_key, interface, interface_key)
             continue
-        every_file = tuple(_file_ids(snapshot, inputs[label]))
-        full = replace(interface, files=every_file, test_deps=tests, private=tuple(private_paths))
+        every_file = tuple(_file_ids(snapshot, _key_files(graph, label, inputs[label])))
+        full = replace(
+            interface,
+            target=target,
+            files=every_file,
+            test_deps=tests,
+            private=tuple(private_paths),
+        )
         records[label] = KeyRecord(hash_inputs(full), full, interface_key)
     return records
+
+
+def _key_files(graph: BuildGraph, label: Label, files: list[str]) -> list[str]:
+    """A target's input files as its key sees them: without the manifest that defines
+    it, whose parsed form is in the definition (so its formatting is no input)."""
+    manifest = definition_file(graph, label)
+    return files if manifest is None else [p for p in files if p != manifest]
 
 
 def _file_ids(snapshot: Snapshot, paths: Iterable[str]) -> Iterable[FileId]:

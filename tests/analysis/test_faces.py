@@ -275,3 +275,47 @@ def test_helix_included_readme_and_unknown_files_reach_dependents(
             "//helix-core:helix-core",
             "//helix-term:helix-term",
         ], path
+
+
+def rewrite(repo: GitRepo, path: str, text: str) -> None:
+    (repo.root / path).write_text(text)
+
+
+def test_reindented_and_reordered_manifests_affect_nothing(cli: Cli, make_repo: MakeRepo) -> None:
+    files = {**VUE, **HELIX, **PYTHON, "pyproject.toml": PYTHON["pyproject.toml"]}
+    files.update({f"go/{path}": text for path, text in OTEL.items() if path.endswith(".go")})
+    files["go/go.mod"] = gomod("otel")
+    repo = make_repo(files)
+    doc = json.loads(VUE["packages/shared/package.json"])
+    rewrite(repo, "packages/shared/package.json", json.dumps(dict(reversed(doc.items())), indent=4))
+    rewrite(repo, "helix-core/Cargo.toml", "# a comment\n" + HELIX["helix-core/Cargo.toml"])
+    rewrite(repo, "libs/core/pyproject.toml", PYTHON["libs/core/pyproject.toml"] + "# note\n")
+    rewrite(repo, "go/go.mod", "// the root module\n" + gomod("otel"))
+    assert affected(cli, repo) == {}
+
+
+def test_a_test_script_edit_affects_the_package_not_its_dependents(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(VUE)
+    doc = json.loads(VUE["packages/shared/package.json"])
+    rewrite(
+        repo, "packages/shared/package.json", json.dumps({**doc, "scripts": {"test": "vitest"}})
+    )
+    assert affected(cli, repo) == {
+        "//packages/shared:shared": "definition changed in packages/shared/package.json "
+        "(check scripts only: dependents not affected)"
+    }
+
+
+def test_a_version_bump_or_a_build_script_reaches_dependents(cli: Cli, make_repo: MakeRepo) -> None:
+    doc = json.loads(VUE["packages/shared/package.json"])
+    for edited in ({**doc, "version": "3.5.1"}, {**doc, "scripts": {"build": "tsc"}}):
+        repo = make_repo(VUE)
+        rewrite(repo, "packages/shared/package.json", json.dumps(edited))
+        assert sorted(affected(cli, repo)) == [
+            "//packages/compiler-sfc:compiler-sfc",
+            "//packages/reactivity:reactivity",
+            "//packages/runtime-core:runtime-core",
+            "//packages/shared:shared",
+        ]
