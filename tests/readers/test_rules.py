@@ -147,7 +147,7 @@ def test_bad_shard_unit_names_its_line() -> None:
 def test_unknown_inference_names_its_line() -> None:
     data = b'[rule.a]\nsrcs = []\ninfer = ["python", "cobol"]\n'
     assert error_of(data) == (
-        "rules/local.toml:3: unknown inference 'cobol' (known: js, python, rust)"
+        "rules/local.toml:3: unknown inference 'cobol' (known: go, js, python, rust)"
     )
 
 
