@@ -33,6 +33,17 @@ class CacheTls:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleInputs:
+    """``[inputs.RULE]``: package-relative globs of the files of that rule's targets
+    that are outside their interface (``interface_exclude``: they key the target's own
+    tasks only) or no input at all (``ignore``: a change there affects nothing)."""
+
+    rule: str
+    interface_exclude: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class WorkspaceConfig:
     """Workspace settings from ``graphkit.toml``; every field has a default."""
 
@@ -48,6 +59,11 @@ class WorkspaceConfig:
     remote_cache: str | None = None
     cache_tls: CacheTls = CacheTls()
     shards: ShardSettings = ShardSettings()
+    inputs: tuple[RuleInputs, ...] = ()  # sorted by rule
+
+    def inputs_of(self, rule: str) -> RuleInputs | None:
+        """The ``[inputs.RULE]`` settings of ``rule``, if graphkit.toml has them."""
+        return next((entry for entry in self.inputs if entry.rule == rule), None)
 
     @property
     def excluded_files(self) -> tuple[str, ...]:
@@ -60,12 +76,13 @@ _SECTIONS: dict[str, set[str]] = {
     "cache": {"dir", "remote", "tls_ca", "tls_client_cert", "tls_client_key"},
     "shards": {"target_s", "overhead_s", "max_shards"},
 }
+_INPUT_FIELDS = {"interface_exclude", "ignore"}
 
 
 def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
     """Parse and validate ``graphkit.toml``; raise InputError naming the line of a bad field."""
     doc = load_toml(data, path)
-    check_keys(doc, set(_SECTIONS), what="graphkit.toml", path=path, data=data)
+    check_keys(doc, {*_SECTIONS, "inputs"}, what="graphkit.toml", path=path, data=data)
     for section, allowed in _SECTIONS.items():
         table = doc.get(section, {})
         if not isinstance(table, dict):
@@ -135,6 +152,7 @@ def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
         )
     numbers = (int, float)
     return WorkspaceConfig(
+        inputs=_rule_inputs(doc.get("inputs", {}), path, data),
         default_branch=get(ws, "default_branch", str, None),
         global_inputs=tuple(global_inputs),
         rules_dir=rules_dir,
@@ -149,3 +167,41 @@ def parse_config(data: bytes, path: str = CONFIG_FILE) -> WorkspaceConfig:
             max_shards=int(get(shards, "max_shards", int, 32)),
         ),
     )
+
+
+def _rule_inputs(table: object, path: str, data: bytes) -> tuple[RuleInputs, ...]:
+    """``[inputs.RULE]`` tables (rule names are checked against the rules later, when
+    they are known: see ``graphkit.analysis.graph.load_graph``)."""
+    if not isinstance(table, dict):
+        raise InputError("[inputs] must be a table", path=path, line=line_of(data, "inputs"))
+    found = []
+    for rule, fields in sorted(table.items()):
+        if not isinstance(fields, dict):
+            raise InputError(
+                f"[inputs.{rule}] must be a table", path=path, line=line_of(data, f"inputs.{rule}")
+            )
+        check_keys(fields, _INPUT_FIELDS, what=f"[inputs.{rule}]", path=path, data=data)
+        globs: dict[str, tuple[str, ...]] = {}
+        for name in sorted(_INPUT_FIELDS):
+            patterns = fields.get(name, [])
+            problem = None if isinstance(patterns, list) else "it is not a list"
+            for pattern in patterns if problem is None else []:
+                problem = glob_problem(pattern) if isinstance(pattern, str) else None
+                if not isinstance(pattern, str):
+                    problem = f"{pattern!r} is not a string"
+                elif problem is None and (pattern.startswith(("/", "!")) or ".." in pattern):
+                    problem = f"{pattern!r} must be a glob relative to the package folder"
+                elif problem is not None:
+                    problem = f"{pattern!r}: {problem}"
+                if problem is not None:
+                    break
+            if problem is not None:
+                raise InputError(
+                    f"[inputs.{rule}] {name}: {problem}",
+                    path=path,
+                    line=line_of(data, name),
+                    hint="a list of globs relative to each package folder",
+                )
+            globs[name] = tuple(patterns)
+        found.append(RuleInputs(rule, globs["interface_exclude"], globs["ignore"]))
+    return tuple(found)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphkit.config import CacheTls, ShardSettings, WorkspaceConfig, parse_config
+from graphkit.config import CacheTls, RuleInputs, ShardSettings, WorkspaceConfig, parse_config
 from graphkit.errors import InputError
 
 
@@ -191,3 +191,38 @@ def test_a_misspelt_exclude_gets_a_suggestion() -> None:
     assert error_of(b'[workspace]\nexcludes = ["x"]\n') == (
         "graphkit.toml:2: unknown field 'excludes' in [workspace] (did you mean 'exclude'?)"
     )
+
+
+def test_inputs_per_rule_are_read() -> None:
+    config = parse_config(
+        b'[inputs.npm_package]\ninterface_exclude = ["stories/**"]\nignore = ["docs/**"]\n'
+        b'\n[inputs.python_library]\nignore = ["*.ipynb"]\n'
+    )
+    assert config.inputs == (
+        RuleInputs("npm_package", ("stories/**",), ("docs/**",)),
+        RuleInputs("python_library", (), ("*.ipynb",)),
+    )
+    assert config.inputs_of("npm_package") == config.inputs[0]
+    assert config.inputs_of("go_module") is None
+
+
+def test_a_misspelt_inputs_field_gets_a_suggestion() -> None:
+    message = error_of(b'[inputs.npm_package]\ninterface_exlude = ["x/**"]\n')
+    assert message == (
+        "graphkit.toml:2: unknown field 'interface_exlude' in [inputs.npm_package] "
+        "(did you mean 'interface_exclude'?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"[inputs]\nnpm_package = 1\n", "[inputs.npm_package] must be a table"),
+        (b'[inputs.x]\nignore = "docs/**"\n', "[inputs.x] ignore: it is not a list"),
+        (b"[inputs.x]\nignore = [1]\n", "[inputs.x] ignore: 1 is not a string"),
+        (b'[inputs.x]\nignore = ["../up/**"]\n', "[inputs.x] ignore: '../up/**'"),
+        (b'[inputs.x]\nignore = ["/abs"]\n', "[inputs.x] ignore: '/abs'"),
+    ],
+)
+def test_bad_inputs_are_errors(data: bytes, message: str) -> None:
+    assert message in error_of(data)

@@ -31,6 +31,7 @@ from graphkit.analysis.externals import (
 from graphkit.analysis.faces import (
     definition_file,
     hidden_files,
+    ignored_files,
     interface_definition,
     non_interface_files,
 )
@@ -176,6 +177,8 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
         seed([label], reason)
     for label, reason in _exposure_seeds(base, head):
         seed([label], reason)
+    for label, reason in _rule_inputs_seeds(base, head):
+        seed([label], reason)
     for label, reason in _lockfile_seeds(base, head, changes):
         seed([label], reason)
     dirty = set() if same_graph else _dirty_packages(base.graph, head.graph)
@@ -190,10 +193,27 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
                 # Outside every package, owners are the targets that include the file.
                 if path in side.snapshot and folder not in dirty:
                     for label in side.graph.owners(path):
-                        # A manifest is its parsed form: the definition speaks for it.
-                        if path != definition_file(side.graph, label):
+                        if not _no_input(side.graph, label, path):
                             seed([label], _file_reason(base, head, label, path, detail))
     return seeds
+
+
+def _no_input(graph: BuildGraph, label: Label, path: str) -> bool:
+    """True for a file of ``label`` that its key does not read: the manifest that
+    defines it (its parsed form is in the definition) or a file graphkit.toml ignores."""
+    ignored = ignored_files(graph, label)
+    return path == definition_file(graph, label) or (ignored is not None and ignored(path))
+
+
+def _rule_inputs_seeds(base: Side, head: Side) -> Iterable[tuple[Label, Reason]]:
+    """Every target of a rule whose graphkit.toml [inputs] settings changed: they are
+    part of its key."""
+    b, h = base.graph.config, head.graph.config
+    if b.inputs == h.inputs:
+        return
+    for label, target in sorted(head.graph.targets.items()):
+        if b.inputs_of(target.rule) != h.inputs_of(target.rule):
+            yield label, Reason("global", f"graphkit.toml: [inputs.{target.rule}] changed")
 
 
 def _definition_change(before: Target, after: Target) -> str:
@@ -384,6 +404,7 @@ def _dirty_inputs(side: Side, dirty: set[str]) -> dict[Label, dict[str, object]]
     result: dict[Label, dict[str, object]] = {}
     for folder, files in paths.items():
         for label, inputs in package_inputs(side.graph, side.graph.packages[folder], files).items():
-            manifest = definition_file(side.graph, label)
-            result[label] = {p: side.snapshot[p] for p in inputs if p != manifest}
+            result[label] = {
+                p: side.snapshot[p] for p in inputs if not _no_input(side.graph, label, p)
+            }
     return result

@@ -130,7 +130,8 @@ def non_interface_files(graph: BuildGraph, label: Label, files: Iterable[str]) -
     imported from another target or from the target's interface, embedded, included).
     Every other file stays in the interface, unknown ones too: a build script might
     read them, and unknown means affected, for dependents as well. BUILD.toml rules
-    hide nothing.
+    hide nothing. graphkit.toml ``[inputs.RULE] interface_exclude`` adds globs to any
+    rule's.
     """
     hidden = hidden_files(graph, label)
     if hidden is None:
@@ -145,10 +146,12 @@ def hidden_files(
     or None when its rule hides none. ``by_name``: the files the names alone would
     hide, exposed ones too."""
     rule = graph.targets[label].rule
+    configured = graph.config.inputs_of(rule)
+    extra = configured.interface_exclude if configured is not None else ()
     patterns = NOT_INTERFACE.get(rule)
-    if patterns is None:
+    if patterns is None and not extra:
         return None
-    hide = _cached_matcher(patterns)
+    hide = _cached_matcher((*(patterns or ()), *extra))
     build = BUILD_FILES.get(rule)
     read = _cached_matcher(build) if build is not None else None
     prefix = len(label.package) + 1 if label.package else 0
@@ -174,6 +177,17 @@ MANIFEST_DOC = "manifest_doc"
 # npm scripts that only the package's own checks run: `test`, `test:unit`, `pretest`,
 # `lint`, `lint:fix`, `format`, ... A dependent never runs them.
 _CHECK_SCRIPT = re.compile(r"(?:pre|post)?(?:test|lint|format|typecheck)(?::.*)?")
+
+
+def ignored_files(graph: BuildGraph, label: Label) -> Callable[[str], bool] | None:
+    """A predicate on repo paths naming the files of ``label`` that are no input at
+    all (graphkit.toml ``[inputs.RULE] ignore``), or None when it names none."""
+    configured = graph.config.inputs_of(graph.targets[label].rule)
+    if configured is None or not configured.ignore:
+        return None
+    match = _cached_matcher(configured.ignore)
+    prefix = len(label.package) + 1 if label.package else 0
+    return lambda path: match(path[prefix:])
 
 
 def definition_file(graph: BuildGraph, label: Label) -> str | None:

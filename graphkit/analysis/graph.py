@@ -411,6 +411,15 @@ def load_graph(
             line=line_of(config_data, "rules_dir"),
         )
     rules = load_rules(rule_files)
+    for settings in config.inputs:
+        if settings.rule not in rules:
+            raise InputError(
+                f"[inputs.{settings.rule}]: no rule {settings.rule!r}",
+                path=CONFIG_FILE,
+                line=line_of(config_data, f"inputs.{settings.rule}"),
+                hint=did_you_mean(settings.rule, sorted(rules))
+                or f"known rules: {', '.join(sorted(rules))}",
+            )
     packages: dict[str, Package] = {}
     texts: dict[str, bytes] = {}
     for path, entry in sorted(meta.items()):

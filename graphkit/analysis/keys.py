@@ -24,8 +24,14 @@ from dataclasses import dataclass, replace
 import xxhash
 
 from graphkit.analysis.externals import Externals, Locked
-from graphkit.analysis.faces import definition_file, interface_definition, non_interface_files
+from graphkit.analysis.faces import (
+    definition_file,
+    ignored_files,
+    interface_definition,
+    non_interface_files,
+)
 from graphkit.analysis.graph import BuildGraph, components
+from graphkit.config import RuleInputs
 from graphkit.labels import Label
 from graphkit.model import Rule, Snapshot, Target
 from graphkit.readers.manifests import rootconfig
@@ -63,6 +69,9 @@ class KeyInputs:
     # only the target's tests use, and the paths of ``files`` outside the interface.
     test_deps: tuple[tuple[Label, str], ...] = ()
     private: tuple[str, ...] = ()
+    # graphkit.toml [inputs.RULE] of the target's rule, when set: which files are no
+    # input or outside the interface is part of what the key is computed from.
+    rule_inputs: RuleInputs | None = None
     scheme: int = KEY_SCHEME
 
     def interface(self) -> KeyInputs:
@@ -173,6 +182,9 @@ def encode(inputs: KeyInputs) -> bytes:
         enc.texts("test_deps", [f"{label}={key}" for label, key in sorted(inputs.test_deps)])
     if inputs.private:
         enc.texts("private", sorted(inputs.private))
+    if inputs.rule_inputs is not None:
+        enc.texts("inputs.interface_exclude", inputs.rule_inputs.interface_exclude)
+        enc.texts("inputs.ignore", inputs.rule_inputs.ignore)
     return enc.bytes()
 
 
@@ -234,6 +246,7 @@ def compute_keys(
                 global_files=global_files,
                 rules_dir=graph.config.rules_dir,
                 externals=externals.by_target.get(label, ()) if externals else (),
+                rule_inputs=graph.config.inputs_of(target.rule),
             )
         hashes = {label: hash_inputs(key_inputs) for label, key_inputs in own.items()}
         for label, key_inputs in own.items():
@@ -264,9 +277,13 @@ def compute_keys(
 
 def _key_files(graph: BuildGraph, label: Label, files: list[str]) -> list[str]:
     """A target's input files as its key sees them: without the manifest that defines
-    it, whose parsed form is in the definition (so its formatting is no input)."""
+    it, whose parsed form is in the definition (so its formatting is no input), and
+    without the files graphkit.toml ignores."""
     manifest = definition_file(graph, label)
-    return files if manifest is None else [p for p in files if p != manifest]
+    ignored = ignored_files(graph, label)
+    if manifest is None and ignored is None:
+        return files
+    return [p for p in files if p != manifest and not (ignored is not None and ignored(p))]
 
 
 def _file_ids(snapshot: Snapshot, paths: Iterable[str]) -> Iterable[FileId]:
@@ -313,6 +330,7 @@ def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
     same("global input patterns", a.global_patterns, b.global_patterns)
     out.extend(_diff_files("global input", a.global_files, b.global_files))
     same("rules_dir", a.rules_dir, b.rules_dir)
+    same("graphkit.toml [inputs] of the rule", a.rule_inputs, b.rule_inputs)
     a_cycle, b_cycle = dict(a.cycle), dict(b.cycle)
     for member in sorted(a_cycle.keys() | b_cycle.keys()):
         if a_cycle.get(member) != b_cycle.get(member):

@@ -319,3 +319,44 @@ def test_a_version_bump_or_a_build_script_reaches_dependents(cli: Cli, make_repo
             "//packages/runtime-core:runtime-core",
             "//packages/shared:shared",
         ]
+
+
+CONFIGURED = {
+    **VUE,
+    "graphkit.toml": '[inputs.npm_package]\ninterface_exclude = ["build.config.json"]\n'
+    'ignore = ["docs/**"]\n',
+    "packages/compiler-sfc/docs/guide.txt": "guide\n",
+}
+
+
+def test_configured_interface_exclude_keeps_a_file_from_dependents(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(CONFIGURED)
+    repo.append("packages/compiler-sfc/build.config.json", " \n")
+    assert affected(cli, repo) == {
+        "//packages/compiler-sfc:compiler-sfc": "packages/compiler-sfc/build.config.json "
+        "modified (tests only: dependents not affected)"
+    }
+
+
+def test_configured_ignore_affects_nothing(cli: Cli, make_repo: MakeRepo) -> None:
+    repo = make_repo(CONFIGURED)
+    repo.append("packages/compiler-sfc/docs/guide.txt", "more\n")
+    assert affected(cli, repo) == {}
+
+
+def test_changed_inputs_settings_reach_the_targets_of_that_rule(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(CONFIGURED)
+    rewrite(repo, "graphkit.toml", '[inputs.npm_package]\nignore = ["docs/**"]\n')
+    assert set(affected(cli, repo).values()) == {"graphkit.toml: [inputs.npm_package] changed"}
+
+
+def test_inputs_of_an_unknown_rule_is_an_error(cli: Cli, make_repo: MakeRepo) -> None:
+    repo = make_repo({**VUE, "graphkit.toml": '[inputs.npm_pakage]\nignore = ["docs/**"]\n'})
+    result = cli(repo.root, "affected", "--base", "HEAD")
+    assert result.exit_code == 2
+    assert "graphkit.toml:1: [inputs.npm_pakage]: no rule 'npm_pakage'" in result.output
+    assert "did you mean 'npm_package'?" in result.output
