@@ -76,6 +76,27 @@ def cache() -> None:
     show_default=True,
     help="ask clients to reconnect after this long (calls get 5 min to finish)",
 )
+@click.option(
+    "--backend",
+    metavar="URL",
+    help="shared bucket behind the local store: s3://bucket/prefix, gs://..., az://...",
+)
+@click.option("--backend-endpoint", metavar="URL", help="S3 endpoint [or AWS_ENDPOINT_URL]")
+@click.option("--backend-region", metavar="REGION", help="bucket region [or AWS_REGION]")
+@click.option(
+    "--backend-timeout",
+    metavar="DURATION",
+    default="10s",
+    show_default=True,
+    help="longest a call to the bucket may take before the front answers alone",
+)
+@click.option(
+    "--max-queued-uploads",
+    metavar="N",
+    default="100000",
+    show_default=True,
+    help="writes queued for the bucket; past it a write uploads before it is acknowledged",
+)
 @FORMAT
 @reports_errors
 def cache_serve(
@@ -94,12 +115,18 @@ def cache_serve(
     max_connection_age: str,
     fmt: str,
     max_blob_size: str | None = None,
+    backend: str | None = None,
+    backend_endpoint: str | None = None,
+    backend_region: str | None = None,
+    backend_timeout: str = "10s",
+    max_queued_uploads: str = "100000",
 ) -> None:
     """Serve a cache-only Remote Execution API v2 endpoint until SIGTERM."""
     import json
     from pathlib import Path
 
     from graphkit.cache.server import logs, options, serve
+    from graphkit.cache.store.objects import BackendOptions, parse_backend_url
 
     def path(text: str | None) -> Path | None:
         return Path(text) if text is not None else None
@@ -125,6 +152,19 @@ def cache_serve(
         keepalive_seconds=options.parse_seconds(keepalive, option="--keepalive"),
         max_connection_age_seconds=options.parse_seconds(
             max_connection_age, option="--max-connection-age"
+        ),
+        backend=(
+            BackendOptions(
+                parse_backend_url(backend),
+                endpoint=backend_endpoint,
+                region=backend_region,
+                timeout_seconds=options.parse_seconds(backend_timeout, option="--backend-timeout"),
+            )
+            if backend
+            else None
+        ),
+        max_queued_uploads=options.parse_count(
+            max_queued_uploads, option="--max-queued-uploads"
         ),
     )
     logs.configure()
@@ -179,6 +219,7 @@ def cache_stats(directory: str, fmt: str) -> None:
         ("bytes received", str(c.bytes_in)),
         ("bytes sent", str(c.bytes_out)),
         ("evictions", str(c.evictions)),
+        ("upload queue", str(stats.upload_queue)),
     ]
     width = max(len(k) for k, _ in rows)
     click.echo("\n".join(f"{k:<{width}}  {v}" for k, v in rows))

@@ -46,6 +46,12 @@ _COUNTERS: tuple[tuple[str, str, list[str], tuple[tuple[str, list[str]], ...]], 
     ("sent_bytes", "Blob bytes downloaded by clients.", [], (("bytes_out", []),)),
     ("evictions", "Entries evicted to stay under --max-size.", [], (("evictions", []),)),
     (
+        "backend_uploads_lost",
+        "Queued uploads whose blob left the front store before reaching the bucket.",
+        [],
+        (("uploads_lost", []),),
+    ),
+    (
         "calls_rejected",
         "Calls answered RESOURCE_EXHAUSTED because every slot was taken.",
         [],
@@ -58,7 +64,11 @@ _COUNTERS: tuple[tuple[str, str, list[str], tuple[tuple[str, list[str]], ...]], 
         (("calls_timed_out", []),),
     ),
 )
-_GAUGE_HELP = {"calls_in_flight": "Calls holding one of the --max-concurrent-calls slots."}
+_GAUGE_HELP = {
+    "calls_in_flight": "Calls holding one of the --max-concurrent-calls slots.",
+    "upload_queue_entries": "Writes acknowledged locally and not yet in the bucket.",
+    "backend_degraded": "1 while the object store fails or is too slow, else 0.",
+}
 
 
 @dataclass(frozen=True)

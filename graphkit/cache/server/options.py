@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graphkit.cache.names import decimal
+from graphkit.cache.store.objects import BackendOptions
+from graphkit.cache.store.uploads import DEFAULT_MAX_QUEUED
 from graphkit.errors import InputError
 
 _UNITS = {
@@ -135,6 +137,9 @@ class ServeOptions:
     keepalive_seconds: float = DEFAULT_KEEPALIVE
     max_connection_age_seconds: float = DEFAULT_CONNECTION_AGE
     connection_age_grace_seconds: float = DEFAULT_CONNECTION_AGE_GRACE
+    # A shared bucket behind the local store (replicas; see docs/cache.md).
+    backend: BackendOptions | None = None
+    max_queued_uploads: int = DEFAULT_MAX_QUEUED
 
 
 def tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:

@@ -32,7 +32,11 @@ from graphkit.cache.server.metrics_endpoint import MetricsServer
 from graphkit.cache.server.options import ServeOptions
 from graphkit.cache.server.stats import load_counts, save_counts
 from graphkit.cache.server.tls import server_credentials
+from graphkit.cache.store.base import ServedStore
+from graphkit.cache.store.fronted import BackendHealth, FrontedStore, Uploader
 from graphkit.cache.store.local import DiskBackend, LocalStore
+from graphkit.cache.store.objects import ObjectStore
+from graphkit.cache.store.uploads import UploadQueue
 from graphkit.errors import CacheError, InputError
 
 log = logging.getLogger("graphkit.cache.server")
@@ -44,6 +48,9 @@ SERVICES = (
     bs_pb2.DESCRIPTOR.services_by_name["ByteStream"].full_name,
 )
 STATS_FLUSH_SECONDS = 30.0
+# Health service name that is NOT_SERVING while the object store fails (the server
+# itself stays SERVING: it answers from its front store).
+BACKEND_SERVICE = "graphkit.cache.ObjectStore"
 
 
 class CapabilitiesService(re_grpc.CapabilitiesServicer):
@@ -193,8 +200,13 @@ class CacheServer:
                 },
             )
         self._base_counts = _saved_counts(options)
-        self._namespaces: dict[str, LocalStore] = {}
+        self._namespaces: dict[str, ServedStore] = {}
+        self._fronts: dict[str, LocalStore] = {}
         self._health = health.HealthServicer(experimental_non_blocking=True)
+        self._objects: ObjectStore | None = None
+        self._uploader: Uploader | None = None
+        if options.backend is not None:
+            self._attach_backend(options)
         self._metrics_http: MetricsServer | None = None
         self._stop_flush = threading.Event()
         self._limiter = CallLimiter(
@@ -209,10 +221,42 @@ class CacheServer:
         """Calls holding one of the ``max_concurrent_calls`` slots now."""
         return self._limiter.in_flight
 
-    def _store(self, instance: str) -> LocalStore:
+    def _attach_backend(self, options: ServeOptions) -> None:
+        """Put the shared bucket behind the local store (which becomes its front)."""
+        assert options.backend is not None
+        self._objects = ObjectStore(options.backend)
+        self._queue = UploadQueue(options.directory, options.max_queued_uploads)
+        self._backend_health = BackendHealth(self._backend_health_changed)
+        self._uploader = Uploader(
+            self._queue,
+            self._objects,
+            self._front,
+            self._backend_health,
+            on_lost=lambda n: self.metrics.add("uploads_lost", n),
+        )
+        self.metrics.gauge("upload_queue_entries", lambda: len(self._queue))
+        self.metrics.gauge("backend_degraded", lambda: int(self._backend_health.degraded))
+
+    def _backend_health_changed(self, degraded: bool) -> None:
+        status = health_pb2.HealthCheckResponse
+        self._health.set(BACKEND_SERVICE, status.NOT_SERVING if degraded else status.SERVING)
+
+    def _front(self, instance: str) -> LocalStore:
+        store = self._fronts.get(instance)
+        if store is None:
+            store = self._fronts.setdefault(instance, self._backend.namespace(instance))
+        return store
+
+    def _store(self, instance: str) -> ServedStore:
         store = self._namespaces.get(instance)
         if store is None:
-            store = self._namespaces.setdefault(instance, self._backend.namespace(instance))
+            front = self._front(instance)
+            served: ServedStore = front
+            if self._objects is not None:
+                served = FrontedStore(
+                    front, instance, self._objects, self._queue, self._backend_health
+                )
+            store = self._namespaces.setdefault(instance, served)
         return store
 
     def _build(self) -> grpc.Server:
@@ -266,6 +310,9 @@ class CacheServer:
         self._server.start()
         for name in ("", *SERVICES):
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self._uploader is not None:
+            self._backend_health_changed(self._backend_health.degraded)
+            self._uploader.start()
         metrics_port = None
         if self.options.metrics_listen is not None:
             m = self.options.metrics_listen
@@ -291,6 +338,7 @@ class CacheServer:
                 "tls": self.options.tls is not None,
                 "max_concurrent_calls": self.options.max_concurrent_calls,
                 "idle_timeout_seconds": self.options.idle_timeout_seconds,
+                "backend": self.options.backend.url if self.options.backend else None,
             },
         )
         return self.endpoints
@@ -312,6 +360,10 @@ class CacheServer:
         self._health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
         self._limiter.close()
+        if self._uploader is not None:
+            self._uploader.stop()  # What is left stays queued on disk for the next start.
+        if self._objects is not None:
+            self._objects.close()
         self._stop_flush.set()
         self.flush_stats()
         if self._metrics_http is not None:

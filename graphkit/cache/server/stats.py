@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from graphkit.cache.server.metrics import Counts
+from graphkit.cache.store.uploads import QUEUE_DIRECTORY
 from graphkit.errors import InputError
 
 STATS_FILE = "stats.json"
@@ -29,6 +30,8 @@ class CacheStats:
     entries: int
     bytes: int
     counts: Counts
+    # Writes acknowledged but not yet in the shared bucket (``--backend``).
+    upload_queue: int = 0
 
     @property
     def ac_hit_rate(self) -> float | None:
@@ -50,6 +53,7 @@ class CacheStats:
             "bytes": self.bytes,
             "ac_hit_rate": self.ac_hit_rate,
             "cas_hit_rate": self.cas_hit_rate,
+            "upload_queue": self.upload_queue,
             **asdict(self.counts),
         }
 
@@ -108,4 +112,8 @@ def read_stats(directory: Path) -> CacheStats:
     from graphkit.cache.store.local import measure
 
     entries, size = measure(directory)
-    return CacheStats(str(directory), entries, size, load_counts(directory))
+    queue = directory / QUEUE_DIRECTORY
+    queued = (
+        sum(1 for p in queue.iterdir() if not p.name.startswith(".")) if queue.is_dir() else 0
+    )
+    return CacheStats(str(directory), entries, size, load_counts(directory), queued)

@@ -1,0 +1,308 @@
+"""A replica's store: the local disk store in front of a shared object-store bucket.
+
+Reads try the front first, then the bucket, and copy what the bucket had into the
+front. Writes land in the front (acknowledged once durable there) and are queued for
+the bucket (:mod:`graphkit.cache.store.uploads`); an :class:`Uploader` thread drains
+the queue. FindMissingBlobs asks the front, then the bucket (concurrently) for the
+rest.
+
+The bucket is never a dependency: while it fails or is slower than its timeout,
+:class:`BackendHealth` marks the replica degraded and the read path skips the bucket
+for a short while (a down backend would otherwise cost a timeout per call), so reads
+answer from the front and writes queue; the uploader keeps retrying and clears the
+mark on its first success.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import BinaryIO, TypeVar
+
+from graphkit.cache.digest import Digest
+from graphkit.cache.store.base import BlobWriter, NoRoom, ServedStore
+from graphkit.cache.store.objects import BackendError, ObjectStore
+from graphkit.cache.store.uploads import Pending, QueueFull, UploadQueue
+from graphkit.errors import CacheError
+
+log = logging.getLogger("graphkit.cache.server")
+T = TypeVar("T")
+# After a failed backend call, reads skip the bucket this long.
+SKIP_AFTER_FAILURE_SECONDS = 5.0
+_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class BackendHealth:
+    """Whether the bucket answered lately; shared by every namespace of one server."""
+
+    def __init__(self, on_change: Callable[[bool], None] = lambda _degraded: None) -> None:
+        self._lock = threading.Lock()
+        self._skip_until = 0.0
+        self._degraded = False
+        self._on_change = on_change
+
+    @property
+    def degraded(self) -> bool:
+        """True since the last failed call, until a call succeeds again."""
+        return self._degraded
+
+    def usable(self) -> bool:
+        """Whether the read path should try the bucket now."""
+        return time.monotonic() >= self._skip_until
+
+    def failed(self, error: BackendError) -> None:
+        with self._lock:
+            self._skip_until = time.monotonic() + SKIP_AFTER_FAILURE_SECONDS
+            changed, self._degraded = not self._degraded, True
+        if changed:
+            log.warning("object store degraded: %s", error, extra={"event": "backend_degraded"})
+            self._on_change(True)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._skip_until = 0.0
+            changed, self._degraded = self._degraded, False
+        if changed:
+            log.info("object store reachable again", extra={"event": "backend_recovered"})
+            self._on_change(False)
+
+
+class FrontedStore:
+    """A ServedStore of one instance name: ``front`` over the shared ``objects``."""
+
+    def __init__(
+        self,
+        front: ServedStore,
+        instance: str,
+        objects: ObjectStore,
+        queue: UploadQueue,
+        health: BackendHealth,
+    ) -> None:
+        self.front = front
+        self._instance = instance
+        self._objects = objects
+        self._queue = queue
+        self._health = health
+
+    def _backend(self, action: Callable[[], T], fallback: T) -> T:
+        if not self._health.usable():
+            return fallback
+        try:
+            value = action()
+        except BackendError as exc:
+            self._health.failed(exc)
+            return fallback
+        self._health.succeeded()
+        return value
+
+    def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
+        """Missing from the front and from the bucket (the front's answer if it fails)."""
+        rest = self.front.find_missing(digests)
+        if not rest:
+            return []
+        none: set[Digest] = set()
+        present = self._backend(lambda: self._objects.present(self._instance, rest), none)
+        return [d for d in rest if d not in present]
+
+    def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
+        """Front hits, then bucket hits (copied into the front)."""
+        found = self.front.get_many(digests)
+        for d in dict.fromkeys(d for d in digests if d not in found):
+            data = self._backend(lambda d=d: self._objects.get(self._instance, d), None)  # type: ignore[misc]
+            if data is None:
+                continue
+            found[d] = data
+            self.front.put_many([(d, data)])
+        return found
+
+    def put_many(self, blobs: Sequence[tuple[Digest, bytes]]) -> list[str | None]:
+        """Store in the front; queue each stored blob for the bucket."""
+        verdicts = self.front.put_many(blobs)
+        for (d, data), verdict in zip(blobs, verdicts, strict=True):
+            if verdict is None:
+                self._queue_blob(d, self._put_now(d, data))
+        return verdicts
+
+    def _put_now(self, d: Digest, data: bytes) -> Callable[[], None]:
+        return lambda: self._objects.put(self._instance, d, data)
+
+    def _queue_blob(self, d: Digest, upload_now: Callable[[], None]) -> None:
+        """Queue an upload; with the queue full, upload before acknowledging."""
+        try:
+            self._queue.add_blob(self._instance, d)
+        except QueueFull as exc:
+            try:
+                upload_now()
+            except BackendError as failed:
+                self._health.failed(failed)
+                raise NoRoom(f"{exc} and the object store fails: {failed}") from failed
+
+    def open(self, digest: Digest) -> BinaryIO | None:
+        """A front handle; a bucket hit is first streamed (and verified) into the front."""
+        handle = self.front.open(digest)
+        if handle is not None:
+            return handle
+        chunks = self._backend(lambda: self._objects.stream(self._instance, digest), None)
+        if chunks is None:
+            return None
+        writer = self.front.writer(digest)
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+            writer.commit()
+        except BackendError as exc:
+            self._health.failed(exc)
+            return None
+        except CacheError:
+            # The bucket's bytes do not match the digest: drop them, serve nothing.
+            self._objects.drop_damaged(self._instance, digest)
+            return None
+        finally:
+            writer.abort()
+        return self.front.open(digest)
+
+    def writer(self, digest: Digest) -> BlobWriter:
+        """The front's writer; a good commit queues the blob for the bucket."""
+        return _QueueingWriter(self, digest)
+
+    def get_action_result(self, action: Digest) -> bytes | None:
+        """The front's result, else the bucket's (copied into the front).
+
+        The server serves a result only when every blob it references is present, and
+        presence here includes the bucket, so a result from another replica is served
+        only while the bucket (or this front) holds its blobs.
+        """
+        result = self.front.get_action_result(action)
+        if result is not None:
+            return result
+        result = self._backend(
+            lambda: self._objects.get_action_result(self._instance, action), None
+        )
+        if result is not None:
+            self.front.put_action_result(action, result)
+        return result
+
+    def put_action_result(self, action: Digest, result: bytes) -> None:
+        """Store in the front; queue for the bucket behind the blobs queued before it."""
+        self.front.put_action_result(action, result)
+        try:
+            self._queue.add_result(self._instance, action, result)
+        except QueueFull:
+            try:
+                self._objects.put_action_result(self._instance, action, result)
+            except BackendError as failed:
+                self._health.failed(failed)
+                raise NoRoom(
+                    f"the upload queue is full and the object store fails: {failed}"
+                ) from failed
+
+    def recall_complete_result(self, action: Digest) -> bytes | None:
+        """See ServedStore (the front's memo)."""
+        return self.front.recall_complete_result(action)
+
+    def remember_complete_result(
+        self, action: Digest, result: bytes, blobs: Sequence[Digest]
+    ) -> None:
+        """See ServedStore (the front's memo)."""
+        self.front.remember_complete_result(action, result, blobs)
+
+
+class _QueueingWriter:
+    def __init__(self, store: FrontedStore, digest: Digest) -> None:
+        self._store = store
+        self._digest = digest
+        self._front = store.front.writer(digest)
+
+    @property
+    def committed_size(self) -> int:
+        """Bytes received so far."""
+        return self._front.committed_size
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        """Append a chunk."""
+        self._front.write(chunk)
+
+    def commit(self) -> None:
+        """Commit to the front (verified, durable), then queue it for the bucket."""
+        self._front.commit()
+        self._store._queue_blob(self._digest, self._upload_now)
+
+    def _upload_now(self) -> None:
+        handle = self._store.front.open(self._digest)
+        if handle is not None:
+            with handle:
+                self._store._objects.put(self._store._instance, self._digest, handle.read())
+
+    def abort(self) -> None:
+        """Discard the upload."""
+        self._front.abort()
+
+
+class Uploader:
+    """The thread that drains the upload queue into the bucket, oldest first."""
+
+    def __init__(
+        self,
+        queue: UploadQueue,
+        objects: ObjectStore,
+        fronts: Callable[[str], ServedStore],
+        health: BackendHealth,
+        on_lost: Callable[[int], None] = lambda _n: None,
+    ) -> None:
+        self._queue = queue
+        self._objects = objects
+        self._fronts = fronts
+        self._health = health
+        self._on_lost = on_lost
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="backend-upload", daemon=True)
+
+    def start(self) -> None:
+        """Start draining."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the upload in progress (what is left stays queued on disk)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            entry = self._queue.oldest(timeout=0.5)
+            if entry is None:
+                continue
+            try:
+                self._upload(entry)
+            except BackendError as exc:
+                self._health.failed(exc)
+                self._stop.wait(_RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)])
+                failures += 1
+                continue
+            failures = 0
+            self._health.succeeded()
+            self._queue.done(entry.name)
+
+    def _upload(self, entry: Pending) -> None:
+        if entry.kind == "ac":
+            assert entry.result is not None
+            self._objects.put_action_result(entry.instance, entry.digest, entry.result)
+            return
+        if self._objects.present(entry.instance, [entry.digest]):
+            return  # Another replica stored it already.
+        front = self._fronts(entry.instance)
+        handle = front.open(entry.digest)
+        if handle is None:
+            # Evicted from the front before it could be uploaded (a front far too small
+            # for the write rate); counted, since the bucket will not have it.
+            self._on_lost(1)
+            return
+        try:
+            with handle:
+                data = handle.read()
+        except CacheError:
+            self._on_lost(1)  # Damaged on the front's disk; the store dropped it.
+            return
+        self._objects.put(entry.instance, entry.digest, data)

@@ -1,0 +1,165 @@
+"""Two cache servers sharing one bucket on a real S3-protocol server (moto) on loopback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from click.testing import CliRunner
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from graphkit.cache.protocol import re_pb2
+from graphkit.cache.server.serve import BACKEND_SERVICE
+from graphkit.cache.server.stats import read_stats
+from graphkit.cache.store.objects import BackendOptions
+from graphkit.cache.store.uploads import QUEUE_DIRECTORY
+from graphkit.cli import main
+from tests.cacheservers import client, pdigest, running
+from tests.s3server import S3Server, s3_server
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _s3_environment(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in s3.environment.items():
+        monkeypatch.setenv(name, value)
+
+
+def backend(s3: S3Server, prefix: str, **changes: float) -> BackendOptions:
+    return BackendOptions(s3.url(prefix), **changes)  # type: ignore[arg-type]
+
+
+def wait_for(condition: object, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def queued(directory: Path) -> int:
+    return len([p for p in (directory / QUEUE_DIRECTORY).iterdir() if not p.name.startswith(".")])
+
+
+def test_a_blob_and_result_written_through_one_replica_are_served_by_the_other(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    shared = backend(s3, "two-replicas")
+    with running(tmp_path / "a", backend=shared) as (_, port_a), \
+            running(tmp_path / "b", backend=shared) as (_, port_b):
+        blob, big = b"built once", b"z" * (3 << 20)
+        with client(port_a) as a:
+            assert a.upload(blob).responses[0].status.code == 0
+            a.write(big)
+            action = pdigest(b"action")
+            result = re_pb2.ActionResult(
+                output_files=[re_pb2.OutputFile(path="out", digest=pdigest(blob))])
+            a.ac.UpdateActionResult(re_pb2.UpdateActionResultRequest(
+                action_digest=action, action_result=result))
+        wait_for(lambda: queued(tmp_path / "a") == 0)
+        with client(port_b) as b:
+            assert b.missing(blob, big, b"never stored") == [pdigest(b"never stored").hash]
+            got = b.ac.GetActionResult(re_pb2.GetActionResultRequest(action_digest=action))
+            assert got.output_files[0].digest.hash == pdigest(blob).hash
+            assert b.read(pdigest(big)) == big
+            response = b.cas.BatchReadBlobs(
+                re_pb2.BatchReadBlobsRequest(digests=[pdigest(blob)]))
+            assert response.responses[0].data == blob
+        # B filled its own front: the bucket is no longer needed for these.
+        with running(tmp_path / "b") as (_, port_local), client(port_local) as local:
+            assert local.missing(blob, big) == []
+
+
+def test_a_result_whose_blobs_the_bucket_lacks_is_not_served(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    shared = backend(s3, "incomplete")
+    with running(tmp_path / "a", backend=shared) as (_, port_a), \
+            running(tmp_path / "b", backend=shared) as (_, port_b):
+        action = pdigest(b"action")
+        result = re_pb2.ActionResult(
+            output_files=[re_pb2.OutputFile(path="out", digest=pdigest(b"never uploaded"))])
+        with client(port_a) as a:
+            a.ac.UpdateActionResult(re_pb2.UpdateActionResultRequest(
+                action_digest=action, action_result=result))
+        wait_for(lambda: queued(tmp_path / "a") == 0)
+        with client(port_b) as b, pytest.raises(grpc.RpcError) as caught:
+            b.ac.GetActionResult(re_pb2.GetActionResultRequest(action_digest=action))
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def health(port: int, service: str) -> int:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        status: int = stub.Check(health_pb2.HealthCheckRequest(service=service),
+                                 timeout=5).status
+        return status
+
+
+def test_an_outage_degrades_but_loses_nothing_and_nothing_hangs(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    slow_ok = backend(s3, "outage", timeout_seconds=1.0, connect_timeout_seconds=0.5)
+    before, during = b"stored before the outage", b"stored during the outage"
+    with running(tmp_path / "a", backend=slow_ok) as (_, port), client(port) as c:
+        c.upload(before)
+        wait_for(lambda: queued(tmp_path / "a") == 0)
+        assert health(port, BACKEND_SERVICE) == health_pb2.HealthCheckResponse.SERVING
+        s3.pause()
+        try:
+            started = time.monotonic()
+            assert c.upload(during).responses[0].status.code == 0  # Durable locally.
+            assert c.missing(before, during) == []
+            assert c.cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(
+                digests=[pdigest(before)]), timeout=10).responses[0].data == before
+            assert c.missing(b"unknown") == [pdigest(b"unknown").hash]
+            assert time.monotonic() - started < 10
+            wait_for(lambda: health(port, BACKEND_SERVICE)
+                     == health_pb2.HealthCheckResponse.NOT_SERVING)
+            assert health(port, "") == health_pb2.HealthCheckResponse.SERVING
+            assert queued(tmp_path / "a") >= 1
+        finally:
+            s3.resume()
+        wait_for(lambda: queued(tmp_path / "a") == 0, 30)
+        wait_for(lambda: health(port, BACKEND_SERVICE)
+                 == health_pb2.HealthCheckResponse.SERVING)
+    with running(tmp_path / "fresh", backend=slow_ok) as (_, port), client(port) as c:
+        assert c.missing(before, during) == []
+
+
+def test_the_upload_queue_survives_a_restart(s3: S3Server, tmp_path: Path) -> None:
+    down = BackendOptions("s3://graphkit-cache/restart", endpoint="http://127.0.0.1:1",
+                          timeout_seconds=0.5, connect_timeout_seconds=0.5)
+    blob = b"acknowledged while the bucket was unreachable"
+    with running(tmp_path / "a", backend=down) as (_, port), client(port) as c:
+        assert c.upload(blob).responses[0].status.code == 0
+    assert queued(tmp_path / "a") == 1
+    with running(tmp_path / "a", backend=backend(s3, "restart")):
+        wait_for(lambda: queued(tmp_path / "a") == 0)
+    with running(tmp_path / "b", backend=backend(s3, "restart")) as (_, port), client(port) as c:
+        assert c.missing(blob) == []
+
+
+def test_stats_show_the_queue(tmp_path: Path) -> None:
+    down = BackendOptions("s3://graphkit-cache/stats", endpoint="http://127.0.0.1:1",
+                          timeout_seconds=0.5, connect_timeout_seconds=0.5)
+    with running(tmp_path, backend=down) as (_, port), client(port) as c:
+        c.upload(b"one", b"two")
+    assert read_stats(tmp_path).upload_queue == 2
+    result = CliRunner().invoke(main, ["cache", "stats", "--dir", str(tmp_path)])
+    assert "upload queue" in result.output and " 2" in result.output
+
+
+def test_a_bad_backend_url_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["cache", "serve", "--listen", "127.0.0.1:0", "--dir",
+                                       str(tmp_path), "--max-size", "1GiB",
+                                       "--backend", "bucket/prefix"])
+    assert result.exit_code == 2
+    assert "not an object-store URL" in result.output
