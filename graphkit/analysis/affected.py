@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from graphkit.analysis.externals import (
     ECOSYSTEM_RULES,
     Externals,
+    LockMemo,
     difference,
     is_lockfile,
     read_externals,
@@ -46,11 +47,13 @@ from graphkit.readers.manifests import rootconfig
 class Side:
     """One end of a comparison: the snapshot, the graph declared in it, and how to read
     file bytes (needed only when a lockfile changed; without it, graphkit cannot tell
-    who a lockfile change reaches and affects every package of that ecosystem)."""
+    who a lockfile change reaches and affects every package of that ecosystem), and
+    where parsed lockfiles are kept between runs."""
 
     graph: BuildGraph
     snapshot: Snapshot
     read: Reader | None = None
+    locks: LockMemo | None = None
 
 
 @dataclass(frozen=True)
@@ -317,7 +320,9 @@ def _lockfile_seeds(
 
 
 def _externals(side: Side) -> Externals | None:
-    return read_externals(side.graph, side.snapshot, side.read) if side.read else None
+    if side.read is None:
+        return None
+    return read_externals(side.graph, side.snapshot, side.read, side.locks)
 
 
 def _describe(change: Change) -> str:

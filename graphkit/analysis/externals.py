@@ -10,13 +10,19 @@ show) has its externals added, marked with the folder they come through, never
 merged. A lockfile that cannot be parsed makes graphkit unable to tell: every
 package of that ecosystem then carries the lockfile's blob id instead, so any
 change to it affects them all.
+
+Parsing is the slow part (a large pnpm-lock.yaml takes over a second), so a caller
+may pass a ``LockMemo``: parsed lockfiles are then kept by the blob ids of the bytes
+they were parsed from, and a lockfile seen before is never parsed again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from graphkit.analysis.graph import BuildGraph
 from graphkit.errors import InputError
@@ -26,6 +32,10 @@ from graphkit.readers.lockfiles import LOCKFILES, Lock, Resolved, parse_lockfile
 from graphkit.readers.manifests.ecosystems import SKIPPED_FOLDERS
 
 Read = Callable[[str, FileEntry], bytes]
+
+# ``memo(key, parse)``: the Lock kept under ``key``, else ``parse()`` (kept for next time).
+# The key names every byte the parse reads, so an entry can never be stale.
+LockMemo = Callable[[str, Callable[[], Lock]], Lock]
 
 # The rule kinds whose packages each ecosystem's lockfiles pin.
 ECOSYSTEM_RULES: Mapping[str, str] = {
@@ -118,14 +128,21 @@ def is_lockfile(path: str) -> bool:
     return parts[-1] in LOCKFILES and not SKIPPED_FOLDERS.intersection(parts[:-1])
 
 
-def read_externals(graph: BuildGraph, snapshot: Snapshot, read: Read) -> Externals:
-    """The externals of every ecosystem target, from every lockfile in ``snapshot``."""
+def read_externals(
+    graph: BuildGraph, snapshot: Snapshot, read: Read, memo: LockMemo | None = None
+) -> Externals:
+    """The externals of every ecosystem target, from every lockfile in ``snapshot``;
+    parsed lockfiles come from (and go to) ``memo`` when there is one."""
     found: dict[Label, set[Locked]] = {}
     for path in sorted(p for p in snapshot if is_lockfile(p)):
         ecosystem = LOCKFILES[posixpath.basename(path)]
         targets = [t for t in graph.targets.values() if t.rule == ECOSYSTEM_RULES[ecosystem]]
         try:
-            lock = _parse(graph, snapshot, read, path)
+            if memo is None:
+                lock = _parse(graph, snapshot, read, path)
+            else:
+                key = lock_key(graph, snapshot, path)
+                lock = memo(key, partial(_parse, graph, snapshot, read, path))
         except InputError as exc:
             # Cannot tell who depends on what: the lockfile's bytes stand for all of it.
             broken = Locked(path, "", snapshot[path].oid, broken=str(exc))
@@ -191,6 +208,26 @@ def _reachable(graph: BuildGraph, labels: list[Label]) -> set[Label]:
     return seen
 
 
+def lock_key(graph: BuildGraph, snapshot: Snapshot, path: str) -> str:
+    """A name for the parse of the lockfile at ``path``: its path and the blob ids of
+    every file ``_parse`` reads for it (go.sum's go.mod, yarn v1's member manifests)."""
+    inputs = [path]
+    if posixpath.basename(path) == "go.sum":
+        inputs.append(posixpath.join(posixpath.dirname(path), "go.mod"))
+    elif posixpath.basename(path) == "yarn.lock":
+        inputs.extend(sorted(_member_manifests(graph, snapshot)))
+    text = "\n".join(f"{p}\0{snapshot[p].oid}" if p in snapshot else p for p in inputs)
+    return f"{path}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _member_manifests(graph: BuildGraph, snapshot: Snapshot) -> list[str]:
+    return [
+        manifest
+        for package in graph.packages.values()
+        if (manifest := posixpath.join(package.path, "package.json")) in snapshot
+    ]
+
+
 def _parse(graph: BuildGraph, snapshot: Snapshot, read: Read, path: str) -> Lock:
     folder = posixpath.dirname(path)
     if posixpath.basename(path) == "go.sum":
@@ -203,9 +240,8 @@ def _parse(graph: BuildGraph, snapshot: Snapshot, read: Read, path: str) -> Lock
     manifests = None
     if posixpath.basename(path) == "yarn.lock":  # only yarn v1 needs the members' manifests
         manifests = {
-            package.path: read(manifest, snapshot[manifest])
-            for package in graph.packages.values()
-            if (manifest := posixpath.join(package.path, "package.json")) in snapshot
+            posixpath.dirname(manifest): read(manifest, snapshot[manifest])
+            for manifest in _member_manifests(graph, snapshot)
         }
     return parse_lockfile(read(path, snapshot[path]), path, manifests=manifests)
 

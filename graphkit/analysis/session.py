@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import shutil
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -37,6 +37,7 @@ from graphkit.analysis.keys import KeyRecord, compute_keys
 from graphkit.errors import InputError, InputWarning, UnknownStateError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
+from graphkit.readers.lockfiles import LOCK_FORMAT, Lock
 from graphkit.repo.changes import diff_snapshots
 from graphkit.repo.workspace import WORKTREE, Revision, Workspace
 
@@ -78,7 +79,7 @@ class Loaded:
                 for label, files in inputs.items()
             }
         read = self.side.read
-        externals = read_externals(self.graph, snapshot, read) if read else None
+        externals = read_externals(self.graph, snapshot, read, self.side.locks) if read else None
         return compute_keys(self.graph, snapshot, only, externals, inputs)
 
 
@@ -104,6 +105,7 @@ class Session:
         self._graphs: dict[str, BuildGraph] = {}  # by graph_key: base and head often share one
         self._scans: dict[str, ImportScan] = {}  # by revision sha, the latest last
         self._graph_keys: dict[str, str] = {}  # by revision sha
+        self._locks: dict[str, Lock] = {}  # by lock_key: base and head often share one
         self._scan_warnings: set[InputWarning] = set()
 
     @classmethod
@@ -138,7 +140,8 @@ class Session:
             snapshot = self.workspace.snapshot(revision)
             graph, key = self._graph(revision, snapshot)
             self._graph_keys[revision.sha] = key
-            loaded = Loaded(revision, Side(graph, snapshot, self.workspace.read))
+            side = Side(graph, snapshot, self.workspace.read, self._lock)
+            loaded = Loaded(revision, side)
             if infers(graph):
                 inferred, included, exposed = self._inferred(loaded, key)
                 loaded = loaded.with_graph(graph.with_inferred(inferred, included, exposed))
@@ -213,6 +216,19 @@ class Session:
         key = self._recall(self._LATEST_SCAN)
         found: ImportScan | None = self._recall(key) if isinstance(key, str) else None
         return found
+
+    def _lock(self, key: str, parse: Callable[[], Lock]) -> Lock:
+        """A parsed lockfile, from memory, the on-disk memo, or ``parse``. The key names
+        the blob ids of the bytes parsed (see ``lock_key``), so a lockfile commit costs
+        one parse ever, not one per run."""
+        if key not in self._locks:
+            memo_key = f"lock:{__version__}:{LOCK_FORMAT}:{key}"
+            found = self._recall(memo_key)
+            if not isinstance(found, Lock):  # absent, damaged or of another shape: a miss
+                found = parse()
+                self._keep(memo_key, found)
+            self._locks[key] = found
+        return self._locks[key]
 
     def _keep(self, key: str, value: object) -> None:
         if self._memo is None:

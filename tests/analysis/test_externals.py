@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+import diskcache
 from click.testing import Result
 from gitrepo import GitRepo
+
+from graphkit import __version__
+from graphkit.analysis.externals import lock_key
+from graphkit.analysis.session import Session
+from graphkit.readers.lockfiles import LOCK_FORMAT, Lock, parse_lockfile
 
 Cli = Callable[..., Result]
 MakeRepo = Callable[[dict[str, str]], GitRepo]
@@ -297,3 +304,75 @@ def test_the_reason_names_a_bump_before_the_packages_it_rewires() -> None:
     assert difference(old[:1], new[:1]) == (
         "pnpm-lock.yaml: @babel/code-frame 7.27.1 now depends on js-tokens 4.0.1 (was 4.0.0)"
     )
+
+
+def _lock_memo_key(repo: GitRepo) -> str:
+    with Session.open(repo.root) as session:
+        side = session.load("HEAD").side
+        return f"lock:{__version__}:{LOCK_FORMAT}:" + lock_key(
+            side.graph, side.snapshot, "pnpm-lock.yaml"
+        )
+
+
+def _never() -> Lock:
+    raise AssertionError("parsed again")
+
+
+def test_a_lockfile_parsed_once_is_read_from_the_memo_by_blob_id(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = t3_repo(make_repo)
+    repo.write("pnpm-lock.yaml", T3_LOCK.replace("sha512-core", "sha512-core-republished"))
+    first = affected(cli, repo)  # parses both sides' lockfiles and keeps them
+    with Session.open(repo.root) as session:
+        for revision in ("HEAD", "HEAD~1"):
+            side = session.load(revision).side
+            assert side.locks is not None
+            key = lock_key(side.graph, side.snapshot, "pnpm-lock.yaml")
+            lock = side.locks(key, _never)
+            data = repo.read("pnpm-lock.yaml") if revision == "HEAD" else T3_LOCK
+            assert lock == parse_lockfile(data.encode(), "pnpm-lock.yaml")
+    again = cli(repo.root, "affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json")
+    assert json.loads(again.output) == first
+
+
+def test_a_damaged_or_misshapen_lock_memo_entry_is_a_miss(cli: Cli, make_repo: MakeRepo) -> None:
+    repo = t3_repo(make_repo)
+    repo.write("pnpm-lock.yaml", T3_LOCK.replace("sha512-core", "sha512-core-republished"))
+    expected = affected(cli, repo)
+    key = _lock_memo_key(repo)
+    memo = repo.root / ".git" / "graphkit" / "graphs"
+    with sqlite3.connect(memo / "cache.db") as db:  # diskcache's index: small values inline
+        changed = db.execute("UPDATE Cache SET value = ? WHERE key = ?", (b"\x80\x05damaged", key))
+        assert changed.rowcount == 1
+    for _ in range(2):  # damaged, then re-parsed and kept again
+        result = cli(
+            repo.root, "affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json"
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == expected
+    with diskcache.Cache(str(memo)) as cache:
+        assert isinstance(cache.get(key), Lock)
+        cache.set(key, {"closure": "of another shape"})
+    result = cli(repo.root, "affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json")
+    assert json.loads(result.output) == expected
+
+
+def test_a_yarn_v1_lock_key_names_the_member_manifests_it_reads(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {
+            "package.json": json.dumps({"name": "root", "workspaces": ["packages/*"]}),
+            "packages/a/package.json": json.dumps({"name": "a", "dependencies": {"ms": "^2"}}),
+            "yarn.lock": '# yarn lockfile v1\n\nms@^2:\n  version "2.1.3"\n',
+        }
+    )
+
+    def key() -> str:
+        with Session.open(repo.root, use_memo=False) as session:
+            side = session.load("HEAD").side
+            return lock_key(side.graph, side.snapshot, "yarn.lock")
+
+    before = key()
+    repo.write("packages/a/package.json", json.dumps({"name": "a", "dependencies": {"ms": "2"}}))
+    repo.commit("edit a manifest only")
+    assert key() != before  # yarn v1 reads the manifests: their bytes name the parse too

@@ -20,7 +20,12 @@ from types import MappingProxyType
 from graphkit.errors import InputError
 from graphkit.readers.lockfiles.model import Lock, Resolved
 
-__all__ = ["LOCKFILES", "Lock", "Resolved", "changed_members", "parse_lockfile"]
+__all__ = ["LOCKFILES", "LOCK_FORMAT", "Lock", "Resolved", "changed_members", "parse_lockfile"]
+
+# Names the pickled shape of a Lock and what the parsers put in it: parsed lockfiles
+# are memoized by blob id, so bump this whenever a parser's answer for the same
+# bytes changes.
+LOCK_FORMAT = 1
 
 # Lockfile basename -> the ecosystem whose members it pins.
 LOCKFILES: Mapping[str, str] = MappingProxyType(

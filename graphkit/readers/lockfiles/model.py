@@ -59,6 +59,11 @@ class Resolved:
             object.__setattr__(self, "_hash", cached)
         return cached
 
+    def __reduce__(self) -> tuple[type[Resolved], tuple[str, str, str | None, tuple[str, ...]]]:
+        # The cached hash must not travel: string hashes differ between processes, and
+        # a parsed Lock is kept in the memo and loaded by later runs.
+        return (Resolved, (self.name, self.version, self.integrity, self.deps))
+
     def __str__(self) -> str:
         return f"{self.name} {self.version}"
 
@@ -100,6 +105,10 @@ class Lock:
         """A Lock whose closure (and links) are read-only, key-sorted copies."""
         linked = MappingProxyType(dict(sorted((links or {}).items())))
         return cls(path, ecosystem, MappingProxyType(dict(sorted(closure.items()))), linked)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # MappingProxyType does not pickle; a Lock is kept in the memo by blob id.
+        return (Lock.of, (self.path, self.ecosystem, dict(self.closure), dict(self.links)))
 
 
 @dataclass(frozen=True)

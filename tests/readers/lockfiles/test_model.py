@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 
 import pytest
@@ -187,3 +188,14 @@ def test_lockfile_nested_50000_deep_is_an_input_error(name: str) -> None:
         parse_lockfile(NESTED_LOCKFILES[name].encode(), f"x/{name}", manifests={})
     assert str(err.value).startswith(f"x/{name}:")
     assert "nested too deeply to read" in str(err.value)
+
+
+def test_a_lock_pickles_without_the_cached_hashes_of_its_packages() -> None:
+    # String hashes differ between processes: a cached hash loaded from the memo
+    # would put packages in the wrong buckets of every set they are in.
+    package = Resolved("ms", "2.1.3", "sha512-ms", ("debug 4.4.1",))
+    hash(package)
+    lock = Lock.of("pnpm-lock.yaml", "npm", {"": frozenset({package})}, {"": frozenset({"a"})})
+    data = pickle.dumps(lock)
+    assert b"_hash" not in data
+    assert pickle.loads(data) == lock
