@@ -33,6 +33,7 @@ from graphkit.errors import InputError, InputWarning
 from graphkit.labels import Label, did_you_mean, parse_label
 from graphkit.model import EdgeKind, FileEntry, ImportVia, Package, Rule, Snapshot, Target
 from graphkit.paths import parent_dirs
+from graphkit.progress import Progress, Step, counted, silent
 from graphkit.readers.manifests import ecosystems
 from graphkit.readers.manifests.build_toml import BUILD_FILE, parse_build
 from graphkit.readers.rules import builtin_rule_files, load_rules
@@ -385,15 +386,35 @@ def read_meta(snapshot: Snapshot, read: Reader) -> dict[str, FileEntry]:
 
 
 def load_graph(
-    snapshot: Snapshot, read: Reader, meta: Mapping[str, FileEntry] | None = None
+    snapshot: Snapshot,
+    read: Reader,
+    meta: Mapping[str, FileEntry] | None = None,
+    progress: Progress = silent,
 ) -> BuildGraph:
     """Read config, rules and every manifest and build the validated graph.
 
     Only the files in ``meta`` (see ``read_meta``) are read; pass it when known to
-    spare a walk over the whole snapshot.
+    spare a walk over the whole snapshot. Reports ``parsing N manifests`` to
+    ``progress`` as files are read (the last unit is building the graph).
     """
     if meta is None:
         meta = read_meta(snapshot, read)
+    what = f"parsing {len(meta)} manifests"
+    report = counted(progress, what, len(meta) + 1)
+    count = 0
+
+    def reading(path: str, entry: FileEntry) -> bytes:
+        nonlocal count
+        count += 1
+        report(count)
+        return read(path, entry)
+
+    graph = _load_graph(reading, meta)
+    progress(Step(what, len(meta) + 1, len(meta) + 1))
+    return graph
+
+
+def _load_graph(read: Reader, meta: Mapping[str, FileEntry]) -> BuildGraph:
     entry = meta.get(CONFIG_FILE)
     config_data = read(CONFIG_FILE, entry) if entry is not None else b""
     config = parse_config(config_data)

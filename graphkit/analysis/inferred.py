@@ -33,6 +33,7 @@ from graphkit.analysis.graph import BuildGraph, Reader
 from graphkit.errors import InputWarning
 from graphkit.labels import Label
 from graphkit.model import FileEntry, ImportVia, Snapshot
+from graphkit.progress import Progress, counted, silent
 from graphkit.readers.infer.resolve import FileImports, ImportRef, Problem, Resolver, resolve_file
 
 # Bump when ScannedFile or the way a scan is derived changes: memoized scans are keyed by it.
@@ -93,9 +94,12 @@ def scan(
     read: Reader,
     inputs: Mapping[Label, list[str]],
     previous: ImportScan | None = None,
+    progress: Progress = silent,
 ) -> ImportScan:
-    """Scan the inferring sources of ``snapshot``, reusing what ``previous`` knows."""
+    """Scan the inferring sources of ``snapshot``, reusing what ``previous`` knows;
+    reports ``scanning N files for imports`` to ``progress`` as it goes."""
     sources = _sources(graph, inputs)
+    report = counted(progress, f"scanning {len(sources)} files for imports", len(sources))
     configs = _js_configs(graph, snapshot, read) if "js" in sources.values() else {}
     context = _context(graph, snapshot, sources.values(), configs)
     keep_resolution = previous is not None and previous.context == context
@@ -111,7 +115,8 @@ def scan(
         return resolvers[language]
 
     files: dict[str, ScannedFile] = {}
-    for path, language in sorted(sources.items()):
+    for done, (path, language) in enumerate(sorted(sources.items())):
+        report(done)
         entry = snapshot[path]
         old = previous.files.get(path) if previous is not None else None
         if old is not None and old.oid == entry.oid and old.language == language:
@@ -123,6 +128,7 @@ def scan(
             refs = resolver(language).imports(read(path, entry), path)
         found = resolve_file(path, refs, resolver(language))
         files[path] = ScannedFile(entry.oid, language, refs, found)
+    report(len(sources))
     return ImportScan(files, context, warnings, resolvers)
 
 

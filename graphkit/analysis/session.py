@@ -37,6 +37,7 @@ from graphkit.analysis.keys import KeyRecord, compute_keys
 from graphkit.errors import InputError, InputWarning, UnknownStateError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
+from graphkit.progress import Progress, Step, silent
 from graphkit.readers.lockfiles import LOCK_FORMAT, Lock
 from graphkit.repo.changes import diff_snapshots
 from graphkit.repo.workspace import WORKTREE, Revision, Workspace
@@ -96,8 +97,11 @@ class Comparison:
 class Session:
     """An opened workspace with its graph memo; loads each revision at most once."""
 
-    def __init__(self, workspace: Workspace, *, use_memo: bool = True) -> None:
+    def __init__(
+        self, workspace: Workspace, *, use_memo: bool = True, progress: Progress = silent
+    ) -> None:
         self.workspace = workspace
+        self._progress = progress
         self._memo: Any = (
             _open_memo(workspace.git_dir / "graphkit" / "graphs") if use_memo else None
         )
@@ -109,9 +113,11 @@ class Session:
         self._scan_warnings: set[InputWarning] = set()
 
     @classmethod
-    def open(cls, start: Path | str = ".", *, use_memo: bool = True) -> Session:
-        """Open the repository containing ``start``."""
-        return cls(Workspace.open(start), use_memo=use_memo)
+    def open(
+        cls, start: Path | str = ".", *, use_memo: bool = True, progress: Progress = silent
+    ) -> Session:
+        """Open the repository containing ``start``; long work reports to ``progress``."""
+        return cls(Workspace.open(start), use_memo=use_memo, progress=progress)
 
     def close(self) -> None:
         """Release the memo's files."""
@@ -137,7 +143,11 @@ class Session:
         """Read and parse a revision; ``None`` or ``WORKTREE`` is the worktree."""
         revision = self.workspace.resolve(spec or WORKTREE)
         if revision.sha not in self._loaded:
+            if revision.sha == WORKTREE:  # git status, and hashing what it says changed
+                self._progress(Step("reading the worktree"))
             snapshot = self.workspace.snapshot(revision)
+            if revision.sha == WORKTREE:
+                self._progress(Step("reading the worktree", len(snapshot), len(snapshot)))
             graph, key = self._graph(revision, snapshot)
             self._graph_keys[revision.sha] = key
             side = Side(graph, snapshot, self.workspace.read, self._lock)
@@ -188,7 +198,12 @@ class Session:
                     unscanned(side.graph, side.snapshot, loaded.inputs, previous)
                 )
                 found = scan(
-                    side.graph, side.snapshot, self.workspace.read, loaded.inputs, previous
+                    side.graph,
+                    side.snapshot,
+                    self.workspace.read,
+                    loaded.inputs,
+                    previous,
+                    self._progress,
                 )
                 if tree is not None:
                     self._keep(memo_key, found)
@@ -252,19 +267,26 @@ class Session:
         key = self._recall(tree_key) if tree is not None else None
         meta: dict[str, FileEntry] | None = None
         if key is None:
-            meta = read_meta(snapshot, self.workspace.read)
+            meta = self._meta(snapshot)
             key = graph_key(meta)
             if tree is not None:
                 self._keep(tree_key, key)
         graph = self._graphs.get(key) or self._recall(key)
         if graph is None:
             if meta is None:
-                meta = read_meta(snapshot, self.workspace.read)
+                meta = self._meta(snapshot)
             self.workspace.prefetch(meta.values())  # one batch in a partial clone
-            graph = load_graph(snapshot, self.workspace.read, meta)
+            graph = load_graph(snapshot, self.workspace.read, meta, self._progress)
             self._keep(key, graph)
         self._graphs[key] = graph
         return graph, key
+
+    def _meta(self, snapshot: Snapshot) -> dict[str, FileEntry]:
+        """The graph-defining files: listing the whole tree, so it reports progress."""
+        self._progress(Step("listing the tree"))
+        meta = read_meta(snapshot, self.workspace.read)
+        self._progress(Step("listing the tree", len(snapshot), len(snapshot)))
+        return meta
 
     def _recall(self, key: str) -> Any:
         """A memo entry, or None: an entry that cannot be read (written by another

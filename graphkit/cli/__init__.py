@@ -36,8 +36,27 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _set_quiet(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    # Context.meta is shared by a command and its group: `graphkit -q affected` and
+    # `graphkit affected -q` say the same.
+    if value:
+        ctx.meta["graphkit.quiet"] = True
+
+
+QUIET = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_quiet,
+    help="no progress display on stderr (it shows only on a terminal, for work over 1 s)",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="graphkit")
+@QUIET
 def main() -> None:
     """graphkit: which targets does this change affect? Build, test and cache exactly those."""
 
@@ -73,11 +92,20 @@ def emit(fmt: str, data: Any, text: str) -> None:
 def open_session() -> Iterator[Any]:
     """The repository's analysis session; on success, its warnings go to stderr."""
     from graphkit.analysis.session import Session
+    from graphkit.cli.display import callback, progress_display
 
-    with Session.open(".") as session:
-        yield session
-        for warning in session.warnings:
-            click.echo(f"graphkit: warning: {warning}", err=True)
+    quiet = bool(click.get_current_context().meta.get("graphkit.quiet"))
+    display = progress_display(quiet)
+    try:
+        with Session.open(".", progress=callback(display)) as session:
+            yield session
+            if display is not None:
+                display.stop()  # erased before anything else goes to stderr
+            for warning in session.warnings:
+                click.echo(f"graphkit: warning: {warning}", err=True)
+    finally:
+        if display is not None:
+            display.stop()
 
 
 def write_file(path: str, text: str) -> None:
@@ -96,5 +124,10 @@ def write_file(path: str, text: str) -> None:
 
 # Importing the command modules registers their commands on `main`.
 from graphkit.cli import analysis, cache, running  # noqa: E402
+
+# Every command that analyses a repository takes -q too (the cache server shows no progress).
+for _command in main.commands.values():
+    if _command.name != "cache":
+        QUIET(_command)
 
 __all__ = ["analysis", "cache", "main", "running"]

@@ -52,16 +52,29 @@ class Revision:
     sha: str  # 40-hex commit id, or WORKTREE
 
 
+# A point lookup walks the tree from its root, in Python-visible steps; past this many
+# lookups, one listing of the whole tree (in C) is cheaper than the rest of them. A
+# warm query between two commits looks up a handful of paths; comparing a commit with
+# the worktree looks up every path (160,000 lookups at 80,000 files: 2.9 s, where the
+# listing takes a tenth of that).
+_POINT_LOOKUPS = 256
+
+
 class TreeSnapshot(Mapping[str, FileEntry]):
-    """The files of one commit tree, read on demand."""
+    """The files of one commit tree, read on demand: a few paths by lookup, many by
+    listing the tree once."""
 
     def __init__(self, tree: pygit2.Tree) -> None:
         self._tree = tree
         self._all: dict[str, FileEntry] | None = None
+        self._lookups = 0
 
     def __getitem__(self, path: str) -> FileEntry:
         if self._all is not None:
             return self._all[path]
+        self._lookups += 1
+        if self._lookups > _POINT_LOOKUPS:
+            return self._listing()[path]
         try:
             obj = self._tree[path]
         except (KeyError, ValueError):

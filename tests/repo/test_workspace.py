@@ -14,7 +14,7 @@ from gitrepo import GitRepo
 from graphkit.errors import InputError, UnknownStateError
 from graphkit.model import Change, FileEntry, Status
 from graphkit.repo.changes import diff_snapshots
-from graphkit.repo.workspace import WORKTREE, Revision, Workspace
+from graphkit.repo.workspace import _POINT_LOOKUPS, WORKTREE, Revision, Workspace
 
 MakeRepo = Callable[[dict[str, str]], GitRepo]
 FILE, EXEC, LINK, SUBMODULE = 0o100644, 0o100755, 0o120000, 0o160000
@@ -514,3 +514,18 @@ def test_deep_folder_that_is_ignored_is_left_out(make_repo: MakeRepo) -> None:
     deep.mkdir(parents=True)
     (deep / "f.py").write_text("X = 1\n")
     assert "build" not in "".join(worktree(repo))
+
+
+def test_many_lookups_in_a_commit_snapshot_list_its_tree_once(make_repo: MakeRepo) -> None:
+    # Comparing a commit with the worktree looks up every path: one walk from the
+    # root per path would cost 160,000 walks at 80,000 files.
+    files = {f"pkg{n % 7}/f{n}.txt": f"{n}\n" for n in range(_POINT_LOOKUPS + 50)}
+    repo = make_repo(files)
+    ws = Workspace.open(repo.root)
+    snapshot = ws.snapshot(ws.resolve("HEAD"))
+    expected = dict(ws.snapshot(ws.resolve("HEAD")).items())
+    for path in sorted(files):
+        assert snapshot[path] == expected[path]
+    assert snapshot._all is not None  # listed once, past the point lookups
+    for missing in ("pkg1", "nope.txt", "pkg1/nope.txt"):
+        assert missing not in snapshot  # a folder is no file, listed or looked up
