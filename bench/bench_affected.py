@@ -8,6 +8,8 @@ processes like a CI step would run them:
 - cold: `graphkit affected --base HEAD~1 --head HEAD --format json` with no memo
   (every manifest parsed);
 - warm: the same command again (graph memo hit: no manifest parsed, no tree listed);
+- worktree: `graphkit affected --base HEAD --format json` after one uncommitted edit
+  (appends a line to the file the second commit edited), memo warm for HEAD;
 - `graphkit --help`.
 
 Prints a Markdown table of medians to paste into bench/RESULTS.md, and checks that
@@ -32,6 +34,7 @@ from machine import cpu_model  # bench/machine.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 AFFECTED = ["affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json"]
+WORKTREE = ["affected", "--base", "HEAD", "--format", "json"]
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
@@ -90,6 +93,10 @@ def main() -> None:
             seconds, out = timed([*graphkit, *AFFECTED], repo)
             warm.append(seconds)
             answers.add(json.dumps(json.loads(out)["affected"]))
+        edited = repo / summary["changed_file"]
+        edited.write_text(edited.read_text() + "WORKTREE_EDIT = 1\n")
+        timed([*graphkit, *WORKTREE], repo)  # HEAD's scan memoized, as after any commit
+        worktree = [timed([*graphkit, *WORKTREE], repo)[0] for _ in range(args.runs)]
         helps = [timed([*graphkit, "--help"], repo)[0] for _ in range(args.runs)]
         assert len(answers) == 1, "cold and warm runs disagree"
         affected = json.loads(answers.pop())
@@ -105,6 +112,7 @@ def main() -> None:
     for name, values in (
         ("affected, cold (no memo)", cold),
         ("affected, warm (memo hit)", warm),
+        ("affected --base HEAD, worktree with one edit", worktree),
         ("graphkit --help", helps),
     ):
         print(
