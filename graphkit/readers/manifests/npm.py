@@ -154,10 +154,10 @@ def _every_member(root: Manifest | None, pnpm: Mapping[str, Any]) -> dict[str, o
         if root is not None and key in root.doc:
             value = _with_catalogs(root.doc[key], catalogs)
             sources[f"{root.path} {key} (every package)"] = value
-    settings = {k: v for k, v in pnpm.items() if k not in ("packages", "catalog", "catalogs")}
-    if settings:
-        value = _with_catalogs(settings, catalogs)
-        sources[f"{PNPM_WORKSPACE} {', '.join(sorted(settings))} (every package)"] = value
+    # One source per setting, so a reason names the setting that moved.
+    for key, value in pnpm.items():
+        if key not in ("packages", "catalog", "catalogs"):
+            sources[f"{PNPM_WORKSPACE} {key} (every package)"] = _with_catalogs(value, catalogs)
     return sources
 
 

@@ -118,9 +118,11 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     configs = rootconfig.config_files(files, rootconfig.PYTHON_FILES)
     shared: dict[str, object] = {}
     settings = root.table("tool", "uv") if root is not None and workspace is not None else None
-    if isinstance(settings, dict) and any(k != "workspace" for k in settings):
-        rest = {k: v for k, v in settings.items() if k != "workspace"}
-        shared[f"{PYPROJECT} [tool.uv] {', '.join(sorted(rest))} (every package)"] = rest
+    if isinstance(settings, dict):
+        # One source per setting, so a reason names the setting that moved.
+        for key, value in settings.items():
+            if key != "workspace":
+                shared[f"{PYPROJECT} [tool.uv] {key} (every package)"] = value
     members = [
         rootconfig.with_sources(
             m, {**shared, **rootconfig.files_reaching(m.folder, configs, "package")}

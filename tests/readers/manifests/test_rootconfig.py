@@ -295,6 +295,12 @@ NPM = ["//:root", "//apps/nextjs:nextjs", "//packages/ui:ui", "//packages/valida
             "root configuration: pnpm-workspace.yaml onlyBuiltDependencies (every package) changed",
             id="a pnpm setting reaches every package",
         ),
+        pytest.param(
+            ("  - esbuild\n", "  - esbuild\ntrustPolicy: no-downgrade\n"),
+            NPM,
+            "root configuration: pnpm-workspace.yaml trustPolicy (every package) added",
+            id="a new pnpm setting is named in the reason (vuejs/core e2bede9)",
+        ),
     ],
 )
 def test_pnpm_workspace_reaches_what_it_configures(
