@@ -41,7 +41,7 @@ from graphkit.tomldoc import line_of
 
 Reader = Callable[[str, FileEntry], bytes]
 # 6: default_branch may be None, root_tasks; 7: warnings, exclude; 8: edge kinds; 9: exposed
-MEMO_FORMAT = 9
+MEMO_FORMAT = 10
 
 # A glob list as regular expressions: (any of these must match, none of these may).
 Translation = tuple[tuple[str, ...], tuple[str, ...]]
