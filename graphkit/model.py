@@ -40,6 +40,11 @@ class TaskSpec:
     outputs: tuple[str, ...] = ()
     env: tuple[str, ...] = ()  # environment variables passed through (their values key the action)
     junit: str | None = None  # where the task writes JUnit XML, if it does
+    # Tasks that must finish first, in turbo's words: ``^build`` (build of every
+    # dependency), ``build`` (this target's build), ``//libs/gen:codegen#build`` (one
+    # task of one target). None: not declared, so the same task of the selected
+    # dependencies goes first and the key covers no other task (as before `needs`).
+    needs: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

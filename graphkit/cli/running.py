@@ -69,8 +69,7 @@ def _history(session: Any, cache_dir: str | None) -> Any:
 
 
 @main.command()
-@click.argument("task")
-@click.argument("labels", nargs=-1)
+@click.argument("words", nargs=-1, required=True, metavar="TASK... [LABELS]...")
 @click.option("--affected", "only_affected", is_flag=True, help="only targets the change affects")
 @BASE
 @click.option("--shard", metavar="I/N", help="run only shard I of N")
@@ -87,8 +86,7 @@ def _history(session: Any, cache_dir: str | None) -> Any:
 @FORMAT
 @reports_errors
 def run(
-    task: str,
-    labels: tuple[str, ...],
+    words: tuple[str, ...],
     only_affected: bool,
     base: str | None,
     shard: str | None,
@@ -106,52 +104,73 @@ def run(
     on_unknown: str,
     fmt: str,
 ) -> None:
-    """Run TASK for the selected targets, in dependency order, from the cache when possible.
+    """Run each TASK for the selected targets as one task graph, from the cache when possible.
 
-    With no LABELS and no --affected, every target whose rule has TASK runs.
+    Leading words that name a task are tasks (`graphkit run build test //libs/a`); a
+    task runs after the tasks its rule says it `needs`, and after the same task of
+    its dependencies when it declares none. With no LABELS and no --affected, every
+    target whose rule has the task runs.
     """
     import datetime
     import os
 
-    from graphkit.errors import TaskFailed
+    from graphkit.errors import InputError, TaskFailed
     from graphkit.execution import workflow
     from graphkit.execution.plan import parse_shard
-    from graphkit.execution.run import RunOptions, run_tasks
+    from graphkit.execution.run import RunOptions, Summary, run_tasks
     from graphkit.views import render
 
     with open_session() as session:
-        selection = workflow.select(
-            session, task, labels, affected=only_affected, base=base, on_unknown=on_unknown
-        )
+        tasks, labels = workflow.split_tasks(session.load(None).graph, words)
+        if shard is not None and len(tasks) > 1:
+            raise InputError("--shard runs one task; name one task, or run without --shard")
+        selections = [
+            workflow.select(
+                session,
+                task,
+                labels,
+                affected=only_affected,
+                base=base,
+                on_unknown=on_unknown,
+                required=len(tasks) == 1,
+            )
+            for task in tasks
+        ]
+        if labels and not only_affected and not any(s.labels or s.skipped for s in selections):
+            raise InputError(f"none of the named targets has a {' or '.join(tasks)!r} task")
         history = _history(session, cache_dir)
         with history:
             tls = (tls_ca, tls_client_cert, tls_client_key)
             store = _store(session, cache_dir, remote_cache, tls)
-            if shard is not None:
-                index, count = parse_shard(shard)
-                unit_ids = workflow.shard_units(
-                    selection,
-                    history,
-                    index,
-                    count,
-                    plan_digest,
-                    _cache_root(session, cache_dir),
-                    store,
-                )
-            else:
-                unit_ids = [u.id for u in workflow.units(selection, None)]
+            parts = []
+            for selection in selections:
+                if shard is not None:
+                    index, count = parse_shard(shard)
+                    unit_ids = workflow.shard_units(
+                        selection,
+                        history,
+                        index,
+                        count,
+                        plan_digest,
+                        _cache_root(session, cache_dir),
+                        store,
+                    )
+                else:
+                    unit_ids = [u.id for u in workflow.units(selection, None)]
+                parts.append((selection, unit_ids))
             # Skipped targets belong to no shard: the first shard reports them, once.
-            skipped = selection.skipped if shard is None or shard.startswith("1/") else ()
+            first = shard is None or shard.startswith("1/")
+            skipped = (
+                [(x, s.task, why) for s in selections for x, why in s.skipped] if first else []
+            )
             if fmt == "text":
-                for label, why in skipped:
+                for label, task, why in skipped:
                     click.echo(render.skipped_line(label, task, why))
-            if not unit_ids:
-                from graphkit.execution.run import Summary
-
+            if not any(unit_ids for _selection, unit_ids in parts):
                 text = render.summary_text(Summary(), skipped) if skipped else "nothing to run"
-                emit(fmt, render.results_json(Summary(), skipped, task), text)
+                emit(fmt, render.results_json(Summary(), skipped), text)
                 return
-            runs = workflow.tasks_for(selection, unit_ids, os.environ)
+            runs = workflow.task_graph_runs(parts, os.environ)
             reporter = _Reporter(fmt, interactive=fmt == "text" and sys.stdout.isatty())
             try:
                 summary = run_tasks(
@@ -168,7 +187,7 @@ def run(
                 reporter.stop()
         emit(
             fmt,
-            render.results_json(summary, skipped, task),
+            render.results_json(summary, skipped),
             render.summary_text(summary, skipped),
         )
         if junit_out:

@@ -119,23 +119,25 @@ def run_tasks(
     """
     check_outputs(root, runs)
     runner = _Runner(root, store, options, environ, report, recorder, muting)
-    by_label = {run.label: run for run in runs}
-    waiting = {run.label: {d for d in run.deps if d in by_label} for run in runs}
+    by_node = {run.node: run for run in runs}
+    waiting = {run.node: {n for n in run.needs if n in by_node} for run in runs}
     results: list[TaskResult] = []
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
         active: dict[Future[TaskResult], TaskRun] = {}
         while waiting or active:
-            for label in sorted(label for label, deps in waiting.items() if not deps):
-                del waiting[label]
-                active[pool.submit(runner.one, by_label[label])] = by_label[label]
+            for node in sorted(node for node, needs in waiting.items() if not needs):
+                del waiting[node]
+                active[pool.submit(runner.one, by_node[node])] = by_node[node]
+            if not active:  # only a cycle is left; task_graph refuses those, so never here
+                raise InputError("the task graph has a cycle")
             done, _ = wait(active, return_when=FIRST_COMPLETED)
             for future in done:
                 finished = active.pop(future)
                 results.append(future.result())
-                for deps in waiting.values():
-                    deps.discard(finished.label)
-    order = {run.label: index for index, run in enumerate(runs)}
-    return Summary(tuple(sorted(results, key=lambda r: order[r.run.label])))
+                for needs in waiting.values():
+                    needs.discard(finished.node)
+    order = {run.node: index for index, run in enumerate(runs)}
+    return Summary(tuple(sorted(results, key=lambda r: order[r.run.node])))
 
 
 def check_outputs(root: Path, runs: Sequence[TaskRun]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import platform
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -31,6 +31,9 @@ ACTION_SCHEME = 1
 _GITLINK = 0o160000  # a submodule's entry in a git tree
 
 
+TaskNode = tuple[Label, str]  # one task of one target
+
+
 @dataclass(frozen=True)
 class TaskRun:
     """One task of one target, expanded and keyed, ready for the runner."""
@@ -45,11 +48,16 @@ class TaskRun:
     env: tuple[tuple[str, str | None], ...]
     junit: str | None  # repo-relative or absolute path of the JUnit XML it writes, if any
     files: tuple[str, ...]  # test files this run covers (all of the target's, or one shard's)
-    deps: tuple[Label, ...]  # targets whose same-named task must finish first
+    needs: tuple[tuple[Label, str], ...]  # (target, task) runs that must finish first
     content_key: str
     action: Digest
     manifest: str = ""  # where the target is declared, for errors about its outputs
     line: int | None = None
+
+    @property
+    def node(self) -> TaskNode:
+        """This run's place in the task graph: (target, task)."""
+        return (self.label, self.task)
 
     @property
     def name(self) -> str:
@@ -141,12 +149,14 @@ def action_digest(
     command: str,
     outputs: Sequence[str],
     env: Sequence[tuple[str, str | None]],
+    needs: Sequence[Digest] = (),
 ) -> Digest:
     """The REAPI Action digest of a task: what the action cache is keyed by.
 
     A declared variable that is unset is left out of the Command's environment, as
     REAPI means it (the task declares it all the same: its name is in the input
-    root), so unset and empty give different keys.
+    root), so unset and empty give different keys. ``needs`` are the action keys of
+    the tasks this one declares it needs: a new ``build`` is a new ``test``.
     """
     cmd = re_pb2.Command(
         arguments=["sh", "-c", command],
@@ -162,16 +172,16 @@ def action_digest(
     )
     # The inputs are what the content key already names, so the input root is one
     # small file holding that key (and the task definition), not a copy of the sources.
-    marker = json.dumps(
-        {
-            "scheme": ACTION_SCHEME,
-            "content_key": content_key,
-            "task": spec.name,
-            "junit": spec.junit,
-            "env_names": sorted(spec.env),
-        },
-        sort_keys=True,
-    ).encode()
+    fields: dict[str, object] = {
+        "scheme": ACTION_SCHEME,
+        "content_key": content_key,
+        "task": spec.name,
+        "junit": spec.junit,
+        "env_names": sorted(spec.env),
+    }
+    if needs:  # absent otherwise, so a task that needs nothing keeps its key
+        fields["needs"] = sorted(d.hash for d in needs)
+    marker = json.dumps(fields, sort_keys=True).encode()
     marker_digest = digest_of(marker)
     root = re_pb2.Directory(
         files=[
@@ -231,24 +241,148 @@ def make_tasks(
     environ: Mapping[str, str],
     files_for: Mapping[Label, Sequence[str]] | None = None,
 ) -> list[TaskRun]:
-    """The runs of ``task`` for each of ``labels`` whose rule defines it, deps first.
+    """The runs of ``task`` for each of ``labels`` whose rule defines it, and of the
+    tasks they need, sorted.
 
     ``files_for`` narrows a target's test files to one shard's share. Paths in the
     command are repo-relative, so the same task gets the same action key on every
     machine.
     """
-    selected = [label for label in labels if graph.rule_of(label).task(task) is not None]
-    chosen = set(selected)
+    roots = [(label, task) for label in labels if graph.rule_of(label).task(task) is not None]
+    edges = task_graph(graph, roots)
+    shares = {(label, task): files for label, files in (files_for or {}).items()}
+    return make_runs(graph, records, edges, environ=environ, files_for=shares)
+
+
+def task_graph(
+    graph: BuildGraph,
+    roots: Iterable[TaskNode],
+    skip: Callable[[TaskNode], bool] = lambda node: False,
+) -> dict[TaskNode, tuple[TaskNode, ...]]:
+    """Every task to run, from ``roots`` and what they need, each with the tasks it needs.
+
+    A need that names a task no rule of that target defines, or that ``skip`` says does
+    nothing here (a package without the script), is left out; a task the target's rule
+    defines is pulled in even when it was not selected, as turbo does. A cycle is an
+    InputError naming it.
+    """
+    chosen = set(roots)
     # Targets in one import cycle cannot wait for each other; they run in any order.
     cycle_of = {label: set(members) for members in components(graph) for label in members}
-    runs = []
-    for label in sorted(selected):
+    edges: dict[TaskNode, tuple[TaskNode, ...]] = {}
+    stack = sorted(chosen, reverse=True)
+    while stack:
+        node = stack.pop()
+        if node in edges:
+            continue
+        label, task = node
+        spec = graph.rule_of(label).task(task)
+        assert spec is not None
+        deps = [d for d in graph.deps(label, transitive=True) if d not in cycle_of[label]]
+        needed: list[TaskNode] = []
+        declared = needs_of(graph.targets[label], spec)
+        if declared is None:  # undeclared: the same task of the selected deps first
+            needed = [(d, task) for d in deps if (d, task) in chosen]
+        for need in declared or ():
+            if need.startswith("^"):
+                needed += [(d, need[1:]) for d in deps]
+            elif "#" in need:
+                text, _, name = need.rpartition("#")
+                try:
+                    other = graph.resolve(text)
+                except InputError as exc:
+                    raise InputError(
+                        f"task {task!r} of {label} needs {need!r}: {exc.message}",
+                        path=graph.targets[label].manifest or None,
+                        line=graph.targets[label].line,
+                    ) from None
+                if graph.rule_of(other).task(name) is None:
+                    raise InputError(
+                        f"task {task!r} of {label} needs {need!r}, "
+                        f"but {other} has no {name!r} task",
+                        path=graph.targets[label].manifest or None,
+                        line=graph.targets[label].line,
+                    )
+                needed.append((other, name))
+            else:
+                needed.append((label, need))
+        kept = sorted(
+            {n for n in needed if graph.rule_of(n[0]).task(n[1]) is not None and not skip(n)}
+        )
+        edges[node] = tuple(kept)
+        stack.extend(n for n in reversed(kept) if n not in edges)
+    _refuse_cycles(edges)
+    return edges
+
+
+def needs_of(target: Target, spec: TaskSpec) -> tuple[str, ...] | None:
+    """What a target's task needs: its BUILD.toml ``needs`` for the task, else the rule's."""
+    override = dict(target.attrs).get("needs")
+    if override is not None:
+        table: dict[str, list[str]] = json.loads(override)
+        if spec.name in table:
+            return tuple(table[spec.name])
+    return spec.needs
+
+
+def _refuse_cycles(edges: Mapping[TaskNode, Sequence[TaskNode]]) -> None:
+    import networkx as nx
+
+    digraph: nx.DiGraph[TaskNode] = nx.DiGraph()
+    digraph.add_nodes_from(edges)
+    digraph.add_edges_from((node, need) for node, needs in edges.items() for need in needs)
+    try:
+        cycle = nx.find_cycle(digraph)
+    except nx.NetworkXNoCycle:
+        return
+    path = [a for a, _b in cycle] + [cycle[0][0]]
+    raise InputError(
+        "the task graph has a cycle: " + " -> ".join(f"{label}#{task}" for label, task in path),
+        hint="a task cannot need itself, directly or through other tasks' `needs`",
+    )
+
+
+def topological(edges: Mapping[TaskNode, Sequence[TaskNode]]) -> list[TaskNode]:
+    """The nodes, each after every node it needs (ties in sorted order)."""
+    done: set[TaskNode] = set()
+    order: list[TaskNode] = []
+    for start in sorted(edges):
+        stack: list[tuple[TaskNode, bool]] = [(start, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                if node not in done:
+                    done.add(node)
+                    order.append(node)
+                continue
+            if node in done:
+                continue
+            stack.append((node, True))
+            stack.extend((n, False) for n in reversed(edges[node]) if n not in done)
+    return order
+
+
+def make_runs(
+    graph: BuildGraph,
+    records: Mapping[Label, KeyRecord],
+    edges: Mapping[TaskNode, Sequence[TaskNode]],
+    *,
+    environ: Mapping[str, str],
+    files_for: Mapping[TaskNode, Sequence[str]] | None = None,
+) -> list[TaskRun]:
+    """The keyed runs of a task graph (see ``task_graph``), sorted by (target, task).
+
+    A task that declares ``needs`` has the action keys of those tasks in its own key.
+    """
+    made: dict[TaskNode, TaskRun] = {}
+    for node in topological(edges):
+        label, task = node
         target, rule = graph.targets[label], graph.rule_of(label)
         spec = rule.task(task)
         assert spec is not None
         key_files = records[label].inputs.files
         inputs = [path for path, _mode, _oid in key_files]
-        files = list(files_for[label]) if files_for and label in files_for else None
+        files = list(files_for[node]) if files_for and node in files_for else None
         tests = files if files is not None else test_files(graph, label, inputs)
         outdir = f"{OUT_DIR}/{label.package or '_root'}/{label.name}/{task}"
 
@@ -260,34 +394,30 @@ def make_tasks(
         for output in outputs:
             _check_output(output, target, task)
         env = declared_env(spec, environ)
-        runs.append(
-            TaskRun(
-                label=label,
-                task=task,
-                rule=target.rule,
+        needs = tuple(edges[node])
+        made[node] = TaskRun(
+            label=label,
+            task=task,
+            rule=target.rule,
+            command=command,
+            outputs=outputs,
+            env=env,
+            junit=junit,
+            files=tuple(tests),
+            needs=needs,
+            content_key=records[label].key,
+            action=action_digest(
+                content_key=records[label].key,
+                spec=spec,
                 command=command,
                 outputs=outputs,
                 env=env,
-                junit=junit,
-                files=tuple(tests),
-                deps=tuple(
-                    d
-                    for d in graph.deps(label, transitive=True)
-                    if d in chosen and d not in cycle_of[label]
-                ),
-                content_key=records[label].key,
-                action=action_digest(
-                    content_key=records[label].key,
-                    spec=spec,
-                    command=command,
-                    outputs=outputs,
-                    env=env,
-                ),
-                manifest=target.manifest,
-                line=target.line,
-            )
+                needs=[made[n].action for n in needs] if needs_of(target, spec) is not None else (),
+            ),
+            manifest=target.manifest,
+            line=target.line,
         )
-    return runs
+    return [made[node] for node in sorted(made)]
 
 
 def _srcs(graph: BuildGraph, target: Target, files: Iterable[FileId]) -> list[str]:

@@ -29,7 +29,13 @@ from graphkit.execution.history import History
 from graphkit.execution.plan import Plan, Unit, make_plan, plan_json, shard_of
 from graphkit.execution.quarantine import Entry, is_muted, parse_quarantine
 from graphkit.execution.run import TaskResult
-from graphkit.execution.tasks import TaskRun, declared_outputs, make_tasks
+from graphkit.execution.tasks import (
+    TaskNode,
+    TaskRun,
+    declared_outputs,
+    make_runs,
+    task_graph,
+)
 from graphkit.labels import Label
 from graphkit.model import FileEntry
 from graphkit.readers.manifests.build_toml import BUILD_FILE
@@ -57,11 +63,12 @@ def select(
     affected: bool,
     base: str | None,
     on_unknown: str = "error",
+    required: bool = True,
 ) -> Selection:
     """The named targets (else every target but the workspace root's, unless graphkit.toml
     lists the task in ``root_tasks``), only those affected with ``--affected``, only
     those whose rule has ``task``; a package without the script the task runs is
-    skipped."""
+    skipped. ``required=False`` lets named targets lack the task (one of several run)."""
     head = session.load(None)
     graph = head.graph
     if labels:
@@ -73,10 +80,25 @@ def select(
         chosen &= set(session.compare(base, None, on_unknown=on_unknown).affected.targets)
     with_task = sorted(label for label in chosen if graph.rule_of(label).task(task) is not None)
     skipped = tuple((x, why) for x in with_task if (why := _no_script(graph, x, task)))
-    if labels and not affected and not with_task:
+    if required and labels and not affected and not with_task:
         raise InputError(f"none of the named targets has a {task!r} task")
     ran = tuple(x for x in with_task if x not in dict(skipped))
     return Selection(head, task, ran, _committed(session), skipped)
+
+
+def split_tasks(graph: BuildGraph, words: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``build test //libs/a`` -> tasks ``[build, test]``, labels ``[//libs/a]``.
+
+    The first word is a task; each following word is one too while it names a task
+    some rule defines and cannot be a label (no ``/``, ``:`` or ``@``). A package whose
+    name is also a task name is reached by its label.
+    """
+    known = {spec.name for rule in graph.rules.values() for spec in rule.tasks}
+    tasks = list(words[:1])
+    rest = list(words[1:])
+    while rest and rest[0] in known and not set(rest[0]) & set("/:@"):
+        tasks.append(rest.pop(0))
+    return list(dict.fromkeys(tasks)), rest
 
 
 def _committed(session: Session) -> Mapping[str, FileEntry]:
@@ -148,25 +170,34 @@ def tasks_for(
     unit_ids: Sequence[str],
     environ: Mapping[str, str],
 ) -> list[TaskRun]:
-    """The keyed tasks covering ``unit_ids`` (one shard's share of the plan)."""
-    graph = selection.head.graph
-    labels: set[Label] = set()
-    files: dict[Label, list[str]] = {}
-    for unit_id in unit_ids:
-        text, _, path = unit_id.partition("#")
-        label = graph.resolve(text)
-        labels.add(label)
-        if path:
-            files.setdefault(label, []).append(path)
-    records = selection.head.keys(only=sorted(labels), without=untracked_outputs(selection))
-    return make_tasks(
-        graph,
-        records,
-        sorted(labels),
-        selection.task,
-        environ=environ,
-        files_for={label: sorted(paths) for label, paths in files.items()},
-    )
+    """The keyed tasks covering ``unit_ids`` (one shard's share of the plan), and the
+    tasks they need."""
+    return task_graph_runs([(selection, unit_ids)], environ)
+
+
+def task_graph_runs(
+    parts: Sequence[tuple[Selection, Sequence[str]]], environ: Mapping[str, str]
+) -> list[TaskRun]:
+    """One task graph for several tasks' selections (``graphkit run build test``): each
+    selection's units, plus every task they need, keyed."""
+    if not parts:
+        return []
+    head = parts[0][0].head
+    graph = head.graph
+    roots: list[TaskNode] = []
+    files: dict[TaskNode, list[str]] = {}
+    for selection, unit_ids in parts:
+        for unit_id in unit_ids:
+            text, _, path = unit_id.partition("#")
+            node = (graph.resolve(text), selection.task)
+            roots.append(node)
+            if path:
+                files.setdefault(node, []).append(path)
+    edges = task_graph(graph, roots, skip=lambda node: _no_script(graph, *node) is not None)
+    labels = sorted({label for label, _task in edges})
+    records = head.keys(only=labels, without=untracked_outputs(parts[0][0]))
+    shares = {node: sorted(paths) for node, paths in files.items()}
+    return make_runs(graph, records, edges, environ=environ, files_for=shares)
 
 
 def untracked_outputs(selection: Selection) -> frozenset[str]:

@@ -8,6 +8,7 @@ read from the revision being analyzed, like any manifest.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ from graphkit.model import Rule, TaskSpec
 from graphkit.tomldoc import check_keys, line_of, load_toml
 
 _RULE_KEYS = {"description", "srcs", "tasks", "shard_unit", "infer", "test_files", "attrs"}
-_TASK_KEYS = {"command", "outputs", "env", "junit"}
+_TASK_KEYS = {"command", "outputs", "env", "junit", "needs"}
 _INFERENCE = {"python", "js", "rust", "go"}
 _RESERVED_ATTRS = {"name", "rule", "srcs", "deps"}
 
@@ -42,6 +43,23 @@ def _check_output(template: str, what: str, path: str, line: int | None) -> None
         )
     if any(part.lower() == ".git" for part in parts):
         raise InputError(f"output {template!r} of {what} is inside .git", path=path, line=line)
+
+
+_TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+
+
+def check_need(need: str, what: str, path: str, line: int | None) -> None:
+    """A task dependency must read ``^task``, ``task`` or ``LABEL#task``."""
+    name = need[1:] if need.startswith("^") else need.rpartition("#")[2]
+    target = need.rpartition("#")[0] if "#" in need and not need.startswith("^") else None
+    if not _TASK_NAME.fullmatch(name) or target == "":
+        raise InputError(
+            f"need {need!r} of {what} is not a task",
+            path=path,
+            line=line,
+            hint="write '^build' (every dependency's build), 'build' (this target's), "
+            "or '//libs/gen:codegen#build' (one target's)",
+        )
 
 
 def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
@@ -84,6 +102,11 @@ def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
             outputs = _strings(task.get("outputs", []), "outputs", path, task_line)
             for output in outputs:
                 _check_output(output, f"task {name!r} of rule {kind!r}", path, task_line)
+            needs = task.get("needs")
+            if needs is not None:
+                needs = _strings(needs, "needs", path, task_line)
+                for need in needs:
+                    check_need(need, f"task {name!r} of rule {kind!r}", path, task_line)
             tasks.append(
                 TaskSpec(
                     name=name,
@@ -91,6 +114,7 @@ def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
                     outputs=outputs,
                     env=tuple(sorted(_strings(task.get("env", []), "env", path, task_line))),
                     junit=junit,
+                    needs=needs,
                 )
             )
         shard_unit = body.get("shard_unit", "target")

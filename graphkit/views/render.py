@@ -331,7 +331,7 @@ def event_line(event: Event) -> str | None:
     return None
 
 
-def summary_text(summary: Summary, skipped: Sequence[tuple[Label, str]] = ()) -> str:
+def summary_text(summary: Summary, skipped: Sequence[tuple[Label, str, str]] = ()) -> str:
     """``ran 3, cached 12, failed 0, flaky 1, muted 0; the cache saved 94.2s``
     (and ``, skipped N`` when packages lacked the task's script)."""
     counts = ", ".join(
@@ -349,9 +349,9 @@ def skipped_line(label: Label, task: str, why: str) -> str:
 
 
 def results_json(
-    summary: Summary, skipped: Sequence[tuple[Label, str]] = (), task: str = ""
+    summary: Summary, skipped: Sequence[tuple[Label, str, str]] = ()
 ) -> dict[str, Any]:
-    """The ``graphkit run --format json`` document."""
+    """The ``graphkit run --format json`` document (``skipped``: label, task, why)."""
     return {
         "tasks": [
             {
@@ -364,7 +364,7 @@ def results_json(
         ]
         + [
             {"label": str(label), "task": task, "status": "skipped", "duration_s": 0.0, "why": why}
-            for label, why in skipped
+            for label, task, why in skipped
         ],
         "summary": {
             "ran": summary.count("ran"),

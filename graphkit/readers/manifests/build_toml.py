@@ -11,10 +11,11 @@ from graphkit.errors import InputError
 from graphkit.labels import Label, did_you_mean, parse_label
 from graphkit.model import Package, Rule, Target
 from graphkit.paths import glob_problem
+from graphkit.readers.rules import check_need
 from graphkit.tomldoc import check_keys, line_of, load_toml
 
 BUILD_FILE = "BUILD.toml"
-_TARGET_KEYS = {"name", "rule", "srcs", "deps"}
+_TARGET_KEYS = {"name", "rule", "srcs", "deps", "needs"}
 _ATTR = re.compile(r"\{attr:([^}]+)\}")
 
 
@@ -54,6 +55,42 @@ def _check_attr(name: str, value: Any, *, target: str, path: str, line: int) -> 
         path=path,
         line=line,
     )
+
+
+def _needs(
+    value: Any, rule: Rule, target: str, package: str, manifest: str, line: int
+) -> dict[str, list[str]]:
+    """``needs = { build = ["^build", ":codegen#build"] }``: per task, what it needs here
+    instead of what its rule says; labels are made absolute."""
+    if not isinstance(value, dict):
+        raise InputError(
+            f"`needs` of target {target!r} must be a table of task = [needs]",
+            path=manifest,
+            line=line,
+        )
+    found: dict[str, list[str]] = {}
+    for task, needs in sorted(value.items()):
+        if rule.task(task) is None:
+            raise InputError(
+                f"`needs` of target {target!r} names task {task!r}, which rule "
+                f"{rule.kind!r} does not define",
+                path=manifest,
+                line=line,
+            )
+        if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
+            raise InputError(f"`needs.{task}` must be a list of strings", path=manifest, line=line)
+        absolute = []
+        for need in needs:
+            check_need(need, f"task {task!r} of target {target!r}", manifest, line)
+            text, hash_, name = need.rpartition("#")
+            if hash_ and not need.startswith("^") and text.startswith((":", "//")):
+                try:
+                    text = str(parse_label(text, package=package))
+                except InputError as exc:
+                    raise InputError(exc.message, path=manifest, line=line) from None
+            absolute.append(f"{text}#{name}" if hash_ and not need.startswith("^") else need)
+        found[task] = absolute
+    return found
 
 
 def parse_build(data: bytes, manifest: str, package: str, rules: Mapping[str, Rule]) -> Package:
@@ -139,11 +176,13 @@ def _parse_target(
             raise InputError(exc.message, path=manifest, line=at("deps")) from None
     for key in sorted(_templated(rule) & set(raw)):
         _check_attr(key, raw[key], target=name, path=manifest, line=at(key))
+    values = {key: raw[key] for key in rule.attrs if key in raw}
+    if "needs" in raw:
+        values["needs"] = _needs(raw["needs"], rule, name, package, manifest, at("needs"))
     attrs = tuple(
         sorted(
-            (key, json.dumps(raw[key], sort_keys=True, separators=(",", ":"), default=str))
-            for key in rule.attrs
-            if key in raw
+            (key, json.dumps(value, sort_keys=True, separators=(",", ":"), default=str))
+            for key, value in values.items()
         )
     )
     return Target(
