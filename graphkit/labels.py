@@ -118,3 +118,20 @@ def did_you_mean(wanted: str, candidates: Iterable[str]) -> str | None:
     """A ``did you mean 'x'?`` hint for the closest candidate, or None."""
     matches = difflib.get_close_matches(wanted, list(candidates), n=1, cutoff=0.6)
     return f"did you mean {matches[0]!r}?" if matches else None
+
+
+_TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+
+
+def check_need(need: str, what: str, path: str, line: int | None) -> None:
+    """A task dependency must read ``^task``, ``task`` or ``LABEL#task``."""
+    name = need[1:] if need.startswith("^") else need.rpartition("#")[2]
+    target = need.rpartition("#")[0] if "#" in need and not need.startswith("^") else None
+    if not _TASK_NAME.fullmatch(name) or target == "":
+        raise InputError(
+            f"need {need!r} of {what} is not a task",
+            path=path,
+            line=line,
+            hint="write '^build' (every dependency's build), 'build' (this target's), "
+            "or '//libs/gen:codegen#build' (one target's)",
+        )

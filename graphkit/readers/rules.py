@@ -8,13 +8,13 @@ read from the revision being analyzed, like any manifest.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from graphkit.errors import InputError
+from graphkit.labels import check_need
 from graphkit.model import Rule, TaskSpec
 from graphkit.tomldoc import check_keys, line_of, load_toml
 
@@ -43,23 +43,6 @@ def _check_output(template: str, what: str, path: str, line: int | None) -> None
         )
     if any(part.lower() == ".git" for part in parts):
         raise InputError(f"output {template!r} of {what} is inside .git", path=path, line=line)
-
-
-_TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
-
-
-def check_need(need: str, what: str, path: str, line: int | None) -> None:
-    """A task dependency must read ``^task``, ``task`` or ``LABEL#task``."""
-    name = need[1:] if need.startswith("^") else need.rpartition("#")[2]
-    target = need.rpartition("#")[0] if "#" in need and not need.startswith("^") else None
-    if not _TASK_NAME.fullmatch(name) or target == "":
-        raise InputError(
-            f"need {need!r} of {what} is not a task",
-            path=path,
-            line=line,
-            hint="write '^build' (every dependency's build), 'build' (this target's), "
-            "or '//libs/gen:codegen#build' (one target's)",
-        )
 
 
 def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:

@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from graphkit.errors import InputError
-from graphkit.labels import Label, did_you_mean, parse_label
+from graphkit.labels import Label, check_need, did_you_mean, parse_label
 from graphkit.model import Package, Rule, Target
 from graphkit.paths import glob_problem
-from graphkit.readers.rules import check_need
 from graphkit.tomldoc import check_keys, line_of, load_toml
 
 BUILD_FILE = "BUILD.toml"

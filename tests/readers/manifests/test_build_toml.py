@@ -185,7 +185,7 @@ def test_unknown_field_names_line_and_suggests_srcs() -> None:
 def test_attr_of_another_rule_is_an_unknown_field() -> None:
     data = b'[[target]]\nname = "a"\nrule = "python_library"\ncmd = "make"\n'
     assert error_of(data) == (
-        f"{MANIFEST}:4: unknown field 'cmd' in target 'a' (allowed: deps, name, rule, srcs)"
+        f"{MANIFEST}:4: unknown field 'cmd' in target 'a' (allowed: deps, name, needs, rule, srcs)"
     )
 
 
