@@ -26,8 +26,13 @@ from graphkit.cache.protocol import re_pb2
 from graphkit.cache.store.base import Store
 from graphkit.errors import CacheError, GraphkitError, InputError
 from graphkit.execution.junit import TestCase, file_durations, parse_junit
+from graphkit.execution.outputs import OutputSet, base_of, collect, is_pattern, link_problem
 from graphkit.execution.tasks import OUT_DIR, TaskRun
 from graphkit.paths import escape_reason, inside_workspace
+
+# An empty folder output, as REAPI says it: a Tree whose root folder holds nothing.
+_EMPTY_TREE_BYTES = re_pb2.Tree(root=re_pb2.Directory()).SerializeToString(deterministic=True)
+EMPTY_TREE = digest_of(_EMPTY_TREE_BYTES)
 
 Status = Literal["ran", "cached", "failed", "flaky", "muted"]
 
@@ -144,7 +149,8 @@ def check_outputs(root: Path, runs: Sequence[TaskRun]) -> None:
     """Refuse a run whose declared outputs would be written outside ``root`` or in .git."""
     for run in runs:
         for output in run.outputs:
-            reason = escape_reason(root, output)
+            checked = base_of(output) if is_pattern(output) else output
+            reason = escape_reason(root, checked) if checked else None
             if reason is not None:
                 raise InputError(
                     f"output {output!r} of task {run.task!r} of {run.label} {reason}",
@@ -188,7 +194,7 @@ class _Runner:
             self._warn(run, "cached result does not parse; running the task instead")
             return None
         try:
-            files = self._checked_outputs(run, result)
+            files, links, folders = self._checked_outputs(run, result)
         except GraphkitError as exc:
             self._warn(run, f"refusing cached result: {exc}; running the task instead")
             return None
@@ -198,8 +204,17 @@ class _Runner:
         for want in wanted:
             if want not in blobs or mismatch(want, blobs[want]) is not None:
                 return None  # evicted or damaged: a miss, never a partial restore
-        for path, blob_digest, executable in files:
-            _write_atomically(inside_workspace(self.root, path), blobs[blob_digest], executable)
+        # Files first, then folders, then links: no link placed here redirects a write.
+        try:
+            for path, blob_digest, mode in files:
+                _write_atomically(inside_workspace(self.root, path), blobs[blob_digest], mode)
+            for path in folders:
+                inside_workspace(self.root, path).mkdir(parents=True, exist_ok=True)
+            for path, target in links:
+                _link_atomically(inside_workspace(self.root, path), target)
+        except (OSError, GraphkitError) as exc:  # a folder where a file goes, say
+            self._warn(run, f"cannot restore the cached result: {exc}; running the task instead")
+            return None
         meta = result.execution_metadata
         saved = (
             meta.execution_completed_timestamp.ToNanoseconds()
@@ -215,28 +230,51 @@ class _Runner:
 
     def _checked_outputs(
         self, run: TaskRun, result: re_pb2.ActionResult
-    ) -> list[tuple[str, Digest, bool]]:
-        """Every output path of a cached result, checked before anything is written."""
+    ) -> tuple[list[tuple[str, Digest, int]], list[tuple[str, str]], list[str]]:
+        """Every output of a cached result — files (with modes), symlinks, empty
+        folders — checked before anything is written."""
         if result.exit_code != 0:
             raise CacheError("it records a failure (failures are never cached)")
-        if result.output_directories or result.output_symlinks or result.output_file_symlinks:
-            raise CacheError("it holds directories or symlinks, which graphkit never stores")
+        if result.output_file_symlinks or result.output_directory_symlinks:
+            raise CacheError("it holds typed symlinks, which graphkit never stores")
+        for folder in result.output_directories:
+            if self._digest(folder.tree_digest) != EMPTY_TREE:
+                raise CacheError(
+                    f"folder {folder.path!r} is not empty, which graphkit never stores"
+                )
         # Exactly the declared outputs: a result that names any other path (a git
         # hook, a source file, a manifest) is refused whole, before anything is written.
-        paths = [entry.path for entry in result.output_files]
-        undeclared = sorted(set(paths) - set(run.outputs))
+        declared = OutputSet.of(run.outputs)
+        paths = [
+            *(e.path for e in result.output_files),
+            *(e.path for e in result.output_symlinks),
+            *(e.path for e in result.output_directories),
+        ]
+        undeclared = sorted(p for p in paths if not declared.matches(p))
         if undeclared:
             raise CacheError(f"it writes {undeclared[0]!r}, which the task has not declared")
         if len(set(paths)) != len(paths):
             raise CacheError("it lists an output twice")
-        missing = sorted(set(run.outputs) - set(paths))
+        missing = sorted(declared.files - set(paths))
         if missing:
             raise CacheError(f"it lacks declared output {missing[0]!r}")
+        for path in paths:
+            inside_workspace(self.root, path)  # raises on '..', .git or a symlink escape
         files = []
         for entry in result.output_files:
-            inside_workspace(self.root, entry.path)  # raises on '..', .git or a symlink escape
-            files.append((entry.path, self._digest(entry.digest), entry.is_executable))
-        return files
+            mode = (
+                entry.node_properties.unix_mode.value
+                if entry.node_properties.HasField("unix_mode")
+                else (0o755 if entry.is_executable else 0o644)
+            )
+            files.append((entry.path, self._digest(entry.digest), mode & 0o777))
+        links = []
+        for link in result.output_symlinks:
+            problem = link_problem(link.path, link.target)
+            if problem is not None:
+                raise CacheError(f"symlink {link.path!r} -> {link.target!r} {problem}")
+            links.append((link.path, link.target))
+        return files, links, [folder.path for folder in result.output_directories]
 
     @staticmethod
     def _digest(d: re_pb2.Digest) -> Digest:
@@ -303,11 +341,14 @@ class _Runner:
         from there would be refused on every later hit.
         """
         for output in run.outputs:
-            reason = escape_reason(self.root, output)
+            checked = base_of(output) if is_pattern(output) else output
+            reason = escape_reason(self.root, checked) if checked else None
             if reason is not None:
                 return f"declared output {output!r} {reason} after the run"
-            if not (self.root / output).is_file():
-                return f"declared output {output!r} was not written"
+        try:
+            collect(self.root, run.outputs)
+        except InputError as exc:
+            return exc.message
         return None
 
     def _junit(self, run: TaskRun) -> tuple[TestCase, ...]:
@@ -328,16 +369,27 @@ class _Runner:
         assert self.store is not None
         blobs = [(digest_of(stdout), stdout), (digest_of(stderr), stderr)]
         result = re_pb2.ActionResult(exit_code=0)
-        for path in run.outputs:
-            full = self.root / path
-            data = full.read_bytes()
+        found = collect(self.root, run.outputs)
+        for path, mode in found.files:
+            data = (self.root / path).read_bytes()
             blob = digest_of(data)
             blobs.append((blob, data))
-            result.output_files.append(
-                re_pb2.OutputFile(
+            entry = re_pb2.OutputFile(
+                path=path,
+                digest=re_pb2.Digest(hash=blob.hash, size_bytes=blob.size),
+                is_executable=bool(mode & 0o100),
+            )
+            entry.node_properties.unix_mode.value = mode
+            result.output_files.append(entry)
+        for path, target in found.symlinks:
+            result.output_symlinks.append(re_pb2.OutputSymlink(path=path, target=target))
+        if found.empty_dirs:
+            blobs.append((EMPTY_TREE, _EMPTY_TREE_BYTES))
+        for path in found.empty_dirs:
+            result.output_directories.append(
+                re_pb2.OutputDirectory(
                     path=path,
-                    digest=re_pb2.Digest(hash=blob.hash, size_bytes=blob.size),
-                    is_executable=os.access(full, os.X_OK),
+                    tree_digest=re_pb2.Digest(hash=EMPTY_TREE.hash, size_bytes=EMPTY_TREE.size),
                 )
             )
         for field_name, blob in (("stdout_digest", blobs[0][0]), ("stderr_digest", blobs[1][0])):
@@ -371,15 +423,30 @@ def _ignore_out_dir(root: Path) -> None:
         ignore.write_text("# graphkit's scratch space; never committed\n*\n")
 
 
-def _write_atomically(path: Path, data: bytes, executable: bool) -> None:
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
     """Write a restored output so no reader ever sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path.unlink()  # replaced, never written through
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        os.chmod(temp, 0o755 if executable else 0o644)
+        os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _link_atomically(path: Path, target: str) -> None:
+    """Place a restored symlink, replacing a file or link (never a folder) there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.parent / f".{path.name}.{os.getpid()}.link"
+    temp.unlink(missing_ok=True)
+    os.symlink(target, temp)
+    try:
+        os.replace(temp, path)
+    except OSError:
+        temp.unlink(missing_ok=True)
         raise

@@ -223,7 +223,8 @@ def declared_outputs(graph: BuildGraph) -> set[str]:
             for template in spec.outputs:
                 try:
                     found.update(
-                        expand(
+                        _rooted(o)
+                        for o in expand(
                             template, target=target, graph=graph, srcs=(), files=(), outdir=outdir
                         )
                     )
@@ -390,7 +391,7 @@ def make_runs(
         fill = partial(expand, target=target, graph=graph, srcs=srcs, files=tests, outdir=outdir)
         junit = fill(spec.junit)[0] if spec.junit else None
         command = " ".join(fill(spec.command, junit=junit, shell=True))
-        outputs = tuple(sorted({o for template in spec.outputs for o in fill(template)}))
+        outputs = tuple(sorted({_rooted(o) for template in spec.outputs for o in fill(template)}))
         for output in outputs:
             _check_output(output, target, task)
         env = declared_env(spec, environ)
@@ -433,10 +434,17 @@ def _srcs(graph: BuildGraph, target: Target, files: Iterable[FileId]) -> list[st
     return [path for path, mode, _oid in files if mode != _GITLINK and match(path[prefix:])]
 
 
+def _rooted(output: str) -> str:
+    """``./dist/**`` (``{package}/dist/**`` of the root package) -> ``dist/**``."""
+    while output.startswith("./"):
+        output = output[2:]
+    return output
+
+
 def _check_output(output: str, target: Target, task: str) -> None:
     """An expanded output must be a plain repo-relative path outside ``.git``."""
     try:
-        repo_path(output)
+        repo_path(output.rstrip("/"))
     except InputError:
         problem = "is absolute or leaves the workspace"
     else:

@@ -26,6 +26,7 @@ from graphkit.cache.protocol import re_pb2
 from graphkit.cache.store.base import Store
 from graphkit.errors import InputError
 from graphkit.execution.history import History
+from graphkit.execution.outputs import OutputSet, is_pattern
 from graphkit.execution.plan import Plan, Unit, make_plan, plan_json, shard_of
 from graphkit.execution.quarantine import Entry, is_muted, parse_quarantine
 from graphkit.execution.run import TaskResult
@@ -208,7 +209,12 @@ def untracked_outputs(selection: Selection) -> frozenset[str]:
     its key settled. A committed output stays an input: edited by hand, it is a change.
     """
     snapshot = selection.head.side.snapshot
-    present = [path for path in declared_outputs(selection.head.graph) if path in snapshot]
+    declared = declared_outputs(selection.head.graph)
+    if any(is_pattern(output) for output in declared):  # folders and globs: ask each file
+        covered = OutputSet.of(declared)
+        present = [path for path in snapshot if covered.matches(path)]
+    else:
+        present = [path for path in declared if path in snapshot]
     return frozenset(path for path in present if path not in selection.committed)
 
 

@@ -114,7 +114,9 @@ def test_a_package_folder_with_a_space_is_quoted_in_commands_but_not_in_outputs(
     snapshot = {p: FileEntry(0o100644, str(pygit2.hash(t.encode()))) for p, t in files.items()}
     graph = load_graph(snapshot, lambda path, _e: files[path].encode())
     label = Label("fixtures/astro pages", "astro pages")
-    [run] = make_tasks(graph, compute_keys(graph, snapshot), [label], "test", environ={})
+    build, run = make_tasks(graph, compute_keys(graph, snapshot), [label], "test", environ={})
+    assert build.task == "build" and run.needs == ((label, "build"),)  # test needs build
+    assert build.outputs == ("fixtures/astro pages/dist/**",)
     assert run.command == "cd 'fixtures/astro pages' && npm run --if-present test"
     target = graph.targets[label]
     out = expand("{package}/dist", target=target, graph=graph, srcs=[], files=[], outdir="o")
