@@ -40,7 +40,8 @@ from graphkit.readers.rules import builtin_rule_files, load_rules
 from graphkit.tomldoc import line_of
 
 Reader = Callable[[str, FileEntry], bytes]
-# 6: default_branch may be None, root_tasks; 7: warnings, exclude; 8: edge kinds; 9: exposed
+# 6: default_branch may be None, root_tasks; 7: warnings, exclude; 8: edge kinds; 9: exposed;
+# 10: root settings (pnpm-workspace.yaml, [tool.uv]) one source each
 MEMO_FORMAT = 10
 
 # A glob list as regular expressions: (any of these must match, none of these may).

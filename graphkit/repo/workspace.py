@@ -381,13 +381,7 @@ class Workspace:
                 | status_flags.WT_TYPECHANGE
                 | status_flags.CONFLICTED
             ):
-                entry = self._hash_from_disk(path, files.get(path))
-                if entry is None:
-                    files.pop(path, None)
-                else:
-                    files[path] = entry
-                    if entry.mode != MODE_SUBMODULE:
-                        self._hashed.add(entry.oid)
+                self._rehash(files, path)
         _check_names(files)
         return files
 
@@ -423,15 +417,20 @@ class Workspace:
                 path = rest
             else:
                 continue
-            entry = self._hash_from_disk(path, files.get(path))
-            if entry is None:
-                files.pop(path, None)
-            else:
-                files[path] = entry
-                if entry.mode != MODE_SUBMODULE:
-                    self._hashed.add(entry.oid)
+            self._rehash(files, path)
         _check_names(files)
         return files
+
+    def _rehash(self, files: dict[str, FileEntry], path: str) -> None:
+        """Put ``path`` in ``files`` as it is on disk now, or drop it when it is gone;
+        remember the blob as hashed here (not read from the object store)."""
+        entry = self._hash_from_disk(path, files.get(path))
+        if entry is None:
+            files.pop(path, None)
+            return
+        files[path] = entry
+        if entry.mode != MODE_SUBMODULE:
+            self._hashed.add(entry.oid)
 
     def _git(self, *args: str) -> bytes:
         """Run git in the worktree and return its output; a failure is an InputError
