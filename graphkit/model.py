@@ -45,6 +45,15 @@ class TaskSpec:
     # task of one target). None: not declared, so the same task of the selected
     # dependencies goes first and the key covers no other task (as before `needs`).
     needs: tuple[str, ...] | None = None
+    # What the task's key covers. None: the task's default (`build` the target's
+    # interface face, every other task its full inputs). Otherwise package-relative
+    # globs, `!glob` to leave files out, and `$default` (the full inputs) or
+    # `$interface` (the interface face) as named sets; turbo's `$TURBO_DEFAULT$` and
+    # nx's `default` / `production` named inputs map onto these.
+    inputs: tuple[str, ...] | None = None
+    pass_env: tuple[str, ...] = ()  # variables the task sees that are not part of its key
+    cache: bool = True  # False: always runs, its result is never stored (turbo `cache: false`)
+    persistent: bool = False  # a long-running task (dev server): nothing may need it
 
 
 @dataclass(frozen=True)
