@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from graphkit.labels import Label
 
@@ -49,11 +50,36 @@ class TaskSpec:
     # interface face, every other task its full inputs). Otherwise package-relative
     # globs, `!glob` to leave files out, and `$default` (the full inputs) or
     # `$interface` (the interface face) as named sets; turbo's `$TURBO_DEFAULT$` and
-    # nx's `default` / `production` named inputs map onto these.
+    # nx's `default` / `production` named inputs map onto these. A glob that starts
+    # with `//` is repo-relative (turbo's `$TURBO_ROOT$/`, nx's `{workspaceRoot}/`).
     inputs: tuple[str, ...] | None = None
     pass_env: tuple[str, ...] = ()  # variables the task sees that are not part of its key
     cache: bool = True  # False: always runs, its result is never stored (turbo `cache: false`)
     persistent: bool = False  # a long-running task (dev server): nothing may need it
+
+
+# The target attribute holding the tasks a pipeline import gives a target, as canonical
+# JSON (see ``tasks_to_attr``): kept on the target, so a changed task definition is a
+# changed target definition, which ``affected`` and ``explain`` already report.
+TASKS_ATTR = "tasks"
+
+
+def tasks_to_attr(specs: Iterable[TaskSpec]) -> str:
+    """Tasks as the canonical JSON of the ``tasks`` attribute (sorted keys, by name)."""
+    table = {spec.name: {k: v for k, v in asdict(spec).items() if k != "name"} for spec in specs}
+    return json.dumps(table, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def tasks_from_attr(value: str) -> dict[str, TaskSpec]:
+    """The tasks a ``tasks`` attribute holds (written by ``tasks_to_attr``)."""
+    table: dict[str, dict[str, Any]] = json.loads(value)
+    found = {}
+    for name, entry in table.items():
+        fields: dict[str, Any] = {
+            key: tuple(item) if isinstance(item, list) else item for key, item in entry.items()
+        }
+        found[name] = TaskSpec(name, **fields)
+    return found
 
 
 @dataclass(frozen=True)

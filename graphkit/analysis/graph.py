@@ -31,7 +31,18 @@ from graphkit import __version__
 from graphkit.config import CONFIG_FILE, WorkspaceConfig, parse_config
 from graphkit.errors import InputError, InputWarning
 from graphkit.labels import Label, did_you_mean, parse_label
-from graphkit.model import EdgeKind, FileEntry, ImportVia, Package, Rule, Snapshot, Target
+from graphkit.model import (
+    TASKS_ATTR,
+    EdgeKind,
+    FileEntry,
+    ImportVia,
+    Package,
+    Rule,
+    Snapshot,
+    Target,
+    TaskSpec,
+    tasks_from_attr,
+)
 from graphkit.paths import parent_dirs
 from graphkit.progress import Progress, Step, counted, silent
 from graphkit.readers.manifests import ecosystems
@@ -198,6 +209,7 @@ class BuildGraph:
             "includers",
             "carrying",
             "carrying_digraph",
+            "imported_tasks",
         )
         return {k: v for k, v in self.__dict__.items() if k not in derived}
 
@@ -211,6 +223,42 @@ class BuildGraph:
     def rule_of(self, label: Label) -> Rule:
         """The rule of a target."""
         return self.rules[self.targets[label].rule]
+
+    @cached_property
+    def imported_tasks(self) -> Mapping[Label, Mapping[str, TaskSpec]]:
+        """The tasks a pipeline import (turbo.json, nx.json) gives each target, by name."""
+        return {
+            label: tasks_from_attr(value)
+            for label, target in self.targets.items()
+            if (value := dict(target.attrs).get(TASKS_ATTR)) is not None
+        }
+
+    def task_specs(self, label: Label) -> tuple[TaskSpec, ...]:
+        """Every task of a target, sorted by name (see ``task_spec``)."""
+        rule = self.rule_of(label)
+        imported = self.imported_tasks.get(label)
+        if imported is None:
+            return rule.tasks
+        names = set(imported)
+        if not rule.source.startswith("builtin:"):
+            names.update(spec.name for spec in rule.tasks)
+        found = (self.task_spec(label, name) for name in sorted(names))
+        return tuple(spec for spec in found if spec is not None)
+
+    def task_spec(self, label: Label, task: str) -> TaskSpec | None:
+        """How ``label`` runs ``task``, or None when it has no such task.
+
+        A target that a pipeline import (turbo.json, nx.json) reached has exactly the
+        tasks the import gives it, in place of its built-in rule's; a task that a
+        workspace rule file defines wins over the import (explicit configuration
+        first). Every other target has its rule's tasks. Every caller that asks
+        "what does this task of this target do" asks here.
+        """
+        rule = self.rule_of(label)
+        imported = self.imported_tasks.get(label)
+        if imported is None or (not rule.source.startswith("builtin:") and rule.task(task)):
+            return rule.task(task)
+        return imported.get(task)
 
     @cached_property
     def aliases(self) -> Mapping[str, Label]:

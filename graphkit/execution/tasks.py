@@ -218,7 +218,7 @@ def declared_outputs(graph: BuildGraph) -> set[str]:
     """
     found: set[str] = set()
     for label, target in graph.targets.items():
-        for spec in graph.rule_of(label).tasks:
+        for spec in graph.task_specs(label):
             outdir = f"{OUT_DIR}/{label.package or '_root'}/{label.name}/{spec.name}"
             for template in spec.outputs:
                 try:
@@ -249,7 +249,7 @@ def make_tasks(
     command are repo-relative, so the same task gets the same action key on every
     machine.
     """
-    roots = [(label, task) for label in labels if graph.rule_of(label).task(task) is not None]
+    roots = [(label, task) for label in labels if graph.task_spec(label, task) is not None]
     edges = task_graph(graph, roots)
     shares = {(label, task): files for label, files in (files_for or {}).items()}
     return make_runs(graph, records, edges, environ=environ, files_for=shares)
@@ -277,7 +277,7 @@ def task_graph(
         if node in edges:
             continue
         label, task = node
-        spec = graph.rule_of(label).task(task)
+        spec = graph.task_spec(label, task)
         assert spec is not None
         deps = [d for d in graph.deps(label, transitive=True) if d not in cycle_of[label]]
         needed: list[TaskNode] = []
@@ -297,7 +297,7 @@ def task_graph(
                         path=graph.targets[label].manifest or None,
                         line=graph.targets[label].line,
                     ) from None
-                if graph.rule_of(other).task(name) is None:
+                if graph.task_spec(other, name) is None:
                     raise InputError(
                         f"task {task!r} of {label} needs {need!r}, "
                         f"but {other} has no {name!r} task",
@@ -307,9 +307,7 @@ def task_graph(
                 needed.append((other, name))
             else:
                 needed.append((label, need))
-        kept = sorted(
-            {n for n in needed if graph.rule_of(n[0]).task(n[1]) is not None and not skip(n)}
-        )
+        kept = sorted({n for n in needed if graph.task_spec(*n) is not None and not skip(n)})
         edges[node] = tuple(kept)
         stack.extend(n for n in reversed(kept) if n not in edges)
     _refuse_cycles(edges)
@@ -378,8 +376,8 @@ def make_runs(
     made: dict[TaskNode, TaskRun] = {}
     for node in topological(edges):
         label, task = node
-        target, rule = graph.targets[label], graph.rule_of(label)
-        spec = rule.task(task)
+        target = graph.targets[label]
+        spec = graph.task_spec(label, task)
         assert spec is not None
         key_files = records[label].inputs.files
         inputs = [path for path, _mode, _oid in key_files]

@@ -76,10 +76,16 @@ def select(
         chosen = {graph.resolve(text) for text in labels}
     else:
         runs_root = task in graph.config.root_tasks
-        chosen = {x for x in graph.targets if runs_root or not _workspace_root(graph, x)}
+        # A workspace root runs a task when graphkit.toml says so, or when a pipeline
+        # import defines it there (turbo's `//#task`).
+        chosen = {
+            x
+            for x in graph.targets
+            if runs_root or task in graph.imported_tasks.get(x, {}) or not _workspace_root(graph, x)
+        }
     if affected:  # named and affected: the named targets the change affects
         chosen &= set(session.compare(base, None, on_unknown=on_unknown).affected.targets)
-    with_task = sorted(label for label in chosen if graph.rule_of(label).task(task) is not None)
+    with_task = sorted(label for label in chosen if graph.task_spec(label, task) is not None)
     skipped = tuple((x, why) for x in with_task if (why := _no_script(graph, x, task)))
     if required and labels and not affected and not with_task:
         raise InputError(f"none of the named targets has a {task!r} task")
@@ -95,6 +101,7 @@ def split_tasks(graph: BuildGraph, words: Sequence[str]) -> tuple[list[str], lis
     name is also a task name is reached by its label.
     """
     known = {spec.name for rule in graph.rules.values() for spec in rule.tasks}
+    known.update(name for tasks in graph.imported_tasks.values() for name in tasks)
     tasks = list(words[:1])
     rest = list(words[1:])
     while rest and rest[0] in known and not set(rest[0]) & set("/:@"):

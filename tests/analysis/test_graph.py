@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pygit2
 import pytest
 
 from graphkit.analysis.graph import BuildGraph, components, file_graph, load_graph
 from graphkit.errors import InputError
 from graphkit.labels import Label
-from graphkit.model import FileEntry
+from graphkit.model import TASKS_ATTR, FileEntry, TaskSpec, tasks_to_attr
 
 
 def snapshot(files: dict[str, str]) -> dict[str, FileEntry]:
@@ -127,8 +129,7 @@ def test_a_stray_manifest_outside_every_workspace_is_a_warning() -> None:
     graph = graph_of(files)
     assert sorted(graph.targets) == [Label("app", "app")]
     assert [str(w) for w in graph.warnings] == [
-        "test/fixtures/broken/package.json:1: invalid JSON: Expecting value; "
-        "not a workspace member"
+        "test/fixtures/broken/package.json:1: invalid JSON: Expecting value; not a workspace member"
     ]
 
 
@@ -140,3 +141,40 @@ def test_rules_dir_naming_a_missing_folder_is_an_error() -> None:
         "graphkit.toml:2: rules_dir 'build/rulez' holds no rule file (*.toml): "
         "is the folder missing?"
     )
+
+
+def _with_tasks(graph: BuildGraph, label: Label, specs: list[TaskSpec]) -> BuildGraph:
+    package = graph.packages[label.package]
+    (only,) = package.targets
+    attrs = (*only.attrs, (TASKS_ATTR, tasks_to_attr(specs)))
+    changed = replace(package, targets=(replace(only, attrs=tuple(sorted(attrs))),))
+    return replace(graph, packages={**graph.packages, label.package: changed})
+
+
+def test_imported_tasks_replace_the_builtin_rules_tasks_of_that_target_only() -> None:
+    files = {
+        "package.json": '{"name": "root", "workspaces": ["a", "b"]}',
+        "a/package.json": '{"name": "a"}',
+        "b/package.json": '{"name": "b"}',
+    }
+    plain = graph_of(files)
+    compile_task = TaskSpec("compile", "tsc", outputs=("{package}/lib/**",), cache=False)
+    graph = _with_tasks(plain, Label("a", "a"), [compile_task])
+    assert graph.task_spec(Label("a", "a"), "compile") == compile_task
+    assert graph.task_spec(Label("a", "a"), "build") is None
+    assert graph.task_specs(Label("a", "a")) == (compile_task,)
+    assert graph.task_spec(Label("b", "b"), "build") == plain.rule_of(Label("b", "b")).task("build")
+    assert graph.task_spec(Label("b", "b"), "compile") is None
+
+
+def test_a_workspace_rule_file_wins_over_imported_tasks() -> None:
+    files = {
+        "graphkit.toml": '[workspace]\nrules_dir = "rules"\n',
+        "rules/npm.toml": '[rule.npm_package]\nsrcs = ["**"]\n'
+        '[rule.npm_package.tasks.build]\ncommand = "make"\n',
+        "package.json": '{"name": "a"}',
+    }
+    imported = [TaskSpec("build", "npm run build"), TaskSpec("test", "npm test")]
+    graph = _with_tasks(graph_of(files), Label("", "root"), imported)
+    root = Label("", "root")
+    assert [s.command for s in graph.task_specs(root)] == ["make", "npm test"]
