@@ -28,6 +28,7 @@ from graphkit.analysis.affected import Side, find_affected
 from graphkit.analysis.graph import BuildGraph, components, load_graph
 from graphkit.analysis.inferred import infer_graph
 from graphkit.analysis.keys import KeyRecord, compute_keys
+from graphkit.analysis.links import links_hit
 from graphkit.errors import InputError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
@@ -45,27 +46,44 @@ GLOBS: list[list[str] | None] = [
     [],
 ]
 RULES = ["python_library", "python_test", "filegroup", "sh_test", "custom"]
+# Symlinks: to files and folders of other packages, to their own folder or the root,
+# along other links, dangling, out of the repository, and looping.
+LINK_NAMES = ["ln", "l.py", "data/ln"]
+LINK_TARGETS = [
+    "../b/x.py", "../../b/x.py", "x.py", "src", "../b", "../c/d/data", ".", "..", "ln",
+    "../a/ln", "../b/ln/x.py", "data/ln", "nowhere.py", "../../../../outside", "/etc/hosts",
+]  # fmt: skip
 RULE_FILE = "tools/rules/custom.toml"
 CUSTOM_RULE = '[rule.custom]\nsrcs = ["{glob}"]\n\n[rule.custom.tasks.build]\ncommand = "true"\n'
 
 
 @dataclass
 class Tree:
-    """A workspace as plain data: {path: (bytes, executable)}."""
+    """A workspace as plain data: {path: (bytes, executable)}, and {symlink: its target}."""
 
     files: dict[str, tuple[bytes, bool]] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, FileEntry]:
-        return {
+        found = {
             path: FileEntry(0o100755 if exe else 0o100644, str(pygit2.hash(data)))
             for path, (data, exe) in self.files.items()
         }
+        for path, target in self.links.items():
+            found[path] = FileEntry(0o120000, str(pygit2.hash(target.encode())))
+        return found
 
     def read(self, path: str, entry: FileEntry) -> bytes:
+        if path in self.links:
+            return self.links[path].encode()
         return self.files[path][0]
 
     def copy(self) -> Tree:
-        return Tree(dict(self.files))
+        return Tree(dict(self.files), dict(self.links))
+
+    def link(self, path: str, target: str) -> None:
+        self.files.pop(path, None)
+        self.links[path] = target
 
 
 @dataclass(frozen=True)
@@ -181,6 +199,10 @@ def workspaces(draw: st.DrawFn, kinds: tuple[str, ...] = ("build", "npm", "cargo
     for folder in crates:
         deps, dev = split_deps(draw, folder, crates)
         tree.files[f"{folder}/Cargo.toml"] = (cargo_manifest(folder, deps, dev), False)
+    for _ in range(draw(st.integers(0, 2))):
+        folder = draw(st.sampled_from([*PACKAGES, "docs"]))
+        name = draw(st.sampled_from(LINK_NAMES))
+        tree.link(f"{folder}/{name}", draw(st.sampled_from(LINK_TARGETS)))
     return tree
 
 
@@ -218,9 +240,10 @@ EDITS = (
     "global",
     "npm",
     "cargo",
+    "link",
 )
 # Edits that keep an npm-and-Cargo workspace free of BUILD.toml files.
-ECOSYSTEM_EDITS = ("modify", "add", "delete", "rename", "npm", "cargo")
+ECOSYSTEM_EDITS = ("modify", "add", "delete", "rename", "npm", "cargo", "link")
 
 
 @st.composite
@@ -242,7 +265,9 @@ def edits(draw: st.DrawFn, tree: Tree, kinds: tuple[str, ...] = EDITS) -> Tree:
         elif kind == "rename":
             old = draw(st.sampled_from(paths))
             folder = draw(st.sampled_from([*PACKAGES, "docs"]))
-            head.files[f"{folder}/{draw(st.sampled_from(FILES))}"] = head.files.pop(old)
+            path = f"{folder}/{draw(st.sampled_from(FILES))}"
+            head.links.pop(path, None)
+            head.files[path] = head.files.pop(old)
         elif kind == "chmod":
             path = draw(st.sampled_from(paths))
             head.files[path] = (head.files[path][0], not head.files[path][1])
@@ -265,6 +290,20 @@ def edits(draw: st.DrawFn, tree: Tree, kinds: tuple[str, ...] = EDITS) -> Tree:
         else:
             head.files["ci/main.yml"] = (content(draw), False)
     return head
+
+
+def _edit_link(draw: st.DrawFn, head: Tree) -> None:
+    """Add a symlink, point one elsewhere, or drop one."""
+    choice = draw(st.sampled_from(["add", "retarget", "drop"]))
+    if choice != "add" and head.links:
+        path = draw(st.sampled_from(sorted(head.links)))
+        if choice == "drop":
+            head.links.pop(path)
+            return
+    else:
+        folder = draw(st.sampled_from([*PACKAGES, "docs"]))
+        path = f"{folder}/{draw(st.sampled_from(LINK_NAMES))}"
+    head.link(path, draw(st.sampled_from(LINK_TARGETS)))
 
 
 def _edit_npm(draw: st.DrawFn, head: Tree) -> None:
@@ -363,6 +402,8 @@ def check_against_keys(
         if label not in base_keys or base_keys[label].key != record.key
     }
     dependents = any(reason.kind == "dependency" for reason in result.targets.values())
+    paths = [p for change in result.changed for p in change.paths]
+    hit = links_hit(base_graph.links, paths) or links_hit(head_graph.links, paths)
     assert set(result.targets) == expected
     assert set(result.removed) == set(base_keys) - set(head_keys)
     interface_moved = {
@@ -379,6 +420,7 @@ def check_against_keys(
         f"test edges: {any(head_graph.test_only_deps(t) for t in head_graph.targets)}",
         f"test imports: {any(v.test for d in head_graph.inferred.values() for v in d.values())}",
         f"cycle: {any(len(c) > 1 for c in components(head_graph, test_edges=False))}",
+        f"a change reaches a symlink: {bool(hit)}",
     ]
 
 

@@ -37,6 +37,7 @@ from graphkit.analysis.faces import (
     non_interface_files,
 )
 from graphkit.analysis.graph import BuildGraph, Reader, package_inputs
+from graphkit.analysis.links import links_hit
 from graphkit.labels import Label
 from graphkit.model import Change, ImportVia, Reason, Snapshot, Target
 from graphkit.paths import parent_dirs
@@ -198,6 +199,8 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
                     for label in side.graph.owners(path):
                         if not _no_input(side.graph, label, path):
                             seed([label], _file_reason(base, head, label, path, detail))
+    for label, reason in _link_seeds(base, head, changes):
+        seed([label], reason)
     return seeds
 
 
@@ -206,6 +209,24 @@ def _no_input(graph: BuildGraph, label: Label, path: str) -> bool:
     defines it (its parsed form is in the definition) or a file graphkit.toml ignores."""
     ignored = ignored_files(graph, label)
     return path == definition_file(graph, label) or (ignored is not None and ignored(path))
+
+
+def _link_seeds(
+    base: Side, head: Side, changes: tuple[Change, ...]
+) -> Iterable[tuple[Label, Reason]]:
+    """Owners of the symlinks whose reach a change alters (on either side): a key covers
+    every file its symlinks reach inside the repository (unless the link itself is no
+    input of that owner)."""
+    by_path = {path: change for change in changes for path in change.paths}
+    for side in (base, head):
+        if not side.graph.links:
+            continue
+        for link, path in sorted(links_hit(side.graph.links, by_path).items()):
+            if link in side.snapshot:
+                why = f"{path} {_describe(by_path[path])} (through symlink {link})"
+                for label in side.graph.owners(link):
+                    if not _no_input(side.graph, label, link):
+                        yield label, _file_reason(base, head, label, link, why)
 
 
 def _rule_inputs_seeds(base: Side, head: Side) -> Iterable[tuple[Label, Reason]]:

@@ -28,6 +28,7 @@ from typing import Any
 import xxhash
 
 from graphkit import __version__
+from graphkit.analysis.links import SYMLINK, Link, resolve_links
 from graphkit.config import CONFIG_FILE, WorkspaceConfig, parse_config
 from graphkit.errors import InputError, InputWarning
 from graphkit.labels import Label, did_you_mean, parse_label
@@ -52,8 +53,9 @@ from graphkit.tomldoc import line_of
 
 Reader = Callable[[str, FileEntry], bytes]
 # 6: default_branch may be None, root_tasks; 7: warnings, exclude; 8: edge kinds; 9: exposed;
-# 10: root settings (pnpm-workspace.yaml, [tool.uv]) one source each
-MEMO_FORMAT = 10
+# 10: root settings (pnpm-workspace.yaml, [tool.uv]) one source each; 11: symlinks that lead
+# inside the repository and where they lead (BuildGraph.links)
+MEMO_FORMAT = 11
 
 # A glob list as regular expressions: (any of these must match, none of these may).
 Translation = tuple[tuple[str, ...], tuple[str, ...]]
@@ -111,6 +113,8 @@ class BuildGraph:
     exposed: frozenset[str] = frozenset()
     # Manifests skipped rather than failed on (stray files outside every workspace).
     warnings: tuple[InputWarning, ...] = ()
+    # Symlinks whose target lies inside the repository, and where they lead.
+    links: Mapping[str, Link] = field(default_factory=dict)
 
     def with_inferred(
         self,
@@ -405,8 +409,9 @@ def find_meta(
     snapshot: Snapshot, rules_dir: str | None, exclude: tuple[str, ...] = ()
 ) -> dict[str, FileEntry]:
     """The files that define the graph: graphkit.toml, BUILD.toml files, workspace rule
-    files, and the ecosystem manifests (package.json, pyproject.toml, Cargo.toml, ...)
-    outside the folders ``exclude`` names (file globs)."""
+    files, the ecosystem manifests (package.json, pyproject.toml, Cargo.toml, ...)
+    outside the folders ``exclude`` names (file globs), and the symlinks (where a
+    symlink leads is part of the graph)."""
     prefix = f"{rules_dir}/" if rules_dir else None
     excluded = matcher(exclude) if exclude else None
     return {
@@ -414,6 +419,7 @@ def find_meta(
         for path, entry in snapshot.items()
         if _is_native(path, prefix)
         or (ecosystems.is_manifest(path) and not (excluded and excluded(path)))
+        or entry.mode == SYMLINK
     }
 
 
@@ -504,6 +510,9 @@ def _load_graph(read: Reader, meta: Mapping[str, FileEntry]) -> BuildGraph:
         packages.setdefault(folder, package)  # BUILD.toml wins in its folder
     native = frozenset(path for path in meta if _is_native(path, prefix))
     graph = build_graph(config, rules, packages, native, read_manifest=texts.get)
+    links = resolve_links({p: read(p, e) for p, e in meta.items() if e.mode == SYMLINK})
+    if links:
+        graph = replace(graph, links=links)
     return replace(graph, warnings=tuple(warnings)) if warnings else graph
 
 

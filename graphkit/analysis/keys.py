@@ -31,6 +31,7 @@ from graphkit.analysis.faces import (
     non_interface_files,
 )
 from graphkit.analysis.graph import BuildGraph, components
+from graphkit.analysis.links import Link, reached
 from graphkit.config import RuleInputs
 from graphkit.labels import Label
 from graphkit.model import Rule, Snapshot, Target
@@ -45,6 +46,9 @@ from graphkit.readers.manifests import rootconfig
 KEY_SCHEME = 5
 
 FileId = tuple[str, int, str]  # (path, mode, blob id)
+# A symlink input whose target is inside the repository: (its path, the path it
+# resolves to, every file it reaches). See graphkit.analysis.links.
+LinkInput = tuple[str, str, tuple[FileId, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ class KeyInputs:
     # graphkit.toml [inputs.RULE] of the target's rule, when set: which files are no
     # input or outside the interface is part of what the key is computed from.
     rule_inputs: RuleInputs | None = None
+    links: tuple[LinkInput, ...] = ()  # its symlinks that lead inside the repository
     scheme: int = KEY_SCHEME
 
     def interface(self) -> KeyInputs:
@@ -81,7 +86,8 @@ class KeyInputs:
             return self
         hidden = set(self.private)
         files = tuple(f for f in self.files if f[0] not in hidden)
-        return replace(self, target=target, files=files, test_deps=(), private=())
+        links = tuple(link for link in self.links if link[0] not in hidden)
+        return replace(self, target=target, files=files, test_deps=(), private=(), links=links)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +191,15 @@ def encode(inputs: KeyInputs) -> bytes:
     if inputs.rule_inputs is not None:
         enc.texts("inputs.interface_exclude", inputs.rule_inputs.interface_exclude)
         enc.texts("inputs.ignore", inputs.rule_inputs.ignore)
+    # Symlinks into the repository likewise: keys of repositories without them stay as
+    # they were (no KEY_SCHEME bump).
+    if inputs.links:
+        inner = _Encoder()
+        for path, leads_to, reached_files in sorted(inputs.links):
+            inner.text("path", path)
+            inner.text("target", leads_to)
+            inner.files("reached", reached_files)
+        enc.field("links", inner.bytes())
     return enc.bytes()
 
 
@@ -223,6 +238,7 @@ def compute_keys(
     if inputs is None:
         inputs = graph.inputs(snapshot)
     global_files = tuple(_file_ids(snapshot, graph.global_inputs(snapshot)))
+    link_inputs = _LinkInputs(graph.links, snapshot)
     # Each target's interface inputs, interface key, and files outside its interface.
     faces: dict[Label, tuple[KeyInputs, str, list[str]]] = {}
     for members in components(graph, test_edges=False):
@@ -247,6 +263,7 @@ def compute_keys(
                 rules_dir=graph.config.rules_dir,
                 externals=externals.by_target.get(label, ()) if externals else (),
                 rule_inputs=graph.config.inputs_of(target.rule),
+                links=link_inputs.of(p for p in files if p not in hidden),
             )
         hashes = {label: hash_inputs(key_inputs) for label, key_inputs in own.items()}
         for label, key_inputs in own.items():
@@ -263,13 +280,14 @@ def compute_keys(
         if not tests and not private_paths and interface.target == target:
             records[label] = KeyRecord(interface_key, interface, interface_key)
             continue
-        every_file = tuple(_file_ids(snapshot, _key_files(graph, label, inputs[label])))
+        key_files = _key_files(graph, label, inputs[label])
         full = replace(
             interface,
             target=target,
-            files=every_file,
+            files=tuple(_file_ids(snapshot, key_files)),
             test_deps=tests,
             private=tuple(private_paths),
+            links=link_inputs.of(key_files),
         )
         records[label] = KeyRecord(hash_inputs(full), full, interface_key)
     return records
@@ -284,6 +302,30 @@ def _key_files(graph: BuildGraph, label: Label, files: list[str]) -> list[str]:
     if manifest is None and ignored is None:
         return files
     return [p for p in files if p != manifest and not (ignored is not None and ignored(p))]
+
+
+class _LinkInputs:
+    """The symlink inputs of each target, from the links of its graph."""
+
+    def __init__(self, links: Mapping[str, Link], snapshot: Snapshot) -> None:
+        self._links = links
+        self._snapshot = snapshot
+        self._ordered: list[str] | None = None
+        self._found: dict[str, LinkInput] = {}
+
+    def of(self, paths: Iterable[str]) -> tuple[LinkInput, ...]:
+        if not self._links:
+            return ()
+        return tuple(self._input(path) for path in paths if path in self._links)
+
+    def _input(self, path: str) -> LinkInput:
+        if path not in self._found:
+            if self._ordered is None:
+                self._ordered = sorted(self._snapshot)
+            paths = reached(self._links, self._snapshot, self._ordered, path)
+            target = self._links[path].target
+            self._found[path] = (path, target, tuple(_file_ids(self._snapshot, paths)))
+        return self._found[path]
 
 
 def _file_ids(snapshot: Snapshot, paths: Iterable[str]) -> Iterable[FileId]:
@@ -322,6 +364,13 @@ def diff_inputs(before: KeyRecord, after: KeyRecord) -> list[InputDifference]:
     same("test-only deps list", a.target.test_deps, b.target.test_deps)
     out.extend(_diff_files("file", a.files, b.files))
     same("files outside the interface", a.private, b.private)
+    a_links = {path: (target, files) for path, target, files in a.links}
+    b_links = {path: (target, files) for path, target, files in b.links}
+    for path in sorted(a_links.keys() | b_links.keys()):
+        a_target, a_files = a_links.get(path, (None, ()))
+        b_target, b_files = b_links.get(path, (None, ()))
+        same(f"symlink {path} leads to", a_target, b_target)
+        out.extend(_diff_files(f"file through symlink {path}:", a_files, b_files))
     for name, x, y in (("dep", a.deps, b.deps), ("test-only dep", a.test_deps, b.test_deps)):
         a_deps, b_deps = dict(x), dict(y)
         for dep in sorted(a_deps.keys() | b_deps.keys()):

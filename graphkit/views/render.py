@@ -136,6 +136,14 @@ def key_json(record: KeyRecord) -> dict[str, Any]:
             "files": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in inputs.global_files],
         },
         "rules_dir": inputs.rules_dir,
+        "symlinks": [
+            {
+                "path": path,
+                "target": target,
+                "reached": [{"path": p, "mode": f"{m:o}", "oid": o} for p, m, o in files],
+            }
+            for path, target, files in inputs.links
+        ],
     }
 
 
@@ -182,6 +190,11 @@ def key_text(record: KeyRecord) -> str:
     lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in globals_["files"])
     if data["rules_dir"]:
         lines.append(f"  rules_dir     {data['rules_dir']}")
+    for link in data["symlinks"]:
+        lines.append(
+            f"  symlink {link['path']} -> {link['target'] or '.'} ({len(link['reached'])} file(s)):"
+        )
+        lines.extend(f"    {f['mode']} {f['oid']}  {f['path']}" for f in link["reached"])
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ loudly as a missing one.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -495,3 +496,81 @@ def test_explain_lists_the_locked_externals_of_the_key(cli: Cli, monorepo: GitRe
     assert any(entry.startswith("js/package-lock.json: ms 2.1.3 ") for entry in data["externals"])
     text = cli(monorepo.root, "explain", "//js/app").output
     assert "locked externals (" in text and "ms 2.1.3" in text
+
+
+# --- symlinks ------------------------------------------------------------------------
+
+SHARED = "docs/protos/common.proto"
+LINK = "libs/proto/schema/common.proto"
+
+
+def linked(repo: GitRepo, link: str, target: str) -> None:
+    """Commit a symlink at ``link`` whose target text is ``target``."""
+    (repo.root / link).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, repo.root / link)
+    repo.commit("symlink")
+
+
+def test_editing_a_symlinks_target_affects_the_symlinks_owner(cli: Cli, monorepo: GitRepo) -> None:
+    monorepo.write(SHARED, 'syntax = "proto3";\n')
+    linked(monorepo, LINK, "../../../" + SHARED)
+    monorepo.append("libs/proto/schema/item.proto", "// edited\n")
+    direct = affected(cli, monorepo, "--base", "HEAD")["affected"]
+    monorepo.repo.reset(monorepo.repo.head.target, pygit2.enums.ResetMode.HARD)
+    monorepo.append(SHARED, "// edited\n")
+    data = affected(cli, monorepo, "--base", "HEAD")
+    assert "//libs/proto:schema" in direct
+    assert data["affected"] == direct  # as if the linked file were edited in place
+    reason = f"{SHARED} modified (through symlink {LINK})"
+    assert data["reasons"]["//libs/proto:schema"] == reason
+    assert data["unowned"] == [SHARED]
+
+
+def test_committing_an_edit_to_a_symlinks_target_affects_the_symlinks_owner(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.write(SHARED, 'syntax = "proto3";\n')
+    linked(monorepo, LINK, "../../../" + SHARED)
+    monorepo.append(SHARED, "// edited\n")
+    data = committed(cli, monorepo)
+    assert "//libs/proto:schema" in data["affected"]
+    reason = f"{SHARED} modified (through symlink {LINK})"
+    assert data["reasons"]["//libs/proto:schema"] == reason
+
+
+def test_a_file_added_in_a_linked_folder_affects_the_symlinks_owner(
+    cli: Cli, monorepo: GitRepo
+) -> None:
+    monorepo.write(SHARED, 'syntax = "proto3";\n')
+    linked(monorepo, "libs/proto/vendor", "../../docs/protos")
+    monorepo.write("docs/protos/extra.proto", 'syntax = "proto3";\n')
+    data = committed(cli, monorepo)
+    # vendor is matched by no srcs glob: an input of every target of the package.
+    assert {"//libs/proto:gen_py", "//libs/proto:schema"} <= set(data["affected"])
+    reason = "docs/protos/extra.proto added (through symlink libs/proto/vendor)"
+    assert data["reasons"]["//libs/proto:schema"] == reason
+
+
+def test_a_symlink_out_of_the_repository_is_its_own_blob(cli: Cli, monorepo: GitRepo) -> None:
+    linked(monorepo, LINK, "../../../../outside.proto")
+    monorepo.write("docs/outside.proto", "// not what the link names\n")
+    assert committed(cli, monorepo)["affected"] == []
+    os.remove(monorepo.root / LINK)
+    os.symlink("/etc/hosts", monorepo.root / LINK)
+    assert "//libs/proto:schema" in committed(cli, monorepo)["affected"]
+
+
+def test_explain_lists_what_a_symlink_reaches(cli: Cli, monorepo: GitRepo) -> None:
+    monorepo.write(SHARED, 'syntax = "proto3";\n')
+    linked(monorepo, LINK, "../../../" + SHARED)
+    data = json.loads(
+        cli(monorepo.root, "explain", "//libs/proto:schema", "--format", "json").output
+    )
+    assert [(s["path"], s["target"]) for s in data["symlinks"]] == [(LINK, SHARED)]
+    assert [f["path"] for f in data["symlinks"][0]["reached"]] == [SHARED]
+    text = cli(monorepo.root, "explain", "//libs/proto:schema").output
+    assert f"symlink {LINK} -> {SHARED} (1 file(s)):" in text
+    monorepo.append(SHARED, "// edited\n")
+    monorepo.commit("edit shared")
+    diff = cli(monorepo.root, "explain", "//libs/proto:schema", "--diff", "HEAD~1").output
+    assert f"file through symlink {LINK}: {SHARED}" in diff

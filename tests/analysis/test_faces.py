@@ -4,6 +4,7 @@ repositories shaped like vuejs/core (npm) and a uv workspace (Python)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -360,3 +361,82 @@ def test_inputs_of_an_unknown_rule_is_an_error(cli: Cli, make_repo: MakeRepo) ->
     assert result.exit_code == 2
     assert "graphkit.toml:1: [inputs.npm_pakage]: no rule 'npm_pakage'" in result.output
     assert "did you mean 'npm_package'?" in result.output
+
+
+def linked(repo: GitRepo, link: str, target: str) -> None:
+    """Commit a symlink at ``link`` whose target text is ``target``."""
+    (repo.root / link).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, repo.root / link)
+    repo.commit("symlink")
+
+
+def keys(cli: Cli, repo: GitRepo, label: str) -> tuple[str, str]:
+    result = cli(repo.root, "explain", label, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    return data["key"], data["interface_key"]
+
+
+def test_a_symlink_in_the_interface_brings_what_it_reaches_into_the_interface(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    """packages/shared/common.ts -> ../../common/common.ts: an edit to common/common.ts
+    moves shared's interface key, so every dependent of shared is affected."""
+    repo = make_repo({**VUE, "common/common.ts": "export const c = 1;\n"})
+    linked(repo, "packages/shared/common.ts", "../../common/common.ts")
+    before = keys(cli, repo, "//packages/shared")
+    repo.append("common/common.ts", "// edited\n")
+    after = keys(cli, repo, "//packages/shared")
+    assert before[1] != after[1]  # the interface key moved
+    reasons = affected(cli, repo)
+    through = "common/common.ts modified (through symlink packages/shared/common.ts)"
+    assert reasons["//packages/shared:shared"] == through
+    assert {
+        "//packages/reactivity:reactivity",
+        "//packages/runtime-core:runtime-core",
+        "//packages/compiler-sfc:compiler-sfc",
+    } <= set(reasons)
+    assert reasons["//packages/compiler-sfc:compiler-sfc"].startswith(
+        f"depends on //packages/shared:shared (interface: {through}"
+    )
+
+
+def test_a_symlink_outside_the_interface_affects_its_package_only(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    repo = make_repo({**VUE, "common/common.ts": "export const c = 1;\n"})
+    linked(repo, "packages/shared/__tests__/common.ts", "../../../common/common.ts")
+    before = keys(cli, repo, "//packages/shared")
+    repo.append("common/common.ts", "// edited\n")
+    after = keys(cli, repo, "//packages/shared")
+    assert before[0] != after[0] and before[1] == after[1]  # the full key only
+    reasons = affected(cli, repo)
+    assert reasons["//packages/shared:shared"] == (
+        "common/common.ts modified (through symlink packages/shared/__tests__/common.ts)"
+        " (tests only: dependents not affected)"
+    )
+    assert "//packages/compiler-sfc:compiler-sfc" not in reasons
+
+
+def test_configured_ignore_and_interface_exclude_apply_to_symlinks(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    """A symlink graphkit.toml ignores brings in nothing; one it keeps out of the
+    interface brings what it reaches into the full key only."""
+    repo = make_repo({**CONFIGURED, "common/common.ts": "export const c = 1;\n"})
+    linked(repo, "packages/compiler-sfc/docs/common.ts", "../../../common/common.ts")
+    before = keys(cli, repo, "//packages/compiler-sfc")
+    repo.append("common/common.ts", "// edited\n")
+    assert keys(cli, repo, "//packages/compiler-sfc") == before
+    assert "//packages/compiler-sfc:compiler-sfc" not in affected(cli, repo)
+    repo.commit("edit")
+    repo.delete("packages/compiler-sfc/build.config.json")
+    linked(repo, "packages/compiler-sfc/build.config.json", "../../common/common.ts")
+    before = keys(cli, repo, "//packages/compiler-sfc")
+    repo.append("common/common.ts", "// again\n")
+    after = keys(cli, repo, "//packages/compiler-sfc")
+    assert before[0] != after[0] and before[1] == after[1]
+    assert affected(cli, repo)["//packages/compiler-sfc:compiler-sfc"] == (
+        "common/common.ts modified (through symlink packages/compiler-sfc/build.config.json)"
+        " (tests only: dependents not affected)"
+    )
