@@ -123,6 +123,11 @@ def did_you_mean(wanted: str, candidates: Iterable[str]) -> str | None:
 _TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
 
 
+def is_task_name(name: str) -> bool:
+    """True for a name a task may have (``build``, ``test:unit``, ``lint.fix``)."""
+    return _TASK_NAME.fullmatch(name) is not None
+
+
 def check_need(need: str, what: str, path: str, line: int | None) -> None:
     """A task dependency must read ``^task``, ``task`` or ``LABEL#task``."""
     name = need[1:] if need.startswith("^") else need.rpartition("#")[2]

@@ -48,14 +48,16 @@ from graphkit.paths import parent_dirs
 from graphkit.progress import Progress, Step, counted, silent
 from graphkit.readers.manifests import ecosystems
 from graphkit.readers.manifests.build_toml import BUILD_FILE, parse_build
+from graphkit.readers.pipelines.imported import import_pipelines, is_pipeline_file
 from graphkit.readers.rules import builtin_rule_files, load_rules
 from graphkit.tomldoc import line_of
 
 Reader = Callable[[str, FileEntry], bytes]
 # 6: default_branch may be None, root_tasks; 7: warnings, exclude; 8: edge kinds; 9: exposed;
 # 10: root settings (pnpm-workspace.yaml, [tool.uv]) one source each; 11: symlinks that lead
-# inside the repository and where they lead (BuildGraph.links)
-MEMO_FORMAT = 11
+# inside the repository and where they lead (BuildGraph.links); 12: turbo.json, nx.json
+# and project.json are graph-defining files
+MEMO_FORMAT = 12
 
 # A glob list as regular expressions: (any of these must match, none of these may).
 Translation = tuple[tuple[str, ...], tuple[str, ...]]
@@ -418,7 +420,10 @@ def find_meta(
         path: entry
         for path, entry in snapshot.items()
         if _is_native(path, prefix)
-        or (ecosystems.is_manifest(path) and not (excluded and excluded(path)))
+        or (
+            (ecosystems.is_manifest(path) or is_pipeline_file(path))
+            and not (excluded and excluded(path))
+        )
         or entry.mode == SYMLINK
     }
 
@@ -503,12 +508,17 @@ def _load_graph(read: Reader, meta: Mapping[str, FileEntry]) -> BuildGraph:
             folder = path.rpartition("/")[0]
             texts[path] = read(path, entry)
             packages[folder] = parse_build(texts[path], path, folder, rules)
-    found, warnings = ecosystems.read_all(
-        {path: read(path, entry) for path, entry in meta.items() if ecosystems.is_manifest(path)}
-    )
+    manifests = {p: read(p, entry) for p, entry in meta.items() if ecosystems.is_manifest(p)}
+    found, warnings = ecosystems.read_all(manifests)
+    pipelines = {p: read(p, entry) for p, entry in meta.items() if is_pipeline_file(p)}
+    if pipelines:  # turbo.json, nx.json: their tasks, on the packages they reach
+        found, imported = import_pipelines(pipelines, manifests, found)
+        warnings += imported.warnings
+        config = replace(config, global_inputs=(*config.global_inputs, *imported.global_inputs))
     for folder, package in found.items():
         packages.setdefault(folder, package)  # BUILD.toml wins in its folder
-    native = frozenset(path for path in meta if _is_native(path, prefix))
+    # Pipeline files define tasks (recorded on the targets), like BUILD.toml: not inputs.
+    native = frozenset(p for p in meta if _is_native(p, prefix) or is_pipeline_file(p))
     graph = build_graph(config, rules, packages, native, read_manifest=texts.get)
     links = resolve_links({p: read(p, e) for p, e in meta.items() if e.mode == SYMLINK})
     if links:

@@ -51,6 +51,8 @@ class OutputSet:
     # matchers of the folder and glob outputs, by the folder they lie in
     patterns: dict[str, list[Callable[[str], bool]]] = field(default_factory=dict)
     folders: frozenset[str] = frozenset()  # folder outputs (``build/``), themselves kept
+    # ``!glob`` outputs (turbo's ``!.next/cache/**``): never part of the set.
+    excluded: Callable[[str], bool] | None = None
 
     @classmethod
     def of(cls, outputs: Iterable[str]) -> OutputSet:
@@ -58,17 +60,26 @@ class OutputSet:
         files: set[str] = set()
         folders: set[str] = set()
         patterns: dict[str, list[Callable[[str], bool]]] = {}
+        outputs = list(outputs)
+        # An exclusion takes out what it names and, a folder, all below it.
+        bodies = [o[1:].rstrip("/") for o in outputs if o.startswith("!")]
+        exclusions = tuple(g for body in bodies for g in (body, body + "/**"))
+        excluded = matcher(exclusions) if exclusions else None
         for output in outputs:
+            if output.startswith("!"):
+                continue
             if output.endswith("/"):
                 folders.add(output.rstrip("/"))
             if is_pattern(output):
                 patterns.setdefault(base_of(output), []).append(matcher((_glob_of(output),)))
             else:
                 files.add(output)
-        return cls(frozenset(files), patterns, frozenset(folders))
+        return cls(frozenset(files), patterns, frozenset(folders), excluded)
 
     def matches(self, path: str) -> bool:
         """True when ``path`` (repo-relative) is one of the declared outputs."""
+        if self.excluded is not None and self.excluded(path):
+            return False
         if path in self.files:
             return True
         if not self.patterns or _under_git(path):

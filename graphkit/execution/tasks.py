@@ -9,6 +9,7 @@ and other REAPI clients use, under a digest any of them could recompute.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import platform
 import shlex
@@ -87,7 +88,8 @@ def expand(
     ``{label}``, ``{srcs}`` and ``{test_files}`` (shell-quoted, space-separated),
     ``{outdir}`` (a scratch folder for this run), ``{junit}``, ``{pythonpath}`` (the
     ``src`` folders of the target's package and its transitive deps' packages) and
-    ``{attr:NAME}`` (a target attribute; a list becomes several words). With
+    ``{attr:NAME}`` (a target attribute; a list becomes several words); ``{{`` is a
+    literal brace (an imported nx command's own braces). With
     ``shell``, for a command, the path and label values are shell-quoted.
     """
     label = target.label
@@ -115,6 +117,10 @@ def expand(
         if start < 0:
             results = [r + rest for r in results]
             break
+        if rest.startswith("{{", start):  # an escaped brace: literal text
+            results = [r + rest[: start + 1] for r in results]
+            rest = rest[start + 2 :]
+            continue
         end = rest.find("}", start)
         if end < 0:
             raise InputError(f"unclosed '{{' in task template {template!r} of {label}")
@@ -202,8 +208,17 @@ def action_digest(
 
 
 def declared_env(spec: TaskSpec, environ: Mapping[str, str]) -> tuple[tuple[str, str | None], ...]:
-    """The values of the variables a task declares (None for an unset one)."""
-    return tuple((name, environ.get(name)) for name in sorted(spec.env))
+    """The values of the variables a task declares (None for an unset one).
+
+    A name with ``*`` (turbo's ``NEXT_PUBLIC_*``) declares every set variable it
+    matches; ``!NAME`` (a pattern too) takes variables back out.
+    """
+    names = {name for name in spec.env if "*" not in name and not name.startswith("!")}
+    for pattern in (p for p in spec.env if "*" in p and not p.startswith("!")):
+        names.update(name for name in environ if fnmatch.fnmatchcase(name, pattern))
+    for pattern in (p[1:] for p in spec.env if p.startswith("!")):
+        names.difference_update([n for n in names if fnmatch.fnmatchcase(n, pattern)])
+    return tuple((name, environ.get(name)) for name in sorted(names))
 
 
 OUT_DIR = ".graphkit/out"  # per-task scratch space; .graphkit/.gitignore keeps it out of git
@@ -433,16 +448,19 @@ def _srcs(graph: BuildGraph, target: Target, files: Iterable[FileId]) -> list[st
 
 
 def _rooted(output: str) -> str:
-    """``./dist/**`` (``{package}/dist/**`` of the root package) -> ``dist/**``."""
+    """``./dist/**`` (``{package}/dist/**`` of the root package) -> ``dist/**``; an
+    exclusion (``!./dist/cache/**``) likewise."""
+    negated = output.startswith("!")
+    output = output[1:] if negated else output
     while output.startswith("./"):
         output = output[2:]
-    return output
+    return "!" + output if negated else output
 
 
 def _check_output(output: str, target: Target, task: str) -> None:
     """An expanded output must be a plain repo-relative path outside ``.git``."""
     try:
-        repo_path(output.rstrip("/"))
+        repo_path(output.removeprefix("!").rstrip("/"))
     except InputError:
         problem = "is absolute or leaves the workspace"
     else:

@@ -1,0 +1,1 @@
+"""Task pipelines other tools define: turbo.json and nx.json, read as graphkit tasks."""

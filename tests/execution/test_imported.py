@@ -1,0 +1,122 @@
+"""Zero-config runs of repositories configured for turbo or nx: the real CLI on real
+git repositories whose scripts are tiny `node -e` programs writing dist/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from click.testing import Result
+from gitrepo import GitRepo
+
+Cli = Callable[..., Result]
+MakeRepo = Callable[[dict[str, str]], GitRepo]
+
+# vuejs/core's packages and how they depend on each other.
+VUE = {
+    "shared": [],
+    "reactivity": ["shared"],
+    "runtime-core": ["reactivity", "shared"],
+    "vue": ["runtime-core", "shared"],
+}
+
+
+def build_script(deps: list[str], log: Path) -> str:
+    """Writes dist/index.js, failing (exit 3) when a dependency's dist is missing."""
+    checks = "".join(f"if (!fs.existsSync('../{d}/dist/index.js')) process.exit(3);" for d in deps)
+    return (
+        f"node -e \"const fs = require('fs');{checks}"
+        "fs.mkdirSync('dist', {recursive: true});"
+        "fs.writeFileSync('dist/index.js', 'built ' + Date.now());"
+        f"fs.appendFileSync('{log}', process.env.npm_package_name + ' build\\n');\""
+    )
+
+
+def check_script(log: Path) -> str:
+    """Fails (exit 4) unless the package's own dist/ is there."""
+    return (
+        "node -e \"const fs = require('fs');"
+        "if (!fs.existsSync('dist/index.js')) process.exit(4);"
+        f"fs.appendFileSync('{log}', process.env.npm_package_name + ' test\\n');\""
+    )
+
+
+def vue_core(log: Path, turbo: str) -> dict[str, str]:
+    """A vuejs/core-shaped pnpm workspace configured by ``turbo``."""
+    files = {
+        "package.json": json.dumps({"name": "vue-monorepo", "private": True}, indent=2),
+        "pnpm-workspace.yaml": "packages:\n  - 'packages/*'\n",
+        ".gitignore": "dist/\nnode_modules/\n",
+        "turbo.json": turbo,
+    }
+    for name, deps in VUE.items():
+        npm_name = "vue" if name == "vue" else f"@vue/{name}"
+        scripts = {"build": build_script(deps, log)}
+        if name != "shared":  # a package without the script: turbo skips it
+            scripts["test"] = check_script(log)
+        manifest = {
+            "name": npm_name,
+            "version": "3.5.0",
+            "scripts": scripts,
+            "dependencies": {f"@vue/{d}": "workspace:*" for d in deps},
+        }
+        files[f"packages/{name}/package.json"] = json.dumps(manifest, indent=2)
+        files[f"packages/{name}/src/index.ts"] = f"export const {name.replace('-', '')} = 1\n"
+    return files
+
+
+TURBO = """{
+  "$schema": "https://turbo.build/schema.json",
+  // as the turbo docs write it
+  "tasks": {
+    "build": { "dependsOn": ["^build"], "outputs": ["dist/**"] },
+    "test": { "dependsOn": ["build"] }, /* trailing commas are JSONC too */
+  },
+}
+"""
+
+
+def _run(cli: Cli, repo: GitRepo, *args: str) -> dict[str, Any]:
+    result = cli(repo.root, "run", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def _statuses(data: dict[str, Any]) -> dict[str, str]:
+    return {f"{t['label']}#{t['task']}": t["status"] for t in data["tasks"]}
+
+
+def test_a_vue_core_shaped_turbo_repo_builds_in_order_then_replays_and_restores_dist(
+    cli: Cli, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    log = tmp_path / "order.log"
+    repo = make_repo(vue_core(log, TURBO))
+    cache = str(tmp_path / "cache")
+    first = _statuses(_run(cli, repo, "build", "test", "-j", "2", "--cache-dir", cache))
+    assert first == {
+        "//packages/reactivity:reactivity#build": "ran",
+        "//packages/reactivity:reactivity#test": "ran",
+        "//packages/runtime-core:runtime-core#build": "ran",
+        "//packages/runtime-core:runtime-core#test": "ran",
+        "//packages/shared:shared#build": "ran",
+        "//packages/shared:shared#test": "skipped",
+        "//packages/vue:vue#build": "ran",
+        "//packages/vue:vue#test": "ran",
+    }
+    order = log.read_text().splitlines()
+    assert order.index("@vue/shared build") < order.index("@vue/reactivity build")
+    assert order.index("@vue/reactivity build") < order.index("@vue/runtime-core build")
+    assert order.index("@vue/runtime-core build") < order.index("vue build")
+    for name in ("@vue/reactivity", "@vue/runtime-core", "vue"):
+        assert order.index(f"{name} build") < order.index(f"{name} test")
+    built = (repo.root / "packages/vue/dist/index.js").read_text()
+    for name in VUE:
+        shutil.rmtree(repo.root / f"packages/{name}/dist")
+    again = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    assert {s for s in again.values() if s != "skipped"} == {"cached"}, again
+    assert (repo.root / "packages/vue/dist/index.js").read_text() == built
+    assert len(log.read_text().splitlines()) == len(order)  # nothing ran again
