@@ -120,3 +120,93 @@ def test_a_vue_core_shaped_turbo_repo_builds_in_order_then_replays_and_restores_
     assert {s for s in again.values() if s != "skipped"} == {"cached"}, again
     assert (repo.root / "packages/vue/dist/index.js").read_text() == built
     assert len(log.read_text().splitlines()) == len(order)  # nothing ran again
+
+
+NX = """{
+  "$schema": "./node_modules/nx/schemas/nx-schema.json",
+  "namedInputs": {
+    "default": ["{projectRoot}/**/*"],
+    "production": ["default", "!{projectRoot}/**/*.spec.ts"]
+  },
+  "targetDefaults": {
+    "build": {
+      "dependsOn": ["^build"],
+      "outputs": ["{projectRoot}/dist"],
+      "inputs": ["production", "^production"],
+      "cache": true
+    },
+    "test": { "dependsOn": ["build"], "inputs": ["default", "^production"], "cache": true }
+  }
+}
+"""
+
+
+def nx_repo(log: Path) -> dict[str, str]:
+    """The same workspace configured for nx: targetDefaults, and one project.json whose
+    build is an nx:run-commands target (the others run their package.json scripts)."""
+    files = vue_core(log, "")
+    del files["turbo.json"]
+    files["nx.json"] = NX
+    build = build_script(VUE["vue"], log).replace("process.env.npm_package_name", "'vue'")
+    files["packages/vue/project.json"] = json.dumps(
+        {
+            "name": "vue",
+            "targets": {
+                "build": {
+                    "executor": "nx:run-commands",
+                    "options": {"command": build, "cwd": "{projectRoot}"},
+                }
+            },
+        },
+        indent=2,
+    )
+    return files
+
+
+def test_an_nx_repo_builds_in_order_then_replays_and_restores_dist(
+    cli: Cli, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    log = tmp_path / "order.log"
+    repo = make_repo(nx_repo(log))
+    cache = str(tmp_path / "cache")
+    first = _statuses(_run(cli, repo, "build", "test", "-j", "2", "--cache-dir", cache))
+    assert {n for n, s in first.items() if s == "ran"} == {
+        f"//packages/{name}:{name}#{task}"
+        for name in VUE
+        for task in ("build", "test")
+        if (name, task) != ("shared", "test")
+    }
+    order = log.read_text().splitlines()
+    assert order.index("@vue/shared build") < order.index("@vue/reactivity build")
+    assert order.index("@vue/runtime-core build") < order.index("vue build")
+    assert order.index("vue build") < order.index("vue test")
+    for name in VUE:
+        shutil.rmtree(repo.root / f"packages/{name}/dist")
+    again = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    assert {s for s in again.values() if s != "skipped"} == {"cached"}, again
+    assert (repo.root / "packages/vue/dist/index.js").is_file()
+    assert len(log.read_text().splitlines()) == len(order)
+
+
+def test_unmapped_settings_warn_on_stderr_and_in_json_and_bad_files_exit_2(
+    cli: Cli, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    turbo = '{\n  "envMode": "loose",\n  "tasks": {\n    "build": {"outputLogs": "full"}\n  }\n}\n'
+    repo = make_repo(vue_core(tmp_path / "log", turbo))
+    result = cli(repo.root, "affected", "--base", "HEAD", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["warnings"] == [
+        "turbo.json:2: envMode is not supported; ignored "
+        "(graphkit always runs tasks with only their declared variables (strict))",
+        "turbo.json:4: tasks.build.outputLogs is not supported; ignored "
+        "(graphkit prints every task's output on failure only)",
+    ]
+    assert "graphkit: warning: turbo.json:2: envMode" in result.stderr
+    repo.write("turbo.json", '{\n  "tasks": {\n    "build": {"dependsOn": ["@vue/nope#build"]}\n}}')
+    broken = cli(repo.root, "run", "build")
+    assert broken.exit_code == 2
+    assert "turbo.json:3: task 'build' depends on '@vue/nope#build'" in broken.stderr
+    repo.write("turbo.json", '{\n  "tasks": {\n    "build": {"outputs": [}\n}}')
+    broken = cli(repo.root, "run", "build")
+    assert broken.exit_code == 2
+    assert "turbo.json:3: invalid JSON" in broken.stderr

@@ -76,7 +76,6 @@ def import_turbo(files: Mapping[str, bytes], projects: Mapping[str, Project]) ->
         return Imported({})
     warnings: list[InputWarning] = []
     doc = load_jsonc(root, TURBO_FILE)
-    tasks = _task_table(doc, root, TURBO_FILE, warnings, package=False)
     at = line_of(root, "globalDependencies")
     global_inputs = tuple(
         repo_glob(glob.removeprefix(TURBO_ROOT), what="global input", path=TURBO_FILE, line=at)
@@ -89,6 +88,7 @@ def import_turbo(files: Mapping[str, bytes], projects: Mapping[str, Project]) ->
             warnings.append(_unmapped(TURBO_FILE, root, (key,), _UNMAPPED_ROOT[key]))
         elif key not in _IGNORED_ROOT | {"tasks", "pipeline"} and not key.startswith("global"):
             warnings.append(_unmapped(TURBO_FILE, root, (key,), "not a turbo.json setting"))
+    tasks = _task_table(doc, root, TURBO_FILE, warnings, package=False)
     by_name = {p.name: p for p in projects.values() if p.name}
     for key, (_body, where) in tasks.items():
         owner, _, _task = key.rpartition("#")
