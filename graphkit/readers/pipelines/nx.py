@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,19 @@ _TARGET_KEYS = {
     "metadata",
     "includedScripts",
 }
+
+
+@dataclass(frozen=True)
+class _At:
+    """Where in which file a setting was written: the path of keys that leads to it."""
+
+    path: str
+    data: bytes
+    keys: tuple[str, ...]
+
+    def line(self, *more: str) -> int | None:
+        """The line of the setting (or of ``more`` keys below it)."""
+        return line_of(self.data, *self.keys, *more)
 
 
 @dataclass
@@ -172,7 +185,7 @@ def _tasks_of(
     read: _Read,
 ) -> tuple[TaskSpec, ...]:
     """One project's targets as tasks: scripts, then its own targets, over the defaults."""
-    path, data, doc = config if config is not None else (NX_FILE, b"", {})
+    path, data, doc = config if config is not None else (NX_FILE, read.data, {})
     included = doc.get("includedScripts")  # package.json nx field: the scripts nx sees
     scripts = [s for s in project.scripts if not isinstance(included, list) or s in included]
     targets: dict[str, dict[str, Any]] = {
@@ -191,30 +204,41 @@ def _tasks_of(
     named = {**read.named, **_object(doc, "namedInputs", path, data)}
     specs = []
     for name, body in sorted(targets.items()):
-        where = line_of(data, "targets", name) if name in own else None
-        merged = _with_defaults(name, body, read.defaults)
-        spec = _spec(project, name, merged, named, by_name, read, path, data, where)
+        merged, default = _with_defaults(name, body, read.defaults)
+
+        own_at = _At(path, data, ("targets", name))
+        default_at = _At(NX_FILE, read.data, ("targetDefaults", default or ""))
+
+        def origin(
+            field: str, body: Mapping[str, Any] = body, own: _At = own_at, other: _At = default_at
+        ) -> _At:
+            """Where a field of the merged target was written: its project, or nx.json."""
+            return own if field in body or not other.keys[1] else other
+
+        spec = _spec(project, name, merged, named, by_name, read, origin)
         if spec is not None:
             specs.append(spec)
     return tuple(specs)
 
 
-def _with_defaults(name: str, body: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """A target over its targetDefaults entry: by name, else executor, else a glob."""
+def _with_defaults(
+    name: str, body: dict[str, Any], defaults: Mapping[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """A target over its targetDefaults entry (by name, else executor, else a glob),
+    and that entry's key."""
     executor = body.get("executor")
-    base = defaults.get(name)
-    if base is None and isinstance(executor, str):
-        base = defaults.get(executor)
-    if base is None:
-        base = next(
-            (v for k, v in defaults.items() if "*" in k and fnmatch.fnmatchcase(name, k)), None
-        )
+    key: str | None = name if name in defaults else None
+    if key is None and isinstance(executor, str) and executor in defaults:
+        key = executor
+    if key is None:
+        key = next((k for k in defaults if "*" in k and fnmatch.fnmatchcase(name, k)), None)
+    base = defaults.get(key) if key is not None else None
     if not isinstance(base, dict):
-        return body
+        return body, None
     merged = {**base, **body}
     if isinstance(base.get("options"), dict) and isinstance(body.get("options"), dict):
         merged["options"] = {**base["options"], **body["options"]}
-    return merged
+    return merged, key
 
 
 def _spec(
@@ -224,39 +248,50 @@ def _spec(
     named: Mapping[str, Any],
     by_name: Mapping[str, Project],
     read: _Read,
-    path: str,
-    data: bytes,
-    where: int | None,
+    origin: Callable[[str], _At],
 ) -> TaskSpec | None:
-    keys = ("targets", name)
+    at = origin("executor")
     if not is_task_name(name):
-        read.warnings.append(InputWarning(path, where, f"target name {name!r} is not supported"))
+        read.warnings.append(
+            InputWarning(at.path, at.line(), f"target name {name!r} is not supported")
+        )
         return None
     for key in body:
         if key not in _TARGET_KEYS:
-            read.warnings.append(_unmapped(path, data, (*keys, key), ""))
+            field = origin(key)
+            read.warnings.append(_unmapped(field.path, field.data, (*field.keys, key), ""))
     options = body.get("options", {})
     if not isinstance(options, dict):
-        raise InputError(f"{name}.options must be an object", path=path, line=where)
-    command = _command(name, body, options, read, path, data, keys)
+        where = origin("options")
+        raise InputError(f"{name}.options must be an object", path=where.path, line=where.line())
+    command = _command(name, body, options, read, at.path, at.data, at.keys)
     if command is None:
         return None
     env: list[str] = []
     inputs = body.get("inputs")
     mapped = None
     if inputs is not None:
-        mapped = tuple(_inputs(project.folder, inputs, named, env, read, path, data, keys, set()))
+        i = origin("inputs")
+        mapped = tuple(
+            _inputs(project.folder, inputs, named, env, read, i.path, i.data, i.keys, set())
+        )
     cache = body.get("cache", name in read.cacheable)
     continuous = body.get("continuous", False)
-    for field, value in (("cache", cache), ("continuous", continuous)):
+    for key, value in (("cache", cache), ("continuous", continuous)):
         if not isinstance(value, bool):
-            raise InputError(f"{name}.{field} must be true or false", path=path, line=where)
+            where = origin(key)
+            raise InputError(
+                f"{name}.{key} must be true or false", path=where.path, line=where.line(key)
+            )
+    o, d = origin("outputs"), origin("dependsOn")
     return TaskSpec(
         name=name,
         command=command,
-        outputs=tuple(_outputs(project.folder, body.get("outputs", []), options, path, where)),
+        outputs=tuple(
+            _outputs(project.folder, body.get("outputs", []), options, o.path, o.line("outputs"))
+        ),
         env=tuple(sorted(set(env))),
-        needs=tuple(_needs(name, body.get("dependsOn", []), by_name, read, path, data, keys)),
+        needs=tuple(_needs(name, body.get("dependsOn", []), by_name, read, d.path, d.data, d.keys)),
         inputs=mapped,
         cache=cache,
         persistent=continuous,
@@ -429,7 +464,7 @@ def _inputs(
                 f"input {entry!r} is neither a named input nor a {{projectRoot}} or "
                 "{workspaceRoot} path",
                 path=path,
-                line=line_of(data, entry),
+                line=line_of(data, *keys, "inputs"),
             )
     return out
 
@@ -458,7 +493,9 @@ def _outputs(
             glob = body[len("{projectRoot}/") :]
             found.append(negated + output_glob(folder, glob, what="output", path=path, line=where))
         else:
-            glob = body.removeprefix("{workspaceRoot}/")
+            glob = body.removeprefix("{workspaceRoot}/").replace(
+                "{projectRoot}/", f"{folder}/" if folder else ""
+            )
             found.append(negated + repo_glob(glob, what="output", path=path, line=where))
     return found
 
