@@ -375,3 +375,77 @@ def flaky(min_samples: int, cache_dir: str | None, fmt: str) -> None:
     with open_session() as session, _history(session, cache_dir) as history:
         stats = history.flake_report(min_samples)
     emit(fmt, render.flaky_json(stats, min_samples), render.flaky_text(stats, min_samples))
+
+
+@main.command("tasks")
+@click.argument("words", nargs=-1, metavar="[TASK...] [LABELS]...")
+@click.option("--affected", "only_affected", is_flag=True, help="only targets the change affects")
+@BASE
+@ON_UNKNOWN
+@FORMAT
+@click.option(
+    "--graph",
+    "graph_format",
+    type=click.Choice(["dot", "html"]),
+    help="write the task graph instead: Graphviz dot, or the offline graph page",
+)
+@click.option("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+@reports_errors
+def tasks_command(
+    words: tuple[str, ...],
+    only_affected: bool,
+    base: str | None,
+    on_unknown: str,
+    fmt: str,
+    graph_format: str | None,
+    output: str | None,
+) -> None:
+    """Print the task graph `graphkit run TASK...` would run, without running it: each
+    task's command, outputs, inputs, env, needs, cache setting and action key (as
+    `turbo run --dry=json`). No TASK: every task of the selected targets."""
+    import os
+    import shlex
+
+    from graphkit.execution import workflow
+    from graphkit.views import tasks as views
+
+    with open_session() as session:
+        loaded = session.load(None)
+        graph = loaded.graph
+        tasks, labels = workflow.split_tasks(graph, words) if words else ([], [])
+        if tasks and not any(
+            graph.task_spec(label, tasks[0]) for label in graph.targets
+        ):  # a first word that names no task is a label
+            tasks, labels = [], list(words)
+        runs, skipped = workflow.dry_run(
+            session,
+            tasks,
+            labels,
+            os.environ,
+            affected=only_affected,
+            base=base,
+            on_unknown=on_unknown,
+        )
+        if graph_format == "dot":
+            text = views.tasks_dot(runs)
+        elif graph_format == "html":
+            from graphkit.views.page import PAGE_FORMAT, render_page
+
+            data = views.tasks_page_data(
+                runs,
+                loaded.inputs,
+                head=loaded.revision.sha,
+                command=shlex.join(["graphkit", "tasks", *words, "--graph", "html"]),
+                page_format=PAGE_FORMAT,
+            )
+            text = render_page(data)
+        elif fmt == "json":
+            from graphkit.views.render import to_json
+
+            text = to_json(views.tasks_json(runs, graph.task_spec, skipped))
+        else:
+            text = views.tasks_text(runs, skipped)
+    if output is None:
+        click.echo(text)
+    else:
+        write_file(output, text if text.endswith("\n") else text + "\n")

@@ -350,3 +350,37 @@ def shard_units(
             hint="the planning job and the shards must use the same --base and commit",
         )
     return list(published["shards"][index - 1]["units"])
+
+
+def dry_run(
+    session: Session,
+    tasks: Sequence[str],
+    labels: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    affected: bool = False,
+    base: str | None = None,
+    on_unknown: str = "error",
+) -> tuple[list[TaskRun], list[tuple[Label, str, str]]]:
+    """What ``graphkit run TASKS LABELS`` would run (every task with its key), and
+    the targets it would skip (label, task, why), without running anything. No
+    ``tasks``: every task some selected target has."""
+    graph = session.load(None).graph
+    if not tasks:
+        chosen = [graph.resolve(text) for text in labels] or list(graph.targets)
+        tasks = sorted({spec.name for label in chosen for spec in graph.task_specs(label)})
+    selections = [
+        select(
+            session,
+            task,
+            labels,
+            affected=affected,
+            base=base,
+            on_unknown=on_unknown,
+            required=len(tasks) == 1,
+        )
+        for task in tasks
+    ]
+    parts = [(s, [u.id for u in units(s, None)]) for s in selections]
+    runs = task_graph_runs([p for p in parts if p[1]], environ)
+    return runs, [(x, s.task, why) for s in selections for x, why in s.skipped]

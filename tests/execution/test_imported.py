@@ -210,3 +210,43 @@ def test_unmapped_settings_warn_on_stderr_and_in_json_and_bad_files_exit_2(
     broken = cli(repo.root, "run", "build")
     assert broken.exit_code == 2
     assert "turbo.json:3: invalid JSON" in broken.stderr
+
+
+def test_tasks_prints_the_task_graph_as_json_text_dot_and_the_graph_page(
+    cli: Cli, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(vue_core(tmp_path / "log", TURBO))
+    result = cli(repo.root, "tasks", "build", "test", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    by_id = {t["id"]: t for t in data["tasks"]}
+    vue_test = by_id["//packages/vue:vue#test"]
+    assert vue_test["needs"] == ["//packages/vue:vue#build"]
+    assert by_id["//packages/vue:vue#build"]["needs"] == [  # ^build: every dependency's
+        "//packages/reactivity:reactivity#build",
+        "//packages/runtime-core:runtime-core#build",
+        "//packages/shared:shared#build",
+    ]
+    assert by_id["//packages/vue:vue#build"]["outputs"] == ["packages/vue/dist/**"]
+    assert vue_test["command"] == "cd packages/vue && npm run --if-present test"
+    assert (vue_test["cache"], vue_test["persistent"], vue_test["inputs"]) == (True, False, None)
+    assert data["skipped"] == [
+        {
+            "id": "//packages/shared:shared#test",
+            "why": "packages/shared/package.json has no 'test' script",
+        }
+    ]
+    # The action key is the one `graphkit run` stores its result under.
+    ran = _run(cli, repo, "build", "--cache-dir", str(tmp_path / "cache"))
+    assert ran["summary"]["ran"] == 4
+    again = json.loads(cli(repo.root, "tasks", "build", "--format", "json").stdout)
+    assert {t["id"]: t["action"] for t in again["tasks"]} == {
+        i: t["action"] for i, t in by_id.items() if i.endswith("#build")
+    }
+    dot = cli(repo.root, "tasks", "test", "--graph", "dot").stdout
+    assert '"//packages/vue:vue#test" -> "//packages/vue:vue#build";' in dot
+    text = cli(repo.root, "tasks", "build").stdout
+    assert "//packages/vue:vue#build  " in text and "  $ cd packages/vue && npm run" in text
+    page = tmp_path / "tasks.html"
+    assert cli(repo.root, "tasks", "--graph", "html", "-o", str(page)).exit_code == 0
+    assert "//packages/vue:vue#test" in page.read_text()
