@@ -250,3 +250,33 @@ def test_tasks_prints_the_task_graph_as_json_text_dot_and_the_graph_page(
     page = tmp_path / "tasks.html"
     assert cli(repo.root, "tasks", "--graph", "html", "-o", str(page)).exit_code == 0
     assert "//packages/vue:vue#test" in page.read_text()
+
+
+def test_a_root_task_runs_in_the_root_package_and_others_can_need_it(
+    cli: Cli, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    log = tmp_path / "order.log"
+    turbo = json.dumps(
+        {
+            "tasks": {
+                "//#codegen": {"outputs": ["gen/**"]},
+                "build": {"dependsOn": ["^build", "//#codegen"], "outputs": ["dist/**"]},
+            }
+        }
+    )
+    files = vue_core(log, turbo)
+    codegen = (
+        "node -e \"require('fs').mkdirSync('gen', {recursive: true});"
+        "require('fs').writeFileSync('gen/x.js', '1');"
+        f"require('fs').appendFileSync('{log}', 'root codegen\\n')\""
+    )
+    files["package.json"] = json.dumps(
+        {"name": "vue-monorepo", "private": True, "scripts": {"codegen": codegen}}
+    )
+    repo = make_repo(files)
+    ran = _statuses(_run(cli, repo, "build", "--cache-dir", str(tmp_path / "cache")))
+    assert ran["//:root#codegen"] == "ran"
+    assert log.read_text().splitlines()[0] == "root codegen"
+    assert (repo.root / "gen/x.js").is_file()
+    alone = _statuses(_run(cli, repo, "codegen", "--cache-dir", str(tmp_path / "cache")))
+    assert alone == {"//:root#codegen": "cached"}  # only the root defines it

@@ -85,3 +85,19 @@ def test_a_task_that_turns_its_output_folder_into_a_symlink_out_fails_and_stores
     (repo.root / "gen" / "out").unlink()
     again = cli(repo.root, "run", "build", "//gen", *cache)
     assert "refusing cached result" not in again.output and "[cached]" not in again.output
+
+
+def test_an_exclamation_output_takes_files_and_folders_out_of_the_set(tmp_path: Path) -> None:
+    from graphkit.execution.outputs import OutputSet, collect
+
+    outputs = ["web/.next/**", "!web/.next/cache", "!web/.next/**/*.map"]
+    covered = OutputSet.of(outputs)
+    assert covered.matches("web/.next/server/page.js")
+    assert not covered.matches("web/.next/cache/webpack/x.pack")
+    assert not covered.matches("web/.next/server/page.js.map")
+    for path in ("web/.next/server/page.js", "web/.next/cache/a", "web/.next/a.js.map"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x")
+    assert [path for path, _mode in collect(tmp_path, outputs).files] == [
+        "web/.next/server/page.js"
+    ]

@@ -8,9 +8,9 @@ import pytest
 from graphkit.analysis.graph import BuildGraph, load_graph
 from graphkit.analysis.keys import compute_keys
 from graphkit.errors import InputError
-from graphkit.execution.tasks import expand, make_tasks
+from graphkit.execution.tasks import declared_env, expand, make_tasks
 from graphkit.labels import Label
-from graphkit.model import FileEntry
+from graphkit.model import FileEntry, TaskSpec
 
 FILES = {
     "lib/BUILD.toml": '[[target]]\nname = "lib"\nrule = "python_library"\nsrcs = ["src/**/*.py"]\n'
@@ -121,3 +121,27 @@ def test_a_package_folder_with_a_space_is_quoted_in_commands_but_not_in_outputs(
     target = graph.targets[label]
     out = expand("{package}/dist", target=target, graph=graph, srcs=[], files=[], outdir="o")
     assert out == ["fixtures/astro pages/dist"]
+
+
+def test_a_doubled_brace_is_a_literal_brace_in_a_template() -> None:
+    graph, _snapshot = setup()
+    target = graph.targets[Label("gen", "gen")]
+    out = expand(
+        "node -e 'x = {{a: 1}' {package}",
+        target=target,
+        graph=graph,
+        srcs=[],
+        files=[],
+        outdir="o",
+    )
+    assert out == ["node -e 'x = {a: 1}' gen"]
+
+
+def test_env_wildcards_declare_every_matching_variable_and_bang_takes_back() -> None:
+    spec = TaskSpec("build", "x", env=("API", "NEXT_PUBLIC_*", "!NEXT_PUBLIC_SHA"))
+    environ = {"NEXT_PUBLIC_A": "1", "NEXT_PUBLIC_SHA": "abc", "HOME": "/h", "NEXT_PUBLIC_B": ""}
+    assert declared_env(spec, environ) == (
+        ("API", None),
+        ("NEXT_PUBLIC_A", "1"),
+        ("NEXT_PUBLIC_B", ""),
+    )
