@@ -280,3 +280,16 @@ def test_a_root_task_runs_in_the_root_package_and_others_can_need_it(
     assert (repo.root / "gen/x.js").is_file()
     alone = _statuses(_run(cli, repo, "codegen", "--cache-dir", str(tmp_path / "cache")))
     assert alone == {"//:root#codegen": "cached"}  # only the root defines it
+
+
+def test_a_changed_task_definition_affects_the_packages_it_reaches_and_a_comment_nothing(
+    cli: Cli, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(vue_core(tmp_path / "log", TURBO))
+    repo.write("turbo.json", TURBO.replace("// as the turbo docs write it", "// reworded"))
+    quiet = json.loads(cli(repo.root, "affected", "--base", "HEAD", "--format", "json").stdout)
+    assert quiet["affected"] == []
+    repo.write("turbo.json", TURBO.replace('"outputs": ["dist/**"]', '"outputs": ["lib/**"]'))
+    data = json.loads(cli(repo.root, "affected", "--base", "HEAD", "--format", "json").stdout)
+    assert data["affected"] == [f"//packages/{name}:{name}" for name in sorted(VUE)]
+    assert data["unowned"] == []
