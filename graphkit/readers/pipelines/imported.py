@@ -57,6 +57,7 @@ def import_pipelines(
         (target,) = package.targets
         attrs = dict(target.attrs)
         attrs[TASKS_ATTR] = tasks_to_attr(specs)
-        target = replace(target, attrs=tuple(sorted(attrs.items())))
+        deps = tuple(sorted(set(target.deps) | set(imported.deps.get(folder, ()))))
+        target = replace(target, attrs=tuple(sorted(attrs.items())), deps=deps)
         found[folder] = replace(package, targets=(target,))
     return found, replace(imported, warnings=(*warnings, *imported.warnings))

@@ -51,7 +51,22 @@ RUN_COMMANDS = "nx:run-commands"
 RUN_SCRIPT = "nx:run-script"
 _TOKENS = re.compile(r"\{(projectRoot|projectName|workspaceRoot)\}")
 # nx.json settings that shape no task graph.
-_IGNORED_ROOT = {"$schema", "defaultBase", "affected", "workspaceLayout", "generators", "cli"}
+_IGNORED_ROOT = {
+    "$schema",
+    "affected",
+    "analytics",
+    "cli",
+    "defaultBase",
+    "defaultProject",
+    "generators",
+    "installation",
+    "neverConnectToCloud",
+    "npmScope",
+    "tui",
+    "useDaemonProcess",
+    "useInferencePlugins",
+    "workspaceLayout",
+}
 _MAPPED_ROOT = {"targetDefaults", "namedInputs", "tasksRunnerOptions", "extends"}
 _UNMAPPED_ROOT = {
     "nxCloudAccessToken": "point `graphkit run --remote-cache` at a REAPI cache (docs/cache.md)",
@@ -156,26 +171,23 @@ def import_nx(
         own = docs.get(folder)
         # The workspace root is a project only with a project.json or an `nx` field.
         found[folder] = _tasks_of(project, own, by_name, read) if folder or own else ()
+    extra: dict[str, tuple[Label, ...]] = {}
     for folder, (path, raw, config) in sorted(docs.items()):
-        deps = config.get("implicitDependencies", [])
-        if deps and folder in added:
-            labels = [_project(name, by_name, path, raw, "implicitDependencies") for name in deps]
-            (target,) = added[folder].targets
-            target = Target(
-                target.label,
-                NPM_RULE,
-                None,
-                tuple(sorted(set(labels))),
-                aliases=target.aliases,
-                manifest=path,
-                line=1,
+        names = config.get("implicitDependencies", [])
+        if not isinstance(names, list):
+            raise InputError(
+                "implicitDependencies must be a list of project names",
+                path=path,
+                line=line_of(raw, "implicitDependencies"),
             )
-            added[folder] = Package(folder, path, (target,))
-        elif deps:
-            warnings.append(
-                _unmapped(path, raw, ("implicitDependencies",), "declare the dependency")
-            )
-    return Imported(found, (), tuple(dict.fromkeys(warnings)), added)
+        plain = [n for n in names if not (isinstance(n, str) and set(n) & set("!*:"))]
+        if len(plain) < len(names):
+            why = "only project names are read, not patterns or `!` exclusions"
+            warnings.append(_unmapped(path, raw, ("implicitDependencies",), why))
+        labels = [_project(name, by_name, path, raw, "implicitDependencies") for name in plain]
+        if labels:
+            extra[folder] = tuple(sorted(set(labels)))
+    return Imported(found, (), tuple(dict.fromkeys(warnings)), added, extra)
 
 
 def _tasks_of(

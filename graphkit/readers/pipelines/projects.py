@@ -42,6 +42,8 @@ class Imported:
     warnings: tuple[InputWarning, ...] = ()
     # Packages the import adds (nx projects with a project.json and no package.json).
     packages: Mapping[str, Package] = field(default_factory=dict)
+    # Deps the pipeline declares beyond the manifests' (nx implicitDependencies), by folder.
+    deps: Mapping[str, tuple[Label, ...]] = field(default_factory=dict)
 
 
 def projects_of(packages: Mapping[str, Package]) -> dict[str, Project]:
