@@ -56,6 +56,10 @@ class TaskSpec:
     pass_env: tuple[str, ...] = ()  # variables the task sees that are not part of its key
     cache: bool = True  # False: always runs, its result is never stored (turbo `cache: false`)
     persistent: bool = False  # a long-running task (dev server): nothing may need it
+    # The package.json script an imported task runs (turbo, nx:run-script): a package
+    # without it skips the task. None: an imported task that runs no script (nx
+    # run-commands). Rule tasks leave it None and skip by the task's own name.
+    script: str | None = None
 
 
 # The target attribute holding the tasks a pipeline import gives a target, as canonical

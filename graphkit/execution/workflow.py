@@ -133,9 +133,16 @@ def _no_script(graph: BuildGraph, label: Label, task: str) -> str | None:
     """Why ``task`` does nothing for ``label``: a package.json without that script."""
     target = graph.targets[label]
     scripts = dict(target.attrs).get("scripts")
-    if scripts is None or task in json.loads(scripts):
+    script = task
+    if label in graph.imported_tasks:  # a turbo or nx task says which script it runs
+        spec = graph.task_spec(label, task)
+        if spec is not None and spec is graph.imported_tasks[label].get(task):
+            if spec.script is None:
+                return None
+            script = spec.script
+    if scripts is None or script in json.loads(scripts):
         return None
-    return f"{target.manifest} has no {task!r} script"
+    return f"{target.manifest} has no {script!r} script"
 
 
 def units(selection: Selection, history: History | None) -> list[Unit]:

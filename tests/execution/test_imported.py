@@ -148,6 +148,10 @@ def nx_repo(log: Path) -> dict[str, str]:
     del files["turbo.json"]
     files["nx.json"] = NX
     build = build_script(VUE["vue"], log).replace("process.env.npm_package_name", "'vue'")
+    # Its package.json has no build script: the nx:run-commands target runs all the same.
+    manifest = json.loads(files["packages/vue/package.json"])
+    del manifest["scripts"]["build"]
+    files["packages/vue/package.json"] = json.dumps(manifest, indent=2)
     files["packages/vue/project.json"] = json.dumps(
         {
             "name": "vue",

@@ -276,9 +276,10 @@ def _spec(
     if not isinstance(options, dict):
         where = origin("options")
         raise InputError(f"{name}.options must be an object", path=where.path, line=where.line())
-    command = _command(name, body, options, read, at.path, at.data, at.keys)
-    if command is None:
+    found = _command(name, body, options, read, at.path, at.data, at.keys)
+    if found is None:
         return None
+    command, script = found
     env: list[str] = []
     inputs = body.get("inputs")
     mapped = None
@@ -307,6 +308,7 @@ def _spec(
         inputs=mapped,
         cache=cache,
         persistent=continuous,
+        script=script,
     )
 
 
@@ -318,7 +320,8 @@ def _command(
     path: str,
     data: bytes,
     keys: tuple[str, ...],
-) -> str | None:
+) -> tuple[str, str | None] | None:
+    """The command of a target, and the package.json script it runs (None: none)."""
     executor = body.get("executor")
     if "command" in body or (executor is None and "commands" in options):
         executor = RUN_COMMANDS
@@ -327,7 +330,7 @@ def _command(
         script = options.get("script", name)
         if not isinstance(script, str):
             raise InputError(f"{name}.options.script must be a string", path=path)
-        return script_command(script)
+        return script_command(script), script
     if executor != RUN_COMMANDS:
         why = "graphkit runs nx:run-commands and nx:run-script only; this target is left out"
         read.warnings.append(_unmapped(path, data, (*keys, "executor"), f"{executor!r}: {why}"))
@@ -347,7 +350,7 @@ def _command(
     cwd_path = repo_glob(cwd, what="cwd", path=path, line=None) or "."
     body_text = " && ".join(f"({_command_text(str(c), read, path)})" for c in commands)
     prefix = 'NX_WORKSPACE_ROOT="$PWD" && export NX_WORKSPACE_ROOT && '
-    return f"{prefix}cd {_command_text(cwd_path, read, path)} && {body_text}"
+    return f"{prefix}cd {_command_text(cwd_path, read, path)} && {body_text}", None
 
 
 def _command_text(command: str, read: _Read, path: str) -> str:

@@ -256,6 +256,7 @@ class _Context:
         return TaskSpec(
             name=task,
             command=script_command(task),
+            script=task,
             outputs=outputs,
             env=tuple(sorted(set(env))),
             needs=tuple(needs),

@@ -67,6 +67,7 @@ def test_scripts_targets_and_defaults_merge_as_nx_infers_them() -> None:
         needs=("^build", "//apps/web:web#codegen"),
         inputs=("**/*", "//babel.config.json", "!**/*.spec.ts"),
         cache=True,
+        script="build",
     )
     assert found["libs/ui"]["lint"].cache is False  # nx 17+: cached only when told
     assert found["apps/web"]["test"].outputs == ("{package}/coverage/",)  # the nx field
@@ -99,7 +100,7 @@ def test_project_json_run_commands_and_a_project_of_its_own() -> None:
         'NX_WORKSPACE_ROOT="$PWD" && export NX_WORKSPACE_ROOT && cd . && '
         "(tsc -p {package}) && (echo '{{ok}')"
     )
-    assert found["build"].outputs == ("dist/docs/",)
+    assert (found["build"].outputs, found["build"].script) == (("dist/docs/",), None)
     assert found["e2e-ci"].persistent and found["e2e-ci"].needs == ("^build",)
     assert "serve" not in found
     assert [str(w) for w in imported.warnings] == [

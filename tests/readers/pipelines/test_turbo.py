@@ -56,6 +56,7 @@ def test_every_field_maps_onto_the_task_of_each_package_but_the_root() -> None:
         needs=("^build", "codegen", "//packages/ui:ui#gen", "//:root#setup"),
         inputs=("$default", "!README.md", "//tsconfig.json"),
         pass_env=("AWS_TOKEN", "HOME"),
+        script="build",
     )
     dev = found["packages/ui"]["dev"]
     assert (dev.cache, dev.persistent, dev.needs, dev.inputs) == (False, True, (), None)
