@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
@@ -72,6 +72,26 @@ def tasks_to_attr(specs: Iterable[TaskSpec]) -> str:
     """Tasks as the canonical JSON of the ``tasks`` attribute (sorted keys, by name)."""
     table = {spec.name: {k: v for k, v in asdict(spec).items() if k != "name"} for spec in specs}
     return json.dumps(table, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# The TaskSpec fields a BUILD.toml target may set per task, each as a target attribute
+# holding {task: value} (``inputs = { test = ["src/**", "tests/**"] }``).
+TASK_OVERRIDES = ("needs", "inputs", "pass_env", "cache", "persistent")
+
+
+def with_overrides(target: Target, spec: TaskSpec) -> TaskSpec:
+    """``spec`` as ``target`` runs it: with the per-task values its BUILD.toml sets."""
+    attrs = dict(target.attrs)
+    changes: dict[str, Any] = {}
+    for key in TASK_OVERRIDES:
+        raw = attrs.get(key)
+        if raw is None:
+            continue
+        table = json.loads(raw)
+        if isinstance(table, dict) and spec.name in table:
+            value = table[spec.name]
+            changes[key] = tuple(value) if isinstance(value, list) else value
+    return replace(spec, **changes) if changes else spec
 
 
 def tasks_from_attr(value: str) -> dict[str, TaskSpec]:

@@ -107,3 +107,23 @@ def escape_reason(root: Path, relative: str) -> str | None:
     if any(part.lower() == ".git" for part in parts):
         return "is inside .git"
     return None
+
+
+# The named sets a task's `inputs` may list beside globs: the target's full inputs
+# (turbo's `$TURBO_DEFAULT$`) and its interface face (what its dependents observe).
+NAMED_INPUTS = ("$default", "$interface")
+
+
+def input_problem(entry: str) -> str | None:
+    """Why ``entry`` cannot be one of a task's ``inputs`` (a package-relative glob,
+    ``!glob``, or a named set from ``NAMED_INPUTS``), or None when it can."""
+    if entry.startswith("$") or entry.startswith("!$"):
+        if entry in NAMED_INPUTS:
+            return None
+        known = ", ".join(NAMED_INPUTS)
+        return f"is no named input (known: {known}; a named set cannot be negated)"
+    body = entry[1:] if entry.startswith("!") else entry
+    problem = glob_problem(entry)
+    if problem is None and body.rstrip("/") in ("", "."):
+        problem = "it is empty"
+    return problem

@@ -43,6 +43,7 @@ from graphkit.model import (
     Target,
     TaskSpec,
     tasks_from_attr,
+    with_overrides,
 )
 from graphkit.paths import parent_dirs
 from graphkit.progress import Progress, Step, counted, silent
@@ -257,14 +258,17 @@ class BuildGraph:
         A target that a pipeline import (turbo.json, nx.json) reached has exactly the
         tasks the import gives it, in place of its built-in rule's; a task that a
         workspace rule file defines wins over the import (explicit configuration
-        first). Every other target has its rule's tasks. Every caller that asks
-        "what does this task of this target do" asks here.
+        first). Every other target has its rule's tasks. A BUILD.toml target's per-task
+        values (``needs``, ``inputs``, ``pass_env``, ``cache``, ``persistent``) apply
+        on top. Every caller that asks "what does this task of this target do" asks here.
         """
         rule = self.rule_of(label)
         imported = self.imported_tasks.get(label)
         if imported is None or (not rule.source.startswith("builtin:") and rule.task(task)):
-            return rule.task(task)
-        return imported.get(task)
+            spec = rule.task(task)
+        else:
+            spec = imported.get(task)
+        return with_overrides(self.targets[label], spec) if spec is not None else None
 
     @cached_property
     def aliases(self) -> Mapping[str, Label]:

@@ -30,11 +30,12 @@ from graphkit.analysis.faces import (
     interface_definition,
     non_interface_files,
 )
-from graphkit.analysis.graph import BuildGraph, components
+from graphkit.analysis.graph import BuildGraph, components, matcher
 from graphkit.analysis.links import Link, reached
 from graphkit.config import RuleInputs
 from graphkit.labels import Label
 from graphkit.model import Rule, Snapshot, Target
+from graphkit.paths import is_under
 from graphkit.readers.manifests import rootconfig
 
 # Bump when the encoding or the set of inputs changes: every key changes with it.
@@ -291,6 +292,58 @@ def compute_keys(
         )
         records[label] = KeyRecord(hash_inputs(full), full, interface_key)
     return records
+
+
+def task_inputs(record: KeyRecord, package: str, inputs: Iterable[str]) -> KeyInputs:
+    """The key inputs of a task that declares ``inputs``, from its target's ``record``.
+
+    ``$default`` names the target's full inputs (its files and its deps' interface
+    keys, test-only ones too), ``$interface`` its interface face (the files and deps
+    its dependents observe), a glob (relative to ``package``) the target's files it
+    matches, and ``!glob`` takes matching files out of all of these; a glob that
+    matches nothing adds nothing. Globs alone name files only: what the task needs
+    from its deps comes through the keys of the tasks it ``needs`` (``^build``), as
+    in turbo. The definition, rule, global inputs and locked externals always stay.
+    """
+    entries = tuple(inputs)
+    full = record.inputs
+    named = {entry for entry in entries if entry.startswith("$")}
+    positive = tuple(e for e in entries if not e.startswith(("$", "!")))
+    negative = tuple(e[1:] for e in entries if e.startswith("!"))
+    interface = full.interface() if "$interface" in named else None
+    if "$default" in named:
+        base = full
+    elif interface is not None:
+        base = interface
+    else:
+        base = replace(full, deps=(), test_deps=(), cycle=())
+    shown = {path for path, _mode, _oid in interface.files} if interface is not None else set()
+    include = matcher(positive) if positive else None
+    exclude = matcher(negative) if negative else None
+    prefix = len(package) + 1 if package else 0
+
+    def wanted(path: str) -> bool:
+        relative = path[prefix:] if is_under(path, package) else None
+        if exclude is not None and relative is not None and exclude(relative):
+            return False
+        if "$default" in named or path in shown:
+            return True
+        return include is not None and relative is not None and include(relative)
+
+    files = tuple(entry for entry in full.files if wanted(entry[0]))
+    kept = {path for path, _mode, _oid in files}
+    private = tuple(path for path in full.private if path in kept)
+    return replace(base, files=files, private=private)
+
+
+def task_key(record: KeyRecord, package: str, inputs: tuple[str, ...]) -> str:
+    """The content key a task with ``inputs`` sees (see ``task_inputs``): the target's
+    key for ``$default``, its interface key for ``$interface``, else a key of its own."""
+    if inputs == ("$default",):
+        return record.key
+    if inputs == ("$interface",):
+        return record.interface
+    return hash_inputs(task_inputs(record, package, inputs))
 
 
 def _key_files(graph: BuildGraph, label: Label, files: list[str]) -> list[str]:

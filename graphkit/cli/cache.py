@@ -163,9 +163,7 @@ def cache_serve(
             if backend
             else None
         ),
-        max_queued_uploads=options.parse_count(
-            max_queued_uploads, option="--max-queued-uploads"
-        ),
+        max_queued_uploads=options.parse_count(max_queued_uploads, option="--max-queued-uploads"),
     )
     logs.configure()
 

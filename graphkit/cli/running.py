@@ -81,6 +81,12 @@ def _history(session: Any, cache_dir: str | None) -> Any:
 @click.option("--no-cache-read", is_flag=True, help="run every task, even when cached")
 @click.option("--no-cache-write", is_flag=True, help="store nothing (untrusted builds)")
 @click.option("--retries", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--continue",
+    "keep_going",
+    is_flag=True,
+    help="run a task even when a task it needs failed (default: skip it)",
+)
 @click.option("--junit", "junit_out", metavar="FILE", help="write a merged JUnit summary here")
 @ON_UNKNOWN
 @FORMAT
@@ -100,6 +106,7 @@ def run(
     no_cache_read: bool,
     no_cache_write: bool,
     retries: int,
+    keep_going: bool,
     junit_out: str | None,
     on_unknown: str,
     fmt: str,
@@ -177,7 +184,7 @@ def run(
                     session.workspace.root,
                     runs,
                     store,
-                    RunOptions(jobs, not no_cache_read, not no_cache_write, retries),
+                    RunOptions(jobs, not no_cache_read, not no_cache_write, retries, keep_going),
                     environ=os.environ,
                     report=reporter,
                     recorder=workflow.HistoryRecorder(history),
@@ -193,7 +200,9 @@ def run(
         if junit_out:
             write_file(junit_out, render.junit_summary(summary))
         if summary.failed:
-            raise TaskFailed(f"{summary.count('failed')} task(s) failed")
+            blocked = summary.count("skipped")
+            extra = f", {blocked} skipped because of it" if blocked else ""
+            raise TaskFailed(f"{summary.count('failed')} task(s) failed{extra}")
 
 
 class _Reporter:

@@ -27,14 +27,15 @@ from graphkit.cache.store.base import Store
 from graphkit.errors import CacheError, GraphkitError, InputError
 from graphkit.execution.junit import TestCase, file_durations, parse_junit
 from graphkit.execution.outputs import OutputSet, base_of, collect, is_pattern, link_problem
-from graphkit.execution.tasks import OUT_DIR, TaskRun
+from graphkit.execution.tasks import OUT_DIR, TaskNode, TaskRun
 from graphkit.paths import escape_reason, inside_workspace
 
 # An empty folder output, as REAPI says it: a Tree whose root folder holds nothing.
 _EMPTY_TREE_BYTES = re_pb2.Tree(root=re_pb2.Directory()).SerializeToString(deterministic=True)
 EMPTY_TREE = digest_of(_EMPTY_TREE_BYTES)
 
-Status = Literal["ran", "cached", "failed", "flaky", "muted"]
+# "skipped": never started, because a task it needs (directly or not) failed.
+Status = Literal["ran", "cached", "failed", "flaky", "muted", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class TaskResult:
     exit_code: int
     attempts: tuple[str, ...] = ()  # "passed"/"failed" per attempt, for executed tasks
     failing_tests: tuple[str, ...] = ()
+    why: str = ""  # for a skipped task: the failed task it waited on
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class RunOptions:
     read_cache: bool = True
     write_cache: bool = True
     retries: int = 0
+    # Run a task even when a task it needs failed (turbo's --continue=always); by
+    # default it is skipped, and tasks that need nothing failed still finish.
+    keep_going: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,9 @@ class Summary:
 
     @property
     def failed(self) -> bool:
-        """True when a task failed (muted and flaky tasks do not fail the run)."""
-        return any(r.status == "failed" for r in self.results)
+        """True when a task failed, or was skipped because one it needs did (muted
+        and flaky tasks do not fail the run)."""
+        return any(r.status in ("failed", "skipped") for r in self.results)
 
 
 class Recorder(Protocol):
@@ -126,6 +132,10 @@ def run_tasks(
     runner = _Runner(root, store, options, environ, report, recorder, muting)
     by_node = {run.node: run for run in runs}
     waiting = {run.node: {n for n in run.needs if n in by_node} for run in runs}
+    dependents: dict[TaskNode, list[TaskNode]] = {node: [] for node in by_node}
+    for node, needs in waiting.items():
+        for need in needs:
+            dependents[need].append(node)
     results: list[TaskResult] = []
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
         active: dict[Future[TaskResult], TaskRun] = {}
@@ -138,11 +148,36 @@ def run_tasks(
             done, _ = wait(active, return_when=FIRST_COMPLETED)
             for future in done:
                 finished = active.pop(future)
-                results.append(future.result())
+                result = future.result()
+                results.append(result)
+                if result.exit_code != 0 and not options.keep_going:
+                    why = f"needs {finished.name}, which failed"
+                    for node in _downstream(finished.node, dependents, waiting):
+                        del waiting[node]
+                        skipped = TaskResult(by_node[node], "skipped", 0.0, 0.0, 0, why=why)
+                        results.append(skipped)
+                        report(Event("finish", by_node[node], result=skipped))
                 for needs in waiting.values():
                     needs.discard(finished.node)
     order = {run.node: index for index, run in enumerate(runs)}
     return Summary(tuple(sorted(results, key=lambda r: order[r.run.node])))
+
+
+def _downstream(
+    node: TaskNode,
+    dependents: Mapping[TaskNode, Sequence[TaskNode]],
+    waiting: Mapping[TaskNode, object],
+) -> list[TaskNode]:
+    """The tasks still waiting that need ``node``, directly or through each other, sorted."""
+    found: set[TaskNode] = set()
+    stack = list(dependents[node])
+    while stack:
+        current = stack.pop()
+        if current in found or current not in waiting:
+            continue
+        found.add(current)
+        stack.extend(dependents[current])
+    return sorted(found)
 
 
 def check_outputs(root: Path, runs: Sequence[TaskRun]) -> None:
@@ -172,7 +207,8 @@ class _Runner:
     def one(self, run: TaskRun) -> TaskResult:
         self.report(Event("start", run))
         start = time.monotonic()
-        hit = self._from_cache(run) if self.store is not None and self.options.read_cache else None
+        reads = self.store is not None and self.options.read_cache and run.cache
+        hit = self._from_cache(run) if reads else None
         if hit is not None:
             saved, stdout, stderr = hit
             result = TaskResult(run, "cached", time.monotonic() - start, saved, 0)
@@ -293,6 +329,7 @@ class _Runner:
     def _execute(self, run: TaskRun) -> TaskResult:
         attempts: list[str] = []
         env = _base_env(self.environ)
+        env.update(_passed_env(run.pass_env, self.environ))
         env.update((name, value) for name, value in run.env if value is not None)
         start = time.monotonic()
         started_wall = time.time()
@@ -327,7 +364,7 @@ class _Runner:
         else:
             status = "failed"
         result = TaskResult(run, status, duration, 0.0, code, tuple(attempts), failing)
-        if code == 0 and self.store is not None and self.options.write_cache:
+        if code == 0 and self.store is not None and self.options.write_cache and run.cache:
             self._store(run, stdout, stderr, started_wall, duration)
         if self.recorder is not None:
             self.recorder.executed(result, file_durations(cases))
@@ -413,6 +450,17 @@ def _base_env(environ: Mapping[str, str]) -> dict[str, str]:
     """What every task inherits without declaring it: enough to find programs."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TERM", "SYSTEMROOT")
     return {name: environ[name] for name in keep if name in environ}
+
+
+def _passed_env(names: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables a task sees without declaring them as keyed: ``NAME`` or ``PREFIX_*``."""
+    exact = {name for name in names if not name.endswith("*")}
+    prefixes = tuple(name[:-1] for name in names if name.endswith("*"))
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in exact or (prefixes and name.startswith(prefixes))
+    }
 
 
 def _ignore_out_dir(root: Path) -> None:

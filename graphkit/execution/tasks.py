@@ -1,8 +1,9 @@
 """Tasks ready to run: commands expanded from rules, and their REAPI action keys.
 
-A task's action key covers the target's content key, the task definition, the
-expanded command, the values of the environment variables the task declares, and
-the platform. It is encoded as a REAPI v2 ``Action`` (with its ``Command`` and an
+A task's action key covers the content key of the inputs it sees (``build`` its
+target's interface, other tasks the full inputs, or what its ``inputs`` name), the
+task definition, the expanded command, the values of the environment variables the
+task declares, the platform, and the action keys of the tasks it declares it needs. It is encoded as a REAPI v2 ``Action`` (with its ``Command`` and an
 input root naming the content key), so results live in the same action cache Bazel
 and other REAPI clients use, under a digest any of them could recompute.
 """
@@ -19,7 +20,7 @@ from functools import partial
 
 from graphkit.analysis.filetests import test_files
 from graphkit.analysis.graph import BuildGraph, components
-from graphkit.analysis.keys import FileId, KeyRecord
+from graphkit.analysis.keys import FileId, KeyRecord, task_key
 from graphkit.cache.digest import Digest, digest_of
 from graphkit.cache.protocol import re_pb2
 from graphkit.errors import InputError
@@ -50,10 +51,13 @@ class TaskRun:
     junit: str | None  # repo-relative or absolute path of the JUnit XML it writes, if any
     files: tuple[str, ...]  # test files this run covers (all of the target's, or one shard's)
     needs: tuple[tuple[Label, str], ...]  # (target, task) runs that must finish first
-    content_key: str
+    content_key: str  # the key of the inputs this task sees (see ``default_inputs``)
     action: Digest
     manifest: str = ""  # where the target is declared, for errors about its outputs
     line: int | None = None
+    # Variables the task sees without their values keying it (names; `PREFIX_*` globs).
+    pass_env: tuple[str, ...] = ()
+    cache: bool = True  # False: always runs, and its result is never stored
 
     @property
     def node(self) -> TaskNode:
@@ -187,6 +191,8 @@ def action_digest(
     }
     if needs:  # absent otherwise, so a task that needs nothing keeps its key
         fields["needs"] = sorted(d.hash for d in needs)
+    if spec.inputs is not None:  # likewise: the declared inputs, in the order written
+        fields["inputs"] = list(spec.inputs)
     marker = json.dumps(fields, sort_keys=True).encode()
     marker_digest = digest_of(marker)
     root = re_pb2.Directory(
@@ -296,7 +302,7 @@ def task_graph(
         assert spec is not None
         deps = [d for d in graph.deps(label, transitive=True) if d not in cycle_of[label]]
         needed: list[TaskNode] = []
-        declared = needs_of(graph.targets[label], spec)
+        declared = spec.needs
         if declared is None:  # undeclared: the same task of the selected deps first
             needed = [(d, task) for d in deps if (d, task) in chosen]
         for need in declared or ():
@@ -323,20 +329,36 @@ def task_graph(
             else:
                 needed.append((label, need))
         kept = sorted({n for n in needed if graph.task_spec(*n) is not None and not skip(n)})
+        _refuse_persistent(graph, node, kept)
         edges[node] = tuple(kept)
         stack.extend(n for n in reversed(kept) if n not in edges)
     _refuse_cycles(edges)
     return edges
 
 
-def needs_of(target: Target, spec: TaskSpec) -> tuple[str, ...] | None:
-    """What a target's task needs: its BUILD.toml ``needs`` for the task, else the rule's."""
-    override = dict(target.attrs).get("needs")
-    if override is not None:
-        table: dict[str, list[str]] = json.loads(override)
-        if spec.name in table:
-            return tuple(table[spec.name])
-    return spec.needs
+def default_inputs(spec: TaskSpec) -> tuple[str, ...]:
+    """What a task's key covers: its declared ``inputs``; else ``$interface`` for
+    ``build`` (what a build reads is what dependents observe: a test file never
+    rebuilds) and ``$default`` (the target's full inputs) for every other task."""
+    if spec.inputs is not None:
+        return spec.inputs
+    return ("$interface",) if spec.name == "build" else ("$default",)
+
+
+def _refuse_persistent(graph: BuildGraph, node: TaskNode, needs: Sequence[TaskNode]) -> None:
+    """A persistent task (a dev server) never finishes: a task that needs one would
+    wait forever, so that is an InputError naming both."""
+    for need in needs:
+        spec = graph.task_spec(*need)
+        if spec is not None and spec.persistent:
+            target = graph.targets[node[0]]
+            raise InputError(
+                f"task {node[1]!r} of {node[0]} needs {need[0]}#{need[1]}, which is "
+                "persistent (it never finishes)",
+                path=target.manifest or None,
+                line=target.line,
+                hint="a persistent task cannot be needed; run it on its own",
+            )
 
 
 def _refuse_cycles(edges: Mapping[TaskNode, Sequence[TaskNode]]) -> None:
@@ -409,6 +431,7 @@ def make_runs(
             _check_output(output, target, task)
         env = declared_env(spec, environ)
         needs = tuple(edges[node])
+        content_key = task_key(records[label], label.package, default_inputs(spec))
         made[node] = TaskRun(
             label=label,
             task=task,
@@ -419,17 +442,20 @@ def make_runs(
             junit=junit,
             files=tuple(tests),
             needs=needs,
-            content_key=records[label].key,
+            content_key=content_key,
             action=action_digest(
-                content_key=records[label].key,
+                content_key=content_key,
                 spec=spec,
                 command=command,
                 outputs=outputs,
                 env=env,
-                needs=[made[n].action for n in needs] if needs_of(target, spec) is not None else (),
+                needs=[made[n].action for n in needs] if spec.needs is not None else (),
             ),
             manifest=target.manifest,
             line=target.line,
+            pass_env=spec.pass_env,
+            # A persistent task never finishes with a result worth keeping.
+            cache=spec.cache and not spec.persistent,
         )
     return [made[node] for node in sorted(made)]
 

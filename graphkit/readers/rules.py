@@ -16,18 +16,57 @@ from typing import Any
 from graphkit.errors import InputError
 from graphkit.labels import check_need
 from graphkit.model import Rule, TaskSpec
+from graphkit.paths import input_problem
+from graphkit.readers.manifests.build_toml import check_pass_env
 from graphkit.tomldoc import check_keys, line_of, load_toml
 
 _RULE_KEYS = {"description", "srcs", "tasks", "shard_unit", "infer", "test_files", "attrs"}
-_TASK_KEYS = {"command", "outputs", "env", "junit", "needs"}
+_TASK_KEYS = {
+    "command",
+    "outputs",
+    "env",
+    "junit",
+    "needs",
+    "inputs",
+    "pass_env",
+    "cache",
+    "persistent",
+}
 _INFERENCE = {"python", "js", "rust", "go"}
-_RESERVED_ATTRS = {"name", "rule", "srcs", "deps"}
+# Target fields of BUILD.toml, and its per-task overrides (see manifests/build_toml.py).
+_RESERVED_ATTRS = {
+    *("name", "rule", "srcs", "deps"),
+    *("needs", "inputs", "pass_env", "cache", "persistent"),
+}
 
 
 def _strings(value: Any, what: str, path: str, line: int | None) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InputError(f"{what} must be a list of strings", path=path, line=line)
     return tuple(value)
+
+
+def check_inputs(value: Any, what: str, path: str, line: int | None) -> tuple[str, ...]:
+    """A task's ``inputs``: package-relative globs, ``!glob`` and the named sets."""
+    entries = _strings(value, "inputs", path, line)
+    for entry in entries:
+        problem = input_problem(entry)
+        if problem is not None:
+            raise InputError(
+                f"input {entry!r} of {what} {problem.removeprefix('it ')}",
+                path=path,
+                line=line,
+                hint="inputs are globs relative to the package, '!glob', '$default' "
+                "(the target's full inputs) or '$interface' (what its dependents observe)",
+            )
+    return entries
+
+
+def _flag(task: Mapping[str, Any], key: str, default: bool, path: str, line: int | None) -> bool:
+    value = task.get(key, default)
+    if not isinstance(value, bool):
+        raise InputError(f"`{key}` must be true or false", path=path, line=line)
+    return value
 
 
 def _check_output(template: str, what: str, path: str, line: int | None) -> None:
@@ -43,6 +82,45 @@ def _check_output(template: str, what: str, path: str, line: int | None) -> None
         )
     if any(part.lower() == ".git" for part in parts):
         raise InputError(f"output {template!r} of {what} is inside .git", path=path, line=line)
+
+
+def _parse_task(
+    name: str, task: dict[str, Any], kind: str, data: bytes, path: str, task_line: int
+) -> TaskSpec:
+    """One ``[rule.<kind>.tasks.<name>]`` table; errors name the line of the field."""
+    what = f"task {name!r} of rule {kind!r}"
+    check_keys(task, _TASK_KEYS, what=f"task {name!r}", path=path, data=data, start=task_line)
+
+    def at(key: str) -> int:
+        return line_of(data, key, start=task_line) or task_line
+
+    junit = task.get("junit")
+    if junit is not None and not isinstance(junit, str):
+        raise InputError("`junit` must be a string", path=path, line=task_line)
+    outputs = _strings(task.get("outputs", []), "outputs", path, task_line)
+    for output in outputs:
+        _check_output(output, what, path, task_line)
+    needs = task.get("needs")
+    if needs is not None:
+        needs = _strings(needs, "needs", path, task_line)
+        for need in needs:
+            check_need(need, what, path, task_line)
+    inputs = task.get("inputs")
+    if inputs is not None:
+        inputs = check_inputs(inputs, what, path, at("inputs"))
+    pass_env = _strings(task.get("pass_env", []), "pass_env", path, at("pass_env"))
+    return TaskSpec(
+        name=name,
+        command=task["command"],
+        outputs=outputs,
+        env=tuple(sorted(_strings(task.get("env", []), "env", path, task_line))),
+        junit=junit,
+        needs=needs,
+        inputs=inputs,
+        pass_env=check_pass_env(list(pass_env), what, path, at("pass_env")),
+        cache=_flag(task, "cache", True, path, at("cache")),
+        persistent=_flag(task, "persistent", False, path, at("persistent")),
+    )
 
 
 def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
@@ -76,30 +154,7 @@ def parse_rules(data: bytes, path: str) -> tuple[Rule, ...]:
                     path=path,
                     line=task_line,
                 )
-            check_keys(
-                task, _TASK_KEYS, what=f"task {name!r}", path=path, data=data, start=task_line
-            )
-            junit = task.get("junit")
-            if junit is not None and not isinstance(junit, str):
-                raise InputError("`junit` must be a string", path=path, line=task_line)
-            outputs = _strings(task.get("outputs", []), "outputs", path, task_line)
-            for output in outputs:
-                _check_output(output, f"task {name!r} of rule {kind!r}", path, task_line)
-            needs = task.get("needs")
-            if needs is not None:
-                needs = _strings(needs, "needs", path, task_line)
-                for need in needs:
-                    check_need(need, f"task {name!r} of rule {kind!r}", path, task_line)
-            tasks.append(
-                TaskSpec(
-                    name=name,
-                    command=task["command"],
-                    outputs=outputs,
-                    env=tuple(sorted(_strings(task.get("env", []), "env", path, task_line))),
-                    junit=junit,
-                    needs=needs,
-                )
-            )
+            tasks.append(_parse_task(name, task, kind, data, path, task_line))
         shard_unit = body.get("shard_unit", "target")
         if shard_unit not in ("target", "file"):
             raise InputError(

@@ -340,19 +340,22 @@ def event_line(event: Event) -> str | None:
         extra = f", saved {r.saved_s:.1f}s" if r.status == "cached" else ""
         if r.status == "flaky":
             extra = f", attempts {'/'.join(r.attempts)}"
+        if r.status == "skipped":
+            return f"[skipped] {r.run.name} ({r.why})"
         return f"[{r.status}] {r.run.name} ({r.duration_s:.2f}s{extra})"
     return None
 
 
 def summary_text(summary: Summary, skipped: Sequence[tuple[Label, str, str]] = ()) -> str:
     """``ran 3, cached 12, failed 0, flaky 1, muted 0; the cache saved 94.2s``
-    (and ``, skipped N`` when packages lacked the task's script)."""
+    (and ``, skipped N`` when packages lacked the task's script, or a task they need
+    failed)."""
     counts = ", ".join(
         f"{status} {summary.count(status)}"
         for status in ("ran", "cached", "failed", "flaky", "muted")
     )
-    if skipped:
-        counts += f", skipped {len(skipped)}"
+    if skipped or summary.count("skipped"):
+        counts += f", skipped {len(skipped) + summary.count('skipped')}"
     return f"{counts}; the cache saved {summary.saved_s:.1f}s"
 
 
@@ -372,6 +375,7 @@ def results_json(
                 "task": r.run.task,
                 "status": r.status,
                 "duration_s": round(r.duration_s, 3),
+                **({"why": r.why} if r.why else {}),
             }
             for r in summary.results
         ]
@@ -385,7 +389,7 @@ def results_json(
             "failed": summary.count("failed"),
             "flaky": summary.count("flaky"),
             "muted": summary.count("muted"),
-            "skipped": len(skipped),
+            "skipped": len(skipped) + summary.count("skipped"),
             "saved_s": round(summary.saved_s, 3),
         },
     }
@@ -441,7 +445,7 @@ def junit_summary(summary: Summary) -> str:
         name="graphkit",
         tests=str(len(summary.results)),
         failures=str(summary.count("failed")),
-        skipped=str(summary.count("muted")),
+        skipped=str(summary.count("muted") + summary.count("skipped")),
         time=f"{sum(r.duration_s for r in summary.results):.3f}",
     )
     for r in summary.results:
@@ -457,6 +461,8 @@ def junit_summary(summary: Summary) -> str:
             ElementTree.SubElement(case, "failure", message=f"failed: {failing}")
         elif r.status == "muted":
             ElementTree.SubElement(case, "skipped", message="quarantined")
+        elif r.status == "skipped":
+            ElementTree.SubElement(case, "skipped", message=r.why)
         ElementTree.SubElement(
             ElementTree.SubElement(case, "properties"), "property", name="status", value=r.status
         )

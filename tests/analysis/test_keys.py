@@ -113,3 +113,45 @@ def test_diff_inputs_names_exactly_what_differs() -> None:
     assert lib_diff[0].before == f"100644 {pygit2.hash(b'A = 1' + chr(10).encode())}"
     assert [d.input for d in diff_inputs(before[APP], after[APP])] == ["dep //lib:lib"]
     assert diff_inputs(before[APP], before[APP]) == []
+
+
+NPM = {
+    "package.json": b'{"name": "root", "private": true, "workspaces": ["packages/*"]}',
+    "packages/a/package.json": b'{"name": "a", "scripts": {"build": "x", "test": "y"}}',
+    "packages/a/index.js": b"module.exports = 1;\n",
+    "packages/a/index.test.js": b"require('./index');\n",
+    "packages/a/README.md": b"# a\n",
+    "packages/b/package.json": b'{"name": "b", "dependencies": {"a": "*"}}',
+    "packages/b/index.js": b"require('a');\n",
+}
+A, B = Label("packages/a", "a"), Label("packages/b", "b")
+
+
+def test_task_inputs_name_faces_globs_and_exclusions() -> None:
+    from graphkit.analysis.keys import task_inputs, task_key
+
+    records = compute_keys(graph_of(NPM), snapshot(NPM))
+    a, b = records[A], records[B]
+
+    def files(label: Label, *inputs: str) -> list[str]:
+        record = records[label]
+        return [path for path, _mode, _oid in task_inputs(record, label.package, inputs).files]
+
+    assert task_key(a, A.package, ("$default",)) == a.key
+    assert task_key(a, A.package, ("$interface",)) == a.interface != a.key
+    assert hash_inputs(task_inputs(a, A.package, ("$interface",))) == a.interface
+    assert files(A, "$interface") == ["packages/a/index.js"]
+    assert files(A, "$default", "!**/*.md") == ["packages/a/index.js", "packages/a/index.test.js"]
+    assert files(A, "$interface", "*.md") == ["packages/a/README.md", "packages/a/index.js"]
+    assert files(A, "*.test.js", "nothing/**") == ["packages/a/index.test.js"]
+    # Named sets bring their deps' keys; globs alone name files only.
+    assert task_inputs(b, B.package, ("$interface",)).deps == ((A, a.interface),)
+    assert task_inputs(b, B.package, ("*.js",)).deps == ()
+    # A test file keys the full face, never the interface.
+    edited = {**NPM, "packages/a/index.test.js": b"// more\n"}
+    again = compute_keys(graph_of(edited), snapshot(edited))[A]
+    assert task_key(again, A.package, ("$interface",)) == a.interface
+    assert task_key(again, A.package, ("$default",)) != a.key
+    assert task_key(again, A.package, ("*.js", "!*.test.js")) == task_key(
+        a, A.package, ("*.js", "!*.test.js")
+    )

@@ -186,7 +186,7 @@ def test_j_2_runs_independent_tasks_at_the_same_time(
     repo = make_repo(
         {
             "graphkit.toml": '[workspace]\nrules_dir = "rules"\n',
-            "rules/meet.toml": f'[rule.meet]\nsrcs = []\n\n[rule.meet.tasks.build]\n'
+            "rules/meet.toml": f"[rule.meet]\nsrcs = []\n\n[rule.meet.tasks.build]\n"
             f'command = "{wait}"\nneeds = []\n',
             "a/BUILD.toml": '[[target]]\nname = "a"\nrule = "meet"\n',
             "b/BUILD.toml": '[[target]]\nname = "b"\nrule = "meet"\ndeps = ["//a"]\n',
@@ -209,7 +209,7 @@ def _dist_repo(make_repo: MakeRepo, outputs: str, command: str = _MAKE_DIST) -> 
     return make_repo(
         {
             "graphkit.toml": '[workspace]\nrules_dir = "rules"\n',
-            "rules/dist.toml": f"[rule.dist]\nsrcs = [\"**\"]\n\n[rule.dist.tasks.build]\n"
+            "rules/dist.toml": f'[rule.dist]\nsrcs = ["**"]\n\n[rule.dist.tasks.build]\n'
             f"command = '{command}'\noutputs = {outputs}\nneeds = []\n",
             "pkg/BUILD.toml": '[[target]]\nname = "pkg"\nrule = "dist"\n',
             "pkg/src.txt": "src\n",
@@ -361,6 +361,29 @@ def test_an_npm_workspace_builds_in_order_tests_after_builds_and_restores_dist(
     assert (repo.root / "packages/p3/dist/types").is_dir()
     # An edit to p2 rebuilds p2 and p3 (whose build needs p2's), and re-runs their tests.
     repo.append("packages/p2/index.js", "// edit\n")
+    edited = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    assert sorted(n for n, s in edited.items() if s == "ran") == [
+        "//packages/p2:p2#build",
+        "//packages/p2:p2#test",
+        "//packages/p3:p3#build",
+        "//packages/p3:p3#test",
+    ]
+
+
+def test_an_npm_test_file_reruns_test_only_and_an_interface_file_reruns_both(
+    cli: Cli, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    """`build` keys the interface (no test files), `test` the full inputs: a test file
+    re-runs the package's test and replays its build; its dependents see nothing."""
+    log = tmp_path / "order.log"
+    repo = make_repo(npm_workspace(3, log))
+    cache = str(tmp_path / "cache")
+    _run(cli, repo, "build", "test", "-j", "2", "--cache-dir", cache)
+    repo.write("packages/p2/index.test.js", "// a new test\n")
+    edited = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    assert sorted(n for n, s in edited.items() if s == "ran") == ["//packages/p2:p2#test"]
+    assert edited["//packages/p2:p2#build"] == "cached"
+    repo.append("packages/p2/index.js", "// an interface edit\n")
     edited = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
     assert sorted(n for n, s in edited.items() if s == "ran") == [
         "//packages/p2:p2#build",

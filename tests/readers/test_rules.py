@@ -220,3 +220,42 @@ def test_an_output_that_leaves_the_workspace_names_its_task_line(output: str) ->
     data = '[rule.gen]\nsrcs = []\n\n[rule.gen.tasks.build]\ncommand = "x"\n'
     data += f'outputs = ["{output}"]\n'
     assert error_of(data.encode()).startswith(f"rules/local.toml:4: output {output!r} of task")
+
+
+def test_task_inputs_pass_env_cache_and_persistent_are_read() -> None:
+    data = b"""\
+[rule.web]
+[rule.web.tasks.test]
+command = "t"
+inputs = ["$default", "!**/*.md", "src/**"]
+pass_env = ["CI", "AWS_*", "CI"]
+cache = false
+
+[rule.web.tasks.dev]
+command = "d"
+persistent = true
+"""
+    (rule,) = parse_rules(data, "r.toml")
+    dev, test = rule.tasks
+    assert test.inputs == ("$default", "!**/*.md", "src/**")
+    assert test.pass_env == ("AWS_*", "CI")
+    assert (test.cache, test.persistent, dev.cache, dev.persistent) == (False, False, True, True)
+    assert dev.inputs is None and dev.pass_env == ()
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ('inputs = ["$everything"]', "input '$everything' of task 'test' of rule 'a' is no named"),
+        ('inputs = ["!$default"]', "input '!$default' of task 'test' of rule 'a' is no named"),
+        ('inputs = ["../x/**"]', "input '../x/**' of task 'test' of rule 'a' leaves its folder"),
+        ('inputs = ["/etc/**"]', "input '/etc/**' of task 'test' of rule 'a' is not a relative"),
+        ('inputs = "src/**"', "inputs must be a list of strings"),
+        ('pass_env = ["A-B"]', "pass_env 'A-B' of task 'test' of rule 'a' is not a variable name"),
+        ('cache = "no"', "`cache` must be true or false"),
+        ("persistent = 1", "`persistent` must be true or false"),
+    ],
+)
+def test_bad_task_inputs_and_flags_name_their_line(field: str, message: str) -> None:
+    data = f'[rule.a]\n\n[rule.a.tasks.test]\ncommand = "t"\n{field}\n'.encode()
+    assert error_of(data).startswith(f"rules/local.toml:5: {message}"), error_of(data)

@@ -113,7 +113,5 @@ def read_stats(directory: Path) -> CacheStats:
 
     entries, size = measure(directory)
     queue = directory / QUEUE_DIRECTORY
-    queued = (
-        sum(1 for p in queue.iterdir() if not p.name.startswith(".")) if queue.is_dir() else 0
-    )
+    queued = sum(1 for p in queue.iterdir() if not p.name.startswith(".")) if queue.is_dir() else 0
     return CacheStats(str(directory), entries, size, load_counts(directory), queued)

@@ -9,13 +9,27 @@ from typing import Any
 
 from graphkit.errors import InputError
 from graphkit.labels import Label, check_need, did_you_mean, parse_label
-from graphkit.model import Package, Rule, Target
-from graphkit.paths import glob_problem
+from graphkit.model import TASK_OVERRIDES, Package, Rule, Target
+from graphkit.paths import glob_problem, input_problem
 from graphkit.tomldoc import check_keys, line_of, load_toml
 
 BUILD_FILE = "BUILD.toml"
-_TARGET_KEYS = {"name", "rule", "srcs", "deps", "needs"}
+_TARGET_KEYS = {"name", "rule", "srcs", "deps", *TASK_OVERRIDES}
 _ATTR = re.compile(r"\{attr:([^}]+)\}")
+_PASS_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?|\*")
+
+
+def check_pass_env(names: list[str], what: str, path: str, line: int | None) -> tuple[str, ...]:
+    """Variables a task sees unkeyed: names, or ``PREFIX_*`` for every variable so named."""
+    for name in names:
+        if not _PASS_ENV.fullmatch(name):
+            raise InputError(
+                f"pass_env {name!r} of {what} is not a variable name",
+                path=path,
+                line=line,
+                hint="write NAME, or PREFIX_* for every variable whose name starts so",
+            )
+    return tuple(sorted(set(names)))
 
 
 def check_glob(pattern: str, *, path: str, line: int | None) -> str:
@@ -90,6 +104,45 @@ def _needs(
             absolute.append(f"{text}#{name}" if hash_ and not need.startswith("^") else need)
         found[task] = absolute
     return found
+
+
+def _overrides(
+    key: str, value: Any, rule: Rule, target: str, manifest: str, line: int
+) -> dict[str, Any]:
+    """``inputs = { test = ["src/**", "tests/**"] }`` (and ``pass_env``, ``cache``,
+    ``persistent``): per task, what the target says instead of its rule."""
+    if not isinstance(value, dict):
+        raise InputError(
+            f"`{key}` of target {target!r} must be a table of task = value",
+            path=manifest,
+            line=line,
+        )
+    for task, entry in sorted(value.items()):
+        if rule.task(task) is None:
+            raise InputError(
+                f"`{key}` of target {target!r} names task {task!r}, which rule "
+                f"{rule.kind!r} does not define",
+                path=manifest,
+                line=line,
+            )
+        if key in ("cache", "persistent"):
+            if not isinstance(entry, bool):
+                raise InputError(f"`{key}.{task}` must be true or false", path=manifest, line=line)
+            continue
+        if not isinstance(entry, list) or not all(isinstance(n, str) for n in entry):
+            raise InputError(f"`{key}.{task}` must be a list of strings", path=manifest, line=line)
+        if key == "pass_env":
+            check_pass_env(entry, f"task {task!r} of target {target!r}", manifest, line)
+        for text in entry if key == "inputs" else ():
+            problem = input_problem(text)
+            if problem is not None:
+                raise InputError(
+                    f"input {text!r} of task {task!r} of target {target!r} "
+                    f"{problem.removeprefix('it ')}",
+                    path=manifest,
+                    line=line,
+                )
+    return dict(sorted(value.items()))
 
 
 def parse_build(data: bytes, manifest: str, package: str, rules: Mapping[str, Rule]) -> Package:
@@ -178,6 +231,9 @@ def _parse_target(
     values = {key: raw[key] for key in rule.attrs if key in raw}
     if "needs" in raw:
         values["needs"] = _needs(raw["needs"], rule, name, package, manifest, at("needs"))
+    for key in TASK_OVERRIDES[1:]:
+        if key in raw:
+            values[key] = _overrides(key, raw[key], rule, name, manifest, at(key))
     attrs = tuple(
         sorted(
             (key, json.dumps(value, sort_keys=True, separators=(",", ":"), default=str))

@@ -185,7 +185,8 @@ def test_unknown_field_names_line_and_suggests_srcs() -> None:
 def test_attr_of_another_rule_is_an_unknown_field() -> None:
     data = b'[[target]]\nname = "a"\nrule = "python_library"\ncmd = "make"\n'
     assert error_of(data) == (
-        f"{MANIFEST}:4: unknown field 'cmd' in target 'a' (allowed: deps, name, needs, rule, srcs)"
+        f"{MANIFEST}:4: unknown field 'cmd' in target 'a' (allowed: cache, deps, inputs, "
+        "name, needs, pass_env, persistent, rule, srcs)"
     )
 
 
@@ -282,3 +283,33 @@ def test_target_table_instead_of_array_of_tables() -> None:
 def test_target_list_of_strings_is_an_input_error() -> None:
     with pytest.raises(InputError, match="target"):
         parse(b'target = ["core"]\n')
+
+
+def test_per_task_overrides_of_inputs_pass_env_cache_and_persistent() -> None:
+    data = (
+        b'[[target]]\nname = "a"\nrule = "python_test"\n'
+        b'inputs = { test = ["tests/**", "$interface"] }\npass_env = { test = ["CI"] }\n'
+        b"cache = { test = false }\npersistent = { test = false }\n"
+    )
+    (target,) = parse(data).targets
+    assert dict(target.attrs) == {
+        "cache": '{"test":false}',
+        "inputs": '{"test":["tests/**","$interface"]}',
+        "pass_env": '{"test":["CI"]}',
+        "persistent": '{"test":false}',
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ('inputs = { lint = ["x"] }', "`inputs` of target 'a' names task 'lint', which rule"),
+        ('inputs = { test = ["$x"] }', "input '$x' of task 'test' of target 'a' is no named"),
+        ('inputs = ["x"]', "`inputs` of target 'a' must be a table of task = value"),
+        ("cache = { test = 0 }", "`cache.test` must be true or false"),
+        ('pass_env = { test = ["1X"] }', "pass_env '1X' of task 'test' of target 'a' is not"),
+    ],
+)
+def test_bad_per_task_overrides_name_their_line(field: str, message: str) -> None:
+    data = f'[[target]]\nname = "a"\nrule = "python_test"\n{field}\n'.encode()
+    assert error_of(data).startswith(f"{MANIFEST}:4: {message}"), error_of(data)
