@@ -3,9 +3,10 @@
 A task's action key covers the content key of the inputs it sees (``build`` its
 target's interface, other tasks the full inputs, or what its ``inputs`` name), the
 task definition, the expanded command, the values of the environment variables the
-task declares, the platform, and the action keys of the tasks it declares it needs. It is encoded as a REAPI v2 ``Action`` (with its ``Command`` and an
-input root naming the content key), so results live in the same action cache Bazel
-and other REAPI clients use, under a digest any of them could recompute.
+task declares, the platform, and the action keys of the tasks it declares it needs.
+It is encoded as a REAPI v2 ``Action`` (with its ``Command`` and an input root
+naming the content key), so results live in the same action cache Bazel and other
+REAPI clients use, under a digest any of them could recompute.
 """
 
 from __future__ import annotations
