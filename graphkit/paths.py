@@ -115,15 +115,17 @@ NAMED_INPUTS = ("$default", "$interface")
 
 
 def input_problem(entry: str) -> str | None:
-    """Why ``entry`` cannot be one of a task's ``inputs`` (a package-relative glob,
-    ``!glob``, or a named set from ``NAMED_INPUTS``), or None when it can."""
+    """Why ``entry`` cannot be one of a task's ``inputs`` (a package-relative glob, a
+    repo-relative one starting with ``//``, either negated with ``!``, or a named set
+    from ``NAMED_INPUTS``), or None when it can."""
     if entry.startswith("$") or entry.startswith("!$"):
         if entry in NAMED_INPUTS:
             return None
         known = ", ".join(NAMED_INPUTS)
         return f"is no named input (known: {known}; a named set cannot be negated)"
     body = entry[1:] if entry.startswith("!") else entry
-    problem = glob_problem(entry)
+    body = body[2:] if body.startswith("//") else body  # repo-relative: from the root
+    problem = glob_problem(body)
     if problem is None and body.rstrip("/") in ("", "."):
         problem = "it is empty"
     return problem

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 import xxhash
@@ -294,22 +294,25 @@ def compute_keys(
     return records
 
 
-def task_inputs(record: KeyRecord, package: str, inputs: Iterable[str]) -> KeyInputs:
+def task_inputs(
+    record: KeyRecord, package: str, inputs: Iterable[str], root_files: Iterable[FileId] = ()
+) -> KeyInputs:
     """The key inputs of a task that declares ``inputs``, from its target's ``record``.
 
     ``$default`` names the target's full inputs (its files and its deps' interface
     keys, test-only ones too), ``$interface`` its interface face (the files and deps
     its dependents observe), a glob (relative to ``package``) the target's files it
-    matches, and ``!glob`` takes matching files out of all of these; a glob that
-    matches nothing adds nothing. Globs alone name files only: what the task needs
-    from its deps comes through the keys of the tasks it ``needs`` (``^build``), as
-    in turbo. The definition, rule, global inputs and locked externals always stay.
+    matches, a glob starting with ``//`` the repository's files it matches (passed in
+    as ``root_files``, see ``root_inputs``), and ``!glob`` takes matching files out of
+    all of these; a glob that matches nothing adds nothing. Globs alone name files
+    only: what the task needs from its deps comes through the keys of the tasks it
+    ``needs`` (``^build``), as in turbo. The definition, rule, global inputs and
+    locked externals always stay.
     """
     entries = tuple(inputs)
     full = record.inputs
     named = {entry for entry in entries if entry.startswith("$")}
-    positive = tuple(e for e in entries if not e.startswith(("$", "!")))
-    negative = tuple(e[1:] for e in entries if e.startswith("!"))
+    globs = [e for e in entries if not e.startswith("$")]
     interface = full.interface() if "$interface" in named else None
     if "$default" in named:
         base = full
@@ -318,32 +321,67 @@ def task_inputs(record: KeyRecord, package: str, inputs: Iterable[str]) -> KeyIn
     else:
         base = replace(full, deps=(), test_deps=(), cycle=())
     shown = {path for path, _mode, _oid in interface.files} if interface is not None else set()
-    include = matcher(positive) if positive else None
-    exclude = matcher(negative) if negative else None
+    local_in, local_out, root_in, root_out = _input_matchers(globs)
     prefix = len(package) + 1 if package else 0
 
     def wanted(path: str) -> bool:
         relative = path[prefix:] if is_under(path, package) else None
-        if exclude is not None and relative is not None and exclude(relative):
+        if (relative is not None and local_out(relative)) or root_out(path):
             return False
         if "$default" in named or path in shown:
             return True
-        return include is not None and relative is not None and include(relative)
+        return (relative is not None and local_in(relative)) or root_in(path)
 
-    files = tuple(entry for entry in full.files if wanted(entry[0]))
+    own = {path for path, _mode, _oid in full.files}
+    files = [entry for entry in full.files if wanted(entry[0])]
+    files += [entry for entry in root_files if entry[0] not in own and wanted(entry[0])]
     kept = {path for path, _mode, _oid in files}
     private = tuple(path for path in full.private if path in kept)
-    return replace(base, files=files, private=private)
+    return replace(base, files=tuple(sorted(files)), private=private)
 
 
-def task_key(record: KeyRecord, package: str, inputs: tuple[str, ...]) -> str:
+def _nothing(_path: str) -> bool:
+    return False
+
+
+def _input_matchers(
+    globs: Iterable[str],
+) -> tuple[
+    Callable[[str], bool], Callable[[str], bool], Callable[[str], bool], Callable[[str], bool]
+]:
+    """Matchers for a task's globs: package-relative in and out (``!``), repo-relative
+    (``//``) in and out."""
+    found: dict[tuple[bool, bool], list[str]] = {}
+    for glob in globs:
+        out = glob.startswith("!")
+        body = glob[1:] if out else glob
+        root = body.startswith("//")
+        found.setdefault((root, out), []).append(body[2:] if root else body)
+    sides = [(False, False), (False, True), (True, False), (True, True)]
+    made = [matcher(tuple(found[side])) if side in found else _nothing for side in sides]
+    return made[0], made[1], made[2], made[3]
+
+
+def root_inputs(snapshot: Snapshot, inputs: Iterable[str]) -> tuple[FileId, ...]:
+    """The repository's files that the repo-relative globs (``//glob``) among a task's
+    ``inputs`` match, for ``task_inputs``."""
+    globs = tuple(entry[2:] for entry in inputs if entry.startswith("//"))
+    if not globs:
+        return ()
+    match = matcher(globs)
+    return tuple(_file_ids(snapshot, sorted(path for path in snapshot if match(path))))
+
+
+def task_key(
+    record: KeyRecord, package: str, inputs: tuple[str, ...], root_files: Iterable[FileId] = ()
+) -> str:
     """The content key a task with ``inputs`` sees (see ``task_inputs``): the target's
     key for ``$default``, its interface key for ``$interface``, else a key of its own."""
     if inputs == ("$default",):
         return record.key
     if inputs == ("$interface",):
         return record.interface
-    return hash_inputs(task_inputs(record, package, inputs))
+    return hash_inputs(task_inputs(record, package, inputs, root_files))
 
 
 def _key_files(graph: BuildGraph, label: Label, files: list[str]) -> list[str]:

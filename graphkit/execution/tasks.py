@@ -21,12 +21,12 @@ from functools import partial
 
 from graphkit.analysis.filetests import test_files
 from graphkit.analysis.graph import BuildGraph, components
-from graphkit.analysis.keys import FileId, KeyRecord, task_key
+from graphkit.analysis.keys import FileId, KeyRecord, root_inputs, task_key
 from graphkit.cache.digest import Digest, digest_of
 from graphkit.cache.protocol import re_pb2
 from graphkit.errors import InputError
 from graphkit.labels import Label
-from graphkit.model import Target, TaskSpec
+from graphkit.model import Snapshot, Target, TaskSpec
 from graphkit.paths import repo_path
 
 # Bump when the Action encoding changes: every action key changes with it.
@@ -406,12 +406,16 @@ def make_runs(
     *,
     environ: Mapping[str, str],
     files_for: Mapping[TaskNode, Sequence[str]] | None = None,
+    snapshot: Snapshot | None = None,
 ) -> list[TaskRun]:
     """The keyed runs of a task graph (see ``task_graph``), sorted by (target, task).
 
     A task that declares ``needs`` has the action keys of those tasks in its own key.
+    ``snapshot`` (the files keys were computed from) serves repo-relative input globs
+    (``//tsconfig.base.json``); without it they match nothing outside the target.
     """
     made: dict[TaskNode, TaskRun] = {}
+    rooted: dict[tuple[str, ...], tuple[FileId, ...]] = {}  # targets share their globs
     for node in topological(edges):
         label, task = node
         target = graph.targets[label]
@@ -432,7 +436,10 @@ def make_runs(
             _check_output(output, target, task)
         env = declared_env(spec, environ)
         needs = tuple(edges[node])
-        content_key = task_key(records[label], label.package, default_inputs(spec))
+        sees = default_inputs(spec)
+        if snapshot is not None and sees not in rooted:
+            rooted[sees] = root_inputs(snapshot, sees)
+        content_key = task_key(records[label], label.package, sees, rooted.get(sees, ()))
         made[node] = TaskRun(
             label=label,
             task=task,

@@ -210,9 +210,13 @@ def task_graph_runs(
                 files.setdefault(node, []).append(path)
     edges = task_graph(graph, roots, skip=lambda node: _no_script(graph, *node) is not None)
     labels = sorted({label for label, _task in edges})
-    records = head.keys(only=labels, without=untracked_outputs(parts[0][0]))
+    without = untracked_outputs(parts[0][0])
+    records = head.keys(only=labels, without=without)
     shares = {node: sorted(paths) for node, paths in files.items()}
-    return make_runs(graph, records, edges, environ=environ, files_for=shares)
+    snapshot = head.side.snapshot
+    if without:
+        snapshot = {path: entry for path, entry in snapshot.items() if path not in without}
+    return make_runs(graph, records, edges, environ=environ, files_for=shares, snapshot=snapshot)
 
 
 def untracked_outputs(selection: Selection) -> frozenset[str]:

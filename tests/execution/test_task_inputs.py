@@ -182,3 +182,19 @@ def test_the_dependents_of_a_failed_task_are_skipped_and_independent_tasks_finis
     # --continue runs them anyway (turbo's --continue=always).
     kept = _statuses(_run(cli, repo, "build", "test", "--continue", *cache, code=1))
     assert kept["//app:app#build"] == "ran" and kept["//lib:lib#test"] == "ran"
+
+
+def test_a_glob_from_the_root_names_files_outside_the_package(
+    cli: Cli, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    """`//glob` (turbo's `$TURBO_ROOT$/`, nx's `{workspaceRoot}/`) reaches files
+    outside every package, such as a shared tsconfig."""
+    rule = _task("check", "true", needs="[]", inputs='["//shared/*.json", "!//shared/x.*"]')
+    repo = _repo(make_repo, rule, {"shared/base.json": "{}\n", "shared/x.json": "{}\n"})
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert len(_ran(_run(cli, repo, "check", *cache))) == 2
+    repo.append("lib/src/a.txt", "more\n")  # not named
+    repo.append("shared/x.json", "more\n")  # named, then taken out
+    assert _ran(_run(cli, repo, "check", *cache)) == []
+    repo.append("shared/base.json", "more\n")
+    assert _ran(_run(cli, repo, "check", *cache)) == ["//app:app#check", "//lib:lib#check"]

@@ -227,7 +227,7 @@ def test_task_inputs_pass_env_cache_and_persistent_are_read() -> None:
 [rule.web]
 [rule.web.tasks.test]
 command = "t"
-inputs = ["$default", "!**/*.md", "src/**"]
+inputs = ["$default", "!**/*.md", "src/**", "//tsconfig.json"]
 pass_env = ["CI", "AWS_*", "CI"]
 cache = false
 
@@ -237,7 +237,7 @@ persistent = true
 """
     (rule,) = parse_rules(data, "r.toml")
     dev, test = rule.tasks
-    assert test.inputs == ("$default", "!**/*.md", "src/**")
+    assert test.inputs == ("$default", "!**/*.md", "src/**", "//tsconfig.json")
     assert test.pass_env == ("AWS_*", "CI")
     assert (test.cache, test.persistent, dev.cache, dev.persistent) == (False, False, True, True)
     assert dev.inputs is None and dev.pass_env == ()
@@ -250,6 +250,7 @@ persistent = true
         ('inputs = ["!$default"]', "input '!$default' of task 'test' of rule 'a' is no named"),
         ('inputs = ["../x/**"]', "input '../x/**' of task 'test' of rule 'a' leaves its folder"),
         ('inputs = ["/etc/**"]', "input '/etc/**' of task 'test' of rule 'a' is not a relative"),
+        ('inputs = ["//../x"]', "input '//../x' of task 'test' of rule 'a' leaves its folder"),
         ('inputs = "src/**"', "inputs must be a list of strings"),
         ('pass_env = ["A-B"]', "pass_env 'A-B' of task 'test' of rule 'a' is not a variable name"),
         ('cache = "no"', "`cache` must be true or false"),
