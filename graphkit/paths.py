@@ -95,18 +95,43 @@ def escape_reason(root: Path, relative: str) -> str | None:
     ``root``, or anything under ``.git`` (written there, a file can run as a hook or
     rewrite the history), as written or where its symlinks lead.
     """
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or os.path.isabs(relative) or ".." in pure.parts or not pure.parts:
-        return "is absolute or leaves the workspace"
-    real_root = root.resolve()
-    target = (real_root / pure).resolve()
-    if real_root not in target.parents:
-        return "resolves outside the workspace"
-    # Case-folded, because a case-insensitive file system reads ".GIT" as ".git".
-    parts = (*pure.parts, *target.relative_to(real_root).parts)
-    if any(part.lower() == ".git" for part in parts):
-        return "is inside .git"
-    return None
+    return WorkspaceGuard(root).reason(relative)
+
+
+class WorkspaceGuard:
+    """``escape_reason`` for many paths under one root: each folder on the way is
+    resolved once (thousands of outputs share their parent folders). Answers hold
+    for the moment they are given: make a new guard after anything may have written."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root.resolve()
+        self._real: dict[str, Path] = {"": self._root}
+
+    def reason(self, relative: str) -> str | None:
+        """See ``escape_reason``."""
+        pure = PurePosixPath(relative)
+        if pure.is_absolute() or os.path.isabs(relative) or ".." in pure.parts or not pure.parts:
+            return "is absolute or leaves the workspace"
+        target = self._resolve("/".join(pure.parts))
+        if self._root not in target.parents:
+            return "resolves outside the workspace"
+        # Case-folded, because a case-insensitive file system reads ".GIT" as ".git".
+        parts = (*pure.parts, *target.relative_to(self._root).parts)
+        if any(part.lower() == ".git" for part in parts):
+            return "is inside .git"
+        return None
+
+    def _resolve(self, relative: str) -> Path:
+        """Where ``relative`` (normalized) leads: its resolved parent, then itself
+        resolved only when it is a symlink (as ``Path.resolve`` would)."""
+        found = self._real.get(relative)
+        if found is None:
+            parent, _, name = relative.rpartition("/")
+            found = self._resolve(parent) / name
+            if found.is_symlink():
+                found = found.resolve()
+            self._real[relative] = found
+        return found
 
 
 # The named sets a task's `inputs` may list beside globs: the target's full inputs

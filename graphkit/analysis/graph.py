@@ -19,6 +19,7 @@ never need twenty thousand file nodes.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -308,17 +309,13 @@ class BuildGraph:
         """What ``label`` depends on (declared and inferred), sorted."""
         if not transitive:
             return sorted(self.direct_deps(label))
-        import networkx as nx
-
-        return sorted(nx.descendants(self.digraph, label))
+        return sorted(_reach(label, self.direct_deps))
 
     def rdeps(self, label: Label, *, transitive: bool = False) -> list[Label]:
         """What depends on ``label``, sorted."""
         if not transitive:
             return sorted(self.dependents[label])
-        import networkx as nx
-
-        return sorted(nx.ancestors(self.digraph, label))
+        return sorted(_reach(label, self.dependents.__getitem__))
 
     def owners(self, path: str) -> list[Label]:
         """The targets whose inputs include ``path`` (whether or not the file exists).
@@ -625,17 +622,89 @@ def components(graph: BuildGraph, *, test_edges: bool = True) -> Iterator[tuple[
     members are sorted, and ties between components are broken by their first label,
     for stability. ``test_edges=False`` follows only the edges that carry: the
     components whose members share their inputs in content keys (a test-only edge
-    never closes such a cycle).
+    never closes such a cycle). Plain Python rather than networkx: the runner asks on
+    every run, and importing networkx alone would cost more than the walk.
     """
-    import networkx as nx
-
-    condensed = nx.condensation(graph.digraph if test_edges else graph.carrying_digraph)
-    members = {node: tuple(sorted(data["members"])) for node, data in condensed.nodes(data=True)}
-    order = nx.lexicographical_topological_sort(
-        condensed.reverse(copy=False), key=lambda node: members[node][0]
+    edges: Callable[[Label], Iterable[Label]] = (
+        graph.direct_deps if test_edges else graph.carrying.__getitem__
     )
-    for node in order:
-        yield members[node]
+    found = _strongly_connected(sorted(graph.targets), edges)
+    index = {label: i for i, members in enumerate(found) for label in members}
+    dependents: list[set[int]] = [set() for _ in found]
+    waiting = [0] * len(found)
+    for i, members in enumerate(found):
+        below = {index[dep] for label in members for dep in edges(label)} - {i}
+        waiting[i] = len(below)
+        for j in below:
+            dependents[j].add(i)
+    ready = [(members[0], i) for i, members in enumerate(found) if not waiting[i]]
+    heapq.heapify(ready)
+    while ready:
+        _first, i = heapq.heappop(ready)
+        yield found[i]
+        for k in dependents[i]:
+            waiting[k] -= 1
+            if not waiting[k]:
+                heapq.heappush(ready, (found[k][0], k))
+
+
+def _strongly_connected(
+    nodes: Iterable[Label], edges: Callable[[Label], Iterable[Label]]
+) -> list[tuple[Label, ...]]:
+    """Tarjan's strongly connected components (iterative: no recursion limit), each
+    with its members sorted."""
+    index: dict[Label, int] = {}
+    low: dict[Label, int] = {}
+    stack: list[Label] = []
+    on_stack: set[Label] = set()
+    found: list[tuple[Label, ...]] = []
+    for root in nodes:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work: list[tuple[Label, Iterator[Label]]] = [(root, iter(edges(root)))]
+        while work:
+            node, pending = work[-1]
+            for nxt in pending:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(edges(nxt))))
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    members = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        members.append(member)
+                        if member == node:
+                            break
+                    found.append(tuple(sorted(members)))
+    return found
+
+
+def _reach(start: Label, edges: Callable[[Label], Iterable[Label]]) -> set[Label]:
+    """Every node reachable from ``start`` through ``edges``, never ``start`` itself
+    (as networkx's ``descendants``)."""
+    seen: set[Label] = set()
+    stack = list(edges(start))
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(edges(node))
+    seen.discard(start)
+    return seen
 
 
 @dataclass(frozen=True)

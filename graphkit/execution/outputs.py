@@ -43,6 +43,20 @@ def _glob_of(output: str) -> str:
     return output.rstrip("/") + "/**" if output.endswith("/") else output
 
 
+def _everything(_path: str) -> bool:
+    return True
+
+
+def _pattern_matcher(output: str) -> Callable[[str], bool]:
+    """A matcher for a folder or glob output. ``dist/**`` and ``build/`` (the usual
+    kinds) match every path below their folder, which ``matches`` already checks:
+    no regular expression to compile, for each of thousands of packages."""
+    glob = _glob_of(output)
+    if glob.endswith("/**") and not _GLOB_CHARS & set(glob[:-3]):
+        return _everything
+    return matcher((glob,))
+
+
 @dataclass(frozen=True)
 class OutputSet:
     """The paths a task's declared outputs cover."""
@@ -71,7 +85,7 @@ class OutputSet:
             if output.endswith("/"):
                 folders.add(output.rstrip("/"))
             if is_pattern(output):
-                patterns.setdefault(base_of(output), []).append(matcher((_glob_of(output),)))
+                patterns.setdefault(base_of(output), []).append(_pattern_matcher(output))
             else:
                 files.add(output)
         return cls(frozenset(files), patterns, frozenset(folders), excluded)

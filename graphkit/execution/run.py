@@ -10,6 +10,7 @@ never cached. Progress goes out through a callback; nothing here prints.
 
 from __future__ import annotations
 
+import heapq
 import os
 import subprocess
 import tempfile
@@ -28,7 +29,7 @@ from graphkit.errors import CacheError, GraphkitError, InputError
 from graphkit.execution.junit import TestCase, file_durations, parse_junit
 from graphkit.execution.outputs import OutputSet, base_of, collect, is_pattern, link_problem
 from graphkit.execution.tasks import OUT_DIR, TaskNode, TaskRun
-from graphkit.paths import escape_reason, inside_workspace
+from graphkit.paths import WorkspaceGuard, escape_reason, inside_workspace
 
 # An empty folder output, as REAPI says it: a Tree whose root folder holds nothing.
 _EMPTY_TREE_BYTES = re_pb2.Tree(root=re_pb2.Directory()).SerializeToString(deterministic=True)
@@ -136,11 +137,14 @@ def run_tasks(
     for node, needs in waiting.items():
         for need in needs:
             dependents[need].append(node)
+    ready = [node for node, needs in waiting.items() if not needs]
+    heapq.heapify(ready)  # started in (target, task) order among those ready
     results: list[TaskResult] = []
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
         active: dict[Future[TaskResult], TaskRun] = {}
         while waiting or active:
-            for node in sorted(node for node, needs in waiting.items() if not needs):
+            while ready:
+                node = heapq.heappop(ready)
                 del waiting[node]
                 active[pool.submit(runner.one, by_node[node])] = by_node[node]
             if not active:  # only a cycle is left; task_graph refuses those, so never here
@@ -157,8 +161,12 @@ def run_tasks(
                         skipped = TaskResult(by_node[node], "skipped", 0.0, 0.0, 0, why=why)
                         results.append(skipped)
                         report(Event("finish", by_node[node], result=skipped))
-                for needs in waiting.values():
-                    needs.discard(finished.node)
+                for node in dependents[finished.node]:
+                    pending = waiting.get(node)
+                    if pending is not None:
+                        pending.discard(finished.node)
+                        if not pending:
+                            heapq.heappush(ready, node)
     order = {run.node: index for index, run in enumerate(runs)}
     return Summary(tuple(sorted(results, key=lambda r: order[r.run.node])))
 
@@ -182,10 +190,11 @@ def _downstream(
 
 def check_outputs(root: Path, runs: Sequence[TaskRun]) -> None:
     """Refuse a run whose declared outputs would be written outside ``root`` or in .git."""
+    guard = WorkspaceGuard(root)
     for run in runs:
         for output in run.outputs:
             checked = base_of(output) if is_pattern(output) else output
-            reason = escape_reason(root, checked) if checked else None
+            reason = guard.reason(checked) if checked else None
             if reason is not None:
                 raise InputError(
                     f"output {output!r} of task {run.task!r} of {run.label} {reason}",

@@ -17,7 +17,7 @@ import platform
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 
 from graphkit.analysis.filetests import test_files
 from graphkit.analysis.graph import BuildGraph, components
@@ -71,6 +71,7 @@ class TaskRun:
         return f"{self.label} {self.task}"
 
 
+@cache
 def platform_properties() -> tuple[tuple[str, str], ...]:
     """The platform an action runs on, in REAPI's property names, sorted."""
     return (("ISA", platform.machine().lower()), ("OSFamily", platform.system().lower()))
@@ -98,23 +99,29 @@ def expand(
     ``shell``, for a command, the path and label values are shell-quoted.
     """
     label = target.label
-    packages = [label.package, *(d.package for d in graph.deps(label, transitive=True))]
-    values: dict[str, str] = {
-        "package": label.package or ".",
-        "name": label.name,
-        "label": str(label),
-        "srcs": _words(srcs),
-        "test_files": _words(files),
-        "outdir": outdir,
-        "junit": junit or "",
-        "pythonpath": ":".join(dict.fromkeys(f"{p}/src" if p else "src" for p in packages)),
+
+    def pythonpath() -> str:
+        packages = [label.package, *(d.package for d in graph.deps(label, transitive=True))]
+        return ":".join(dict.fromkeys(f"{p}/src" if p else "src" for p in packages))
+
+    # Filled on demand: most templates name one or two of these, and a target's
+    # transitive deps or its attributes' JSON are not free for thousands of tasks.
+    values: dict[str, Callable[[], str]] = {
+        "package": lambda: label.package or ".",
+        "name": lambda: label.name,
+        "label": lambda: str(label),
+        "srcs": lambda: _words(srcs),
+        "test_files": lambda: _words(files),
+        "outdir": lambda: outdir,
+        "junit": lambda: junit or "",
+        "pythonpath": pythonpath,
     }
-    if shell:
-        # Any folder name is a package (`fixtures/astro pages`): in a command, paths and
-        # labels are quoted. shlex leaves plain ones as they are, so their keys keep.
-        for key in ("package", "name", "label", "outdir", "junit", "pythonpath"):
-            values[key] = shlex.quote(values[key]) if values[key] else ""
-    attrs = {name: json.loads(value) for name, value in target.attrs}
+    # Any folder name is a package (`fixtures/astro pages`): in a command, paths and
+    # labels are quoted. shlex leaves plain ones as they are, so their keys keep.
+    quoted = {"package", "name", "label", "outdir", "junit", "pythonpath"} if shell else set()
+    attrs = (
+        {name: json.loads(value) for name, value in target.attrs} if "{attr:" in template else {}
+    )
     results = [""]
     rest = template
     while rest:
@@ -143,7 +150,10 @@ def expand(
             else:
                 results = [r + str(value) for r in results]
         elif key in values:
-            results = [r + values[key] for r in results]
+            filled = values[key]()
+            if key in quoted and filled:
+                filled = shlex.quote(filled)
+            results = [r + filled for r in results]
         else:
             raise InputError(f"unknown placeholder {{{key}}} in {template!r} of {label}")
     return results
@@ -363,20 +373,34 @@ def _refuse_persistent(graph: BuildGraph, node: TaskNode, needs: Sequence[TaskNo
 
 
 def _refuse_cycles(edges: Mapping[TaskNode, Sequence[TaskNode]]) -> None:
-    import networkx as nx
-
-    digraph: nx.DiGraph[TaskNode] = nx.DiGraph()
-    digraph.add_nodes_from(edges)
-    digraph.add_edges_from((node, need) for node, needs in edges.items() for need in needs)
-    try:
-        cycle = nx.find_cycle(digraph)
-    except nx.NetworkXNoCycle:
-        return
-    path = [a for a, _b in cycle] + [cycle[0][0]]
-    raise InputError(
-        "the task graph has a cycle: " + " -> ".join(f"{label}#{task}" for label, task in path),
-        hint="a task cannot need itself, directly or through other tasks' `needs`",
-    )
+    """A cycle in the task graph is an InputError naming it, from the first node (in
+    sorted order) that leads into one."""
+    done: set[TaskNode] = set()
+    for start in sorted(edges):
+        if start in done:
+            continue
+        path = [start]
+        on_path = {start}
+        work = [iter(edges[start])]
+        while work:
+            for need in work[-1]:
+                if need in on_path:
+                    cycle = [*path[path.index(need) :], need]
+                    raise InputError(
+                        "the task graph has a cycle: "
+                        + " -> ".join(f"{label}#{task}" for label, task in cycle),
+                        hint="a task cannot need itself, directly or through other tasks' `needs`",
+                    )
+                if need not in done:
+                    path.append(need)
+                    on_path.add(need)
+                    work.append(iter(edges[need]))
+                    break
+            else:
+                work.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
 
 
 def topological(edges: Mapping[TaskNode, Sequence[TaskNode]]) -> list[TaskNode]:
@@ -427,7 +451,8 @@ def make_runs(
         tests = files if files is not None else test_files(graph, label, inputs)
         outdir = f"{OUT_DIR}/{label.package or '_root'}/{label.name}/{task}"
 
-        srcs = _srcs(graph, target, key_files)
+        templates = (spec.command, spec.junit or "", *spec.outputs)
+        srcs = _srcs(graph, target, key_files) if any("{srcs}" in t for t in templates) else []
         fill = partial(expand, target=target, graph=graph, srcs=srcs, files=tests, outdir=outdir)
         junit = fill(spec.junit)[0] if spec.junit else None
         command = " ".join(fill(spec.command, junit=junit, shell=True))

@@ -208,7 +208,14 @@ def task_graph_runs(
             roots.append(node)
             if path:
                 files.setdefault(node, []).append(path)
-    edges = task_graph(graph, roots, skip=lambda node: _no_script(graph, *node) is not None)
+    lacking: dict[TaskNode, bool] = {}  # asked once per need: remember the answers
+
+    def skip(node: TaskNode) -> bool:
+        if node not in lacking:
+            lacking[node] = _no_script(graph, *node) is not None
+        return lacking[node]
+
+    edges = task_graph(graph, roots, skip=skip)
     labels = sorted({label for label, _task in edges})
     without = untracked_outputs(parts[0][0])
     records = head.keys(only=labels, without=without)
