@@ -16,6 +16,7 @@ import json
 import platform
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cache, partial
 
@@ -294,14 +295,25 @@ def task_graph(
 ) -> dict[TaskNode, tuple[TaskNode, ...]]:
     """Every task to run, from ``roots`` and what they need, each with the tasks it needs.
 
-    A need that names a task no rule of that target defines, or that ``skip`` says does
-    nothing here (a package without the script), is left out; a task the target's rule
-    defines is pulled in even when it was not selected, as turbo does. A cycle is an
-    InputError naming it.
+    ``^task`` is that task of each direct dependency, as in turbo; through a dependency
+    without it, that one's dependencies. A need that names a task no rule of that
+    target defines, or that ``skip`` says does nothing here (a package without the
+    script), is left out; a task the target's rule defines is pulled in even when it
+    was not selected, as turbo does. A cycle is an InputError naming it.
     """
     chosen = set(roots)
     # Targets in one import cycle cannot wait for each other; they run in any order.
     cycle_of = {label: set(members) for members in components(graph) for label in members}
+    specs: dict[TaskNode, TaskSpec | None] = {}
+
+    def spec_of(node: TaskNode) -> TaskSpec | None:  # asked once per need: remembered
+        if node not in specs:
+            specs[node] = graph.task_spec(*node)
+        return specs[node]
+
+    def runs(node: TaskNode) -> bool:
+        return spec_of(node) is not None and not skip(node)
+
     edges: dict[TaskNode, tuple[TaskNode, ...]] = {}
     stack = sorted(chosen, reverse=True)
     while stack:
@@ -309,42 +321,74 @@ def task_graph(
         if node in edges:
             continue
         label, task = node
-        spec = graph.task_spec(label, task)
+        spec = spec_of(node)
         assert spec is not None
-        deps = [d for d in graph.deps(label, transitive=True) if d not in cycle_of[label]]
         needed: list[TaskNode] = []
         declared = spec.needs
         if declared is None:  # undeclared: the same task of the selected deps first
-            needed = [(d, task) for d in deps if (d, task) in chosen]
+            needed = _nearest(graph, label, task, chosen.__contains__, cycle_of[label])
         for need in declared or ():
             if need.startswith("^"):
-                needed += [(d, need[1:]) for d in deps]
+                needed += _nearest(graph, label, need[1:], runs, cycle_of[label])
             elif "#" in need:
-                text, _, name = need.rpartition("#")
-                try:
-                    other = graph.resolve(text)
-                except InputError as exc:
-                    raise InputError(
-                        f"task {task!r} of {label} needs {need!r}: {exc.message}",
-                        path=graph.targets[label].manifest or None,
-                        line=graph.targets[label].line,
-                    ) from None
-                if graph.task_spec(other, name) is None:
-                    raise InputError(
-                        f"task {task!r} of {label} needs {need!r}, "
-                        f"but {other} has no {name!r} task",
-                        path=graph.targets[label].manifest or None,
-                        line=graph.targets[label].line,
-                    )
-                needed.append((other, name))
+                needed.append(_labelled(graph, node, need))
             else:
                 needed.append((label, need))
-        kept = sorted({n for n in needed if graph.task_spec(*n) is not None and not skip(n)})
-        _refuse_persistent(graph, node, kept)
+        kept = sorted({n for n in needed if runs(n)})
+        _refuse_persistent(graph, node, kept, spec_of)
         edges[node] = tuple(kept)
         stack.extend(n for n in reversed(kept) if n not in edges)
     _refuse_cycles(edges)
     return edges
+
+
+def _nearest(
+    graph: BuildGraph,
+    label: Label,
+    task: str,
+    has: Callable[[TaskNode], bool],
+    cycle: AbstractSet[Label],
+) -> list[TaskNode]:
+    """``task`` of each dep of ``label`` that ``has`` it; through a dep that has not
+    (a package without the script, a target not selected), that dep's own deps, as
+    if it passed the need on. Deps in ``label``'s cycle are left out: the members of
+    an import cycle cannot wait for each other."""
+    found: list[TaskNode] = []
+    seen: set[Label] = set()
+    stack = list(graph.direct_deps(label))
+    while stack:
+        dep = stack.pop()
+        if dep in seen or dep in cycle:
+            continue
+        seen.add(dep)
+        if has((dep, task)):
+            found.append((dep, task))
+        else:
+            stack.extend(graph.direct_deps(dep))
+    return found
+
+
+def _labelled(graph: BuildGraph, node: TaskNode, need: str) -> TaskNode:
+    """The task ``LABEL#task`` names, for ``node``'s need; an InputError naming the
+    target's manifest when there is no such target or task."""
+    label, task = node
+    target = graph.targets[label]
+    text, _, name = need.rpartition("#")
+    try:
+        other = graph.resolve(text)
+    except InputError as exc:
+        raise InputError(
+            f"task {task!r} of {label} needs {need!r}: {exc.message}",
+            path=target.manifest or None,
+            line=target.line,
+        ) from None
+    if graph.task_spec(other, name) is None:
+        raise InputError(
+            f"task {task!r} of {label} needs {need!r}, but {other} has no {name!r} task",
+            path=target.manifest or None,
+            line=target.line,
+        )
+    return (other, name)
 
 
 def default_inputs(spec: TaskSpec) -> tuple[str, ...]:
@@ -356,11 +400,16 @@ def default_inputs(spec: TaskSpec) -> tuple[str, ...]:
     return ("$interface",) if spec.name == "build" else ("$default",)
 
 
-def _refuse_persistent(graph: BuildGraph, node: TaskNode, needs: Sequence[TaskNode]) -> None:
+def _refuse_persistent(
+    graph: BuildGraph,
+    node: TaskNode,
+    needs: Sequence[TaskNode],
+    spec_of: Callable[[TaskNode], TaskSpec | None],
+) -> None:
     """A persistent task (a dev server) never finishes: a task that needs one would
     wait forever, so that is an InputError naming both."""
     for need in needs:
-        spec = graph.task_spec(*need)
+        spec = spec_of(need)
         if spec is not None and spec.persistent:
             target = graph.targets[node[0]]
             raise InputError(
