@@ -359,7 +359,8 @@ def task_inputs(
     files += [entry for entry in root_files if entry[0] not in own and wanted(entry[0])]
     kept = {path for path, _mode, _oid in files}
     private = tuple(path for path in full.private if path in kept)
-    return replace(base, files=tuple(sorted(files)), private=private)
+    links = tuple(link for link in full.links if link[0] in kept)
+    return replace(base, files=tuple(sorted(files)), private=private, links=links)
 
 
 def _nothing(_path: str) -> bool:
