@@ -16,9 +16,15 @@ by the slowest client's wall time. Workloads (from issue 4):
 - ByteStream Write and Read of 4 x 64 MiB blobs in 1 MiB chunks (MB/s);
 - UpdateActionResult and GetActionResult (calls/s);
 - the bare ceiling: a no-op unary call (calls/s), a client->server stream of 1 MiB
-  chunks into a server that drops them (MB/s), and the same stream into a server that
+  chunks into a server that drops them (MB/s), the same stream into a server that
   only hashes it (SHA-256) and writes it to a file, on helper threads (MB/s): the
-  least any disk-backed cache does with an upload.
+  least any disk-backed cache does with an upload; and 4 x 64 MiB read from a server
+  that sends one ready-framed 1 MiB ReadResponse over and over (MB/s): the most any
+  Python gRPC server can send to these clients.
+
+Each phase also records CPU time: the server's (from /proc) and the clients', per MiB
+or per 1,000 blobs. On a machine shared with other work these hold better than wall
+times, and they say whether the server or the clients are the bottleneck.
 
 Every phase starts with the machine's dirty pages written out (``os.sync``), so no
 phase pays for the disk writeback of the ones before it. ``--workloads`` times only
@@ -210,7 +216,17 @@ def stored_stream(requests, context):
     os.close(fd)
     return digest.digest()
 
+# The least any server sends for a 64 MiB ByteStream Read: the same ready-framed
+# 1 MiB ReadResponse, 64 times; nothing read, nothing hashed.
+CHUNK = 1 << 20
+FRAMED = b"\x52\x80\x80\x40" + os.urandom(CHUNK)
+
+def read_stream(request, context):
+    for _ in range(64):
+        yield FRAMED
+
 handlers = grpc.method_handlers_generic_handler("bare.Bare", {
+    "ReadStream": grpc.unary_stream_rpc_method_handler(read_stream),
     "Unary": grpc.unary_unary_rpc_method_handler(unary),
     "Stream": grpc.stream_unary_rpc_method_handler(stream),
     "StoredStream": grpc.stream_unary_rpc_method_handler(stored_stream),
@@ -257,29 +273,65 @@ def start_together(barrier: Any, client: int) -> None:
     barrier.wait()
 
 
+def timed_phase(out: dict[str, tuple[float, ...]], name: str,
+                func: Callable[[], tuple[int, int]], barrier: Any, client: int,
+                server_pid: int) -> None:
+    """Run ``func`` in every client at once; record (seconds, items, bytes, CPU).
+
+    CPU seconds hold better than wall time on a loaded machine: they say what each
+    side spent, whoever else ran. The server's are read by client 0 once every client
+    is done (the second barrier), so they cover the whole phase.
+    """
+    start_together(barrier, client)
+    server_cpu, own_cpu = process_cpu(server_pid), time.process_time()
+    start = time.perf_counter()
+    items, nbytes = func()
+    seconds = time.perf_counter() - start
+    own_cpu = time.process_time() - own_cpu
+    barrier.wait()
+    server_cpu = process_cpu(server_pid) - server_cpu if client == 0 else 0.0
+    out[name] = (seconds, items, nbytes, server_cpu, own_cpu)
+
+
+# The bare phases each cache workload is compared with (when --workloads names some).
+BARE_FOR = {
+    "GetActionResult": ("no-op unary",),
+    "ByteStream Write": ("1 MiB-chunk stream", "... + SHA-256 + file"),
+    "ByteStream Read": ("1 MiB-chunk stream", "1 MiB-chunk read stream"),
+}
+# Phases whose CPU is counted per blob (not per MiB): 1 KiB blobs in batches.
+SMALL_BLOB_PHASES = frozenset({"BatchUpdateBlobs", "FindMissingBlobs", "BatchReadBlobs"})
 # The phase that stores what a read phase reads.
 NEEDS = {"BatchReadBlobs": "BatchUpdateBlobs", "FindMissingBlobs": "BatchUpdateBlobs",
          "ByteStream Read": "ByteStream Write", "GetActionResult": "UpdateActionResult"}
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc; 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_cache_client(port: int, instance: str, client: int, batches: int, barrier: Any,
-                     results: Any, workloads: frozenset[str] | None = None) -> None:
+                     results: Any, workloads: frozenset[str] | None = None,
+                     server_pid: int = 0) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     cas = re_grpc.ContentAddressableStorageStub(channel)
     bs = bs_grpc.ByteStreamStub(channel)
     write = channel.stream_unary("/google.bytestream.ByteStream/Write", request_serializer=None,
                                  response_deserializer=bs_pb2.WriteResponse.FromString)
-    out: dict[str, tuple[float, float, float]] = {}  # name -> (seconds, items, bytes)
+    # name -> (seconds, items, bytes, server CPU seconds, this client's CPU seconds)
+    out: dict[str, tuple[float, ...]] = {}
 
     def timed(name: str, func: Callable[[], tuple[int, int]]) -> None:
         if workloads is not None and name not in workloads:
             if any(NEEDS.get(w) == name for w in workloads):
                 func()  # Untimed: it stores what a timed phase reads.
             return
-        start_together(barrier, client)
-        start = time.perf_counter()
-        items, nbytes = func()
-        out[name] = (time.perf_counter() - start, items, nbytes)
+        timed_phase(out, name, func, barrier, client, server_pid)
 
     small = [[blob(client, b * SMALL_COUNT + i) for i in range(SMALL_COUNT)]
              for b in range(batches)]
@@ -382,26 +434,41 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
 
 
 def run_bare_client(port: int, instance: str, client: int, batches: int, barrier: Any,
-                    results: Any, workloads: frozenset[str] | None = None) -> None:
+                    results: Any, workloads: frozenset[str] | None = None,
+                    server_pid: int = 0) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     unary = channel.unary_unary("/bare.Bare/Unary")
     stream = channel.stream_unary("/bare.Bare/Stream")
     stored = channel.stream_unary("/bare.Bare/StoredStream")
+    # Parsed as the ByteStream Read client parses its responses.
+    read = channel.unary_stream("/bare.Bare/ReadStream",
+                                response_deserializer=bs_pb2.ReadResponse.FromString)
     chunk = os.urandom(CHUNK)
-    out: dict[str, tuple[float, float, float]] = {}
-    start_together(barrier, client)
-    start = time.perf_counter()
-    for _ in range(BARE_CALLS):
-        unary(b"")
-    out["no-op unary"] = (time.perf_counter() - start, BARE_CALLS, 0)
-    start_together(barrier, client)
-    start = time.perf_counter()
-    stream(iter([chunk] * (BARE_STREAM_BYTES // CHUNK)))
-    out["1 MiB-chunk stream"] = (time.perf_counter() - start, 1, BARE_STREAM_BYTES)
-    start_together(barrier, client)
-    start = time.perf_counter()
-    stored(iter([chunk] * (BARE_STREAM_BYTES // CHUNK)))
-    out["... + SHA-256 + file"] = (time.perf_counter() - start, 1, BARE_STREAM_BYTES)
+    out: dict[str, tuple[float, ...]] = {}
+
+    def calls() -> tuple[int, int]:
+        for _ in range(BARE_CALLS):
+            unary(b"")
+        return BARE_CALLS, 0
+
+    def upload(into: Callable[..., Any]) -> Callable[[], tuple[int, int]]:
+        def run() -> tuple[int, int]:
+            into(iter([chunk] * (BARE_STREAM_BYTES // CHUNK)))
+            return 1, BARE_STREAM_BYTES
+        return run
+
+    def download() -> tuple[int, int]:
+        total = 0
+        for _ in range(LARGE_COUNT):
+            for response in read(b""):
+                total += len(response.data)
+        return LARGE_COUNT, total
+
+    phases = [("no-op unary", calls), ("1 MiB-chunk stream", upload(stream)),
+              ("... + SHA-256 + file", upload(stored)), ("1 MiB-chunk read stream", download)]
+    for name, func in phases:
+        if workloads is None or any(name in BARE_FOR.get(w, ()) for w in workloads):
+            timed_phase(out, name, func, barrier, client, server_pid)
     channel.close()
     results.put(out)
 
@@ -411,7 +478,8 @@ def measure(server: Server, clients: int, batches: int, target: Callable[..., No
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients), ctx.Queue()
     procs = [ctx.Process(target=target, args=(server.port, server.instance, i, batches,
-                                              barrier, results, workloads))
+                                              barrier, results, workloads,
+                                              server.process.pid))
              for i in range(clients)]
     for p in procs:
         p.start()
@@ -425,6 +493,10 @@ def measure(server: Server, clients: int, batches: int, target: Callable[..., No
         nbytes = sum(o[name][2] for o in outs)
         table[name] = {"per_s": items / seconds, "mb_per_s": nbytes / seconds / 1e6,
                        "seconds": seconds}
+        if len(outs[0][name]) > 3:  # CPU per unit of work, server and clients apart.
+            unit = nbytes / MIB if nbytes and name not in SMALL_BLOB_PHASES else items
+            table[name]["server_cpu_ms"] = sum(o[name][3] for o in outs) / unit * 1000
+            table[name]["client_cpu_ms"] = sum(o[name][4] for o in outs) / unit * 1000
     return table
 
 
@@ -436,6 +508,7 @@ GOALS = [  # (workload, compared with, on server, goal ratio)
     ("ByteStream Write", "... + SHA-256 + file", "bare", None),
     ("ByteStream Read", "1 MiB-chunk stream", "bare", 0.6),
     ("ByteStream Read", "ByteStream Read", "buildgrid", 1.5),  # Issue 12.
+    ("ByteStream Read", "1 MiB-chunk read stream", "bare", None),
     ("GetActionResult", "no-op unary", "bare", 0.9),
 ]
 
@@ -494,7 +567,13 @@ def medians(tables: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, fl
 def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
     print(f"\n{title}")
     for name, row in table.items():
-        print(f"  {name:<20} {row['per_s']:>12,.0f} /s {row['mb_per_s']:>10,.1f} MB/s")
+        cpu = ""
+        if "server_cpu_ms" in row:
+            unit = "1,000 items" if name in SMALL_BLOB_PHASES or not row["mb_per_s"] else "MiB"
+            scale = 1000 if unit != "MiB" else 1
+            cpu = (f"   CPU ms per {unit}: server {row['server_cpu_ms'] * scale:,.2f},"
+                   f" clients {row['client_cpu_ms'] * scale:,.2f}")
+        print(f"  {name:<20} {row['per_s']:>12,.0f} /s {row['mb_per_s']:>10,.1f} MB/s{cpu}")
 
 
 def machine() -> str:

@@ -14,6 +14,7 @@ from graphkit.cache.protocol import re_grpc, re_pb2
 from graphkit.cache.server.calls import Refused, streaming, unary
 from graphkit.cache.server.metrics import Metrics
 from graphkit.cache.store.base import NoRoom, Store
+from graphkit.cache.wire import BatchEntry, batch_read_response
 
 # Directories per GetTree response when the client sets no page size; with the byte
 # budget below it keeps each message far under gRPC's default 4 MiB limit.
@@ -103,8 +104,7 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
     def BatchReadBlobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_digest_function(request.digest_function)
         store = self._stores(instance_name(request.instance_name))
-        protos = list(request.digests)
-        wanted = digests([(d.hash, d.size_bytes) for d in protos])
+        wanted = digests([(d.hash, d.size_bytes) for d in request.digests])
         total = sum(d.size for d in wanted)
         if total > self._max_batch:
             raise InvalidRequest(
@@ -112,23 +112,17 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
                 "split it or read large blobs with ByteStream.Read"
             )
         found = store.get_many(wanted)
-        response = re_pb2.BatchReadBlobsResponse()
-        sent = 0
-        for proto, d in zip(protos, wanted, strict=True):
-            entry = response.responses.add()
-            entry.digest.CopyFrom(proto)
-            data = found.get(d)
-            if data is None:
-                entry.status.code = _NOT_FOUND
-                entry.status.message = f"blob {d} is not in the cache"
-            else:
-                entry.data = data
-                entry.status.SetInParent()
-                sent += len(data)
+        entries = [
+            BatchEntry(d.hash, d.size, data)
+            if (data := found.get(d)) is not None
+            else BatchEntry(d.hash, d.size, None, _NOT_FOUND, f"blob {d} is not in the cache")
+            for d in wanted
+        ]
         self.metrics.add("cas_hits", len(found))
         self.metrics.add("cas_misses", len(wanted) - len(found))
-        self.metrics.add("bytes_out", sent)
-        return response
+        self.metrics.add("bytes_out", sum(len(e.data) for e in entries if e.data))
+        # Encoded here rather than through protobuf's API (see wire).
+        return batch_read_response(entries)
 
     @streaming("GetTree")
     def GetTree(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:

@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from graphkit.cache.digest import digest_of
 from graphkit.cache.protocol import bs_pb2, re_pb2
-from graphkit.cache.wire import encode_write_request, read_response, write_request
+from graphkit.cache.wire import (
+    BatchEntry,
+    batch_read_response,
+    encode_write_request,
+    read_response,
+    write_request,
+)
 
 MIB = 1024 * 1024
 
@@ -361,6 +367,44 @@ def test_read_response_framing_is_what_protobuf_serializes() -> None:
         assert read_response(data) == bs_pb2.ReadResponse(data=data).SerializeToString()
     # Protobuf leaves an empty field out; the explicit form still parses the same.
     assert bs_pb2.ReadResponse.FromString(read_response(b"")) == bs_pb2.ReadResponse()
+
+
+def _protobuf_batch_response(entries: list[BatchEntry]) -> bytes:
+    response = re_pb2.BatchReadBlobsResponse()
+    for entry in entries:
+        out = response.responses.add()
+        out.digest.hash, out.digest.size_bytes = entry.hash, entry.size
+        if entry.data is None:
+            out.status.code, out.status.message = entry.code, entry.message
+        else:
+            out.data = entry.data
+            out.status.SetInParent()
+    return response.SerializeToString()
+
+
+_hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)
+_batch_entry = st.one_of(
+    st.builds(lambda h, data: BatchEntry(h, len(data), data), _hex64, st.binary(max_size=20000)),
+    st.builds(
+        lambda h, size, message: BatchEntry(h, size, None, 5, message),
+        st.one_of(_hex64, st.text(max_size=80)),
+        st.integers(0, 2**62),
+        st.text(max_size=300),
+    ),
+)
+
+
+@given(entries=st.lists(_batch_entry, max_size=12))
+def test_batch_read_response_encoding_is_what_protobuf_serializes(
+    entries: list[BatchEntry],
+) -> None:
+    assert batch_read_response(entries) == _protobuf_batch_response(entries)
+
+
+def test_batch_read_response_encoding_at_varint_boundaries() -> None:
+    sizes = (0, 1, 60, 61, 62, 127, 128, 16_300, 16_383, 16_384, 70_000, 2 * MIB + 1)
+    entries = [BatchEntry("a" * 64, n, bytes(n)) for n in sizes]
+    assert batch_read_response(entries) == _protobuf_batch_response(entries)
 
 
 @given(
