@@ -1,9 +1,11 @@
 """The local store: one diskcache directory, bounded in size, least-recently-used out.
 
 Layout of ``--dir``: diskcache's SQLite index (``cache.db``) and value files, plus a
-``staging/`` folder for uploads in flight. Blob and action-cache keys are strings in
-the index (``c|{instance}|{hash}|{size}``); file names are random and chosen by
-diskcache, so nothing from a request ever becomes a path.
+``staging/`` folder for uploads in flight and an empty ``clock`` file whose times
+tell the file system's clock (:mod:`graphkit.cache.store.unchanged`). Blob and
+action-cache keys are strings in the index (``c|{instance}|{hash}|{size}``); file
+names are random and chosen by diskcache, so nothing from a request ever becomes a
+path.
 
 Three properties the server relies on, and why they hold:
 
@@ -33,6 +35,7 @@ Three properties the server relies on, and why they hold:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -64,6 +67,7 @@ from graphkit.cache.store.staging import (
     StagedWriter,
     is_live_upload,
 )
+from graphkit.cache.store.unchanged import VerifiedFiles, seal_of
 from graphkit.cache.store.verified import VerifiedReader
 from graphkit.errors import CacheError
 
@@ -114,6 +118,8 @@ class _BlobDisk(diskcache.Disk):  # type: ignore[misc]
         os.makedirs(os.path.dirname(full_path), exist_ok=True)
         # rename() is atomic within one file system; staging/ sits inside the cache dir.
         os.replace(value.path, full_path)
+        if value.placed is not None:
+            value.placed(filename, full_path)
         return value.size, diskcache.core.MODE_BINARY, filename, None
 
 
@@ -178,6 +184,7 @@ class DiskBackend:
             self._staging.mkdir(parents=True, exist_ok=True)
             stale = self._stale_staging()
             self._cache = _open_index(directory, max_size)
+            self.verified = VerifiedFiles(directory)
         except OSError as exc:
             raise CacheError(f"{directory}: cannot open the cache directory: {exc}") from exc
         # Files a killed process left: uploads it never finished, and value files it
@@ -309,13 +316,16 @@ class DiskBackend:
 
     def drop(self, rows: Sequence[int], why: str) -> None:
         """Delete damaged entries by rowid (and their files), so an upload can repair them."""
+        files: list[str] = []
         with self._cache._transact(retry=True) as (sql, cleanup):
             for rowid in rows:
                 found = sql("SELECT filename FROM Cache WHERE rowid = ?", (rowid,)).fetchone()
                 if found is not None:
                     cleanup(found[0])
+                    files += [found[0]] if found[0] else []
                     sql("DELETE FROM Cache WHERE rowid = ?", (rowid,))
         self.recent.forget(rows)  # After the commit, as for evictions.
+        self.verified.forget(files)
         log.warning("dropped a damaged cache entry: %s", why, extra={"event": "damaged_entry"})
 
     def fetch(self, row: tuple[int, int, str | None, Any], *, read: bool) -> Any:
@@ -471,10 +481,12 @@ class DiskBackend:
             ).fetchall()
             if not rows:
                 return 0
-            chosen, freed = [], 0
+            chosen, freed, files = [], 0, []
             for rowid, filename, size in rows:
                 chosen.append(rowid)
                 cleanup(filename)
+                if filename:
+                    files.append(filename)
                 freed += size
                 if freed >= excess:
                     break
@@ -486,6 +498,7 @@ class DiskBackend:
             self.recent.forget(chosen)
             sql(f"DELETE FROM Cache WHERE rowid IN ({','.join('?' * len(chosen))})", chosen)
         self.recent.forget(chosen)
+        self.verified.forget(files)
         return len(chosen)
 
     def close(self) -> None:
@@ -493,6 +506,7 @@ class DiskBackend:
         self._closed.set()
         self.flush_touches()
         self._cache.close()
+        self.verified.close()
 
 
 class Reservation:
@@ -614,9 +628,11 @@ class LocalStore:
     def open(self, digest: Digest) -> BinaryIO | None:
         """See Store.open.
 
-        A blob whose size is wrong is dropped and reported absent; its bytes are hashed
-        as they are read (VerifiedReader), and a wrong hash drops it and raises
-        DamagedBlob from the read that would have completed it.
+        A blob whose size is wrong is dropped and reported absent. A value file
+        verified before whose stat is unchanged since is returned as it is (see
+        :mod:`graphkit.cache.store.unchanged`); any other is hashed as it is read
+        (VerifiedReader): a wrong hash drops it and raises DamagedBlob from the read
+        that would have completed it, a match seals the file.
         """
         if digest == EMPTY:
             return io.BytesIO(b"")
@@ -637,16 +653,28 @@ class LocalStore:
                 self._backend.drop([rowid], why)
                 return None
             return io.BytesIO(value)
-        size = os.fstat(value.fileno()).st_size
-        if size != digest.size:
+        status = os.fstat(value.fileno())
+        if status.st_size != digest.size:
             value.close()
-            self._backend.drop([rowid], f"value file of blob {digest} has {size} bytes")
+            self._backend.drop(
+                [rowid], f"value file of blob {digest} has {status.st_size} bytes"
+            )
             return None
+        filename: str = row[2] or ""
+        verified = self._backend.verified
+        if verified.unchanged(filename, status):
+            return cast(BinaryIO, value)  # Verified before, and unchanged since.
+        seal = verified.settled(status)  # Taken before any byte is read.
 
         def drop(why: str) -> None:
             self._backend.drop([rowid], why)
 
-        return cast(BinaryIO, VerifiedReader(value, digest, drop))
+        def matched() -> None:
+            # Sealed only if nothing changed the file while its bytes were hashed.
+            if seal is not None and seal_of(os.fstat(value.fileno())) == seal:
+                verified.remember(filename, seal)
+
+        return cast(BinaryIO, VerifiedReader(value, digest, drop, on_match=matched))
 
     def writer(self, digest: Digest) -> StagedWriter:
         """See Store.writer. Reserves the blob's room first (see DiskBackend.reserve)."""
@@ -654,7 +682,13 @@ class LocalStore:
         reservation = self._backend.reserve(digest.size)
 
         def adopt(verified: Digest, staged: StagedFile) -> None:
-            self._add(verified, staged)
+            def placed(filename: str, path: str) -> None:
+                # Sealed as stored: its bytes were hashed as they arrived (see unchanged).
+                if staged.mark is not None:
+                    with contextlib.suppress(OSError):  # Unsealed, it is hashed when read.
+                        self._backend.verified.remember_marked(filename, path, staged.mark)
+
+            self._add(verified, dataclasses.replace(staged, placed=placed))
             reservation.release()  # Its bytes now count as stored.
             if self._backend.evict_if_needed():
                 self._check_kept([verified])

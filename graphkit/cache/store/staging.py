@@ -16,10 +16,11 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from graphkit.cache.digest import EMPTY, Digest, InvalidRequest
+from graphkit.cache.store.unchanged import mark_verified
 from graphkit.errors import CacheError
 
 # Staged files untouched this long belong to a dead process (uploads write steadily).
@@ -33,10 +34,16 @@ _PIPELINE_DEPTH = 1
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A verified upload in ``staging/``, moved (not copied) into the store."""
+    """A verified upload in ``staging/``, moved (not copied) into the store.
+
+    ``mark`` is the mtime :func:`mark_verified` gave it after its bytes matched; the
+    store calls ``placed(name, path)`` once the file is renamed into place.
+    """
 
     path: str
     size: int
+    mark: int | None = None
+    placed: Callable[[str, str], None] | None = field(default=None, compare=False)
 
 
 def is_live_upload(entry: Path) -> bool:
@@ -196,7 +203,11 @@ class StagedWriter:
             )
         try:
             if expected != EMPTY:
-                self._adopt(expected, StagedFile(self._path, self._size))
+                try:
+                    mark: int | None = mark_verified(self._path)
+                except OSError:
+                    mark = None  # Then it is hashed on its first read, as before.
+                self._adopt(expected, StagedFile(self._path, self._size, mark))
         finally:
             self.abort()  # Removes the staged file if adoption did not move it.
 

@@ -7,6 +7,7 @@ index), and asks again.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,6 +77,25 @@ def test_a_flipped_byte_in_a_blob_file_is_data_loss_then_repaired_by_an_upload(
     assert c.missing(data) == [pdigest(data).hash]  # Dropped: the next upload repairs it.
     c.write(data)
     assert c.read(pdigest(data)) == data
+
+
+def test_a_blob_changed_in_place_after_it_was_served_is_data_loss(
+    served: tuple[CacheServer, Client, Path],
+) -> None:
+    # Served once unhashed (sealed when stored), then changed with its size and mtime
+    # kept: the change time still tells, and the next read hashes and refuses it.
+    _server, c, directory = served
+    data = pattern(b"served then changed ", 3 * 1024 * KIB)
+    c.write(data)
+    assert c.read(pdigest(data)) == data
+    path = value_file(directory)
+    before = path.stat()
+    flip_byte(path, b"served then changed " * 100)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    code, _ = code_of(lambda: c.read(pdigest(data)))
+    assert code == grpc.StatusCode.DATA_LOSS
+    assert c.missing(data) == [pdigest(data).hash]
 
 
 def test_a_ranged_read_of_a_damaged_blob_is_data_loss(
