@@ -19,10 +19,11 @@ from typing import Any
 import grpc
 
 from graphkit.cache.actions import complete_dependencies, direct_blobs, parse_action_result
+from graphkit.cache.deadline import Deadline
 from graphkit.cache.digest import Digest, digest
 from graphkit.cache.names import instance_name
 from graphkit.cache.protocol import re_grpc
-from graphkit.cache.server.calls import Refused, unary
+from graphkit.cache.server.calls import Refused, deadline_of, unary
 from graphkit.cache.server.cas import check_digest_function
 from graphkit.cache.server.metrics import Metrics
 from graphkit.cache.store.base import ServedStore, get_blob
@@ -33,14 +34,14 @@ log = logging.getLogger("graphkit.cache.server")
 class ActionCacheService(re_grpc.ActionCacheServicer):
     """REAPI ActionCache over a ServedStore per instance name."""
 
-    def __init__(self, stores: Callable[[str], ServedStore], metrics: Metrics) -> None:
+    def __init__(self, stores: Callable[[str, Deadline], ServedStore], metrics: Metrics) -> None:
         self._stores = stores
         self.metrics = metrics
 
     @unary("GetActionResult")
     def GetActionResult(self, request: Any, context: grpc.ServicerContext) -> bytes:
         check_digest_function(request.digest_function)
-        store = self._stores(instance_name(request.instance_name))
+        store = self._stores(instance_name(request.instance_name), deadline_of(context))
         action = digest(request.action_digest.hash, request.action_digest.size_bytes)
         data = store.recall_complete_result(action)
         if data is None:
@@ -78,7 +79,7 @@ class ActionCacheService(re_grpc.ActionCacheServicer):
     @unary("UpdateActionResult")
     def UpdateActionResult(self, request: Any, context: grpc.ServicerContext) -> bytes:
         check_digest_function(request.digest_function)
-        store = self._stores(instance_name(request.instance_name))
+        store = self._stores(instance_name(request.instance_name), deadline_of(context))
         action = digest(request.action_digest.hash, request.action_digest.size_bytes)
         result = request.action_result
         direct_blobs(result)  # Validates every digest the result references.

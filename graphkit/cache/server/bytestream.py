@@ -17,10 +17,11 @@ from typing import Any, BinaryIO
 
 import grpc
 
+from graphkit.cache.deadline import Deadline
 from graphkit.cache.digest import Digest, InvalidRequest
 from graphkit.cache.names import read_resource, write_resource
 from graphkit.cache.protocol import bs_grpc, bs_pb2
-from graphkit.cache.server.calls import Refused, streaming, unary
+from graphkit.cache.server.calls import Refused, deadline_of, streaming, unary
 from graphkit.cache.server.metrics import Metrics
 from graphkit.cache.store.base import NoRoom, Store
 from graphkit.cache.store.verified import DamagedBlob, VerifiedReader
@@ -34,7 +35,7 @@ READ_CHUNK = 1024 * 1024
 class ByteStreamService(bs_grpc.ByteStreamServicer):
     """ByteStream Read / Write / QueryWriteStatus over a Store per instance name."""
 
-    def __init__(self, stores: Callable[[str], Store], metrics: Metrics) -> None:
+    def __init__(self, stores: Callable[[str, Deadline], Store], metrics: Metrics) -> None:
         self._stores = stores
         self.metrics = metrics
 
@@ -49,7 +50,7 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
                 grpc.StatusCode.OUT_OF_RANGE,
                 f"read_offset {request.read_offset} is past the end of {blob}",
             )
-        reader = self._stores(resource.instance).open(blob)
+        reader = self._stores(resource.instance, deadline_of(context)).open(blob)
         if reader is None:
             self.metrics.add("cas_misses")
             raise Refused(grpc.StatusCode.NOT_FOUND, f"blob {blob} is not in the cache")
@@ -94,7 +95,7 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
                 f"write_offset {first.write_offset}: resumable uploads are not supported, "
                 "start at offset 0"
             )
-        store = self._stores(resource.instance)
+        store = self._stores(resource.instance, deadline_of(context))
         if not store.find_missing([blob]):
             # Already stored (maybe by a concurrent client): end early, as the spec allows.
             return bs_pb2.WriteResponse(committed_size=blob.size)
@@ -145,7 +146,7 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
     @unary("QueryWriteStatus")
     def QueryWriteStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
         resource = write_resource(request.resource_name)
-        store = self._stores(resource.instance)
+        store = self._stores(resource.instance, deadline_of(context))
         if not store.find_missing([resource.digest]):
             return bs_pb2.QueryWriteStatusResponse(
                 committed_size=resource.digest.size, complete=True

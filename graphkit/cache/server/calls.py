@@ -1,7 +1,8 @@
 """How every service call is measured, logged, and turned into a gRPC status.
 
 Service code raises instead of calling ``context.abort`` itself: ``InvalidRequest``
-(INVALID_ARGUMENT), ``Refused`` (any other status) and ``CacheError`` (INTERNAL). The
+(INVALID_ARGUMENT), ``Refused`` (any other status), ``DeadlineReached`` (a backend
+call cut at the client's deadline: DEADLINE_EXCEEDED) and ``CacheError`` (INTERNAL). The
 wrappers here record the outcome in Metrics, log every failure as one structured
 record, and answer the caller with a message that says what was wrong.
 """
@@ -16,8 +17,10 @@ from typing import Any, TypeVar
 
 import grpc
 
+from graphkit.cache.deadline import Deadline
 from graphkit.cache.digest import InvalidRequest
 from graphkit.cache.server.metrics import Metrics
+from graphkit.cache.store.objects import DeadlineReached
 from graphkit.errors import CacheError
 
 log = logging.getLogger("graphkit.cache.server")
@@ -43,6 +46,8 @@ def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
         return exc.code, exc.message
     if isinstance(exc, InvalidRequest):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, DeadlineReached):
+        return grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
     if isinstance(exc, CacheError):
         return grpc.StatusCode.INTERNAL, str(exc)
     log.exception("unexpected error", extra={"event": "internal_error"})
@@ -71,6 +76,11 @@ def _finish(
         extra={"event": "call_failed", "method": method, "code": code.name, "peer": context.peer()},
     )
     context.abort(code, message)
+
+
+def deadline_of(context: grpc.ServicerContext) -> Deadline:
+    """The call's deadline, as the stores take it."""
+    return Deadline.after(context.time_remaining())
 
 
 def unary(method: str) -> Callable[[Callable[..., R]], Callable[..., R]]:

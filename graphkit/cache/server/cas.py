@@ -8,10 +8,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from graphkit.cache.deadline import Deadline
 from graphkit.cache.digest import Digest, InvalidRequest, digest, digests
 from graphkit.cache.names import decimal, instance_name
 from graphkit.cache.protocol import re_grpc, re_pb2
-from graphkit.cache.server.calls import Refused, streaming, unary
+from graphkit.cache.server.calls import Refused, deadline_of, streaming, unary
 from graphkit.cache.server.metrics import Metrics
 from graphkit.cache.store.base import NoRoom, Store
 from graphkit.cache.wire import BatchEntry, batch_read_response
@@ -46,7 +47,9 @@ def to_proto(d: Digest) -> re_pb2.Digest:
 class CasService(re_grpc.ContentAddressableStorageServicer):
     """REAPI ContentAddressableStorage over a Store per instance name."""
 
-    def __init__(self, stores: Callable[[str], Store], metrics: Metrics, max_batch: int) -> None:
+    def __init__(
+        self, stores: Callable[[str, Deadline], Store], metrics: Metrics, max_batch: int
+    ) -> None:
         self._stores = stores
         self.metrics = metrics
         self._max_batch = max_batch
@@ -54,7 +57,7 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
     @unary("FindMissingBlobs")
     def FindMissingBlobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_digest_function(request.digest_function)
-        store = self._stores(instance_name(request.instance_name))
+        store = self._stores(instance_name(request.instance_name), deadline_of(context))
         wanted = digests([(d.hash, d.size_bytes) for d in request.blob_digests])
         missing = store.find_missing(wanted)
         return re_pb2.FindMissingBlobsResponse(missing_blob_digests=[to_proto(d) for d in missing])
@@ -62,7 +65,7 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
     @unary("BatchUpdateBlobs")
     def BatchUpdateBlobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_digest_function(request.digest_function)
-        store = self._stores(instance_name(request.instance_name))
+        store = self._stores(instance_name(request.instance_name), deadline_of(context))
         total = sum(len(r.data) for r in request.requests)
         if total > self._max_batch:
             raise InvalidRequest(
@@ -103,7 +106,7 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
     @unary("BatchReadBlobs")
     def BatchReadBlobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_digest_function(request.digest_function)
-        store = self._stores(instance_name(request.instance_name))
+        store = self._stores(instance_name(request.instance_name), deadline_of(context))
         wanted = digests([(d.hash, d.size_bytes) for d in request.digests])
         total = sum(d.size for d in wanted)
         if total > self._max_batch:
@@ -127,7 +130,7 @@ class CasService(re_grpc.ContentAddressableStorageServicer):
     @streaming("GetTree")
     def GetTree(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         check_digest_function(request.digest_function)
-        store = self._stores(instance_name(request.instance_name))
+        store = self._stores(instance_name(request.instance_name), deadline_of(context))
         root = digest(request.root_digest.hash, request.root_digest.size_bytes)
         if request.page_size < 0:
             raise InvalidRequest("page_size must not be negative")

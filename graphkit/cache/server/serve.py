@@ -19,6 +19,7 @@ import grpc
 from google.protobuf import message_factory
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from graphkit.cache.deadline import NO_DEADLINE, Deadline
 from graphkit.cache.names import instance_name
 from graphkit.cache.protocol import bs_pb2, re_grpc, re_pb2, semver_pb2
 from graphkit.cache.server.actioncache import ActionCacheService
@@ -247,7 +248,8 @@ class CacheServer:
             store = self._fronts.setdefault(instance, self._backend.namespace(instance))
         return store
 
-    def _store(self, instance: str) -> ServedStore:
+    def _store(self, instance: str, deadline: Deadline = NO_DEADLINE) -> ServedStore:
+        """The store of an instance name, for one call ending by ``deadline``."""
         store = self._namespaces.get(instance)
         if store is None:
             front = self._front(instance)
@@ -257,6 +259,8 @@ class CacheServer:
                     front, instance, self._objects, self._queue, self._backend_health
                 )
             store = self._namespaces.setdefault(instance, served)
+        if isinstance(store, FrontedStore):
+            return store.within(deadline)
         return store
 
     def _build(self) -> grpc.Server:
@@ -361,9 +365,11 @@ class CacheServer:
         self._server.stop(grace).wait()
         self._limiter.close()
         if self._uploader is not None:
-            self._uploader.stop()  # What is left stays queued on disk for the next start.
+            self._uploader.stopping()
         if self._objects is not None:
-            self._objects.close()
+            self._objects.close()  # Cancels the requests in flight, the uploader's too.
+        if self._uploader is not None:
+            self._uploader.stop()  # What is left stays queued on disk for the next start.
         self._stop_flush.set()
         self.flush_stats()
         if self._metrics_http is not None:

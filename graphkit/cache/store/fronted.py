@@ -10,7 +10,9 @@ The bucket is never a dependency: while it fails or is slower than its timeout,
 :class:`BackendHealth` marks the replica degraded and the read path skips the bucket
 for a short while (a down backend would otherwise cost a timeout per call), so reads
 answer from the front and writes queue; the uploader keeps retrying and clears the
-mark on its first success.
+mark on its first success. Each call's store is bound to the client's deadline
+(:meth:`FrontedStore.within`): a bucket request still running near the deadline is
+dropped and the call answers from the front in time.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO, TypeVar
 
+from graphkit.cache.deadline import NO_DEADLINE, Deadline
 from graphkit.cache.digest import Digest
 from graphkit.cache.store.base import BlobWriter, NoRoom, ServedStore
-from graphkit.cache.store.objects import BackendError, ObjectStore
+from graphkit.cache.store.objects import BackendError, DeadlineReached, ObjectStore
 from graphkit.cache.store.uploads import Pending, QueueFull, UploadQueue
 from graphkit.errors import CacheError
 
@@ -31,6 +34,9 @@ log = logging.getLogger("graphkit.cache.server")
 T = TypeVar("T")
 # After a failed backend call, reads skip the bucket this long.
 SKIP_AFTER_FAILURE_SECONDS = 5.0
+# A bucket request cut by a call's deadline after this long counts as a failure (the
+# bucket is slow); one cut sooner only says the client was in a hurry.
+SLOW_SECONDS = 1.0
 _RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -79,18 +85,30 @@ class FrontedStore:
         objects: ObjectStore,
         queue: UploadQueue,
         health: BackendHealth,
+        deadline: Deadline = NO_DEADLINE,
     ) -> None:
         self.front = front
         self._instance = instance
         self._objects = objects
         self._queue = queue
         self._health = health
+        self._deadline = deadline
+
+    def within(self, deadline: Deadline) -> FrontedStore:
+        """This store for one call: bucket requests end by ``deadline``."""
+        return FrontedStore(
+            self.front, self._instance, self._objects, self._queue, self._health, deadline
+        )
 
     def _backend(self, action: Callable[[], T], fallback: T) -> T:
         if not self._health.usable():
             return fallback
         try:
             value = action()
+        except DeadlineReached as exc:
+            if exc.waited >= SLOW_SECONDS:
+                self._health.failed(exc)
+            return fallback
         except BackendError as exc:
             self._health.failed(exc)
             return fallback
@@ -103,18 +121,24 @@ class FrontedStore:
         if not rest:
             return []
         none: set[Digest] = set()
-        present = self._backend(lambda: self._objects.present(self._instance, rest), none)
+        present = self._backend(
+            lambda: self._objects.present(self._instance, rest, self._deadline), none
+        )
         return [d for d in rest if d not in present]
 
     def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
-        """Front hits, then bucket hits (copied into the front)."""
+        """Front hits, then bucket hits (fetched concurrently, copied into the front)."""
         found = self.front.get_many(digests)
-        for d in dict.fromkeys(d for d in digests if d not in found):
-            data = self._backend(lambda d=d: self._objects.get(self._instance, d), None)  # type: ignore[misc]
-            if data is None:
-                continue
-            found[d] = data
-            self.front.put_many([(d, data)])
+        rest = [d for d in dict.fromkeys(digests) if d not in found]
+        if not rest:
+            return found
+        nothing: dict[Digest, bytes] = {}
+        fetched = self._backend(
+            lambda: self._objects.get_many(self._instance, rest, self._deadline), nothing
+        )
+        if fetched:
+            self.front.put_many(list(fetched.items()))
+            found.update(fetched)
         return found
 
     def put_many(self, blobs: Sequence[tuple[Digest, bytes]]) -> list[str | None]:
@@ -126,7 +150,7 @@ class FrontedStore:
         return verdicts
 
     def _put_now(self, d: Digest, data: bytes) -> Callable[[], None]:
-        return lambda: self._objects.put(self._instance, d, data)
+        return lambda: self._objects.put(self._instance, d, data, self._deadline)
 
     def _queue_blob(self, d: Digest, upload_now: Callable[[], None]) -> None:
         """Queue an upload; with the queue full, upload before acknowledging."""
@@ -135,6 +159,8 @@ class FrontedStore:
         except QueueFull as exc:
             try:
                 upload_now()
+            except DeadlineReached:
+                raise  # Answered as DEADLINE_EXCEEDED; the client may try again.
             except BackendError as failed:
                 self._health.failed(failed)
                 raise NoRoom(f"{exc} and the object store fails: {failed}") from failed
@@ -144,7 +170,9 @@ class FrontedStore:
         handle = self.front.open(digest)
         if handle is not None:
             return handle
-        chunks = self._backend(lambda: self._objects.stream(self._instance, digest), None)
+        chunks = self._backend(
+            lambda: self._objects.stream(self._instance, digest, self._deadline), None
+        )
         if chunks is None:
             return None
         writer = self.front.writer(digest)
@@ -152,6 +180,10 @@ class FrontedStore:
             for chunk in chunks:
                 writer.write(chunk)
             writer.commit()
+        except DeadlineReached as exc:
+            if exc.waited >= SLOW_SECONDS:
+                self._health.failed(exc)
+            return None
         except BackendError as exc:
             self._health.failed(exc)
             return None
@@ -178,7 +210,8 @@ class FrontedStore:
         if result is not None:
             return result
         result = self._backend(
-            lambda: self._objects.get_action_result(self._instance, action), None
+            lambda: self._objects.get_action_result(self._instance, action, self._deadline),
+            None,
         )
         if result is not None:
             self.front.put_action_result(action, result)
@@ -191,7 +224,9 @@ class FrontedStore:
             self._queue.add_result(self._instance, action, result)
         except QueueFull:
             try:
-                self._objects.put_action_result(self._instance, action, result)
+                self._objects.put_action_result(self._instance, action, result, self._deadline)
+            except DeadlineReached:
+                raise
             except BackendError as failed:
                 self._health.failed(failed)
                 raise NoRoom(
@@ -233,7 +268,7 @@ class _QueueingWriter:
         handle = self._store.front.open(self._digest)
         if handle is not None:
             with handle:
-                self._store._objects.put(self._store._instance, self._digest, handle.read())
+                self._store._objects.put_stream(self._store._instance, self._digest, handle)
 
     def abort(self) -> None:
         """Discard the upload."""
@@ -265,8 +300,12 @@ class Uploader:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop after the upload in progress (what is left stays queued on disk)."""
-        self._stop.set()
+        self.stopping()
         self._thread.join(timeout)
+
+    def stopping(self) -> None:
+        """Ask the thread to stop, without waiting for it."""
+        self._stop.set()
 
     def _run(self) -> None:
         failures = 0
@@ -277,6 +316,8 @@ class Uploader:
             try:
                 self._upload(entry)
             except BackendError as exc:
+                if self._stop.is_set():
+                    return  # Stopping: the object store client was closed under it.
                 self._health.failed(exc)
                 self._stop.wait(_RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)])
                 failures += 1
@@ -299,10 +340,12 @@ class Uploader:
             # for the write rate); counted, since the bucket will not have it.
             self._on_lost(1)
             return
-        try:
-            with handle:
-                data = handle.read()
-        except CacheError:
-            self._on_lost(1)  # Damaged on the front's disk; the store dropped it.
-            return
-        self._objects.put(entry.instance, entry.digest, data)
+        with handle:
+            try:
+                self._objects.put_stream(entry.instance, entry.digest, handle)
+            except BackendError:
+                raise
+            except CacheError:
+                # Damaged on the front's disk (the store dropped it): the digest check
+                # aborted the upload, and the bucket will not have it.
+                self._on_lost(1)

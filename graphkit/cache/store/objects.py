@@ -11,8 +11,9 @@ default instance, ``instances/{hex of name}/cas/...`` for named ones (hex becaus
 instance segment may be ``..``, which no object path may hold).
 
 Safety: a blob is written only after its bytes were checked against its digest, and
-written whole (one PUT, or a multipart upload that becomes visible only when
-completed), so a writer killed mid-upload leaves nothing under the digest's key. Every
+written whole (one PUT, or a multipart upload completed only after the last part was
+read and the digest matched), so a writer killed mid-upload leaves nothing under the
+digest's key. Every
 read is checked again; an object whose bytes do not match its digest is deleted and
 reported absent, never served. Any backend failure (unreachable, slow past the
 timeout, refused) is a :class:`BackendError`.
@@ -20,29 +21,48 @@ timeout, refused) is a :class:`BackendError`.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 import obstore
 from obstore.store import from_url
 
+from graphkit.cache.deadline import NO_DEADLINE, Deadline
 from graphkit.cache.digest import Digest, mismatch
 from graphkit.errors import CacheError, InputError
 
 SCHEMES = ("s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://")
-_STREAM_CHUNK = 1024 * 1024
-# Existence checks run this many HEAD requests at once.
-_HEAD_PARALLELISM = 16
+# Objects larger than this are uploaded in multipart parts, and downloaded in ranged
+# GETs, of this size: each part is one request within the request timeout, and an
+# upload holds at most _PARTS_IN_FLIGHT of them in memory.
+PART_BYTES = 8 * 1024 * 1024
+_PARTS_IN_FLIGHT = 4
+# A batch (presence checks, batch reads) runs this many requests at once.
+_PARALLEL = 16
+_CLOSED_POLL_SECONDS = 0.5
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class BackendError(CacheError):
     """The object store could not be reached, answered too slowly, or refused."""
+
+
+class DeadlineReached(BackendError):
+    """The call's deadline came before the object store answered (the request is dropped)."""
+
+    def __init__(self, message: str, waited: float) -> None:
+        super().__init__(message)
+        self.waited = waited
 
 
 @dataclass(frozen=True)
@@ -75,7 +95,14 @@ def _allow_http(endpoint: str | None) -> bool:
 
 
 class ObjectStore:
-    """The shared tier: verified whole objects under their digests."""
+    """The shared tier: verified whole objects under their digests.
+
+    Calls made for a client pass its :class:`Deadline`: they run on one event loop
+    thread (obstore's async API), and a call still running when its deadline comes is
+    cancelled (its HTTP request dropped) and raises :class:`DeadlineReached`. Batches
+    (presence checks, batch reads) run up to ``_PARALLEL`` requests at once. The
+    uploader's calls have no deadline and are bounded by the request timeout alone.
+    """
 
     def __init__(self, options: BackendOptions) -> None:
         self.options = options
@@ -102,113 +129,272 @@ class ObjectStore:
             )
         except Exception as exc:  # obstore raises several config error types
             raise InputError(f"--backend {options.url}: {exc}".splitlines()[0]) from exc
-        self._pool = ThreadPoolExecutor(_HEAD_PARALLELISM, thread_name_prefix="backend-head")
+        self._closed = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="backend-io", daemon=True
+        )
+        self._thread.start()
 
     def close(self) -> None:
-        """Stop the helper threads."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Cancel the requests in flight (their callers get a BackendError), then stop."""
+        self._closed.set()
 
-    def present(self, instance: str, digests: Iterable[Digest]) -> set[Digest]:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(cancel_all(), self._loop).result(2)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def _run(self, work: Callable[[], Awaitable[T]], deadline: Deadline) -> T:
+        """Run ``work`` on the loop; cancel it and raise DeadlineReached at the deadline."""
+        budget = deadline.budget()
+        if budget is not None and budget <= 0:
+            raise DeadlineReached(
+                "the call's deadline passed before the object store was asked", 0.0
+            )
+
+        async def call() -> T:
+            return await work()
+
+        if self._closed.is_set():
+            raise BackendError("the object store client is closed")
+        started = time.monotonic()
+        future = asyncio.run_coroutine_threadsafe(call(), self._loop)
+        while True:
+            # Without a deadline, wake now and then: a loop closed meanwhile never
+            # finishes the future.
+            waited = time.monotonic() - started
+            wait = _CLOSED_POLL_SECONDS if budget is None else max(0.0, budget - waited)
+            try:
+                return future.result(wait)
+            except concurrent.futures.CancelledError:
+                raise BackendError("the object store client is closed") from None
+            except concurrent.futures.TimeoutError:
+                if future.done():
+                    raise  # The work itself raised a TimeoutError: not ours to rename.
+            if self._closed.is_set():
+                future.cancel()
+                raise BackendError("the object store client is closed")
+            if budget is not None:
+                # Cancelling drops the request: its connection is closed, not left hanging.
+                future.cancel()
+                waited = time.monotonic() - started
+                raise DeadlineReached(
+                    f"the object store did not answer within the call's deadline ({waited:.2f}s)",
+                    waited,
+                )
+
+    def present(
+        self, instance: str, digests: Iterable[Digest], deadline: Deadline = NO_DEADLINE
+    ) -> set[Digest]:
         """The blobs the backend holds, checked concurrently (HEAD of each key)."""
         wanted = list(dict.fromkeys(digests))
-        found = self._pool.map(lambda d: self._exists(blob_key(instance, d), d.size), wanted)
+
+        async def one(d: Digest) -> bool:
+            return await self._exists(blob_key(instance, d), d.size)
+
+        found = self._run(lambda: _bounded(one, wanted), deadline)
         return {d for d, ok in zip(wanted, found, strict=True) if ok}
 
-    def _exists(self, key: str, size: int) -> bool:
+    async def _exists(self, key: str, size: int) -> bool:
         try:
-            meta = obstore.head(self._store, key)
+            meta = await obstore.head_async(self._store, key)
         except FileNotFoundError:
             return False
         except Exception as exc:
             raise _failed("HEAD", key, exc) from exc
         return int(meta["size"]) == size
 
-    def get(self, instance: str, digest: Digest) -> bytes | None:
+    def get(self, instance: str, digest: Digest, deadline: Deadline = NO_DEADLINE) -> bytes | None:
         """The verified bytes of a blob, or None when absent or damaged (then deleted)."""
-        key = blob_key(instance, digest)
-        data = self._get(key)
-        if data is None:
-            return None
-        if mismatch(digest, data) is not None:
-            self._drop_damaged(key)
-            return None
-        return data
+        return self.get_many(instance, [digest], deadline).get(digest)
 
-    def stream(self, instance: str, digest: Digest) -> Iterator[bytes] | None:
-        """The blob's bytes in chunks (unverified: the caller's writer checks them)."""
+    def get_many(
+        self, instance: str, digests: Sequence[Digest], deadline: Deadline = NO_DEADLINE
+    ) -> dict[Digest, bytes]:
+        """The verified bytes of each blob the backend holds, fetched concurrently.
+
+        Absent blobs are left out, and so are damaged ones (deleted on the way).
+        """
+        wanted = list(dict.fromkeys(digests))
+
+        async def one(d: Digest) -> bytes | None:
+            key = blob_key(instance, d)
+            data = await self._get(key)
+            if data is not None and mismatch(d, data) is not None:
+                self._drop_damaged(key)
+                return None
+            return data
+
+        found = self._run(lambda: _bounded(one, wanted), deadline)
+        return {d: data for d, data in zip(wanted, found, strict=True) if data is not None}
+
+    def stream(
+        self, instance: str, digest: Digest, deadline: Deadline = NO_DEADLINE
+    ) -> Iterator[bytes] | None:
+        """The blob's bytes in chunks (unverified: the caller's writer checks them).
+
+        A large blob comes in ranged GETs of ``PART_BYTES``, each one request within
+        the request timeout, however slow the link and large the blob. None when the
+        object is absent; each chunk raises DeadlineReached once the deadline comes.
+        """
         key = blob_key(instance, digest)
+        first = self._run(lambda: self._first_part(key, digest.size), deadline)
+        if first is None:
+            return None
+
+        def chunks() -> Iterator[bytes]:
+            yield first
+            for start in range(len(first), digest.size, PART_BYTES):
+                end = min(start + PART_BYTES, digest.size)
+                yield self._run(lambda s=start, e=end: self._range(key, s, e), deadline)  # type: ignore[misc]
+
+        return chunks()
+
+    async def _first_part(self, key: str, size: int) -> bytes | None:
         try:
-            result = obstore.get(self._store, key)
+            if size <= PART_BYTES:
+                return bytes(await (await obstore.get_async(self._store, key)).bytes_async())
+            result = await obstore.get_async(self._store, key, options={"range": (0, PART_BYTES)})
+            if int(result.meta["size"]) != size:
+                # Damaged: not this blob. An empty answer makes the caller's check fail.
+                return b""
+            return bytes(await result.bytes_async())
         except FileNotFoundError:
             return None
         except Exception as exc:
             raise _failed("GET", key, exc) from exc
 
-        def chunks() -> Iterator[bytes]:
-            try:
-                for chunk in result.stream(min_chunk_size=_STREAM_CHUNK):
-                    yield bytes(chunk)
-            except Exception as exc:
-                raise _failed("GET", key, exc) from exc
-
-        return chunks()
+    async def _range(self, key: str, start: int, end: int) -> bytes:
+        try:
+            return bytes(await obstore.get_range_async(self._store, key, start=start, end=end))
+        except Exception as exc:
+            raise _failed("GET", key, exc) from exc
 
     def drop_damaged(self, instance: str, digest: Digest) -> None:
         """Delete a blob found not to match its digest, so a later upload repairs it."""
         self._drop_damaged(blob_key(instance, digest))
 
-    def put(self, instance: str, digest: Digest, data: bytes) -> None:
+    def put(
+        self, instance: str, digest: Digest, data: bytes, deadline: Deadline = NO_DEADLINE
+    ) -> None:
         """Store a blob whole, after checking its bytes against its digest."""
         why = mismatch(digest, data)
         if why is not None:
             raise CacheError(f"not uploading {why}")
-        self._put(blob_key(instance, digest), data)
-
-    def put_file(self, instance: str, digest: Digest, path: str) -> None:
-        """Store a blob from a file, checked against its digest before the upload starts.
-
-        obstore uploads a large file as a multipart upload, which the store makes
-        visible only once complete; an interrupted one leaves no object.
-        """
-        hasher, size = hashlib.sha256(), 0
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_STREAM_CHUNK):
-                hasher.update(chunk)
-                size += len(chunk)
-        if size != digest.size or hasher.hexdigest() != digest.hash:
-            raise CacheError(f"not uploading blob {digest}: the file does not match its digest")
         key = blob_key(instance, digest)
+        self._run(lambda: self._put(key, data), deadline)
+
+    def put_stream(self, instance: str, digest: Digest, source: BinaryIO) -> None:
+        """Store a blob read from ``source`` without holding it in memory.
+
+        A blob up to ``PART_BYTES`` is read, checked and stored with one PUT. A larger
+        one goes up as a multipart upload, ``PART_BYTES`` at a time, hashed on the way;
+        the upload is completed only after the last byte was read and the digest
+        matched, and aborted otherwise, so the object appears under its digest whole
+        and verified or not at all (a killed process leaves an incomplete upload, which
+        is invisible and which the bucket's lifecycle rule removes). Runs in the
+        caller's thread, bounded by the request timeout per part.
+        """
+        key = blob_key(instance, digest)
+        if digest.size <= PART_BYTES:
+            data = source.read(digest.size + 1)
+            if mismatch(digest, data) is not None:
+                raise CacheError(
+                    f"not uploading blob {digest}: the source does not match its digest"
+                )
+            chunks: bytes | Iterator[bytes] = data
+        else:
+            chunks = _verified_chunks(source, digest)
         try:
-            obstore.put(self._store, key, open(path, "rb"))  # noqa: SIM115 - obstore closes it
+            obstore.put(
+                self._store, key, chunks, chunk_size=PART_BYTES, max_concurrency=_PARTS_IN_FLIGHT
+            )
+        except _Mismatch as exc:
+            raise CacheError(f"not uploading blob {digest}: {exc}") from None
+        except CacheError:
+            raise
         except Exception as exc:
             raise _failed("PUT", key, exc) from exc
 
-    def get_action_result(self, instance: str, action: Digest) -> bytes | None:
+    def get_action_result(
+        self, instance: str, action: Digest, deadline: Deadline = NO_DEADLINE
+    ) -> bytes | None:
         """The stored serialized ActionResult, or None."""
-        return self._get(result_key(instance, action))
+        key = result_key(instance, action)
+        return self._run(lambda: self._get(key), deadline)
 
-    def put_action_result(self, instance: str, action: Digest, result: bytes) -> None:
+    def put_action_result(
+        self, instance: str, action: Digest, result: bytes, deadline: Deadline = NO_DEADLINE
+    ) -> None:
         """Store a serialized ActionResult (last writer wins)."""
-        self._put(result_key(instance, action), result)
+        key = result_key(instance, action)
+        self._run(lambda: self._put(key, result), deadline)
 
-    def _get(self, key: str) -> bytes | None:
+    async def _get(self, key: str) -> bytes | None:
         try:
-            return bytes(obstore.get(self._store, key).bytes())
+            return bytes(await (await obstore.get_async(self._store, key)).bytes_async())
         except FileNotFoundError:
             return None
         except Exception as exc:
             raise _failed("GET", key, exc) from exc
 
-    def _put(self, key: str, data: bytes) -> None:
+    async def _put(self, key: str, data: bytes) -> None:
         try:
-            obstore.put(self._store, key, data)
+            await obstore.put_async(self._store, key, data)
         except Exception as exc:
             raise _failed("PUT", key, exc) from exc
 
     def _drop_damaged(self, key: str) -> None:
-        # Not served either way; a failed delete only delays the repair.
-        with contextlib.suppress(Exception):
-            obstore.delete(self._store, key)
+        # Not served either way, and not waited for: a failed delete only delays the
+        # repair (the next upload of the blob overwrites it).
+        async def delete() -> None:
+            with contextlib.suppress(Exception):
+                await obstore.delete_async(self._store, key)
+
+        asyncio.run_coroutine_threadsafe(delete(), self._loop)
+
+
+class _Mismatch(Exception):
+    """Raised inside a multipart upload's input so that obstore aborts the upload."""
+
+
+def _verified_chunks(source: BinaryIO, digest: Digest) -> Iterator[bytes]:
+    """``source`` in parts, raising _Mismatch instead of ending if it is not ``digest``.
+
+    obstore completes a multipart upload only when its input ends, so a mismatch found
+    after the last part still aborts it.
+    """
+    hasher, size = hashlib.sha256(), 0
+    while size <= digest.size and (chunk := source.read(PART_BYTES)):
+        hasher.update(chunk)
+        size += len(chunk)
+        yield chunk
+    if size != digest.size or hasher.hexdigest() != digest.hash:
+        raise _Mismatch(f"the source does not match its digest ({size} bytes read)")
+
+
+async def _bounded(one: Callable[[Digest], Awaitable[R]], items: Sequence[Digest]) -> list[R]:
+    """``one`` of each item, at most ``_PARALLEL`` at once, in order; the first failure
+    cancels the rest."""
+    gate = asyncio.Semaphore(_PARALLEL)
+
+    async def gated(d: Digest) -> R:
+        async with gate:
+            return await one(d)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(gated(d)) for d in items]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # One line for the caller, as elsewhere.
+    return [t.result() for t in tasks]
 
 
 def _namespace(instance: str) -> str:

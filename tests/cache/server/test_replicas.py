@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from graphkit.cache.protocol import re_pb2
+from graphkit.cache.protocol import bs_pb2, re_pb2
 from graphkit.cache.server.serve import BACKEND_SERVICE
 from graphkit.cache.server.stats import read_stats
 from graphkit.cache.store.objects import BackendOptions
@@ -19,6 +19,7 @@ from graphkit.cache.store.uploads import QUEUE_DIRECTORY
 from graphkit.cli import main
 from tests.cacheservers import client, pdigest, running
 from tests.s3server import S3Server, s3_server
+from tests.slowproxy import slow_proxy
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,50 @@ def test_a_bad_backend_url_is_one_line_and_exit_2(tmp_path: Path) -> None:
                                        "--backend", "bucket/prefix"])
     assert result.exit_code == 2
     assert "not an object-store URL" in result.output
+
+
+def test_calls_end_by_their_deadline_when_the_bucket_stalls(tmp_path: Path) -> None:
+    # The bucket accepts connections and never answers; its request timeout is a minute
+    # away, so only each call's own deadline can end the wait for it.
+    with slow_proxy(None) as stalled:
+        stuck = BackendOptions("s3://graphkit-cache/stalled", endpoint=stalled.endpoint,
+                               timeout_seconds=60, connect_timeout_seconds=60)
+        with running(tmp_path, backend=stuck) as (_, port), client(port) as c:
+            here, absent = b"in the front", b"nowhere"
+            assert c.upload(here).responses[0].status.code == 0
+            bs = f"blobs/{pdigest(absent).hash}/{len(absent)}"
+            calls = {
+                "FindMissingBlobs": lambda t: [d.hash for d in c.cas.FindMissingBlobs(
+                    re_pb2.FindMissingBlobsRequest(blob_digests=[pdigest(here), pdigest(absent)]),
+                    timeout=t).missing_blob_digests],
+                "BatchReadBlobs": lambda t: [(r.status.code, r.data) for r in c.cas.BatchReadBlobs(
+                    re_pb2.BatchReadBlobsRequest(digests=[pdigest(here), pdigest(absent)]),
+                    timeout=t).responses],
+                "GetActionResult": lambda t: c.ac.GetActionResult(
+                    re_pb2.GetActionResultRequest(action_digest=pdigest(b"action")), timeout=t),
+                "Read": lambda t: list(c.bytestream.Read(
+                    bs_pb2.ReadRequest(resource_name=bs), timeout=t)),
+            }
+            answers: dict[str, object] = {}
+            for name, call in calls.items():
+                started = time.monotonic()
+                try:
+                    answers[name] = call(0.8)
+                except grpc.RpcError as exc:
+                    answers[name] = exc.code()
+                assert time.monotonic() - started < 0.8, name
+            # Each answered in time, from the front: the bucket's part counts as absent.
+            assert answers == {
+                "FindMissingBlobs": [pdigest(absent).hash],
+                "BatchReadBlobs": [(0, here), (grpc.StatusCode.NOT_FOUND.value[0], b"")],
+                "GetActionResult": grpc.StatusCode.NOT_FOUND,
+                "Read": grpc.StatusCode.NOT_FOUND,
+            }
+            # Cuts that short only mean the client was in a hurry; one after a second
+            # and more means the bucket is slow: the replica is degraded, and skips it.
+            assert health(port, BACKEND_SERVICE) == health_pb2.HealthCheckResponse.SERVING
+            assert calls["FindMissingBlobs"](3.0) == [pdigest(absent).hash]
+            assert health(port, BACKEND_SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING
+            started = time.monotonic()
+            assert calls["FindMissingBlobs"](3.0) == [pdigest(absent).hash]
+            assert time.monotonic() - started < 0.5

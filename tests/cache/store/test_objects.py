@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -12,16 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from graphkit.cache.deadline import Deadline
 from graphkit.cache.digest import digest_of
 from graphkit.cache.store.objects import (
+    PART_BYTES,
     BackendError,
     BackendOptions,
+    DeadlineReached,
     ObjectStore,
     blob_key,
     parse_backend_url,
 )
 from graphkit.errors import CacheError, InputError
 from tests.s3server import BUCKET, S3Server, s3_server
+from tests.slowproxy import slow_proxy
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +79,100 @@ def test_files_are_checked_before_upload(store: ObjectStore, tmp_path: Path) -> 
     path = tmp_path / "blob"
     path.write_bytes(data)
     d = digest_of(data)
-    store.put_file("", d, str(path))
+    with path.open("rb") as source:
+        store.put_stream("", d, source)
     assert store.get("", d) == data
     wrong = digest_of(b"something else")
-    with pytest.raises(CacheError, match="does not match"):
-        store.put_file("", wrong, str(path))
+    with path.open("rb") as source, pytest.raises(CacheError, match="does not match"):
+        store.put_stream("", wrong, source)
+
+
+class CountingFile(io.FileIO):
+    """A real file that remembers the largest read asked of it."""
+
+    largest = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.largest = max(self.largest, size if size is not None and size >= 0 else 1 << 62)
+        return super().read(size)
+
+
+def test_a_large_blob_is_streamed_up_in_parts_and_down_in_ranges(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "big"
+    data = os.urandom(2 * PART_BYTES + 12345)
+    path.write_bytes(data)
+    d = digest_of(data)
+    with CountingFile(path) as source:
+        store.put_stream("", d, source)
+    assert source.largest == PART_BYTES  # Never the whole blob in memory.
+    chunks = store.stream("", d)
+    assert chunks is not None
+    received = list(chunks)
+    assert b"".join(received) == data
+    assert max(len(c) for c in received) == PART_BYTES
+
+
+def test_a_large_blob_that_turns_out_wrong_at_its_end_leaves_nothing(
+    store: ObjectStore, s3: S3Server, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * PART_BYTES + 1)
+    path = tmp_path / "big"
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # Only the last byte differs.
+    with path.open("rb") as source, pytest.raises(CacheError, match="does not match"):
+        store.put_stream("", digest_of(data), source)
+    prefix = "test_a_large_blob_that_turns_out_wrong_at_its_end_leaves_nothing/"
+    assert not [k for k in s3.object_keys() if k.startswith(prefix)]
+    uploads = s3.client().list_multipart_uploads(Bucket=BUCKET)  # type: ignore[attr-defined]
+    assert not [u for u in uploads.get("Uploads", []) if u["Key"].startswith(prefix)]
+
+
+def test_a_batch_read_asks_the_bucket_concurrently(
+    store: ObjectStore, s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs = [f"blob {i}".encode() for i in range(24)]
+    for data in blobs:
+        store.put("", digest_of(data), data)
+    prefix = "test_a_batch_read_asks_the_bucket_concurrently"
+    with slow_proxy(s3.endpoint, delay=0.3) as proxy:
+        slow = ObjectStore(BackendOptions(s3.url(prefix), endpoint=proxy.endpoint))
+        started = time.monotonic()
+        found = slow.get_many("", [digest_of(b) for b in blobs])
+        present = slow.present("", [digest_of(b) for b in blobs])
+        elapsed = time.monotonic() - started
+        slow.close()
+    assert found == {digest_of(b): b for b in blobs}
+    assert present == set(found)
+    # One at a time this takes 2 x 24 x 0.3 s; at most 16 at a time, about 4 x 0.3 s.
+    assert elapsed < 5, elapsed
+    assert 1 < proxy.most_at_once <= 16
+
+
+@pytest.mark.parametrize("call", ["present", "get_many", "get_action_result", "stream"])
+def test_a_stalled_backend_call_ends_at_the_deadline(
+    call: str, monkeypatch: pytest.MonkeyPatch, s3: S3Server
+) -> None:
+    for name, value in s3.environment.items():
+        monkeypatch.setenv(name, value)
+    d = digest_of(b"x")
+    with slow_proxy(None) as stalled:
+        # The store's own timeout is far away: only the deadline can end the call.
+        store = ObjectStore(BackendOptions("s3://b/p", endpoint=stalled.endpoint,
+                                           timeout_seconds=60, connect_timeout_seconds=60))
+        ask = {
+            "present": lambda deadline: store.present("", [d], deadline),
+            "get_many": lambda deadline: store.get_many("", [d, digest_of(b"y")], deadline),
+            "get_action_result": lambda deadline: store.get_action_result("", d, deadline),
+            "stream": lambda deadline: store.stream("", d, deadline),
+        }[call]
+        started = time.monotonic()
+        with pytest.raises(DeadlineReached):
+            ask(Deadline.after(1.0))
+        assert 0.7 < time.monotonic() - started < 1.0  # Stops before the deadline itself.
+        with pytest.raises(DeadlineReached):
+            ask(Deadline.after(0.0))  # No time left: the bucket is not even asked.
+        store.close()
 
 
 def test_action_results_round_trip(store: ObjectStore) -> None:
@@ -131,7 +225,8 @@ def test_a_writer_killed_mid_upload_leaves_nothing_in_the_bucket(
         data = open({str(big)!r}, "rb").read()
         d = Digest(hashlib.sha256(data).hexdigest(), len(data))
         print("start", flush=True)
-        ObjectStore(BackendOptions({s3.url("killed")!r})).put_file("", d, {str(big)!r})
+        with open({str(big)!r}, "rb") as source:
+            ObjectStore(BackendOptions({s3.url("killed")!r})).put_stream("", d, source)
         print("done", flush=True)
     """)
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
@@ -141,7 +236,8 @@ def test_a_writer_killed_mid_upload_leaves_nothing_in_the_bucket(
     time.sleep(0.3)
     process.kill()
     process.wait()
-    assert not [k for k in s3.object_keys() if k.startswith("cache/killed/")]
+    assert process.returncode == -9
+    assert not [k for k in s3.object_keys() if k.startswith("killed/")]
 
 
 def test_backend_urls_are_checked() -> None:
