@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from graphkit.cache.server.metrics import Counts
-from graphkit.cache.store.uploads import QUEUE_DIRECTORY
+from graphkit.cache.store.uploads import queued_uploads
 from graphkit.errors import InputError
 
 STATS_FILE = "stats.json"
@@ -112,6 +112,5 @@ def read_stats(directory: Path) -> CacheStats:
     from graphkit.cache.store.local import measure
 
     entries, size = measure(directory)
-    queue = directory / QUEUE_DIRECTORY
-    queued = sum(1 for p in queue.iterdir() if not p.name.startswith(".")) if queue.is_dir() else 0
+    queued = queued_uploads(directory)
     return CacheStats(str(directory), entries, size, load_counts(directory), queued)

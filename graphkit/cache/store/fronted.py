@@ -20,13 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, TypeVar
 
 from graphkit.cache.deadline import NO_DEADLINE, Deadline
 from graphkit.cache.digest import Digest
 from graphkit.cache.store.base import BlobWriter, NoRoom, ServedStore
-from graphkit.cache.store.objects import BackendError, DeadlineReached, ObjectStore
+from graphkit.cache.store.objects import PART_BYTES, BackendError, DeadlineReached, ObjectStore
 from graphkit.cache.store.uploads import Pending, QueueFull, UploadQueue
 from graphkit.errors import CacheError
 
@@ -38,6 +38,8 @@ SKIP_AFTER_FAILURE_SECONDS = 5.0
 # bucket is slow); one cut sooner only says the client was in a hurry.
 SLOW_SECONDS = 1.0
 _RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+# The uploader holds at most this many bytes of small blobs in memory at once.
+_BATCH_BYTES = 32 * 1024 * 1024
 
 
 class BackendHealth:
@@ -142,20 +144,26 @@ class FrontedStore:
         return found
 
     def put_many(self, blobs: Sequence[tuple[Digest, bytes]]) -> list[str | None]:
-        """Store in the front; queue each stored blob for the bucket."""
+        """Store in the front; queue the stored blobs for the bucket, as one entry."""
         verdicts = self.front.put_many(blobs)
-        for (d, data), verdict in zip(blobs, verdicts, strict=True):
-            if verdict is None:
-                self._queue_blob(d, self._put_now(d, data))
+        stored = {
+            d: data for (d, data), verdict in zip(blobs, verdicts, strict=True) if verdict is None
+        }
+        self._queue_blobs(list(stored), self._put_now(list(stored.items())))
         return verdicts
 
-    def _put_now(self, d: Digest, data: bytes) -> Callable[[], None]:
-        return lambda: self._objects.put(self._instance, d, data, self._deadline)
+    def _put_now(self, blobs: list[tuple[Digest, bytes]]) -> Callable[[], None]:
+        def upload() -> None:
+            self._objects.put_many(self._instance, blobs, self._deadline)
 
-    def _queue_blob(self, d: Digest, upload_now: Callable[[], None]) -> None:
-        """Queue an upload; with the queue full, upload before acknowledging."""
+        return upload
+
+    def _queue_blobs(self, blobs: list[Digest], upload_now: Callable[[], None]) -> None:
+        """Queue uploads; with the queue full, upload before acknowledging."""
+        if not blobs:
+            return
         try:
-            self._queue.add_blob(self._instance, d)
+            self._queue.add_blobs(self._instance, blobs)
         except QueueFull as exc:
             try:
                 upload_now()
@@ -262,7 +270,7 @@ class _QueueingWriter:
     def commit(self) -> None:
         """Commit to the front (verified, durable), then queue it for the bucket."""
         self._front.commit()
-        self._store._queue_blob(self._digest, self._upload_now)
+        self._store._queue_blobs([self._digest], self._upload_now)
 
     def _upload_now(self) -> None:
         handle = self._store.front.open(self._digest)
@@ -329,23 +337,48 @@ class Uploader:
     def _upload(self, entry: Pending) -> None:
         if entry.kind == "ac":
             assert entry.result is not None
-            self._objects.put_action_result(entry.instance, entry.digest, entry.result)
+            self._objects.put_action_result(entry.instance, entry.digests[0], entry.result)
             return
-        if self._objects.present(entry.instance, [entry.digest]):
-            return  # Another replica stored it already.
         front = self._fronts(entry.instance)
-        handle = front.open(entry.digest)
-        if handle is None:
+        small = [d for d in entry.digests if d.size <= PART_BYTES]
+        for group in _groups(small, _BATCH_BYTES):
+            # A small blob is PUT without asking first: a HEAD costs as much as the PUT.
+            found = front.get_many(group)
+            wrong = self._objects.put_many(entry.instance, list(found.items()))
             # Evicted from the front before it could be uploaded (a front far too small
-            # for the write rate); counted, since the bucket will not have it.
+            # for the write rate), or damaged there: counted, the bucket will not have it.
+            self._on_lost(len(group) - len(found) + len(wrong))
+        for d in entry.digests:
+            if d.size > PART_BYTES:
+                self._upload_large(front, entry.instance, d)
+
+    def _upload_large(self, front: ServedStore, instance: str, d: Digest) -> None:
+        if self._objects.present(instance, [d]):
+            return  # Another replica stored it already.
+        handle = front.open(d)
+        if handle is None:
             self._on_lost(1)
             return
         with handle:
             try:
-                self._objects.put_stream(entry.instance, entry.digest, handle)
+                self._objects.put_stream(instance, d, handle)
             except BackendError:
                 raise
             except CacheError:
                 # Damaged on the front's disk (the store dropped it): the digest check
                 # aborted the upload, and the bucket will not have it.
                 self._on_lost(1)
+
+
+def _groups(blobs: list[Digest], max_bytes: int) -> Iterator[list[Digest]]:
+    """``blobs`` in order, in groups of at most ``max_bytes`` (or one blob)."""
+    group: list[Digest] = []
+    size = 0
+    for d in blobs:
+        if group and size + d.size > max_bytes:
+            yield group
+            group, size = [], 0
+        group.append(d)
+        size += d.size
+    if group:
+        yield group

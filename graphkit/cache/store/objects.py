@@ -291,6 +291,24 @@ class ObjectStore:
         key = blob_key(instance, digest)
         self._run(lambda: self._put(key, data), deadline)
 
+    def put_many(
+        self,
+        instance: str,
+        blobs: Sequence[tuple[Digest, bytes]],
+        deadline: Deadline = NO_DEADLINE,
+    ) -> list[Digest]:
+        """Store blobs whole, ``_PARALLEL`` PUTs at once; returns those not uploaded
+        because their bytes do not match their digest."""
+        wrong = [d for d, data in blobs if mismatch(d, data) is not None]
+        good = [(d, data) for d, data in blobs if d not in wrong]
+        by_digest = dict(good)
+
+        async def one(d: Digest) -> None:
+            await self._put(blob_key(instance, d), by_digest[d])
+
+        self._run(lambda: _bounded(one, list(by_digest)), deadline)
+        return wrong
+
     def put_stream(self, instance: str, digest: Digest, source: BinaryIO) -> None:
         """Store a blob read from ``source`` without holding it in memory.
 

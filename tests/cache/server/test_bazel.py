@@ -9,13 +9,15 @@ outlives the test, and with ``--spawn_strategy=local`` (no sandbox needed).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from cacheservers import serve_process
+from cacheservers import serve_process, wait_for
+from s3server import s3_server
 
 BAZEL = shutil.which("bazel-4") or shutil.which("bazel")
 pytestmark = pytest.mark.skipif(
@@ -135,3 +137,28 @@ def test_bazel_with_bearer_tokens_and_a_read_only_token(tmp_path: Path) -> None:
         assert counts.get("local") == 2, counts  # //:hello and //:combined re-run
         assert bazel.output() == "CHANGED BY A FORK\n3000000\n"
         assert entries(cache_dir) == stored  # Nothing was written.
+
+
+def test_bazel_gets_remote_hits_from_a_second_replica_after_the_first_stored_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from graphkit.cache.store.uploads import QUEUE_DIRECTORY
+
+    bazel = Bazel(tmp_path)
+    with s3_server() as s3:
+        for name, value in s3.environment.items():
+            monkeypatch.setenv(name, value)
+        backend = ("--backend", s3.url("bazel"))
+        one, two = tmp_path / "replica-1", tmp_path / "replica-2"
+        with serve_process(one, *backend) as first, serve_process(two, *backend) as second:
+            assert bazel.build(first.port).get("local") == 3
+            wait_for(lambda: not [n for n in os.listdir(one / QUEUE_DIRECTORY)
+                                  if not n.startswith(".")], timeout=30)
+            bazel.clean()
+            counts = bazel.build(second.port)
+            assert counts.get("remote cache hit") == 3, counts
+            assert "local" not in counts, counts
+            assert bazel.output() == "HELLO GRAPHKIT\n3000000\n"
+        assert not (two / QUEUE_DIRECTORY).exists() or not [
+            n for n in os.listdir(two / QUEUE_DIRECTORY) if not n.startswith(".")
+        ]  # Replica 2 only read: it had nothing to upload.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +20,8 @@ from graphkit.cache.server.stats import read_stats
 from graphkit.cache.store.objects import BackendOptions
 from graphkit.cache.store.uploads import QUEUE_DIRECTORY
 from graphkit.cli import main
-from tests.cacheservers import client, pdigest, running
-from tests.s3server import S3Server, s3_server
+from tests.cacheservers import client, pdigest, running, serve_process
+from tests.s3server import BUCKET, S3Server, s3_server
 from tests.slowproxy import slow_proxy
 
 
@@ -211,3 +214,62 @@ def test_calls_end_by_their_deadline_when_the_bucket_stalls(tmp_path: Path) -> N
             started = time.monotonic()
             assert calls["FindMissingBlobs"](3.0) == [pdigest(absent).hash]
             assert time.monotonic() - started < 0.5
+
+
+def test_a_replica_killed_mid_upload_uploads_everything_after_a_restart(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    blobs = [os.urandom(20 << 20) for _ in range(3)]  # Each one a multipart upload.
+    prefix = "killed-replica"
+    # Requests to the bucket are slowed, so the kill lands in the middle of uploads.
+    with slow_proxy(s3.endpoint, delay=0.02) as proxy, \
+            serve_process(tmp_path / "a", "--backend", s3.url(prefix),
+                          "--backend-endpoint", proxy.endpoint) as replica:
+        with client(replica.port) as c:
+            for data in blobs:
+                assert c.write(data, chunk=1 << 20).committed_size == len(data)
+        # Acknowledged; now wait until a multipart upload is under way, and kill.
+        wait_for(lambda: multipart_uploads(s3, prefix) > 0)
+        replica.signal(signal.SIGKILL)
+        assert replica.wait() == -signal.SIGKILL
+    assert queued(tmp_path / "a") >= 1
+    assert_nothing_partial(s3, prefix)
+    with serve_process(tmp_path / "a", "--backend", s3.url(prefix)):
+        wait_for(lambda: queued(tmp_path / "a") == 0, 60)
+    assert_nothing_partial(s3, prefix)
+    assert len([k for k in s3.object_keys() if k.startswith(f"{prefix}/cas/")]) == len(blobs)
+    with serve_process(tmp_path / "b", "--backend", s3.url(prefix)) as other, \
+            client(other.port) as c:
+        for data in blobs:
+            assert c.read(pdigest(data)) == data
+
+
+def multipart_uploads(s3: S3Server, prefix: str) -> int:
+    listed = s3.client().list_multipart_uploads(Bucket=BUCKET)  # type: ignore[attr-defined]
+    return len([u for u in listed.get("Uploads", []) if u["Key"].startswith(prefix)])
+
+
+def assert_nothing_partial(s3: S3Server, prefix: str) -> None:
+    """Every object under the prefix holds exactly the bytes its key names."""
+    bucket = s3.client()
+    for key in s3.object_keys():
+        if key.startswith(f"{prefix}/cas/"):
+            data = bucket.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[attr-defined]
+            assert f"{hashlib.sha256(data).hexdigest()}-{len(data)}" == key.rsplit("/", 1)[1]
+
+
+def test_a_batch_goes_up_to_the_bucket_many_blobs_at_once(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    blobs = [f"output {i}".encode() for i in range(40)]
+    with slow_proxy(s3.endpoint, delay=0.2) as proxy:
+        slow = BackendOptions(s3.url("batch"), endpoint=proxy.endpoint)
+        with running(tmp_path / "a", backend=slow) as (_, port), client(port) as c:
+            assert all(r.status.code == 0 for r in c.upload(*blobs).responses)
+            assert read_stats(tmp_path / "a").upload_queue == 40
+            started = time.monotonic()
+            wait_for(lambda: queued(tmp_path / "a") == 0)
+            # One request at a time would take 40 x 0.2 s; 16 at a time, about 3 x 0.2 s.
+            assert time.monotonic() - started < 4
+    with running(tmp_path / "b", backend=backend(s3, "batch")) as (_, port), client(port) as c:
+        assert c.missing(*blobs) == []
