@@ -63,6 +63,7 @@ WORK = ROOT / "bench" / ".work"
 sys.path.insert(0, str(ROOT))
 
 from machine import cpu_model  # noqa: E402  (bench/machine.py, beside this script)
+from replicas import BUILDGRID_S3_CONFIG, Moto, queue_drained, start_moto  # noqa: E402
 
 from graphkit.cache.protocol import bs_grpc, bs_pb2, re_grpc, re_pb2  # noqa: E402
 from graphkit.cache.wire import encode_write_request  # noqa: E402
@@ -107,26 +108,51 @@ class Server:
     port: int
     instance: str
     process: subprocess.Popen[bytes]
+    # Where read phases go, when not to ``port`` (a second replica: a cold front).
+    read_port: int | None = None
+    # A replica's cache directory: each phase starts once its upload queue is empty.
+    settle: Path | None = None
+    helpers: tuple[Server, ...] = ()
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        for server in (self, *self.helpers):
+            server.process.terminate()
+            try:
+                server.process.wait(30)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
 
 
-def start_graphkit(data: Path, root: Path = ROOT) -> Server:
+def start_graphkit(data: Path, root: Path = ROOT, extra: tuple[str, ...] = (),
+                   env: dict[str, str] | None = None, directory: str = "graphkit",
+                   name: str = "graphkit (disk)") -> Server:
     """``graphkit cache serve`` from the source tree at ``root`` (this one by default)."""
     port = free_port()
     cmd = [sys.executable, "-m", "graphkit", "cache", "serve", "--listen", f"127.0.0.1:{port}",
-           "--dir", str(data / "graphkit"), "--max-size", "20GiB"]
+           "--dir", str(data / directory), "--max-size", "20GiB", *extra]
     process = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONPATH": str(root)})
+                               env={**os.environ, **(env or {}), "PYTHONPATH": str(root)})
     wait_listening(port, process)
     where = "" if root == ROOT else f" from {root}"
-    return Server(f"graphkit (disk){where}", port, "", process)
+    return Server(f"{name}{where}", port, "", process)
+
+
+def start_replica(data: Path, moto: Moto, cold: bool) -> Server:
+    """graphkit with ``--backend`` on moto; ``cold``: reads go to a second replica whose
+    front is empty, so every read goes through the bucket once."""
+    bucket = f"graphkit-{uuid.uuid4().hex[:12]}"
+    moto.create_bucket(bucket)
+    extra = ("--backend", f"s3://{bucket}/cache")
+    writer = start_graphkit(data, extra=extra, env=moto.environment, directory="replica-1",
+                            name="graphkit replica (warm front)")
+    writer.settle = data / "replica-1"
+    if not cold:
+        return writer
+    reader = start_graphkit(data, extra=extra, env=moto.environment, directory="replica-2",
+                            name="graphkit replica (cold front)")
+    writer.name, writer.read_port, writer.helpers = reader.name, reader.port, (reader,)
+    return writer
 
 
 BUILDGRID_CONFIG = """\
@@ -163,18 +189,41 @@ thread-pool-size: 100
 """
 
 
-def start_buildgrid(data: Path, venv: Path) -> Server:
+def with_moto(data: Path, start: Callable[..., Server], *args: Any) -> Server:
+    """``start(data, moto, *args)`` with a moto server of its own, stopped with it."""
+    moto = start_moto(data / "moto.log")
+    try:
+        server = start(data, moto, *args)
+    except BaseException:
+        moto.stop()
+        raise
+    server.helpers = (*server.helpers, Server("moto", moto.port, "", moto.process))
+    return server
+
+
+def start_buildgrid(data: Path, venv: Path, moto: Moto | None = None) -> Server:
+    """BuildGrid with disk storage, or with S3 storage on ``moto``."""
     bgd = venv / "bin" / "bgd"
     if not bgd.exists():
         raise RuntimeError(f"{bgd} not found (pip install 'buildgrid==0.4.*' into {venv})")
     port = free_port()
     config = data / "buildgrid.yml"
-    config.write_text(BUILDGRID_CONFIG.format(port=port, path=data / "buildgrid-cas"))
+    env = dict(os.environ)
+    if moto is None:
+        config.write_text(BUILDGRID_CONFIG.format(port=port, path=data / "buildgrid-cas"))
+    else:
+        suffix = uuid.uuid4().hex[:12]
+        cas_bucket, ac_bucket = f"bgd-cas-{suffix}", f"bgd-ac-{suffix}"
+        moto.create_bucket(cas_bucket)
+        moto.create_bucket(ac_bucket)
+        config.write_text(BUILDGRID_S3_CONFIG.format(
+            port=port, endpoint=moto.endpoint, cas_bucket=cas_bucket, ac_bucket=ac_bucket))
+        env.update(moto.environment)
     log = open(data / "buildgrid.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen([str(bgd), "server", "start", str(config)], stdout=log,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, env=env)
     wait_listening(port, process)
-    return Server("BuildGrid 0.4 (disk)", port, "", process)
+    return Server(f"BuildGrid 0.4 ({'disk' if moto is None else 'S3'})", port, "", process)
 
 
 BARE_SERVER = r"""
@@ -260,29 +309,38 @@ def digest(data: bytes) -> Any:
     return re_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
 
 
-def start_together(barrier: Any, client: int) -> None:
+def start_together(barrier: Any, client: int, settle: str | None = None) -> float:
     """Start a timed phase in every client at once, with no disk writeback pending.
 
     The kernel writes dirty pages back on its own schedule (after ~30 s), so without
     the sync a phase would pay, in shared CPU, for the writes of the phases before it:
     the bare no-op unary call runs first on a quiet machine, GetActionResult last
-    after a GiB of uploads.
+    after a GiB of uploads. With ``settle`` (a replica's directory), the phase also
+    waits until the replica has uploaded everything queued, for the same reason, and
+    the seconds that took are returned.
     """
+    waited = 0.0
     if client == 0:
+        if settle is not None:
+            started = time.perf_counter()
+            while not queue_drained(Path(settle)):
+                time.sleep(0.01)
+            waited = time.perf_counter() - started
         os.sync()
     barrier.wait()
+    return waited
 
 
 def timed_phase(out: dict[str, tuple[float, ...]], name: str,
                 func: Callable[[], tuple[int, int]], barrier: Any, client: int,
-                server_pid: int) -> None:
+                server_pid: int, settle: str | None = None) -> float:
     """Run ``func`` in every client at once; record (seconds, items, bytes, CPU).
 
     CPU seconds hold better than wall time on a loaded machine: they say what each
     side spent, whoever else ran. The server's are read by client 0 once every client
     is done (the second barrier), so they cover the whole phase.
     """
-    start_together(barrier, client)
+    waited = start_together(barrier, client, settle)
     server_cpu, own_cpu = process_cpu(server_pid), time.process_time()
     start = time.perf_counter()
     items, nbytes = func()
@@ -291,6 +349,7 @@ def timed_phase(out: dict[str, tuple[float, ...]], name: str,
     barrier.wait()
     server_cpu = process_cpu(server_pid) - server_cpu if client == 0 else 0.0
     out[name] = (seconds, items, nbytes, server_cpu, own_cpu)
+    return waited
 
 
 # The bare phases each cache workload is compared with (when --workloads names some).
@@ -317,21 +376,34 @@ def process_cpu(pid: int) -> float:
 
 def run_cache_client(port: int, instance: str, client: int, batches: int, barrier: Any,
                      results: Any, workloads: frozenset[str] | None = None,
-                     server_pid: int = 0) -> None:
+                     server_pid: int = 0, read_port: int | None = None,
+                     settle: str | None = None, large_count: int = LARGE_COUNT) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
+    reads = channel
+    if read_port is not None:
+        reads = grpc.insecure_channel(f"127.0.0.1:{read_port}", options=CHANNEL_OPTIONS)
     cas = re_grpc.ContentAddressableStorageStub(channel)
-    bs = bs_grpc.ByteStreamStub(channel)
+    read_cas = re_grpc.ContentAddressableStorageStub(reads)
+    bs = bs_grpc.ByteStreamStub(reads)
     write = channel.stream_unary("/google.bytestream.ByteStream/Write", request_serializer=None,
                                  response_deserializer=bs_pb2.WriteResponse.FromString)
-    # name -> (seconds, items, bytes, server CPU seconds, this client's CPU seconds)
+    # name -> (seconds, items, bytes[, server CPU seconds, this client's CPU seconds])
     out: dict[str, tuple[float, ...]] = {}
+    last_write: list[tuple[str, int, int]] = []
 
     def timed(name: str, func: Callable[[], tuple[int, int]]) -> None:
         if workloads is not None and name not in workloads:
             if any(NEEDS.get(w) == name for w in workloads):
                 func()  # Untimed: it stores what a timed phase reads.
+                last_write[:] = []
             return
-        timed_phase(out, name, func, barrier, client, server_pid)
+        waited = timed_phase(out, name, func, barrier, client, server_pid, settle)
+        if last_write and settle is not None and client == 0:
+            # How long the replica took to put the last write phase into the bucket.
+            written, items, nbytes = last_write.pop()
+            out[f"{written} -> bucket"] = (waited, items, nbytes)
+        if name not in NEEDS:
+            last_write[:] = [(name, int(out[name][1]), int(out[name][2]))]
 
     small = [[blob(client, b * SMALL_COUNT + i) for i in range(SMALL_COUNT)]
              for b in range(batches)]
@@ -348,19 +420,19 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
 
     def find() -> tuple[int, int]:
         for ds in digests:
-            response = cas.FindMissingBlobs(re_pb2.FindMissingBlobsRequest(
+            response = read_cas.FindMissingBlobs(re_pb2.FindMissingBlobsRequest(
                 instance_name=instance, blob_digests=ds))
             assert not response.missing_blob_digests
         return batches * SMALL_COUNT, batches * SMALL_COUNT * KIB
 
     def read() -> tuple[int, int]:
         for batch, ds in zip(small, digests, strict=True):
-            response = cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(
+            response = read_cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(
                 instance_name=instance, digests=ds))
             assert [r.data for r in response.responses] == batch
         return batches * SMALL_COUNT, batches * SMALL_COUNT * KIB
 
-    large = [blob(client, 10**6 + i, LARGE_SIZE) for i in range(LARGE_COUNT)]
+    large = [blob(client, 10**6 + i, LARGE_SIZE) for i in range(large_count)]
     # Hashed before the clock starts, like the small blobs: the client shares the CPUs
     # with the server, and the bare stream's client hashes nothing.
     large_digests = [digest(data) for data in large]
@@ -381,7 +453,7 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
     def write_large() -> tuple[int, int]:
         for data, requests in zip(large, uploads, strict=True):
             assert write(iter(requests)).committed_size == len(data)
-        return LARGE_COUNT, LARGE_COUNT * LARGE_SIZE
+        return large_count, large_count * LARGE_SIZE
 
     def read_large() -> tuple[int, int]:
         total = 0
@@ -389,8 +461,8 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
             for response in bs.Read(bs_pb2.ReadRequest(
                     resource_name=f"{prefix}blobs/{d.hash}/{d.size_bytes}")):
                 total += len(response.data)
-        assert total == LARGE_COUNT * LARGE_SIZE
-        return LARGE_COUNT, total
+        assert total == large_count * LARGE_SIZE
+        return large_count, total
 
     actions = [digest(f"action {client} {i} {uuid.uuid4()}".encode()) for i in range(AC_CALLS)]
     output = small[0][0]
@@ -400,7 +472,7 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
     # ready-made bytes: protobuf work in the client shares the CPUs with the server.
     update_action = channel.unary_unary(
         "/build.bazel.remote.execution.v2.ActionCache/UpdateActionResult")
-    get_action = channel.unary_unary(
+    get_action = reads.unary_unary(
         "/build.bazel.remote.execution.v2.ActionCache/GetActionResult")
     updates = [re_pb2.UpdateActionResultRequest(
         instance_name=instance, action_digest=a, action_result=result).SerializeToString()
@@ -430,12 +502,13 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
     timed("UpdateActionResult", update_ac)
     timed("GetActionResult", get_ac)
     channel.close()
+    reads.close()
     results.put(out)
 
 
 def run_bare_client(port: int, instance: str, client: int, batches: int, barrier: Any,
                     results: Any, workloads: frozenset[str] | None = None,
-                    server_pid: int = 0) -> None:
+                    server_pid: int = 0, *_unused: object) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     unary = channel.unary_unary("/bare.Bare/Unary")
     stream = channel.stream_unary("/bare.Bare/Stream")
@@ -474,12 +547,15 @@ def run_bare_client(port: int, instance: str, client: int, batches: int, barrier
 
 
 def measure(server: Server, clients: int, batches: int, target: Callable[..., None],
-            workloads: frozenset[str] | None = None) -> dict[str, dict[str, float]]:
+            workloads: frozenset[str] | None = None,
+            large_count: int = LARGE_COUNT) -> dict[str, dict[str, float]]:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients), ctx.Queue()
+    settle = None if server.settle is None else str(server.settle)
     procs = [ctx.Process(target=target, args=(server.port, server.instance, i, batches,
                                               barrier, results, workloads,
-                                              server.process.pid))
+                                              server.process.pid, server.read_port,
+                                              settle, large_count))
              for i in range(clients)]
     for p in procs:
         p.start()
@@ -487,33 +563,49 @@ def measure(server: Server, clients: int, batches: int, target: Callable[..., No
     for p in procs:
         p.join()
     table: dict[str, dict[str, float]] = {}
-    for name in outs[0]:
-        seconds = max(o[name][0] for o in outs)
-        items = sum(o[name][1] for o in outs)
-        nbytes = sum(o[name][2] for o in outs)
+    for name in dict.fromkeys(n for o in outs for n in o):  # Client 0 may add a row.
+        seconds = max(o[name][0] for o in outs if name in o)
+        items = sum(o[name][1] for o in outs if name in o)
+        nbytes = sum(o[name][2] for o in outs if name in o)
+        if name.endswith(" -> bucket"):
+            # Client 0 waited for every client's writes to reach the bucket.
+            items, nbytes = items * len(outs), nbytes * len(outs)
         table[name] = {"per_s": items / seconds, "mb_per_s": nbytes / seconds / 1e6,
                        "seconds": seconds}
-        if len(outs[0][name]) > 3:  # CPU per unit of work, server and clients apart.
+        rows = [o[name] for o in outs if name in o]
+        if len(rows[0]) > 3:  # CPU per unit of work, server and clients apart.
             unit = nbytes / MIB if nbytes and name not in SMALL_BLOB_PHASES else items
-            table[name]["server_cpu_ms"] = sum(o[name][3] for o in outs) / unit * 1000
-            table[name]["client_cpu_ms"] = sum(o[name][4] for o in outs) / unit * 1000
+            table[name]["server_cpu_ms"] = sum(r[3] for r in rows) / unit * 1000
+            table[name]["client_cpu_ms"] = sum(r[4] for r in rows) / unit * 1000
     return table
 
 
-GOALS = [  # (workload, compared with, on server, goal ratio)
-    ("BatchUpdateBlobs", "BatchUpdateBlobs", "buildgrid", 3.0),
-    ("FindMissingBlobs", "FindMissingBlobs", "buildgrid", 3.0),
-    ("BatchReadBlobs", "BatchReadBlobs", "buildgrid", 3.0),
-    ("ByteStream Write", "1 MiB-chunk stream", "bare", 0.6),
-    ("ByteStream Write", "... + SHA-256 + file", "bare", None),
-    ("ByteStream Read", "1 MiB-chunk stream", "bare", 0.6),
-    ("ByteStream Read", "ByteStream Read", "buildgrid", 1.5),  # Issue 12.
-    ("ByteStream Read", "1 MiB-chunk read stream", "bare", None),
-    ("GetActionResult", "no-op unary", "bare", 0.9),
+GOALS = [  # (server, workload, compared with, on server, goal ratio)
+    ("graphkit", "BatchUpdateBlobs", "BatchUpdateBlobs", "buildgrid", 3.0),
+    ("graphkit", "FindMissingBlobs", "FindMissingBlobs", "buildgrid", 3.0),
+    ("graphkit", "BatchReadBlobs", "BatchReadBlobs", "buildgrid", 3.0),
+    ("graphkit", "ByteStream Write", "1 MiB-chunk stream", "bare", 0.6),
+    ("graphkit", "ByteStream Write", "... + SHA-256 + file", "bare", None),
+    ("graphkit", "ByteStream Read", "1 MiB-chunk stream", "bare", 0.6),
+    ("graphkit", "ByteStream Read", "ByteStream Read", "buildgrid", 1.5),  # Issue 12.
+    ("graphkit", "ByteStream Read", "1 MiB-chunk read stream", "bare", None),
+    ("graphkit", "GetActionResult", "no-op unary", "bare", 0.9),
+]
+# --backend (issue 16): a replica with a warm front within 10% of the local-only
+# server; reads through a cold front against BuildGrid on the same S3 server.
+BACKEND_GOALS = [
+    *((("warm", name, name, "graphkit", 0.9)) for name in (
+        "BatchUpdateBlobs", "FindMissingBlobs", "BatchReadBlobs", "ByteStream Write",
+        "ByteStream Read", "UpdateActionResult", "GetActionResult")),
+    *((("cold", name, name, "buildgrid-s3", None)) for name in (
+        "FindMissingBlobs", "BatchReadBlobs", "ByteStream Read", "GetActionResult")),
+    *((("warm", f"{name} -> bucket", name, "buildgrid-s3", None)) for name in (
+        "BatchUpdateBlobs", "ByteStream Write")),
 ]
 
 
-def ratios(rounds: list[dict[str, Any]], clients: int) -> list[str]:
+def ratios(rounds: list[dict[str, Any]], clients: int,
+           goals: list[tuple[str, str, str, str, float | None]]) -> list[str]:
     """graphkit's figures as ratios of the ones the goals compare them with.
 
     Each ratio is taken within a round, where the servers ran one right after the
@@ -521,10 +613,10 @@ def ratios(rounds: list[dict[str, Any]], clients: int) -> list[str]:
     drifts by 15-20% over a run, more than some of the margins measured.
     """
     lines = []
-    for name, other_name, other, goal in GOALS:
+    for server, name, other_name, other, goal in goals:
         per_round = []
         for results in rounds:
-            ours = results.get(f"graphkit x{clients}", {}).get(name)
+            ours = results.get(f"{server} x{clients}", {}).get(name)
             theirs = results.get(f"{other} x{clients}", {}).get(other_name)
             if ours is None or theirs is None:
                 continue
@@ -537,7 +629,9 @@ def ratios(rounds: list[dict[str, Any]], clients: int) -> list[str]:
         verdict = ""
         if goal is not None:
             verdict = f"  goal >= {goal:g}: {'met' if ratio >= goal else 'NOT met'}"
-        lines.append(f"  {name:<18} / {other} {other_name:<22} {ratio:6.2f}{spread}{verdict}")
+        mine = "" if server == "graphkit" else f"{server} "
+        lines.append(f"  {mine}{name:<18} / {other} {other_name:<22} {ratio:6.2f}{spread}"
+                     f"{verdict}")
     return lines
 
 
@@ -594,6 +688,14 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", metavar="NAME",
                         help="time only these phases (e.g. BatchReadBlobs 'ByteStream Read')")
     parser.add_argument("--buildgrid-venv", type=Path, default=WORK / "bgvenv")
+    parser.add_argument("--backend", action="store_true",
+                        help="replicas over moto's S3 server: a warm front against the "
+                             "local-only server, a cold front against BuildGrid on S3")
+    parser.add_argument("--only", nargs="+", metavar="SERVER",
+                        help="run only these servers (graphkit, buildgrid, bare, baseline; "
+                             "with --backend: warm, cold, buildgrid-s3)")
+    parser.add_argument("--large-count", type=int, default=LARGE_COUNT,
+                        help="64 MiB blobs per client for the ByteStream phases")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every server in turn; ratios are medians of rounds")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -606,11 +708,21 @@ def main() -> None:
     if args.baseline is not None:
         baseline = args.baseline.resolve()
         starters.append(("baseline", lambda d: start_graphkit(d, baseline), run_cache_client))
-    if not args.skip_bare:
-        starters.append(("bare", start_bare, run_bare_client))
-    if not args.skip_buildgrid:
-        starters.insert(1, ("buildgrid",
-                            lambda d: start_buildgrid(d, args.buildgrid_venv), run_cache_client))
+    if args.backend:
+        starters += [("warm", lambda d: with_moto(d, start_replica, False), run_cache_client),
+                     ("cold", lambda d: with_moto(d, start_replica, True), run_cache_client)]
+        if not args.skip_buildgrid:
+            starters.append(("buildgrid-s3", lambda d: with_moto(
+                d, lambda d, moto: start_buildgrid(d, args.buildgrid_venv, moto)),
+                run_cache_client))
+    else:
+        if not args.skip_bare:
+            starters.append(("bare", start_bare, run_bare_client))
+        if not args.skip_buildgrid:
+            starters.insert(1, ("buildgrid", lambda d: start_buildgrid(d, args.buildgrid_venv),
+                                run_cache_client))
+    if args.only:
+        starters = [s for s in starters if s[0] in args.only]
     rounds: list[dict[str, Any]] = []
     unavailable: dict[str, str] = {}  # Server -> why it could not start (not retried).
     for number in range(1, args.rounds + 1):
@@ -631,7 +743,8 @@ def main() -> None:
                     shutil.rmtree(data, ignore_errors=True)
                     continue
                 try:
-                    table = measure(server, clients, args.batches, client, workloads)
+                    table = measure(server, clients, args.batches, client, workloads,
+                                    args.large_count)
                 finally:
                     server.stop()
                     shutil.rmtree(data, ignore_errors=True)
@@ -643,7 +756,7 @@ def main() -> None:
             print_table(f"{run}, median of {len(tables)} rounds", medians(tables))
     for clients in args.clients:
         print(f"\ngraphkit vs the goals, {clients} client process(es)")
-        print("\n".join(ratios(rounds, clients)))
+        print("\n".join(ratios(rounds, clients, BACKEND_GOALS if args.backend else GOALS)))
         if args.baseline is not None:
             print(f"\ngraphkit vs the baseline tree, {clients} client process(es)")
             print("\n".join(baseline_ratios(rounds, clients)))

@@ -1,8 +1,11 @@
 """The persistent, bounded queue of uploads from a replica's front store to the bucket.
 
 One file per acknowledged write in ``upload-queue/`` (a whole batch of blobs is one
-file), written to a temporary name, synced and renamed, so an entry either exists whole
-or not at all, and a write the server acknowledged survives a crash or restart. Entries
+file), written to a temporary name and renamed, so an entry either exists whole or not
+at all, and a write the server acknowledged survives the process being killed or
+restarted. Entries are not fsynced: they are exactly as durable as the front store
+they point into (SQLite in WAL mode with synchronous=NORMAL, blob files unsynced),
+which a power cut can also lose; syncing each one would cost a disk flush per call. Entries
 are uploaded in the order they were queued (the sequence number leads the name): a
 client stores an action's blobs before its result, so the bucket never holds a result
 before the blobs it references.
@@ -83,8 +86,6 @@ class UploadQueue:
             temporary = self.directory / f".{name}"
             with open(temporary, "wb") as handle:
                 handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
             os.replace(temporary, self.directory / name)
             self._names.append(name)
             self._uploads += uploads
