@@ -37,12 +37,21 @@ class InputError(GraphkitError):
         self.hint = hint
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled by a scan's worker process: keep the fields, not only the rendered line.
+        fields = {"path": self.path, "line": self.line, "hint": self.hint}
+        return (_rebuild, (type(self), self.message, fields))
+
     def __str__(self) -> str:
         where = ""
         if self.path is not None:
             where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
         hint = f" ({self.hint})" if self.hint else ""
         return f"{where}{self.message}{hint}"
+
+
+def _rebuild(kind: type[InputError], message: str, fields: dict[str, object]) -> InputError:
+    return kind(message, **fields)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from typing import Any
 import xxhash
 
 from graphkit.analysis.faces import hidden_files, is_fixture, test_files
+from graphkit.analysis.forked import available_cores, forked_map
 from graphkit.analysis.graph import BuildGraph, Reader
 from graphkit.errors import InputWarning
 from graphkit.labels import Label
@@ -95,9 +96,15 @@ def scan(
     inputs: Mapping[Label, list[str]],
     previous: ImportScan | None = None,
     progress: Progress = silent,
+    workers: int | None = 1,
 ) -> ImportScan:
     """Scan the inferring sources of ``snapshot``, reusing what ``previous`` knows;
-    reports ``scanning N files for imports`` to ``progress`` as it goes."""
+    reports ``scanning N files for imports`` to ``progress`` as it goes.
+
+    ``workers`` processes share the files to read (None: one per core, once there
+    are enough files to pay for starting them); the result is the same whatever
+    their number.
+    """
     sources = _sources(graph, inputs)
     report = counted(progress, f"scanning {len(sources)} files for imports", len(sources))
     configs = _js_configs(graph, snapshot, read) if "js" in sources.values() else {}
@@ -106,30 +113,64 @@ def scan(
     resolvers = previous.resolvers if previous is not None and keep_resolution else {}
     warnings = previous.warnings if previous is not None and keep_resolution else ()
 
-    def resolver(language: str) -> Resolver:
-        nonlocal warnings
-        if language not in resolvers:
-            resolvers[language] = _resolver(language, graph, snapshot, read, configs)
-            if not keep_resolution:
-                warnings += tuple(getattr(resolvers[language], "warnings", ()))
-        return resolvers[language]
-
-    files: dict[str, ScannedFile] = {}
-    for done, (path, language) in enumerate(sorted(sources.items())):
-        report(done)
+    kept: dict[str, ScannedFile] = {}
+    todo: list[_Todo] = []  # in path order, as the resolvers' first uses below
+    for path, language in sorted(sources.items()):
         entry = snapshot[path]
         old = previous.files.get(path) if previous is not None else None
         if old is not None and old.oid == entry.oid and old.language == language:
             if keep_resolution:
-                files[path] = old
+                kept[path] = old
                 continue
-            refs = old.refs
+            todo.append(_Todo(path, language, entry, old.refs))
         else:
-            refs = resolver(language).imports(read(path, entry), path)
-        found = resolve_file(path, refs, resolver(language))
-        files[path] = ScannedFile(entry.oid, language, refs, found)
+            todo.append(_Todo(path, language, entry, None))
+    for language in dict.fromkeys(item.language for item in todo):
+        if language not in resolvers:
+            resolvers[language] = _resolver(language, graph, snapshot, read, configs)
+            if not keep_resolution:
+                warnings += tuple(getattr(resolvers[language], "warnings", ()))
+    count = _workers(workers, len(todo))
+    base = len(kept)
+    done = forked_map(_scan_one, (read, resolvers), todo, count, lambda n: report(base + n))
+    scanned = dict(zip((item.path for item in todo), done, strict=True))
+    files = {path: kept[path] if path in kept else scanned[path] for path in sorted(sources)}
     report(len(sources))
     return ImportScan(files, context, warnings, resolvers)
+
+
+@dataclass(frozen=True)
+class _Todo:
+    """A file to scan: its imports are read unless ``refs`` (known by blob id) are given."""
+
+    path: str
+    language: str
+    entry: FileEntry
+    refs: tuple[ImportRef, ...] | None
+
+
+# Below this many files to read, starting worker processes costs more than it saves.
+_PARALLEL_FROM = 256
+
+
+def _workers(asked: int | None, files: int) -> int:
+    """The worker processes for ``files`` files: ``asked``, else one per core when
+    there are enough files."""
+    if asked is not None:
+        return asked
+    return available_cores() if files >= _PARALLEL_FROM else 1
+
+
+def _scan_one(state: tuple[Reader, Mapping[str, Resolver]], item: _Todo) -> ScannedFile:
+    """One file's imports, read and resolved (run in a worker process, or here)."""
+    read, resolvers = state
+    resolver = resolvers[item.language]
+    refs = (
+        item.refs
+        if item.refs is not None
+        else resolver.imports(read(item.path, item.entry), item.path)
+    )
+    return ScannedFile(item.entry.oid, item.language, refs, resolve_file(item.path, refs, resolver))
 
 
 def unscanned(

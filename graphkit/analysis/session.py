@@ -7,6 +7,7 @@ graph memo on disk. The modules below it stay pure.
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
@@ -111,6 +112,7 @@ class Session:
         self._graph_keys: dict[str, str] = {}  # by revision sha
         self._locks: dict[str, Lock] = {}  # by lock_key: base and head often share one
         self._scan_warnings: set[InputWarning] = set()
+        self._workers = scan_workers(os.environ)
 
     @classmethod
     def open(
@@ -204,6 +206,7 @@ class Session:
                     loaded.inputs,
                     previous,
                     self._progress,
+                    self._workers,
                 )
                 if tree is not None:
                     self._keep(memo_key, found)
@@ -342,6 +345,24 @@ class Session:
         changes = diff_snapshots(before, after)
         affected = find_affected(base_side.side, head_side.side, changes)
         return Comparison(base_side.revision, head_side, affected, base_side)
+
+
+# Forces the number of processes a scan uses (1: none besides graphkit's own);
+# unset, a scan uses every core once it has enough files to read.
+SCAN_WORKERS_VARIABLE = "GRAPHKIT_SCAN_WORKERS"
+
+
+def scan_workers(environ: Mapping[str, str]) -> int | None:
+    """The scan's worker processes as ``GRAPHKIT_SCAN_WORKERS`` sets them, or None
+    (one per core, when the scan is large enough)."""
+    value = environ.get(SCAN_WORKERS_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(
+            f"{SCAN_WORKERS_VARIABLE}={value!r}: expected a whole number of processes, 1 or more"
+        )
+    return int(value)
 
 
 def _open_memo(folder: Path) -> Any:

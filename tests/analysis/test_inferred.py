@@ -4,6 +4,7 @@ kept up to date incrementally from one revision to the next."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 
 import pygit2
@@ -12,7 +13,7 @@ from click.testing import Result
 from gitrepo import GitRepo
 
 from graphkit.analysis.graph import BuildGraph, Reader, components, load_graph
-from graphkit.analysis.inferred import infer_graph, scan, target_deps
+from graphkit.analysis.inferred import ImportScan, infer_graph, scan, target_deps
 from graphkit.analysis.keys import compute_keys, diff_inputs
 from graphkit.analysis.session import Session
 from graphkit.labels import Label
@@ -266,6 +267,102 @@ def test_committed_node_modules_and_excluded_folders_are_never_scanned() -> None
     graph = load_graph(snap, lambda path, _e: files[path].encode())
     found = scan(graph, snap, lambda path, _e: files[path].encode(), graph.inputs(snap))
     assert sorted(found.files) == ["lib/cli.js", "workspaces/arborist/index.js"]
+
+
+def test_a_committed_node_modules_is_no_package_and_no_scanned_source(
+    make_repo: Callable[[dict[str, str]], GitRepo],
+) -> None:
+    # npm/cli commits the dependencies it bundles, manifests and all.
+    repo = make_repo(
+        {
+            "package.json": '{"name": "npm", "workspaces": ["workspaces/*"]}',
+            "lib/cli.js": 'require("abbrev")\n',
+            "node_modules/abbrev/package.json": '{"name": "abbrev"}',
+            "node_modules/abbrev/index.js": 'require("./lib/x")\nrequire("@npmcli/arborist")\n',
+            "node_modules/abbrev/lib/x.js": "module.exports = 1\n",
+            "workspaces/arborist/package.json": '{"name": "@npmcli/arborist"}',
+            "workspaces/arborist/index.js": "module.exports = 1\n",
+        }
+    )
+    with Session.open(repo.root) as session:
+        head = session.load("HEAD")
+        scanned = session.import_scan(head)
+    labels = sorted(str(label) for label in head.graph.targets)
+    assert labels == ["//:root", "//workspaces/arborist:arborist"]
+    assert sorted(scanned.files) == ["lib/cli.js", "workspaces/arborist/index.js"]
+    assert head.graph.inferred == {}  # abbrev's require of arborist is not npm's
+
+
+def _mixed_repo(packages: int) -> dict[str, str]:
+    """Python and JS packages importing each other: resolved, ambiguous, unresolved,
+    dynamic and unparseable imports, and a tsconfig read in part."""
+    files = {"tsconfig.json": '{"extends": "./missing.json"}'}
+    for n in range(packages):
+        dep = (n + 1) % packages
+        files[f"py{n}/BUILD.toml"] = build(f"py{n}")
+        files[f"py{n}/m{n}.py"] = f"import m{dep}\nimport nowhere{n}\nfrom . import ({n}\n"[
+            : None if n % 5 else -4
+        ]
+        files[f"py{n}/dup.py"] = "import dup\n"  # every package has one: ambiguous
+        files[f"js{n}/package.json"] = f'{{"name": "@x/js{n}", "main": "index.js"}}'
+        files[f"js{n}/index.js"] = (
+            f'import a from "@x/js{dep}";\nconst b = require(`./t${{n}}`);\nexport * from "./c";\nimport "./gone";\n'
+        )
+        files[f"js{n}/c.ts"] = "export const c = `open" if n % 7 == 0 else "export const c = 1;\n"
+    files["package.json"] = '{"name": "root", "workspaces": ["js*"]}'
+    return files
+
+
+def test_a_scan_is_the_same_with_one_worker_or_two() -> None:
+    files = _mixed_repo(30)
+    snap = snapshot(files)
+
+    def read(path: str, _entry: FileEntry) -> bytes:
+        return files[path].encode()
+
+    graph = load_graph(snap, read)
+    inputs = graph.inputs(snap)
+    scans: list[ImportScan] = [scan(graph, snap, read, inputs, workers=n) for n in (1, 2, 3)]
+    one = scans[0]
+    assert {scanned.language for scanned in one.files.values()} == {"python", "js"}
+    kinds = {p.kind for p in one.problems}
+    assert kinds == {"ambiguous", "unresolved", "dynamic", "unparseable"}
+    assert one.warnings
+    for other in scans[1:]:
+        assert list(other.files.items()) == list(one.files.items())  # the order too
+        assert (other.context, other.warnings) == (one.context, one.warnings)
+    assert target_deps(graph, inputs, scans[1]) == target_deps(graph, inputs, one)
+
+
+def test_affected_is_the_same_with_one_scan_worker_or_two(
+    make_repo: Callable[[dict[str, str]], GitRepo],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = _mixed_repo(12)
+    repo = make_repo(files)
+    repo.append("py3/m3.py", "import m7\n")
+    repo.write("js5/index.js", 'import x from "@x/js9";\n')
+    repo.commit("two edits")
+    answers = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("GRAPHKIT_SCAN_WORKERS", workers)
+        shutil.rmtree(repo.root / ".git" / "graphkit", ignore_errors=True)  # cold: scan all
+        args = ("affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json")
+        result = cli(repo.root, *args)
+        assert result.exit_code == 0, result.output
+        answers.append(json.loads(result.stdout))
+    assert answers[0] == answers[1]
+    assert "//py2:py2" in answers[0]["affected"]  # through py2's import of m3
+
+
+def test_a_scan_worker_count_that_is_not_a_number_is_an_input_error(
+    monorepo: GitRepo, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAPHKIT_SCAN_WORKERS", "two")
+    result = cli(monorepo.root, "affected", "--format", "json")
+    assert result.exit_code == 2
+    assert "GRAPHKIT_SCAN_WORKERS='two': expected a whole number of processes" in result.output
 
 
 def test_an_unreadable_tsconfig_extends_is_a_session_warning(

@@ -33,6 +33,7 @@ Resolution is in ``graphkit.readers.infer.js_resolve``.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from typing import Literal, NamedTuple
 
 from graphkit.readers.infer.resolve import MAX_SOURCE_BYTES, ImportRef, RefKind, too_large
@@ -51,21 +52,27 @@ _REGEX_AFTER_WORDS = frozenset(
 
 
 TokenKind = Literal["name", "punct", "string", "template", "subst", "other"]
-# One match per token, so the loop runs in C for the common cases: blanks and
-# comments, words, and '/" strings (an unescaped newline ends a string: recovery
+# One match per token, so the loop runs in C for the common cases: the blanks and
+# comments before a token are consumed by the same match (possessively: never given
+# back), then a word or a '/" string (an unescaped newline ends a string: recovery
 # for JSX text such as "Don't"). "//" never starts a regex literal (an empty regex
-# is not valid), so it is always a comment. Any other character is one "char".
+# is not valid), so it is always a comment. Any other character is one "char". At
+# the end of the text only the blanks match.
 _TOKEN = re.compile(
-    r"""(?P<skip>(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)+)
-    |(?P<word>[\w$\u0080-\U0010ffff]+)
+    r"""(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)*+
+    (?:(?P<word>[\w$\u0080-\U0010ffff]+)
     |'(?P<single>(?:[^'\\\n]|\\[\s\S])*)'?
     |"(?P<double>(?:[^"\\\n]|\\[\s\S])*)"?
-    |(?P<char>\.\.\.|[\s\S])""",
+    |(?P<char>\.\.\.|[\s\S]))?""",
     re.VERBOSE,
 )
 _ESCAPE = re.compile(r"\\([\s\S])")
+# Template text up to its closing "`", a "${", or a backslash with nothing after it.
+_TEMPLATE_TEXT = re.compile(r"(?:[^`\\$]++|\\[\s\S]|\$(?!\{))*+")
 # The characters whose token ``_Scanner._char`` must read: any other is a punctuator.
 _SPECIAL = frozenset("`{}/")
+# The words an import can start with: ``imports`` looks at these tokens only.
+_KEYWORDS = frozenset({"import", "export", "require"})
 
 
 class _Token(NamedTuple):
@@ -73,14 +80,14 @@ class _Token(NamedTuple):
 
     ``kind`` "template" is a template literal without ``${}`` (a literal);
     "subst" is the head of one with substitutions (never a literal). ``start`` is
-    the offset in the source, ``depth`` how many block ``{`` are open around it.
-    A NamedTuple, not a frozen dataclass: a large bundle has hundreds of thousands
-    of tokens, and a tuple is several times cheaper to build.
+    the offset in the source (its line is found only for the few tokens an import
+    names), ``depth`` how many block ``{`` are open around it. A NamedTuple built
+    with ``tuple.__new__``, not a frozen dataclass: a large bundle has hundreds of
+    thousands of tokens, and this is several times cheaper to build.
     """
 
     kind: TokenKind
     text: str
-    line: int
     start: int
     depth: int
 
@@ -91,11 +98,11 @@ class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
         self.i = 0
-        self.line = 1
         self.tokens: list[_Token] = []
+        self.keywords: list[int] = []  # indexes of the name tokens in _KEYWORDS
         self.braces: list[bool] = []  # True where the "{" was a template's "${"
         self.blocks = 0  # how many of ``braces`` are False: open block/object braces
-        self.broken: tuple[int, str] | None = None
+        self.broken: tuple[int, str] | None = None  # (offset, what)
         # The end of the last line where a regex literal found no closing "/": the rest
         # of that line reads "/" as division, so a long line of "(/[" is read once,
         # not once per "/" (which would take time quadratic in the line's length).
@@ -106,46 +113,56 @@ class _Scanner:
 
     def run(self) -> list[_Token]:
         """Tokenize the whole text."""
-        text, n = self.text, len(self.text)
+        # The hot loop of a cold scan: locals instead of attribute lookups, and tokens
+        # built without a Python-level constructor call.
+        text, n, tokens, new = self.text, len(self.text), self.tokens, tuple.__new__
+        append, match_at = tokens.append, _TOKEN.match
         while self.i < n and self.broken is None:
-            match = _TOKEN.match(text, self.i)
-            assert match is not None  # "char" matches any character
-            group, value, start, line = match.lastgroup, match.group(), self.i, self.line
+            match = match_at(text, self.i)
+            assert match is not None  # the blanks match, if only the empty string
+            group = match.lastgroup
             self.i = match.end()
-            self.line += value.count("\n")
+            if group is None:
+                continue  # blanks and comments up to the end of the text
+            start = match.start(group)
             if group == "word":
-                self._emit("name" if not value[0].isdigit() else "other", value, start, line)
-            elif group in ("single", "double"):
-                body = match.group(group)
-                self._emit(
-                    "string", _ESCAPE.sub(r"\1", body) if "\\" in body else body, start, line
-                )
+                value = match.group(group)
+                if value in _KEYWORDS:
+                    self.keywords.append(len(tokens))
+                kind = "name" if not value[0].isdigit() else "other"
+                append(new(_Token, (kind, value, start, self.blocks)))
             elif group == "char":
+                value = match.group(group)
                 if value in _SPECIAL:
                     self.i = start
-                    self._char(value, start, line)
+                    self._char(value, start)
                 else:
-                    self._emit("punct", value, start, line)
-        return self.tokens
+                    append(new(_Token, ("punct", value, start, self.blocks)))
+            else:  # a '- or "-quoted string: the group is its body, after the quote
+                body = match.group(group)
+                if "\\" in body:
+                    body = _ESCAPE.sub(r"\1", body)
+                append(new(_Token, ("string", body, start - 1, self.blocks)))
+        return tokens
 
-    def _emit(self, kind: TokenKind, value: str, start: int, line: int) -> None:
+    def _emit(self, kind: TokenKind, value: str, start: int) -> None:
         # Only block braces make a require conditional, not a template's "${".
-        self.tokens.append(_Token(kind, value, line, start, self.blocks))
+        self.tokens.append(_Token(kind, value, start, self.blocks))
 
-    def _char(self, c: str, start: int, line: int) -> None:
+    def _char(self, c: str, start: int) -> None:
         """Read a token starting with the punctuator ``c`` at ``self.i``."""
         if c == "`":
             self.i += 1
-            self._template(start, line)
+            self._template(start)
         elif c == "}" and self.braces and self.braces[-1]:
             self.braces.pop()
             self.i += 1
-            self._template(start, line, head=False)
+            self._template(start, head=False)
         elif self.text.startswith("/*", start):
-            self.broken = (line, "unterminated /* comment")  # a closed one was skipped
+            self.broken = (start, "unterminated /* comment")  # a closed one was skipped
         elif c == "/" and start >= self.no_regex_before and self._regex_allowed():
             self._regex()
-            self._emit("other", "/", start, line)
+            self._emit("other", "/", start)
         else:
             self.i += len(c)
             if c == "{":
@@ -154,25 +171,25 @@ class _Scanner:
             elif c == "}" and self.braces:
                 self.braces.pop()
                 self.blocks -= 1
-            self._emit("punct", c, start, line)
+            self._emit("punct", c, start)
 
-    def _template(self, start: int, line: int, head: bool = True) -> None:
+    def _template(self, start: int, head: bool = True) -> None:
         """Read template text up to "`" (its end) or "${" (a substitution opens)."""
-        text, i = self.text, self.i
-        while i < len(text) and text[i] != "`" and not text.startswith("${", i):
-            i += 2 if text[i] == "\\" else 1
-        self.line += text.count("\n", self.i, i)
-        if i >= len(text):
-            self.broken = (line, "unterminated template literal")
+        text = self.text
+        match = _TEMPLATE_TEXT.match(text, self.i)
+        assert match is not None  # the empty string matches
+        i = match.end()
+        if i >= len(text) or text[i] == "\\":  # a backslash here is the text's last character
+            self.broken = (start, "unterminated template literal")
         elif text[i] == "`":
             self.i = i + 1
             if head:
-                self._emit("template", text[start + 1 : i], start, line)
+                self._emit("template", text[start + 1 : i], start)
         else:
             self.i = i + 2
             self.braces.append(True)
             if head:
-                self._emit("subst", "`", start, line)
+                self._emit("subst", "`", start)
 
     def _regex_allowed(self) -> bool:
         """Whether a "/" here starts a regex literal, judged by the token before it."""
@@ -200,6 +217,17 @@ class _Scanner:
         self.i += 1
 
 
+class _Lines:
+    """Line numbers of offsets in a text, found by bisection over its newlines."""
+
+    def __init__(self, text: str) -> None:
+        self._newlines = [match.start() for match in re.finditer("\n", text)]
+
+    def of(self, offset: int) -> int:
+        """The 1-based line holding ``offset``."""
+        return bisect_left(self._newlines, offset) + 1
+
+
 def imports(source: bytes, path: str) -> tuple[ImportRef, ...]:
     """Every import of one JS/TS file, sorted by line (see the module docstring).
 
@@ -212,18 +240,21 @@ def imports(source: bytes, path: str) -> tuple[ImportRef, ...]:
     scanner = _Scanner(text)
     tokens = scanner.run()
     closers = _Closers(tokens)
+    lines = _Lines(text)
     refs: list[ImportRef] = []
-    for i, tok in enumerate(tokens):
-        if tok.kind != "name" or (i and tokens[i - 1].text in (".", "function")):
+    for i in scanner.keywords:
+        tok = tokens[i]
+        if i and tokens[i - 1].text in (".", "function"):
             continue  # obj.require(...), x.import, or a function declared as require
         if tok.text == "import":
-            refs.extend(_import_at(text, tokens, i, closers))
+            refs.extend(_import_at(text, tokens, i, closers, lines))
         elif tok.text == "export" and _reexport_follows(tokens, i):
-            refs.extend(_from_clause(tokens, i))
+            refs.extend(_from_clause(tokens, i, lines))
         elif tok.text == "require" and _is(tokens, i + 1, "("):
-            refs.extend(_call(text, tokens, i + 1, closers, conditional=tok.depth > 0))
+            refs.extend(_call(text, tokens, i + 1, closers, lines, conditional=tok.depth > 0))
     if scanner.broken is not None:
-        refs.append(ImportRef(scanner.broken[1], scanner.broken[0], "unparseable"))
+        offset, what = scanner.broken
+        refs.append(ImportRef(what, lines.of(offset), "unparseable"))
     return tuple(sorted(dict.fromkeys(refs), key=lambda r: (r.line, r.module)))
 
 
@@ -238,16 +269,18 @@ def _ref(specifier: str, line: int, conditional: bool = False) -> ImportRef:
     return ImportRef(specifier, line, kind, conditional)
 
 
-def _import_at(text: str, tokens: list[_Token], i: int, closers: _Closers) -> list[ImportRef]:
+def _import_at(
+    text: str, tokens: list[_Token], i: int, closers: _Closers, lines: _Lines
+) -> list[ImportRef]:
     """``import "y"``, ``import(...)``, or an import declaration ending ``from "y"``."""
     nxt = tokens[i + 1] if i + 1 < len(tokens) else None
     if nxt is None or nxt.text == ".":
         return []  # import.meta
     if nxt.kind == "string":
-        return [_ref(nxt.text, tokens[i].line)]
+        return [_ref(nxt.text, lines.of(tokens[i].start))]
     if nxt.text == "(":
-        return _call(text, tokens, i + 1, closers, conditional=True)
-    return _from_clause(tokens, i)
+        return _call(text, tokens, i + 1, closers, lines, conditional=True)
+    return _from_clause(tokens, i, lines)
 
 
 def _reexport_follows(tokens: list[_Token], i: int) -> bool:
@@ -257,7 +290,7 @@ def _reexport_follows(tokens: list[_Token], i: int) -> bool:
     return _is(tokens, i + 1, "*") or _is(tokens, i + 1, "{")
 
 
-def _from_clause(tokens: list[_Token], i: int) -> list[ImportRef]:
+def _from_clause(tokens: list[_Token], i: int, lines: _Lines) -> list[ImportRef]:
     """Walk an import/export clause from keyword ``i`` to ``from "y"``; [] if it ends otherwise.
 
     The clause holds only names, ``,``, ``*`` and a ``{}`` list (where string names
@@ -271,7 +304,7 @@ def _from_clause(tokens: list[_Token], i: int) -> list[ImportRef]:
         if tok.kind == "name" and tok.text == "from" and depth == 0:
             after = tokens[j + 1] if j + 1 < len(tokens) else None
             if after is not None and after.kind == "string":
-                return [_ref(after.text, tokens[i].line)]
+                return [_ref(after.text, lines.of(tokens[i].start))]
         if tok.text == "{" and tok.kind == "punct":
             depth += 1
         elif tok.text == "}" and tok.kind == "punct" and depth:
@@ -291,10 +324,15 @@ def _in_clause(tok: _Token, depth: int) -> bool:
 
 
 def _call(
-    text: str, tokens: list[_Token], paren: int, closers: _Closers, conditional: bool
+    text: str,
+    tokens: list[_Token],
+    paren: int,
+    closers: _Closers,
+    lines: _Lines,
+    conditional: bool,
 ) -> list[ImportRef]:
     """The ref of ``require(...)``/``import(...)`` whose "(" is token ``paren``."""
-    line = tokens[paren].line
+    line = lines.of(tokens[paren].start)
     arg = tokens[paren + 1] if paren + 1 < len(tokens) else None
     if arg is None or _is(tokens, paren + 1, ")"):
         return []
