@@ -306,7 +306,8 @@ def _mixed_repo(packages: int) -> dict[str, str]:
         files[f"py{n}/dup.py"] = "import dup\n"  # every package has one: ambiguous
         files[f"js{n}/package.json"] = f'{{"name": "@x/js{n}", "main": "index.js"}}'
         files[f"js{n}/index.js"] = (
-            f'import a from "@x/js{dep}";\nconst b = require(`./t${{n}}`);\nexport * from "./c";\nimport "./gone";\n'
+            f'import a from "@x/js{dep}";\nconst b = require(`./t${{n}}`);\n'
+            'export * from "./c";\nimport "./gone";\n'
         )
         files[f"js{n}/c.ts"] = "export const c = `open" if n % 7 == 0 else "export const c = 1;\n"
     files["package.json"] = '{"name": "root", "workspaces": ["js*"]}'

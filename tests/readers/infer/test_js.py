@@ -129,6 +129,22 @@ def test_unterminated_comment_is_unparseable_after_the_refs_before_it() -> None:
     )
 
 
+def test_a_template_ending_in_a_lone_backslash_is_unterminated_where_it_opens() -> None:
+    source = b'import a from "./a";\nconst t = `x ${1} \\$ \\` still text\n\\'
+    assert imports(source, "t.ts") == (
+        ImportRef("./a", 1, "relative"),
+        ImportRef("unterminated template literal", 2, "unparseable"),
+    )
+
+
+def test_lines_count_newlines_inside_strings_templates_and_comments() -> None:
+    source = (
+        b"/* one\n two */ const s = 'a\\\nb';\nconst t = `\n${x}\n`;\n"
+        b"// import no from './no'\n  require('./late')"
+    )
+    assert specifiers(source, "l.js") == [("./late", 8, "relative")]
+
+
 TSCONFIG_BASE = b"""\
 {
   // Shared by every app; tsc accepts comments and trailing commas here.
