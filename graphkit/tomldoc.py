@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from typing import Any
 
 from graphkit.errors import InputError
@@ -17,6 +16,8 @@ TOO_DEEP = "nested too deeply to read (thousands of levels of arrays or tables)"
 
 def load_toml(data: bytes, path: str) -> dict[str, Any]:
     """Parse ``data`` as TOML, raising an InputError naming ``path`` and the line."""
+    import tomllib  # here: a warm run reads every manifest from the memo, none as TOML
+
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

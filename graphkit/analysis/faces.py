@@ -19,9 +19,8 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from functools import cache
 
-from graphkit.analysis.graph import BuildGraph, matcher
+from graphkit.analysis.graph import BuildGraph, Translation, translate
 from graphkit.labels import Label
 from graphkit.model import Target
 from graphkit.readers.manifests.members import canonical_json
@@ -115,7 +114,7 @@ def test_files(graph: BuildGraph, label: Label) -> Callable[[str], bool] | None:
     patterns = TEST_FILES.get(graph.targets[label].rule)
     if patterns is None:
         return None
-    match = matcher(patterns)
+    match = graph.matcher(patterns)
     prefix = len(label.package) + 1 if label.package else 0
     return lambda path: match(path[prefix:])
 
@@ -151,9 +150,9 @@ def hidden_files(
     patterns = NOT_INTERFACE.get(rule)
     if patterns is None and not extra:
         return None
-    hide = _cached_matcher((*(patterns or ()), *extra))
+    hide = graph.matcher((*(patterns or ()), *extra))
     build = BUILD_FILES.get(rule)
-    read = _cached_matcher(build) if build is not None else None
+    read = graph.matcher(build) if build is not None else None
     prefix = len(label.package) + 1 if label.package else 0
     exposed = frozenset() if by_name else graph.exposed
 
@@ -166,9 +165,26 @@ def hidden_files(
     return hidden
 
 
-@cache
-def _cached_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
-    return matcher(patterns)
+def with_translations(graph: BuildGraph) -> BuildGraph:
+    """``graph`` with the globs of this module translated for its rules too (test files,
+    files outside the interface, ignored files), so a graph from the memo matches
+    them without importing wcmatch."""
+    lists: set[tuple[str, ...]] = set()
+    for rule in {target.rule for target in graph.targets.values()}:
+        configured = graph.config.inputs_of(rule)
+        extra = configured.interface_exclude if configured is not None else ()
+        if configured is not None and configured.ignore:
+            lists.add(configured.ignore)
+        if rule in TEST_FILES:
+            lists.add(TEST_FILES[rule])
+        if rule in NOT_INTERFACE or extra:
+            lists.add((*NOT_INTERFACE.get(rule, ()), *extra))
+        if rule in BUILD_FILES:
+            lists.add(BUILD_FILES[rule])
+    added: dict[tuple[str, ...], Translation] = {
+        patterns: translate(patterns) for patterns in lists if patterns not in graph.globs
+    }
+    return replace(graph, globs={**graph.globs, **added}) if added else graph
 
 
 # The attribute an ecosystem reader stores its parsed manifest in (canonical JSON).
@@ -185,7 +201,7 @@ def ignored_files(graph: BuildGraph, label: Label) -> Callable[[str], bool] | No
     configured = graph.config.inputs_of(graph.targets[label].rule)
     if configured is None or not configured.ignore:
         return None
-    match = _cached_matcher(configured.ignore)
+    match = graph.matcher(configured.ignore)
     prefix = len(label.package) + 1 if label.package else 0
     return lambda path: match(path[prefix:])
 

@@ -14,11 +14,9 @@ in this process, in order.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 S = TypeVar("S")
@@ -67,6 +65,10 @@ def forked_map(
             if done is not None:
                 done(count)
         return results
+    # Imported here: a warm run never starts a worker, and these take a while to import.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     chunks = _chunks(items, workers * _CHUNKS_PER_WORKER)
     context = multiprocessing.get_context("fork")
     results = []

@@ -20,6 +20,7 @@ from typing import Any
 from graphkit import __version__
 from graphkit.analysis.affected import Affected, Side, everything, find_affected
 from graphkit.analysis.externals import read_externals
+from graphkit.analysis.faces import with_translations
 from graphkit.analysis.graph import MEMO_FORMAT, BuildGraph, graph_key, load_graph, read_meta
 from graphkit.analysis.inferred import (
     SCAN_FORMAT,
@@ -280,6 +281,7 @@ class Session:
                 meta = self._meta(snapshot)
             self.workspace.prefetch(meta.values())  # one batch in a partial clone
             graph = load_graph(snapshot, self.workspace.read, meta, self._progress)
+            graph = with_translations(graph)
             self._keep(key, graph)
         self._graphs[key] = graph
         return graph, key

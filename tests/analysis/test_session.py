@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,3 +56,41 @@ def test_damaged_memo_is_a_miss(monorepo: GitRepo, damage: Callable[[Path], None
     damage(memo)
     assert _answer(monorepo.root) == expected
     assert _answer(monorepo.root) == expected  # and the memo written afresh serves again
+
+
+# What a warm run (graph, scan and lockfiles memoized) must not import: glob
+# translation, graph algorithms, YAML, the parsers, worker pools, the cache client.
+COLD_ONLY = (
+    "wcmatch",
+    "networkx",
+    "yaml",
+    "tomllib",
+    "multiprocessing",
+    "concurrent.futures",
+    "grpc",
+    "rich",
+    "graphkit.readers.infer.python",
+    "graphkit.readers.infer.js",
+)
+
+
+def test_a_warm_affected_imports_nothing_only_a_cold_run_needs(monorepo: GitRepo) -> None:
+    monorepo.append("libs/core/src/core/models.py", "\n# edited\n")
+    monorepo.commit("edit core")
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['graphkit', 'affected', '--base', 'HEAD~1', '--head', 'HEAD', "
+        "'--format', 'json']\n"
+        "try:\n    runpy.run_module('graphkit', run_name='__main__')\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        f"print(sorted(m for m in {COLD_ONLY!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=monorepo.root, capture_output=True, text=True
+        )
+        for _ in range(2)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[1].stderr
+    assert runs[0].stdout == runs[1].stdout
+    assert runs[1].stderr.strip().splitlines()[-1] == "[]"

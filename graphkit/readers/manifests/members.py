@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from wcmatch import glob
-
 from graphkit.errors import InputError, InputWarning
 from graphkit.labels import Label, check_package
 from graphkit.model import EDGE_KINDS, EdgeKind, Package, Target
@@ -26,7 +24,6 @@ ROOT_NAME = "root"
 
 # `**` spans folders, `!pattern` excludes; hidden folders match only when named, as
 # in npm's, pnpm's, Cargo's and uv's own glob expansion.
-_GLOB_FLAGS = glob.GLOBSTAR | glob.NEGATE
 
 
 @dataclass(frozen=True)
@@ -305,6 +302,10 @@ def match_folders(
     entry, and ``.`` names the root. An exclude also drops everything under the
     folder it names, as Cargo's and uv's ``exclude`` do.
     """
+    # Imported here: finding the manifests (a warm run does nothing else) needs no glob.
+    from wcmatch import glob
+
+    flags = glob.GLOBSTAR | glob.NEGATE
     include = [_pattern(p) for p in patterns]
     drop = [_pattern(p) for p in exclude]
     drop += [f"{p}/**" for p in drop if p != "."]
@@ -315,8 +316,8 @@ def match_folders(
         if folder == "":
             hit = "." in positive and "." not in negative
         else:
-            hit = glob.globmatch(folder, positive, flags=_GLOB_FLAGS) and not (
-                negative and glob.globmatch(folder, negative, flags=_GLOB_FLAGS)
+            hit = glob.globmatch(folder, positive, flags=flags) and not (
+                negative and glob.globmatch(folder, negative, flags=flags)
             )
         if hit:
             matched.append(folder)
