@@ -107,6 +107,7 @@ def scan(
     """
     sources = _sources(graph, inputs)
     report = counted(progress, f"scanning {len(sources)} files for imports", len(sources))
+    report(0)
     configs = _js_configs(graph, snapshot, read) if "js" in sources.values() else {}
     context = _context(graph, snapshot, sources.values(), configs)
     keep_resolution = previous is not None and previous.context == context
