@@ -29,6 +29,7 @@ from typing import Any
 import xxhash
 
 from graphkit import __version__
+from graphkit.analysis.forked import available_cores, forked_map
 from graphkit.analysis.links import SYMLINK, Link, resolve_links
 from graphkit.config import CONFIG_FILE, WorkspaceConfig, parse_config
 from graphkit.errors import InputError, InputWarning
@@ -451,31 +452,78 @@ def load_graph(
     read: Reader,
     meta: Mapping[str, FileEntry] | None = None,
     progress: Progress = silent,
+    workers: int | None = 1,
 ) -> BuildGraph:
     """Read config, rules and every manifest and build the validated graph.
 
     Only the files in ``meta`` (see ``read_meta``) are read; pass it when known to
     spare a walk over the whole snapshot. Reports ``parsing N manifests`` to
     ``progress`` as files are read (the last unit is building the graph).
+    ``workers`` processes share the BUILD.toml files (None: one per core, once there
+    are enough of them); the graph is the same whatever their number.
     """
     if meta is None:
         meta = read_meta(snapshot, read)
     what = f"parsing {len(meta)} manifests"
     report = counted(progress, what, len(meta) + 1)
-    count = 0
+    count = parsed_elsewhere = 0
 
     def reading(path: str, entry: FileEntry) -> bytes:
         nonlocal count
         count += 1
-        report(count)
+        report(count + parsed_elsewhere)
         return read(path, entry)
 
-    graph = _load_graph(reading, meta)
+    def parsed(done: int) -> None:  # BUILD.toml files read by worker processes
+        nonlocal parsed_elsewhere
+        parsed_elsewhere = done
+        report(count + parsed_elsewhere)
+
+    graph = _load_graph(reading, meta, workers, parsed, read)
     progress(Step(what, len(meta) + 1, len(meta) + 1))
     return graph
 
 
-def _load_graph(read: Reader, meta: Mapping[str, FileEntry]) -> BuildGraph:
+# Below this many BUILD.toml files, starting worker processes costs more than it saves.
+_PARALLEL_FROM = 256
+
+
+def _parse_builds(
+    read: Reader,
+    builds: list[tuple[str, FileEntry]],
+    rules: Mapping[str, Rule],
+    workers: int | None,
+    elsewhere: tuple[Callable[[int], None], Reader | None],
+) -> list[tuple[bytes, Package]]:
+    """Each BUILD.toml of ``builds`` (sorted) read and parsed, in order; the first bad
+    one (in path order) raises, whatever the number of workers.
+
+    Worker processes read with ``elsewhere``'s reader (one that reports no progress:
+    a worker must not draw on the terminal) and the parent reports their progress."""
+    done, raw = elsewhere
+    if workers is None:
+        workers = available_cores() if len(builds) >= _PARALLEL_FROM else 1
+    if workers <= 1 or raw is None:
+        return [_parse_one((read, rules), item) for item in builds]
+    return forked_map(_parse_one, (raw, rules), builds, workers, done)
+
+
+def _parse_one(
+    state: tuple[Reader, Mapping[str, Rule]], item: tuple[str, FileEntry]
+) -> tuple[bytes, Package]:
+    read, rules = state
+    path, entry = item
+    data = read(path, entry)
+    return data, parse_build(data, path, path.rpartition("/")[0], rules)
+
+
+def _load_graph(
+    read: Reader,
+    meta: Mapping[str, FileEntry],
+    workers: int | None = 1,
+    parsed: Callable[[int], None] = lambda _done: None,
+    raw: Reader | None = None,
+) -> BuildGraph:
     entry = meta.get(CONFIG_FILE)
     config_data = read(CONFIG_FILE, entry) if entry is not None else b""
     config = parse_config(config_data)
@@ -504,11 +552,16 @@ def _load_graph(read: Reader, meta: Mapping[str, FileEntry]) -> BuildGraph:
             )
     packages: dict[str, Package] = {}
     texts: dict[str, bytes] = {}
-    for path, entry in sorted(meta.items()):
-        if path == BUILD_FILE or path.endswith("/" + BUILD_FILE):
-            folder = path.rpartition("/")[0]
-            texts[path] = read(path, entry)
-            packages[folder] = parse_build(texts[path], path, folder, rules)
+    builds = [
+        (path, entry)
+        for path, entry in sorted(meta.items())
+        if path == BUILD_FILE or path.endswith("/" + BUILD_FILE)
+    ]
+    for (path, _), (data, package) in zip(
+        builds, _parse_builds(read, builds, rules, workers, (parsed, raw)), strict=True
+    ):
+        texts[path] = data
+        packages[package.path] = package
     manifests = {p: read(p, entry) for p, entry in meta.items() if ecosystems.is_manifest(p)}
     found, warnings = ecosystems.read_all(manifests)
     pipelines = {p: read(p, entry) for p, entry in meta.items() if is_pipeline_file(p)}

@@ -280,7 +280,7 @@ class Session:
             if meta is None:
                 meta = self._meta(snapshot)
             self.workspace.prefetch(meta.values())  # one batch in a partial clone
-            graph = load_graph(snapshot, self.workspace.read, meta, self._progress)
+            graph = load_graph(snapshot, self.workspace.read, meta, self._progress, self._workers)
             graph = with_translations(graph)
             self._keep(key, graph)
         self._graphs[key] = graph

@@ -60,19 +60,20 @@ TokenKind = Literal["name", "punct", "string", "template", "subst", "other"]
 # the end of the text only the blanks match.
 _TOKEN = re.compile(
     r"""(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)*+
-    (?:(?P<word>[\w$\u0080-\U0010ffff]+)
+    (?:(?P<keyword>(?:import|export|require)(?![\w$\u0080-\U0010ffff]))
+    |(?P<word>[\w$\u0080-\U0010ffff]+)
     |'(?P<single>(?:[^'\\\n]|\\[\s\S])*)'?
     |"(?P<double>(?:[^"\\\n]|\\[\s\S])*)"?
+    |(?P<special>[`{}/])
     |(?P<char>\.\.\.|[\s\S]))?""",
     re.VERBOSE,
 )
 _ESCAPE = re.compile(r"\\([\s\S])")
 # Template text up to its closing "`", a "${", or a backslash with nothing after it.
 _TEMPLATE_TEXT = re.compile(r"(?:[^`\\$]++|\\[\s\S]|\$(?!\{))*+")
-# The characters whose token ``_Scanner._char`` must read: any other is a punctuator.
-_SPECIAL = frozenset("`{}/")
-# The words an import can start with: ``imports`` looks at these tokens only.
-_KEYWORDS = frozenset({"import", "export", "require"})
+# The characters whose token ``_Scanner._char`` must read (group "special") are
+# "`{}/": any other "char" is a punctuator. The words an import can start with
+# (group "keyword") are the only tokens ``imports`` starts from.
 
 
 class _Token(NamedTuple):
@@ -113,36 +114,39 @@ class _Scanner:
 
     def run(self) -> list[_Token]:
         """Tokenize the whole text."""
-        # The hot loop of a cold scan: locals instead of attribute lookups, and tokens
+        # The hot loop of a cold scan: locals instead of attributes (synced around the
+        # rare calls that read or change them), a regex group per case, and tokens
         # built without a Python-level constructor call.
         text, n, tokens, new = self.text, len(self.text), self.tokens, tuple.__new__
-        append, match_at = tokens.append, _TOKEN.match
-        while self.i < n and self.broken is None:
-            match = match_at(text, self.i)
+        append, match_at, keywords = tokens.append, _TOKEN.match, self.keywords
+        i, blocks = self.i, self.blocks
+        while i < n:
+            match = match_at(text, i)
             assert match is not None  # the blanks match, if only the empty string
             group = match.lastgroup
-            self.i = match.end()
-            if group is None:
-                continue  # blanks and comments up to the end of the text
-            start = match.start(group)
+            i = match.end()
             if group == "word":
                 value = match.group(group)
-                if value in _KEYWORDS:
-                    self.keywords.append(len(tokens))
                 kind = "name" if not value[0].isdigit() else "other"
-                append(new(_Token, (kind, value, start, self.blocks)))
+                append(new(_Token, (kind, value, match.start(group), blocks)))
             elif group == "char":
-                value = match.group(group)
-                if value in _SPECIAL:
-                    self.i = start
-                    self._char(value, start)
-                else:
-                    append(new(_Token, ("punct", value, start, self.blocks)))
-            else:  # a '- or "-quoted string: the group is its body, after the quote
+                append(new(_Token, ("punct", match.group(group), match.start(group), blocks)))
+            elif group == "keyword":
+                keywords.append(len(tokens))
+                append(new(_Token, ("name", match.group(group), match.start(group), blocks)))
+            elif group == "special":
+                start = match.start(group)
+                self.i = start
+                self._char(text[start], start)
+                if self.broken is not None:
+                    break
+                i, blocks = self.i, self.blocks
+            elif group is not None:  # a '- or "-quoted string: the group is its body
                 body = match.group(group)
                 if "\\" in body:
                     body = _ESCAPE.sub(r"\1", body)
-                append(new(_Token, ("string", body, start - 1, self.blocks)))
+                append(new(_Token, ("string", body, match.start(group) - 1, blocks)))
+        self.i = i
         return tokens
 
     def _emit(self, kind: TokenKind, value: str, start: int) -> None:
