@@ -178,3 +178,33 @@ def test_a_workspace_rule_file_wins_over_imported_tasks() -> None:
     graph = _with_tasks(graph_of(files), Label("", "root"), imported)
     root = Label("", "root")
     assert [s.command for s in graph.task_specs(root)] == ["make", "npm test"]
+
+
+def _many_packages(count: int) -> dict[str, str]:
+    files = {"graphkit.toml": '[workspace]\nglobal_inputs = ["ci.toml"]\n'}
+    for n in range(count):
+        deps = (f"//p{n - 1}",) if n else ()
+        files[f"p{n}/BUILD.toml"] = target(f"p{n}", deps=deps) + target("t", deps=(":" + f"p{n}",))
+    return files
+
+
+def test_the_graph_is_the_same_parsed_by_one_process_or_two() -> None:
+    files = _many_packages(40)
+    snap = snapshot(files)
+    graphs = [
+        load_graph(snap, lambda path, _entry: files[path].encode(), workers=n) for n in (1, 2)
+    ]
+    assert graphs[0] == graphs[1]
+    assert list(graphs[0].packages) == list(graphs[1].packages)  # the order too
+    assert len(graphs[1].targets) == 80
+
+
+def test_the_first_bad_build_file_in_path_order_is_the_error_whatever_the_workers() -> None:
+    files = _many_packages(40)
+    files["p17/BUILD.toml"] = "[[target]\n"
+    files["p31/BUILD.toml"] = target("p31", rule="no_such_rule")
+    snap = snapshot(files)
+    for workers in (1, 2):
+        with pytest.raises(InputError) as caught:
+            load_graph(snap, lambda path, _entry: files[path].encode(), workers=workers)
+        assert caught.value.path == "p17/BUILD.toml" and caught.value.line == 1
