@@ -1,6 +1,7 @@
 """Sweep: graphkit as a new user runs it on real monorepos, with turbo and nx beside it.
 
-    python bench/bench_real.py CLONE... [--runs 3] [--peers] [--skip-install]
+    python bench/bench_real.py CLONE... [--runs 3] [--cold-runs 1] [--peers] [--skip-install]
+                               [--affected-only]
 
 Each CLONE is a local clone of a public monorepo at its default branch, checked out
 clean (bring one with the search tool's `fetch` and `git clone` it; tests never do
@@ -19,6 +20,11 @@ and `nx show projects --affected --base=HEAD~1 --head=HEAD` (the pinned versions
 bench/peers, as bench/bench_peers.py runs them); a tool that cannot run on the
 repository as it is (no lockfile install, plugins missing) is reported as such.
 
+`--cold-runs N` times the cold run N times (the median is shown; each starts with
+no memo at all). `--affected-only` times `affected` cold and warm and nothing else
+(short enough to run under the bench lock on a shared machine); the answer of every
+run must then be the cold run's, or the repository is reported as failing.
+
 Prints a Markdown table for bench/RESULTS.md and, under it, the first error line of
 every command that failed. Exits 1 when any graphkit command failed.
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,6 +70,8 @@ class Outcome:
     targets: int | None = None
     cold_s: float | None = None
     warm_s: float | None = None
+    cold_cpu: float | None = None  # user+sys of the process and its workers
+    warm_cpu: float | None = None
     failures: dict[str, str] = field(default_factory=dict)
     passed: list[str] = field(default_factory=list)
     peers: dict[str, str] = field(default_factory=dict)
@@ -71,7 +80,10 @@ class Outcome:
 def run(
     cmd: list[str], cwd: Path, env: dict[str, str] | None = None
 ) -> tuple[float, int, str, str]:
-    """Wall time, exit code, stdout and stderr of one process."""
+    """Wall time, exit code, stdout and stderr of one process (its CPU time, workers
+    included, is in ``last_cpu``)."""
+    global last_cpu
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         cmd,
@@ -81,7 +93,15 @@ def run(
         env={**os.environ, **(env or {})},
         timeout=900,
     )
-    return time.perf_counter() - start, done.returncode, done.stdout, done.stderr
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    last_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, done.returncode, done.stdout, done.stderr
+
+
+# The CPU time of the last command ``run`` ran: on a shared machine, wall time
+# measures the other jobs as much as graphkit.
+last_cpu = 0.0
 
 
 def first_line(text: str) -> str:
@@ -90,26 +110,47 @@ def first_line(text: str) -> str:
     return (error or lines or ["(no output)"])[-1 if not error else 0][:300]
 
 
-def sweep(repo: Path, graphkit: list[str], runs: int, peers: bool) -> Outcome:
+def sweep(
+    repo: Path,
+    graphkit: list[str],
+    runs: int,
+    peers: bool,
+    cold_runs: int = 1,
+    affected_only: bool = False,
+) -> Outcome:
     commit = subprocess.run(
         ["git", "rev-parse", "--short=10", "HEAD"], cwd=repo, capture_output=True, text=True
     ).stdout.strip()
     out = Outcome(repo.name, commit)
-    shutil.rmtree(repo / ".git" / "graphkit", ignore_errors=True)
     affected = ["affected", "--base", "HEAD~1", "--head", "HEAD", "--format", "json"]
-    seconds, code, stdout, stderr = run([*graphkit, *affected], repo)
-    if code != 0:
-        out.failures["affected"] = first_line(stderr)
-        return out
-    out.cold_s = seconds
-    answer = json.loads(stdout)
+    cold, cold_cpu, answers = [], [], []
+    for _ in range(cold_runs):
+        shutil.rmtree(repo / ".git" / "graphkit", ignore_errors=True)
+        seconds, code, stdout, stderr = run([*graphkit, *affected], repo)
+        if code != 0:
+            out.failures["affected"] = first_line(stderr)
+            return out
+        cold.append(seconds)
+        cold_cpu.append(last_cpu)
+        answers.append(stdout)
+    out.cold_s, out.cold_cpu = statistics.median(cold), statistics.median(cold_cpu)
+    answer = json.loads(answers[0])
     out.affected = len(answer["affected"])
-    warm = []
+    warm, warm_cpu = [], []
     for _ in range(runs):
-        seconds, code, _, stderr = run([*graphkit, *affected], repo)
+        seconds, code, stdout, stderr = run([*graphkit, *affected], repo)
         warm.append(seconds)
-    out.warm_s = statistics.median(warm)
+        warm_cpu.append(last_cpu)
+        answers.append(stdout if code == 0 else first_line(stderr))
+    out.warm_s, out.warm_cpu = statistics.median(warm), statistics.median(warm_cpu)
+    if any(other != answers[0] for other in answers):
+        out.failures["affected"] = "the answers of the cold and warm runs differ"
+        return out
     out.passed.append("affected")
+    if affected_only:
+        if peers and (repo / "package.json").is_file():
+            out.peers = time_peers(repo)
+        return out
     label = answer["affected"][0] if answer["affected"] else None
     if label is None:
         _, code, graph_out, stderr = run(
@@ -152,7 +193,11 @@ def time_peers(repo: Path) -> dict[str, str]:
         seconds, code, _, stderr = run(
             [*turbo_command(), "run", "build", "--dry=json", "--filter=...[HEAD^1]"], repo, PEER_ENV
         )
-        found["turbo"] = f"{seconds:.2f} s" if code == 0 else "fails: " + first_line(stderr)[:80]
+        found["turbo"] = (
+            f"{seconds:.2f} s ({last_cpu:.2f} s CPU)"
+            if code == 0
+            else "fails: " + first_line(stderr)[:80]
+        )
     else:
         found["turbo"] = "n/a (no turbo.json)"
     # The nx CLI refuses a workspace where it cannot resolve `nx`: lend it the pinned one,
@@ -168,7 +213,11 @@ def time_peers(repo: Path) -> dict[str, str]:
             repo,
             PEER_ENV,
         )
-        found["nx"] = f"{seconds:.2f} s" if code == 0 else "fails: " + first_line(stderr)[:80]
+        found["nx"] = (
+            f"{seconds:.2f} s ({last_cpu:.2f} s CPU)"
+            if code == 0
+            else "fails: " + first_line(stderr)[:80]
+        )
     finally:
         if lent:
             link.unlink()
@@ -181,6 +230,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clones", nargs="+", type=Path)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cold-runs", type=int, default=1)
+    parser.add_argument(
+        "--affected-only", action="store_true", help="time `affected` cold and warm only"
+    )
     parser.add_argument("--peers", action="store_true", help="also time turbo and nx")
     parser.add_argument(
         "--skip-install", action="store_true", help="reuse bench/peers/node_modules"
@@ -190,12 +243,19 @@ def main() -> int:
     graphkit = [exe] if exe else [sys.executable, "-m", "graphkit"]
     if args.peers and not args.skip_install:
         install_peers()
-    outcomes = [sweep(repo.resolve(), graphkit, args.runs, args.peers) for repo in args.clones]
+    outcomes = [
+        sweep(repo.resolve(), graphkit, args.runs, args.peers, args.cold_runs, args.affected_only)
+        for repo in args.clones
+    ]
     print(f"Machine: {cpu_model()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
     peer_columns = " turbo | nx |" if args.peers else ""
-    print(f"| repository | HEAD | targets | affected | cold | warm | commands ok |{peer_columns}")
     print(
-        "| --- | --- | ---: | ---: | ---: | ---: | --- |" + (" ---: | ---: |" if args.peers else "")
+        "| repository | HEAD | targets | affected | cold | cold CPU | warm | warm CPU "
+        f"| commands ok |{peer_columns}"
+    )
+    print(
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        + (" ---: | ---: |" if args.peers else "")
     )
     for o in outcomes:
         cells = [
@@ -204,7 +264,9 @@ def main() -> int:
             str(o.targets or "?"),
             "fails" if o.affected is None else str(o.affected),
             f"{o.cold_s:.2f} s" if o.cold_s is not None else "-",
+            f"{o.cold_cpu:.2f} s" if o.cold_cpu is not None else "-",
             f"{o.warm_s:.2f} s" if o.warm_s is not None else "-",
+            f"{o.warm_cpu:.2f} s" if o.warm_cpu is not None else "-",
             f"{len(o.passed)}/{len(o.passed) + len(o.failures)}",
         ]
         if args.peers:
