@@ -25,6 +25,9 @@ import pygit2
 
 from graphkit.errors import InputError, UnknownStateError
 from graphkit.model import FileEntry
+from graphkit.repo.dirty import Suspects, suspects
+from graphkit.repo.index import IndexFile, read_index
+from graphkit.repo.staged import staged
 
 WORKTREE = "WORKTREE"  # the head "revision" meaning: the files on disk, as git would commit them
 
@@ -111,6 +114,9 @@ class Workspace:
         self.root = Path(repo.workdir).resolve()
         self._promisor = _promisor_remote(repo)
         self._hashed: set[str] = set()  # blob ids hashed from disk: the worktree's own
+        # The last worktree snapshot read through the index: the index, the snapshot, and
+        # the paths where the two may differ (what tree_diff needs to skip the rest).
+        self._worktree: tuple[IndexFile, dict[str, FileEntry], set[str]] | None = None
 
     @classmethod
     def open(cls, start: Path | str = ".") -> Workspace:
@@ -235,8 +241,13 @@ class Workspace:
 
         Walks both trees together and descends only where subtree ids differ, so a
         one-file change in a 20,000-file repository reads a handful of tree objects.
-        None when either side is the worktree.
+        Between a commit and the worktree, the same from the commit to HEAD, plus what
+        the index's cache tree says was staged, plus what the last worktree snapshot
+        found changed on disk: no listing of either side. None when that cannot be
+        known (no snapshot of the worktree taken through the index, no HEAD).
         """
+        if head.sha == WORKTREE and base.sha != WORKTREE:
+            return self._worktree_diff(base)
         if WORKTREE in (base.sha, head.sha):
             return None
         old: dict[str, FileEntry] = {}
@@ -262,6 +273,36 @@ class Workspace:
                 if y is not None and y_tree is None:
                     new[path] = FileEntry(int(y.filemode), str(y.id))
         return old, new
+
+    def _worktree_diff(
+        self, base: Revision
+    ) -> tuple[dict[str, FileEntry], dict[str, FileEntry]] | None:
+        """``tree_diff`` from a commit to the worktree (see there)."""
+        if self._worktree is None or self._repo.head_is_unborn:
+            return None
+        index, files, changed = self._worktree
+        head = self.resolve("HEAD")
+        to_index = staged(self._repo[head.sha].peel(pygit2.Tree), index)
+        committed = self.tree_diff(base, head)
+        if committed is None:
+            return None
+        old, new = committed
+        before: dict[str, FileEntry] = {}
+        after: dict[str, FileEntry] = {}
+        for path in old.keys() | new.keys() | to_index.keys() | changed:
+            if path in old or path in new:
+                entry = old.get(path)  # base differs from HEAD here
+            elif path in to_index:
+                entry = to_index[path]  # base is HEAD here, and the index differs
+            elif path in index.intent_to_add:
+                entry = None
+            else:
+                entry = index.files.get(path)  # base, HEAD and the index agree here
+            if entry is not None:
+                before[path] = entry
+            if path in files:
+                after[path] = files[path]
+        return before, after
 
     def read(self, path: str, entry: FileEntry) -> bytes:
         """The bytes of ``path`` as recorded by ``entry``: from the object store, else the
@@ -348,12 +389,50 @@ class Workspace:
                 ) from None
 
     def _worktree_snapshot(self) -> dict[str, FileEntry]:
-        """The index, overlaid with what ``git status`` says differs on disk.
+        """The index, overlaid with the files on disk that differ from it.
 
-        Clean files keep the blob id the index recorded (no file read at all); only
-        modified and untracked files are hashed. A file outside a sparse checkout is
-        absent from disk by design: it keeps its index entry, as git keeps it.
+        Clean files keep the blob id the index recorded (no file read at all): the
+        index's stat data say which files may have changed (see ``repo/dirty.py``),
+        and only those and untracked files are hashed. A file outside a sparse
+        checkout is absent from disk by design: it keeps its index entry, as git keeps it.
         """
+        index = read_index(self.git_dir / "index")
+        if index is None:  # a format read_index leaves to libgit2 (or git)
+            return self._status_worktree_snapshot()
+        files = dict(index.files)
+        config = self._repo.config
+        filemode = config.get_bool("core.filemode") if "core.filemode" in config else True
+        if self._fsmonitor():
+            # git asks the file-system monitor what changed since the token the index
+            # holds, instead of checking every file: the one thing only git can do.
+            found = self._git_status()
+        else:
+            try:
+                found = suspects(str(self.root), index, self._repo.path_is_ignored, filemode)
+            except UnicodeEncodeError:
+                # A name that is not UTF-8, which pygit2 cannot pass to libgit2's ignore
+                # rules: its status can, and says whether the name is ignored or an error.
+                return self._status_worktree_snapshot()
+        for path in found.gone:
+            del files[path]
+        # `git add -N` records the empty blob with the file's stat data: never trust it.
+        changed = found.rehash | index.intent_to_add
+        for path in sorted(changed):
+            self._rehash(files, path)
+        _check_names(files)
+        self._worktree = (index, files, changed | found.gone)
+        return dict(files)
+
+    def _fsmonitor(self) -> bool:
+        """True when ``core.fsmonitor`` names git's built-in daemon or a hook."""
+        config = self._repo.config
+        if "core.fsmonitor" not in config:
+            return False
+        value = str(config["core.fsmonitor"]).strip().lower()
+        return value not in ("", "false", "no", "off", "0")
+
+    def _status_worktree_snapshot(self) -> dict[str, FileEntry]:
+        """The index as libgit2 reads it, overlaid with what its status says differs."""
         try:
             index = self._repo.index
             index.read()
@@ -398,6 +477,19 @@ class Workspace:
                 meta, _, name = record.partition(b"\t")
                 mode, oid, _stage = meta.split(b" ")
                 files[name.decode(errors="surrogateescape")] = FileEntry(int(mode, 8), oid.decode())
+        found = self._git_status()
+        for path in found.gone:
+            files.pop(path, None)
+        for path in sorted(found.rehash):
+            self._rehash(files, path)
+        _check_names(files)
+        return files
+
+    def _git_status(self) -> Suspects:
+        """What ``git status`` says differs on disk: files to hash again (modified,
+        conflicted, untracked) and files gone. git uses what libgit2 cannot: its
+        fsmonitor and untracked cache, and a sparse index."""
+        found = Suspects(set(), set())
         status = self._git(
             "status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames"
         )
@@ -407,19 +499,14 @@ class Workspace:
                 fields = rest.split(" ", 7)
                 path, worktree = fields[7], fields[0][1]
                 if worktree == "D" or fields[0][0] == "D":
-                    files.pop(path, None)
-                    continue
-                if worktree == ".":
-                    continue
+                    found.gone.add(path)
+                elif worktree != ".":
+                    found.rehash.add(path)
             elif kind == "u":  # unmerged: XY sub m1 m2 m3 mW h1 h2 h3 path
-                path = rest.split(" ", 9)[9]
+                found.rehash.add(rest.split(" ", 9)[9])
             elif kind == "?":
-                path = rest
-            else:
-                continue
-            self._rehash(files, path)
-        _check_names(files)
-        return files
+                found.rehash.add(rest)
+        return found
 
     def _rehash(self, files: dict[str, FileEntry], path: str) -> None:
         """Put ``path`` in ``files`` as it is on disk now, or drop it when it is gone;
@@ -489,6 +576,8 @@ class Workspace:
         except FileNotFoundError:
             return None
         if known is not None and known.mode == MODE_SUBMODULE:
+            if not os.path.lexists(full / ".git"):
+                return known  # not checked out: git keeps what the index says
             try:
                 return FileEntry(MODE_SUBMODULE, str(pygit2.Repository(str(full)).head.target))
             except (pygit2.GitError, KeyError):

@@ -1,0 +1,280 @@
+"""The worktree read through the index's stat data: every edit git status sees, found
+without hashing clean files, and the same snapshot and changes libgit2's status gives."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pygit2
+import pytest
+from gitrepo import GitRepo
+
+from graphkit.model import FileEntry
+from graphkit.repo.changes import diff_snapshots
+from graphkit.repo.index import read_index, valid_trees
+from graphkit.repo.workspace import WORKTREE, Revision, Workspace
+
+MakeRepo = Callable[[dict[str, str]], GitRepo]
+FILE, EXEC, LINK = 0o100644, 0o100755, 0o120000
+DISK = Revision(WORKTREE, WORKTREE)
+
+FILES = {
+    "graphkit.toml": '[workspace]\ndefault_branch = "main"\n',
+    "libs/core/BUILD.toml": '[[target]]\nname = "core"\nrule = "python_library"\n',
+    "libs/core/a.py": "A = 1\n",
+    "libs/core/sub/b.py": "B = 1\n",
+    "libs/util/u.py": "U = 1\n",
+    "README.md": "# repo\n",
+}
+
+
+IDENTITY = ("-c", "user.name=t", "-c", "user.email=t@t.invalid")
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    done = subprocess.run(
+        ["git", *IDENTITY, *args], cwd=cwd, capture_output=True, text=True, check=check
+    )
+    return done.stdout
+
+
+def blob(text: str) -> str:
+    return str(pygit2.hash(text.encode()))
+
+
+def settle(repo: GitRepo) -> None:
+    """Make every index entry's stat data trustworthy: the files' mtimes a minute in
+    the past, recorded by re-adding them, so no entry is racily clean."""
+    past = time.time() - 60
+    index = repo.repo.index
+    index.read()
+    for entry in index:
+        os.utime(repo.root / entry.path, (past, past), follow_symlinks=False)
+        index.add(entry.path)
+    index.write()
+
+
+def check(repo: GitRepo, base: str = "HEAD") -> dict[str, FileEntry]:
+    """The worktree snapshot, held to libgit2's status (the former way), and its
+    partial diff from ``base`` held to the diff of full snapshots."""
+    workspace = Workspace.open(repo.root)
+    fast = workspace.snapshot(DISK)
+    assert fast == Workspace.open(repo.root)._status_worktree_snapshot()
+    revision = workspace.resolve(base)
+    partial = workspace.tree_diff(revision, DISK)
+    assert partial is not None
+    assert diff_snapshots(*partial) == diff_snapshots(workspace.snapshot(revision), fast)
+    return fast
+
+
+@pytest.fixture
+def repo(make_repo: MakeRepo) -> GitRepo:
+    made = make_repo(FILES)
+    settle(made)
+    return made
+
+
+def test_clean_worktree_is_the_index(repo: GitRepo) -> None:
+    assert check(repo) == {p: FileEntry(FILE, blob(t)) for p, t in FILES.items()}
+
+
+def test_edit_of_the_same_size_is_seen(repo: GitRepo) -> None:
+    repo.write("libs/core/a.py", "A = 2\n")
+    assert check(repo)["libs/core/a.py"] == FileEntry(FILE, blob("A = 2\n"))
+
+
+def test_mode_change_only_is_seen(repo: GitRepo) -> None:
+    repo.chmod_x("libs/core/a.py")
+    assert check(repo)["libs/core/a.py"] == FileEntry(EXEC, blob("A = 1\n"))
+
+
+def test_file_replaced_by_a_symlink_is_seen(repo: GitRepo) -> None:
+    repo.delete("README.md")
+    os.symlink("libs/core/a.py", repo.root / "README.md")
+    assert check(repo)["README.md"] == FileEntry(LINK, blob("libs/core/a.py"))
+
+
+def test_deleted_file_is_gone(repo: GitRepo) -> None:
+    repo.delete("libs/core/sub/b.py")
+    assert "libs/core/sub/b.py" not in check(repo)
+
+
+def test_new_untracked_files_are_found_in_old_and_new_folders(repo: GitRepo) -> None:
+    repo.write("libs/core/new.py", "N = 1\n")
+    repo.write("libs/fresh/deep/f.py", "F = 1\n")
+    found = check(repo)
+    assert found["libs/core/new.py"] == FileEntry(FILE, blob("N = 1\n"))
+    assert found["libs/fresh/deep/f.py"] == FileEntry(FILE, blob("F = 1\n"))
+
+
+def test_ignored_files_and_folders_are_left_out(repo: GitRepo) -> None:
+    repo.write(".gitignore", "*.log\nbuild/\nlibs/core/sub\n")
+    repo.commit("ignore")
+    settle(repo)
+    repo.write("libs/core/x.log", "log\n")
+    repo.write("build/out/o.py", "O = 1\n")
+    repo.write("libs/core/sub/new.py", "N = 1\n")  # an ignored folder that holds tracked files
+    found = check(repo)
+    assert not {"libs/core/x.log", "build/out/o.py", "libs/core/sub/new.py"} & found.keys()
+    assert "libs/core/sub/b.py" in found
+
+
+def test_nested_repository_is_left_out(repo: GitRepo) -> None:
+    GitRepo(repo.root / "vendor" / "other").write("x.py", "X = 1\n")
+    assert not any(path.startswith("vendor") for path in check(repo))
+
+
+def test_file_replaced_by_a_folder_and_folder_by_a_file(repo: GitRepo) -> None:
+    repo.delete("README.md")
+    repo.write("README.md/inner.md", "inner\n")
+    for path in ("libs/util/u.py",):
+        repo.delete(path)
+    (repo.root / "libs/util").rmdir()
+    repo.write("libs/util", "now a file\n")
+    found = check(repo)
+    assert found["README.md/inner.md"] == FileEntry(FILE, blob("inner\n"))
+    assert found["libs/util"] == FileEntry(FILE, blob("now a file\n"))
+    assert "libs/util/u.py" not in found and "README.md" not in found
+
+
+def test_folder_replaced_by_a_symlink_to_a_folder_is_a_link(repo: GitRepo) -> None:
+    os.rename(repo.root / "libs/core/sub", repo.root / "elsewhere")
+    os.symlink("../../elsewhere", repo.root / "libs/core/sub")
+    found = check(repo)
+    assert found["libs/core/sub"] == FileEntry(LINK, blob("../../elsewhere"))
+    assert "libs/core/sub/b.py" not in found  # git never follows a symlink
+    assert found["elsewhere/b.py"] == FileEntry(FILE, blob("B = 1\n"))
+
+
+def test_staged_changes_and_unstaged_edits_over_them(repo: GitRepo) -> None:
+    repo.write("libs/core/a.py", "A = 2\n")
+    repo.write("libs/core/staged.py", "S = 1\n")
+    repo.stage("libs/core/a.py", "libs/core/staged.py")
+    git(repo.root, "rm", "--quiet", "--cached", "README.md")  # staged deletion, kept on disk
+    repo.write("libs/core/staged.py", "S = 2\n")
+    found = check(repo)
+    assert found["libs/core/a.py"] == FileEntry(FILE, blob("A = 2\n"))
+    assert found["libs/core/staged.py"] == FileEntry(FILE, blob("S = 2\n"))
+    assert found["README.md"] == FileEntry(FILE, blob("# repo\n"))  # untracked now
+
+
+def test_diff_from_an_older_base_takes_its_commits_too(repo: GitRepo) -> None:
+    base = str(repo.repo.head.target)
+    repo.write("libs/util/u.py", "U = 2\n")
+    repo.move("libs/core/sub/b.py", "libs/core/sub/c.py")
+    repo.commit("two")
+    settle(repo)
+    repo.write("libs/core/a.py", "A = 3\n")
+    repo.write("libs/util/u.py", "U = 1\n")  # back to base's content: no change from base
+    check(repo, base)
+
+
+def test_intent_to_add_is_hashed(repo: GitRepo) -> None:
+    repo.write("libs/core/later.py", "L = 1\n")
+    git(repo.root, "add", "-N", "libs/core/later.py")
+    assert check(repo)["libs/core/later.py"] == FileEntry(FILE, blob("L = 1\n"))
+
+
+def test_skip_worktree_entry_keeps_the_index_whatever_the_disk(repo: GitRepo) -> None:
+    git(repo.root, "update-index", "--skip-worktree", "libs/util/u.py")
+    repo.delete("libs/util/u.py")
+    repo.write("libs/core/a.py", "A = 2\n")
+    found = check(repo)
+    assert found["libs/util/u.py"] == FileEntry(FILE, blob("U = 1\n"))
+    assert found["libs/core/a.py"] == FileEntry(FILE, blob("A = 2\n"))
+
+
+def test_merge_conflict_takes_the_file_on_disk(repo: GitRepo) -> None:
+    git(repo.root, "checkout", "--quiet", "-b", "other")
+    repo.write("libs/core/a.py", "A = other\n")
+    git(repo.root, "commit", "--quiet", "-am", "other")
+    git(repo.root, "checkout", "--quiet", "main")
+    repo.write("libs/core/a.py", "A = main\n")
+    git(repo.root, "commit", "--quiet", "-am", "main")
+    git(repo.root, "merge", "other", check=False)
+    assert "UU libs/core/a.py" in git(repo.root, "status", "--short")  # a conflict
+    found = Workspace.open(repo.root).snapshot(DISK)
+    assert found == Workspace.open(repo.root)._status_worktree_snapshot()
+    assert found["libs/core/a.py"].oid == blob(repo.read("libs/core/a.py"))
+
+
+# The stat cache and git's racy-clean rule, on an index whose recorded blob id is not
+# the file's content: only a file that is hashed shows its real content.
+
+
+def record_stale_blob(repo: GitRepo, path: str, *, index_mtime: float) -> None:
+    """Record in the index the blob of "STALE" for ``path``, keeping the file's stat
+    data, and give the index file the modification time ``index_mtime``."""
+    index_file = repo.root / ".git" / "index"
+    data = bytearray(index_file.read_bytes())
+    at = data.index(path.encode() + b"\0") - 62  # the entry's fixed part precedes its name
+    data[at + 40 : at + 60] = bytes.fromhex(blob("STALE\n"))
+    data[-20:] = hashlib.sha1(bytes(data[:-20])).digest()
+    index_file.write_bytes(bytes(data))
+    os.utime(index_file, (index_mtime, index_mtime))
+
+
+def test_file_with_matching_stat_data_is_not_read(repo: GitRepo) -> None:
+    record_stale_blob(repo, "libs/core/a.py", index_mtime=time.time())
+    found = Workspace.open(repo.root).snapshot(DISK)
+    assert found["libs/core/a.py"] == FileEntry(FILE, blob("STALE\n"))  # trusted, not hashed
+
+
+def test_racily_clean_file_is_hashed(repo: GitRepo) -> None:
+    # Edited in the second the index was written: its mtime is not older than the
+    # index, so matching stat data prove nothing and the file is hashed.
+    mtime = (repo.root / "libs/core/a.py").stat().st_mtime
+    record_stale_blob(repo, "libs/core/a.py", index_mtime=mtime)
+    found = Workspace.open(repo.root).snapshot(DISK)
+    assert found["libs/core/a.py"] == FileEntry(FILE, blob("A = 1\n"))
+
+
+@pytest.mark.parametrize("version", ["2", "3", "4"])
+def test_every_index_version_reads_the_same(repo: GitRepo, version: str) -> None:
+    git(repo.root, "update-index", "--index-version", version)
+    repo.write("libs/core/a.py", "A = 2\n")
+    repo.write("libs/core/new.py", "N = 1\n")
+    check(repo)
+
+
+def test_a_cache_tree_written_by_git_gives_the_same_changes(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    repo = GitRepo(root)
+    repo.write_all(FILES)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "one")
+    assert valid_trees(read_index(root / ".git" / "index"))[""] == str(
+        repo.repo.head.peel(pygit2.Tree).id
+    )
+    repo.write("libs/core/sub/b.py", "B = 2\n")
+    repo.write("libs/core/new.py", "N = 1\n")
+    git(root, "add", "libs/core/sub/b.py", "libs/core/new.py")  # staged: invalidates its folders
+    repo.write("libs/util/u.py", "U = 2\n")
+    trees = valid_trees(read_index(root / ".git" / "index"))
+    assert "libs/util" in trees and "libs/core" not in trees and "" not in trees
+    found = check(repo)
+    assert found["libs/core/new.py"] == FileEntry(FILE, blob("N = 1\n"))
+
+
+def test_fsmonitor_is_asked_instead_of_every_file(repo: GitRepo) -> None:
+    # A hook that always reports a.py alone: git trusts it for every other file, and
+    # so does graphkit, which asks git (libgit2 cannot ask a monitor).
+    hook = repo.root / ".git" / "fsmonitor-hook"
+    hook.write_text("#!/bin/sh\nprintf 'token\\0libs/core/a.py\\0'\n")
+    hook.chmod(0o755)
+    git(repo.root, "config", "core.fsmonitor", str(hook))
+    git(repo.root, "status")  # stores the monitor's token in the index, as any status does
+    repo.write("libs/core/a.py", "A = 2\n")
+    repo.write("libs/util/u.py", "U = 2\n")  # unreported: git and graphkit trust the monitor
+    repo.write("libs/core/new.py", "N = 1\n")
+    found = Workspace.open(repo.root).snapshot(DISK)
+    assert found["libs/core/a.py"] == FileEntry(FILE, blob("A = 2\n"))
+    assert found["libs/util/u.py"] == FileEntry(FILE, blob("U = 1\n"))
+    assert found["libs/core/new.py"] == FileEntry(FILE, blob("N = 1\n"))
+    git(repo.root, "config", "core.fsmonitor", "false")
+    assert Workspace.open(repo.root).snapshot(DISK)["libs/util/u.py"].oid == blob("U = 2\n")
