@@ -596,6 +596,12 @@ def graph_key(meta: Mapping[str, FileEntry]) -> str:
     return f"graph:{digest.hexdigest()}"
 
 
+def memo_fingerprint() -> str:
+    """Names what every memoized graph depends on besides its files: graphkit's version,
+    MEMO_FORMAT and the built-in rules (a remote memo's key includes it)."""
+    return _builtin_fingerprint()
+
+
 @lru_cache(maxsize=1)
 def _builtin_fingerprint() -> str:
     # MEMO_FORMAT names the pickled shape of BuildGraph: bump it when that shape changes.

@@ -36,6 +36,8 @@ from graphkit.analysis.inferred import (
     unscanned,
 )
 from graphkit.analysis.keys import KeyRecord, compute_keys
+from graphkit.analysis.memoremote import MemoSettings, RemoteMemo, Shared, open_remote_memo
+from graphkit.analysis.memoseal import Envelope
 from graphkit.errors import InputError, InputWarning, UnknownStateError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
@@ -96,17 +98,36 @@ class Comparison:
     base_side: Loaded | None  # None when the base could not be read (--on-unknown=all)
 
 
+# How far back along first parents a runner without a local memo looks for a commit
+# whose memo the remote cache holds, to scan on top of it: one action-cache lookup each.
+ANCESTORS = 16
+
+
 class Session:
     """An opened workspace with its graph memo; loads each revision at most once."""
 
     def __init__(
-        self, workspace: Workspace, *, use_memo: bool = True, progress: Progress = silent
+        self,
+        workspace: Workspace,
+        *,
+        use_memo: bool = True,
+        progress: Progress = silent,
+        remote: MemoSettings | None = None,
     ) -> None:
         self.workspace = workspace
         self._progress = progress
         self._memo: Any = (
             _open_memo(workspace.git_dir / "graphkit" / "graphs") if use_memo else None
         )
+        self._remote_warnings: list[InputWarning] = []
+        self._remote: RemoteMemo | None = None
+        if remote is not None:
+            self._remote = open_remote_memo(remote, self._remote_warning(remote.url))
+        # Memo keys a remote memo can fill, fetched on first use (see _offer).
+        self._lazy: dict[str, Callable[[], Any]] = {}
+        self._origins: dict[str, str] = {}  # commit sha -> the commit whose remote memo it used
+        self._fetched: dict[str, list[str]] = {}  # commit sha -> pieces fetched for it
+        self._inferred_of: dict[str, tuple[Any, ...]] = {}  # by revision sha, for sharing
         self._loaded: dict[str, Loaded] = {}
         self._graphs: dict[str, BuildGraph] = {}  # by graph_key: base and head often share one
         self._scans: dict[str, ImportScan] = {}  # by revision sha, the latest last
@@ -117,15 +138,25 @@ class Session:
 
     @classmethod
     def open(
-        cls, start: Path | str = ".", *, use_memo: bool = True, progress: Progress = silent
+        cls,
+        start: Path | str = ".",
+        *,
+        use_memo: bool = True,
+        progress: Progress = silent,
+        remote: Callable[[Path], MemoSettings | None] | None = None,
     ) -> Session:
-        """Open the repository containing ``start``; long work reports to ``progress``."""
-        return cls(Workspace.open(start), use_memo=use_memo, progress=progress)
+        """Open the repository containing ``start``; long work reports to ``progress``;
+        ``remote`` says, from the workspace root, where the memo travels (if anywhere)."""
+        workspace = Workspace.open(start)
+        settings = remote(workspace.root) if remote is not None else None
+        return cls(workspace, use_memo=use_memo, progress=progress, remote=settings)
 
     def close(self) -> None:
-        """Release the memo's files."""
+        """Release the memo's files and the remote cache's connection."""
         if self._memo is not None:
             self._memo.close()
+        if self._remote is not None:
+            self._remote.close()
 
     def __enter__(self) -> Session:
         return self
@@ -139,6 +170,7 @@ class Session:
         manifests, unreadable tsconfigs. Sorted, each once."""
         found = {w for loaded in self._loaded.values() for w in loaded.graph.warnings}
         found.update(self._scan_warnings)
+        found.update(self._remote_warnings)
         found.update(w for scanned in self._scans.values() for w in scanned.warnings)
         return sorted(found, key=str)
 
@@ -169,7 +201,7 @@ class Session:
     def _inferred(self, loaded: Loaded, key: str) -> tuple[Inferred, Included, frozenset[str]]:
         """The deps imports add at a revision, the files outside every package that
         targets include, and the exposed files: memoized by content, like the graph."""
-        memo_key = f"inferred:{__version__}:{SCAN_FORMAT}:{key}:{self._content(loaded)}"
+        memo_key = _inferred_key(key, self._content(loaded))
         # Kept with the warnings of the scan behind it, so a warm run still reports them.
         kept = self._recall(memo_key)
         if not isinstance(kept, tuple) or len(kept) != 4:
@@ -181,6 +213,7 @@ class Session:
                 scanned.warnings,
             )
             self._keep(memo_key, kept)
+        self._inferred_of[loaded.revision.sha] = kept
         found: tuple[Inferred, Included, frozenset[str]] = (kept[0], kept[1], kept[2])
         self._scan_warnings.update(kept[3])
         return found
@@ -191,7 +224,7 @@ class Session:
         if sha not in self._scans:
             # Only commits' scans are kept: a worktree's is cheap from HEAD's, and stale soon.
             tree = self.workspace.tree_id(loaded.revision)
-            memo_key = f"imports:{__version__}:{SCAN_FORMAT}:{self._graph_keys[sha]}:{tree}"
+            memo_key = _imports_key(self._graph_keys[sha], tree) if tree is not None else ""
             found: ImportScan | None = self._recall(memo_key) if tree is not None else None
             if found is None:
                 side = loaded.side
@@ -236,6 +269,100 @@ class Session:
         found: ImportScan | None = self._recall(key) if isinstance(key, str) else None
         return found
 
+    # --- the memo that travels through the remote cache -------------------------------
+
+    def _from_remote(self, revision: Revision, tree: str) -> None:
+        """Offer the remote memo of ``tree`` to this session; without one, and with no
+        local scan to start from, the memo of the nearest first-parent ancestor the
+        remote holds, to scan on top of (its graph too, if the manifests are the same)."""
+        assert self._remote is not None
+        envelope = self._remote.envelope(tree)
+        if envelope is not None:
+            self._offer(revision.sha, revision.sha, envelope)
+            return
+        if self._recall(self._LATEST_SCAN) is not None:
+            return  # a local scan is as good a start, and costs no lookups
+        for sha, ancestor_tree in self.workspace.first_parents(revision, ANCESTORS):
+            envelope = self._remote.envelope(ancestor_tree)
+            if envelope is not None:
+                self._offer(revision.sha, sha, envelope)
+                return
+
+    def _offer(self, sha: str, origin: str, envelope: Envelope) -> None:
+        """Make ``envelope``'s pieces recallable under their memo keys, fetched on first
+        use: an exact memo answers everything, an ancestor's gives a graph and a scan."""
+        remote = self._remote
+        assert remote is not None
+        self._origins[sha] = origin
+        fetched = self._fetched.setdefault(sha, [])
+
+        def piece(name: str, valid: Callable[[Any], bool]) -> Callable[[], Any]:
+            tried: list[Any] = []  # fetched once, whatever it gave
+
+            def fetch() -> Any:
+                if not tried:
+                    found = remote.pieces(envelope, [name]).get(name)
+                    tried.append(found if found is not None and valid(found) else None)
+                    if tried[0] is not None:
+                        fetched.append(name)
+                return tried[0]
+
+            return fetch
+
+        graph_key, tree = envelope.graph_key, envelope.tree
+        imports_key = _imports_key(graph_key, tree)
+        self._lazy[graph_key] = piece("graph", lambda v: isinstance(v, BuildGraph))
+        self._lazy[imports_key] = piece("scan", lambda v: isinstance(v, ImportScan))
+        if origin == sha:
+            self._lazy[_tree_key(tree)] = lambda: graph_key
+            self._lazy[_inferred_key(graph_key, tree)] = piece(
+                "inferred", lambda v: isinstance(v, tuple) and len(v) == 4
+            )
+        else:
+            self._lazy[self._LATEST_SCAN] = lambda: imports_key
+
+    @property
+    def remote_memo(self) -> dict[str, dict[str, Any]] | None:
+        """For each commit that used a remote memo: the commit whose memo it was and
+        the pieces fetched. None without a remote memo."""
+        if self._remote is None:
+            return None
+        return {
+            sha: {"from": origin, "pieces": sorted(self._fetched.get(sha, []))}
+            for sha, origin in sorted(self._origins.items())
+        }
+
+    def share(self) -> None:
+        """Store the memo of every commit analysed here in the remote cache, except
+        those it came from whole. Never fails: a cache that is down is a warning."""
+        remote = self._remote
+        if remote is None:
+            return
+        for sha, loaded in list(self._loaded.items()):
+            tree = self.workspace.tree_id(loaded.revision)
+            if tree is None or self._origins.get(sha) == sha:
+                continue
+            marker = f"shared:{remote.where}:{remote.action(tree)}"
+            if self._recall(marker) is not None:
+                continue  # stored from this machine before
+            key = self._graph_keys[sha]
+            pieces: dict[str, object] = {"graph": self._graphs[key]}
+            if sha in self._inferred_of:
+                pieces["inferred"] = self._inferred_of[sha]
+            scanned = self._scans.get(sha)
+            if scanned is None and sha in self._inferred_of:
+                scanned = self._recall(_imports_key(key, tree))
+            if isinstance(scanned, ImportScan):
+                pieces["scan"] = scanned
+            if remote.store(Shared(tree, key, pieces)):
+                self._keep(marker, True)
+
+    def _remote_warning(self, where: str) -> Callable[[str], None]:
+        def warn(message: str) -> None:
+            self._remote_warnings.append(InputWarning(where, None, message))
+
+        return warn
+
     def _lock(self, key: str, parse: Callable[[], Lock]) -> Lock:
         """A parsed lockfile, from memory, the on-disk memo, or ``parse``. The key names
         the blob ids of the bytes parsed (see ``lock_key``), so a lockfile commit costs
@@ -266,9 +393,11 @@ class Session:
         the memo never goes stale.
         """
         tree = self.workspace.tree_id(revision)
-        # The tree -> key entry is only as good as the code that computed the key.
-        tree_key = f"key:{__version__}:{MEMO_FORMAT}:{tree}"
+        tree_key = _tree_key(tree) if tree is not None else ""
         key = self._recall(tree_key) if tree is not None else None
+        if key is None and tree is not None and self._remote is not None:
+            self._from_remote(revision, tree)
+            key = self._recall(tree_key)
         meta: dict[str, FileEntry] | None = None
         if key is None:
             meta = self._meta(snapshot)
@@ -296,13 +425,17 @@ class Session:
     def _recall(self, key: str) -> Any:
         """A memo entry, or None: an entry that cannot be read (written by another
         graphkit version, or damaged) is a miss, never an error."""
-        if self._memo is None:
+        lazy = self._lazy.get(key)
+        if self._memo is None and lazy is None:
             return None
         # Unpickling builds tens of thousands of small objects; the cycle collector
         # would scan them again and again for nothing, so it waits until we are done.
         gc.disable()
         try:
-            return self._memo.get(key)
+            found = lazy() if lazy is not None else None
+            if found is None and self._memo is not None:
+                found = self._memo.get(key)
+            return found
         except Exception:
             return None
         finally:
@@ -365,6 +498,19 @@ def scan_workers(environ: Mapping[str, str]) -> int | None:
             f"{SCAN_WORKERS_VARIABLE}={value!r}: expected a whole number of processes, 1 or more"
         )
     return int(value)
+
+
+def _tree_key(tree: str) -> str:
+    # The tree -> key entry is only as good as the code that computed the key.
+    return f"key:{__version__}:{MEMO_FORMAT}:{tree}"
+
+
+def _imports_key(graph_key: str, tree: str) -> str:
+    return f"imports:{__version__}:{SCAN_FORMAT}:{graph_key}:{tree}"
+
+
+def _inferred_key(graph_key: str, content: str) -> str:
+    return f"inferred:{__version__}:{SCAN_FORMAT}:{graph_key}:{content}"
 
 
 def _open_memo(folder: Path) -> Any:

@@ -89,16 +89,29 @@ def emit(fmt: str, data: Any, text: str) -> None:
 
 
 @contextmanager
-def open_session() -> Iterator[Any]:
-    """The repository's analysis session; on success, its warnings go to stderr."""
+def open_session(
+    remote_cache: str | None = None,
+    tls: tuple[str | None, str | None, str | None] = (None, None, None),
+) -> Iterator[Any]:
+    """The repository's analysis session; on success, its memo goes to the remote cache
+    (when one is configured and GRAPHKIT_MEMO_SIGNATURE_KEY is set) and its warnings to
+    stderr. ``remote_cache`` and ``tls`` are the --remote-cache and --tls-* flags."""
+    import os
+    from pathlib import Path
+
+    from graphkit.analysis.memoremote import MemoSettings, memo_settings
     from graphkit.analysis.session import Session
     from graphkit.cli.display import callback, progress_display
+
+    def remote(root: Path) -> MemoSettings | None:
+        return memo_settings(root, os.environ, remote_cache, tls)
 
     quiet = bool(click.get_current_context().meta.get("graphkit.quiet"))
     display = progress_display(quiet)
     try:
-        with Session.open(".", progress=callback(display)) as session:
+        with Session.open(".", progress=callback(display), remote=remote) as session:
             yield session
+            session.share()
             if display is not None:
                 display.stop()  # erased before anything else goes to stderr
             for warning in session.warnings:

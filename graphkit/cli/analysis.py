@@ -37,6 +37,12 @@ from graphkit.cli import (
 )
 @ON_UNKNOWN
 @FORMAT
+@click.option(
+    "--remote-cache",
+    metavar="URL",
+    help="share the analysis memo through this cache [or [cache] remote in graphkit.toml]; "
+    "needs GRAPHKIT_MEMO_SIGNATURE_KEY",
+)
 @reports_errors
 def affected(
     base: str | None,
@@ -45,6 +51,7 @@ def affected(
     list_files: bool,
     on_unknown: str,
     fmt: str,
+    remote_cache: str | None,
 ) -> None:
     """List the targets a change affects, each with its reason.
 
@@ -53,7 +60,7 @@ def affected(
     """
     from graphkit.views import render
 
-    with open_session() as session:
+    with open_session(remote_cache) as session:
         result = session.compare(base, head, on_unknown=on_unknown)
         found = result.affected
         if rules:
@@ -71,6 +78,8 @@ def affected(
         head_sha = result.head.revision.sha
         data = render.affected_json(result.base.sha, head_sha, found)
         data["warnings"] = [str(w) for w in session.warnings]
+        if session.remote_memo is not None:
+            data["remote_memo"] = session.remote_memo
         text = render.affected_text(result.base.sha, head_sha, found)
         if list_files:
             from graphkit.analysis.filetests import select_test_files

@@ -127,7 +127,7 @@ def run(
     from graphkit.execution.run import RunOptions, Summary, run_tasks
     from graphkit.views import render
 
-    with open_session() as session:
+    with open_session(remote_cache, (tls_ca, tls_client_cert, tls_client_key)) as session:
         tasks, labels = workflow.split_tasks(session.load(None).graph, words)
         if shard is not None and len(tasks) > 1:
             raise InputError("--shard runs one task; name one task, or run without --shard")
@@ -312,7 +312,7 @@ def plan_command(
     from graphkit.execution.plan import plan_json
     from graphkit.views import render
 
-    with open_session() as session:
+    with open_session(remote_cache, (tls_ca, tls_client_cert, tls_client_key)) as session:
         selection = workflow.select(
             session, task, labels, affected=only_affected, base=base, on_unknown=on_unknown
         )
@@ -354,7 +354,7 @@ def matrix(
     from graphkit.execution import workflow
 
     limits = ci_render.MAX_JOBS
-    with open_session() as session:
+    with open_session(remote_cache, (tls_ca, tls_client_cert, tls_client_key)) as session:
         selection = workflow.select(
             session, task, labels, affected=only_affected, base=base, on_unknown=on_unknown
         )

@@ -234,6 +234,24 @@ class Workspace:
             return None
         return str(self._repo[revision.sha].peel(pygit2.Tree).id)
 
+    def first_parents(self, revision: Revision, limit: int) -> list[tuple[str, str]]:
+        """Up to ``limit`` commits before ``revision`` along first parents, nearest first,
+        each as (commit id, tree id); the walk stops where a shallow clone ends."""
+        found: list[tuple[str, str]] = []
+        if revision.sha == WORKTREE:
+            return found
+        commit = self._repo[revision.sha].peel(pygit2.Commit)
+        while len(found) < limit:
+            try:
+                ids = commit.parent_ids
+                if not ids:
+                    break
+                commit = self._repo[ids[0]].peel(pygit2.Commit)
+            except (KeyError, ValueError, pygit2.GitError):
+                break  # a shallow clone's boundary: the parent is not here
+            found.append((str(commit.id), str(commit.tree_id)))
+        return found
+
     def tree_diff(
         self, base: Revision, head: Revision
     ) -> tuple[dict[str, FileEntry], dict[str, FileEntry]] | None:
