@@ -75,21 +75,8 @@ def _needs(
 ) -> dict[str, list[str]]:
     """``needs = { build = ["^build", ":codegen#build"] }``: per task, what it needs here
     instead of what its rule says; labels are made absolute."""
-    if not isinstance(value, dict):
-        raise InputError(
-            f"`needs` of target {target!r} must be a table of task = [needs]",
-            path=manifest,
-            line=line,
-        )
     found: dict[str, list[str]] = {}
-    for task, needs in sorted(value.items()):
-        if rule.task(task) is None:
-            raise InputError(
-                f"`needs` of target {target!r} names task {task!r}, which rule "
-                f"{rule.kind!r} does not define",
-                path=manifest,
-                line=line,
-            )
+    for task, needs in _per_task("needs", value, rule, target, manifest, line):
         if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
             raise InputError(f"`needs.{task}` must be a list of strings", path=manifest, line=line)
         absolute = []
@@ -106,18 +93,17 @@ def _needs(
     return found
 
 
-def _overrides(
+def _per_task(
     key: str, value: Any, rule: Rule, target: str, manifest: str, line: int
-) -> dict[str, Any]:
-    """``inputs = { test = ["src/**", "tests/**"] }`` (and ``pass_env``, ``cache``,
-    ``persistent``): per task, what the target says instead of its rule."""
+) -> list[tuple[str, Any]]:
+    """The ``task = value`` pairs of a per-task table, each task one its rule defines."""
     if not isinstance(value, dict):
         raise InputError(
             f"`{key}` of target {target!r} must be a table of task = value",
             path=manifest,
             line=line,
         )
-    for task, entry in sorted(value.items()):
+    for task in sorted(value):
         if rule.task(task) is None:
             raise InputError(
                 f"`{key}` of target {target!r} names task {task!r}, which rule "
@@ -125,6 +111,15 @@ def _overrides(
                 path=manifest,
                 line=line,
             )
+    return sorted(value.items())
+
+
+def _overrides(
+    key: str, value: Any, rule: Rule, target: str, manifest: str, line: int
+) -> dict[str, Any]:
+    """``inputs = { test = ["src/**", "tests/**"] }`` (and ``pass_env``, ``cache``,
+    ``persistent``): per task, what the target says instead of its rule."""
+    for task, entry in _per_task(key, value, rule, target, manifest, line):
         if key in ("cache", "persistent"):
             if not isinstance(entry, bool):
                 raise InputError(f"`{key}.{task}` must be true or false", path=manifest, line=line)
