@@ -16,8 +16,7 @@ from typing import Any
 from graphkit.errors import InputError
 from graphkit.labels import check_need
 from graphkit.model import Rule, TaskSpec
-from graphkit.paths import input_problem
-from graphkit.readers.manifests.build_toml import check_pass_env
+from graphkit.readers.manifests.build_toml import check_inputs, check_pass_env
 from graphkit.tomldoc import check_keys, line_of, load_toml
 
 _RULE_KEYS = {"description", "srcs", "tasks", "shard_unit", "infer", "test_files", "attrs"}
@@ -44,22 +43,6 @@ def _strings(value: Any, what: str, path: str, line: int | None) -> tuple[str, .
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InputError(f"{what} must be a list of strings", path=path, line=line)
     return tuple(value)
-
-
-def check_inputs(value: Any, what: str, path: str, line: int | None) -> tuple[str, ...]:
-    """A task's ``inputs``: package-relative globs, ``!glob`` and the named sets."""
-    entries = _strings(value, "inputs", path, line)
-    for entry in entries:
-        problem = input_problem(entry)
-        if problem is not None:
-            raise InputError(
-                f"input {entry!r} of {what} {problem.removeprefix('it ')}",
-                path=path,
-                line=line,
-                hint="inputs are globs relative to the package, '!glob', '$default' "
-                "(the target's full inputs) or '$interface' (what its dependents observe)",
-            )
-    return entries
 
 
 def _flag(task: Mapping[str, Any], key: str, default: bool, path: str, line: int | None) -> bool:

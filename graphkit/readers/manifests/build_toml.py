@@ -32,6 +32,24 @@ def check_pass_env(names: list[str], what: str, path: str, line: int | None) -> 
     return tuple(sorted(set(names)))
 
 
+def check_inputs(value: Any, what: str, path: str, line: int | None) -> tuple[str, ...]:
+    """A task's ``inputs``: package-relative globs, ``!glob`` and the named sets."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError("inputs must be a list of strings", path=path, line=line)
+    entries = tuple(value)
+    for entry in entries:
+        problem = input_problem(entry)
+        if problem is not None:
+            raise InputError(
+                f"input {entry!r} of {what} {problem.removeprefix('it ')}",
+                path=path,
+                line=line,
+                hint="inputs are globs relative to the package, '!glob', '$default' "
+                "(the target's full inputs) or '$interface' (what its dependents observe)",
+            )
+    return entries
+
+
 def check_glob(pattern: str, *, path: str, line: int | None) -> str:
     """Refuse a src glob that is absolute or climbs out of its package."""
     body = pattern[1:] if pattern.startswith("!") else pattern
@@ -128,15 +146,8 @@ def _overrides(
             raise InputError(f"`{key}.{task}` must be a list of strings", path=manifest, line=line)
         if key == "pass_env":
             check_pass_env(entry, f"task {task!r} of target {target!r}", manifest, line)
-        for text in entry if key == "inputs" else ():
-            problem = input_problem(text)
-            if problem is not None:
-                raise InputError(
-                    f"input {text!r} of task {task!r} of target {target!r} "
-                    f"{problem.removeprefix('it ')}",
-                    path=manifest,
-                    line=line,
-                )
+        if key == "inputs":
+            check_inputs(entry, f"task {task!r} of target {target!r}", manifest, line)
     return dict(sorted(value.items()))
 
 
