@@ -1,6 +1,11 @@
 """Benchmark: graphkit vs Turborepo vs Nx answering "what is affected?" on an npm workspace.
 
     python bench/bench_peers.py [--packages 1000 5000] [--runs 5] [--skip-install]
+    python bench/bench_peers.py --workload run --packages 300 [--first-runs 1] [--stub-npm-first]
+
+``--workload run`` times turbo and graphkit running ``build test`` over the same
+task graph, first and fully cached (see bench/peers_run.py); what follows describes
+the default ``affected`` workload.
 
 Steps:
 
@@ -39,6 +44,7 @@ affected sets differ or a tool fails (its error is printed; the others still run
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -53,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from machine import cpu_model  # bench/machine.py, beside this script
+from peers_run import Runner, bench_run
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
@@ -307,12 +314,51 @@ def report(tools: Sequence[Tool], expected: int) -> bool:
     return equal
 
 
+def compile_graphkit() -> None:
+    """Write graphkit's bytecode, as ``pip install`` does: an editable install under
+    ``PYTHONDONTWRITEBYTECODE`` would otherwise compile every module on every start."""
+    spec = importlib.util.find_spec("graphkit")
+    if spec is not None and spec.submodule_search_locations:
+        folder = next(iter(spec.submodule_search_locations))
+        subprocess.run([sys.executable, "-m", "compileall", "-q", folder], check=True)
+
+
+def run_workload(repo: Path, args: argparse.Namespace) -> None:
+    """turbo and graphkit running `build test` on ``repo`` (see bench/peers_run.py)."""
+    compile_graphkit()
+    runners = [
+        Runner("turbo", [*turbo_command(), "run", "build", "test", "--concurrency=2"], (".turbo",)),
+        Runner(
+            "graphkit",
+            [*graphkit_command(), "run", "build", "test", "-j", "2"],
+            (".git/graphkit/cas",),
+        ),
+    ]
+    bench_run(
+        repo,
+        runners,
+        {**os.environ, **ENV},
+        runs=args.runs,
+        first_runs=args.first_runs,
+        stub_first=args.stub_npm_first,
+    )
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse and check the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packages", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per tool (>= 1)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workload", choices=("affected", "run"), default="affected")
+    parser.add_argument(
+        "--first-runs", type=int, default=1, help="run workload: timed first runs per tool"
+    )
+    parser.add_argument(
+        "--stub-npm-first",
+        action="store_true",
+        help="run workload: first runs with a stub npm (tool overhead; fills caches cheaply)",
+    )
     parser.add_argument(
         "--skip-install", action="store_true", help="reuse bench/peers/node_modules"
     )
@@ -336,8 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for packages in args.packages:
                 repo = Path(tmp) / f"npm{packages}"
                 summary = generate(repo, packages, args.seed)
+                if args.workload == "run":
+                    run_workload(repo, args)
+                    continue
                 agree = bench_size(repo, summary, args.runs) and agree
-    except (ToolError, subprocess.CalledProcessError) as exc:
+    except (ToolError, RuntimeError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0 if agree else 1
