@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import NewType
 
 from graphkit.errors import InputError
@@ -104,32 +104,37 @@ class WorkspaceGuard:
     for the moment they are given: make a new guard after anything may have written."""
 
     def __init__(self, root: Path) -> None:
-        self._root = root.resolve()
-        self._real: dict[str, Path] = {"": self._root}
+        # Strings, not Paths: a run checks thousands of outputs, and each Path made
+        # and compared costs more than the lstat it guards.
+        self._root = os.path.realpath(root)
+        self._prefix = self._root.rstrip("/") + "/"
+        self._real: dict[str, str] = {"": self._root}
 
     def reason(self, relative: str) -> str | None:
         """See ``escape_reason``."""
-        pure = PurePosixPath(relative)
-        if pure.is_absolute() or os.path.isabs(relative) or ".." in pure.parts or not pure.parts:
+        if relative.startswith("/") or os.path.isabs(relative):
             return "is absolute or leaves the workspace"
-        target = self._resolve("/".join(pure.parts))
-        if self._root not in target.parents:
+        parts = [part for part in relative.split("/") if part and part != "."]
+        if not parts or ".." in parts:
+            return "is absolute or leaves the workspace"
+        target = self._resolve("/".join(parts))
+        if not target.startswith(self._prefix):
             return "resolves outside the workspace"
         # Case-folded, because a case-insensitive file system reads ".GIT" as ".git".
-        parts = (*pure.parts, *target.relative_to(self._root).parts)
-        if any(part.lower() == ".git" for part in parts):
+        lowered = (*parts, *target[len(self._prefix) :].split("/"))
+        if any(part.lower() == ".git" for part in lowered):
             return "is inside .git"
         return None
 
-    def _resolve(self, relative: str) -> Path:
+    def _resolve(self, relative: str) -> str:
         """Where ``relative`` (normalized) leads: its resolved parent, then itself
         resolved only when it is a symlink (as ``Path.resolve`` would)."""
         found = self._real.get(relative)
         if found is None:
             parent, _, name = relative.rpartition("/")
-            found = self._resolve(parent) / name
-            if found.is_symlink():
-                found = found.resolve()
+            found = os.path.join(self._resolve(parent), name)
+            if os.path.islink(found):
+                found = os.path.realpath(found)
             self._real[relative] = found
         return found
 

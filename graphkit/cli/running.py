@@ -178,13 +178,21 @@ def run(
                 emit(fmt, render.results_json(Summary(), skipped), text)
                 return
             runs = workflow.task_graph_runs(parts, os.environ)
+            config = session.load(None).graph.config
             reporter = _Reporter(fmt, interactive=fmt == "text" and sys.stdout.isatty())
             try:
                 summary = run_tasks(
                     session.workspace.root,
                     runs,
                     store,
-                    RunOptions(jobs, not no_cache_read, not no_cache_write, retries, keep_going),
+                    RunOptions(
+                        jobs,
+                        not no_cache_read,
+                        not no_cache_write,
+                        retries,
+                        keep_going,
+                        hits_inline=not (remote_cache or config.remote_cache),
+                    ),
                     environ=os.environ,
                     report=reporter,
                     recorder=workflow.HistoryRecorder(history),
@@ -210,7 +218,10 @@ class _Reporter:
     line on a terminal."""
 
     def __init__(self, fmt: str, interactive: bool) -> None:
+        from graphkit.views.render import event_line
+
         self._fmt = fmt
+        self._line = event_line
         self._done = 0
         self._status: Any = None
         if interactive:
@@ -220,15 +231,17 @@ class _Reporter:
             self._status.start()
 
     def __call__(self, event: Any) -> None:
-        from graphkit.views.render import event_line
-
         if event.kind == "finish":
             self._done += 1
             if self._status is not None:
                 self._status.update(f"{self._done} task(s) done; last: {event.run.name}")
-        line = event_line(event)
+        line = self._line(event)
         if line is not None:
-            click.echo(line, err=self._fmt == "json" or event.kind == "warning")
+            # Written and flushed as click.echo would, without its per-call work: a
+            # fully cached run prints two lines per task.
+            stream = sys.stderr if self._fmt == "json" or event.kind == "warning" else sys.stdout
+            stream.write(line + "\n")
+            stream.flush()
 
     def stop(self) -> None:
         """End the live status line, if there is one."""

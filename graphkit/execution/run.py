@@ -74,6 +74,11 @@ class RunOptions:
     # Run a task even when a task it needs failed (turbo's --continue=always); by
     # default it is skipped, and tasks that need nothing failed still finish.
     keep_going: bool = False
+    # Look cache hits up in the scheduling thread: a local hit is a few reads, and a
+    # handoff to a worker and back costs as much again (a fully cached run is all
+    # hits). False when a lookup can wait on the network (a remote cache): lookups
+    # then run on the workers, ``jobs`` at a time.
+    hits_inline: bool = True
 
 
 @dataclass(frozen=True)
@@ -140,33 +145,46 @@ def run_tasks(
     ready = [node for node, needs in waiting.items() if not needs]
     heapq.heapify(ready)  # started in (target, task) order among those ready
     results: list[TaskResult] = []
+
+    def finish(result: TaskResult) -> None:
+        """Record a finished task; skip what needs a failed one, ready what waited on it."""
+        finished = result.run
+        results.append(result)
+        if result.exit_code != 0 and not options.keep_going:
+            why = f"needs {finished.name}, which failed"
+            for node in _downstream(finished.node, dependents, waiting):
+                del waiting[node]
+                skipped = TaskResult(by_node[node], "skipped", 0.0, 0.0, 0, why=why)
+                results.append(skipped)
+                report(Event("finish", by_node[node], result=skipped))
+        for node in dependents[finished.node]:
+            pending = waiting.get(node)
+            if pending is not None:
+                pending.discard(finished.node)
+                if not pending:
+                    heapq.heappush(ready, node)
+
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
         active: dict[Future[TaskResult], TaskRun] = {}
         while waiting or active:
             while ready:
                 node = heapq.heappop(ready)
                 del waiting[node]
-                active[pool.submit(runner.one, by_node[node])] = by_node[node]
-            if not active:  # only a cycle is left; task_graph refuses those, so never here
-                raise InputError("the task graph has a cycle")
+                run = by_node[node]
+                if options.hits_inline:
+                    hit = runner.hit(run)
+                    if hit is not None:
+                        finish(hit)
+                        continue
+                active[pool.submit(runner.one, run, options.hits_inline)] = run
+            if not active:
+                if waiting:  # only a cycle is left; task_graph refuses those, so never here
+                    raise InputError("the task graph has a cycle")
+                break
             done, _ = wait(active, return_when=FIRST_COMPLETED)
             for future in done:
-                finished = active.pop(future)
-                result = future.result()
-                results.append(result)
-                if result.exit_code != 0 and not options.keep_going:
-                    why = f"needs {finished.name}, which failed"
-                    for node in _downstream(finished.node, dependents, waiting):
-                        del waiting[node]
-                        skipped = TaskResult(by_node[node], "skipped", 0.0, 0.0, 0, why=why)
-                        results.append(skipped)
-                        report(Event("finish", by_node[node], result=skipped))
-                for node in dependents[finished.node]:
-                    pending = waiting.get(node)
-                    if pending is not None:
-                        pending.discard(finished.node)
-                        if not pending:
-                            heapq.heappush(ready, node)
+                del active[future]
+                finish(future.result())
     order = {run.node: index for index, run in enumerate(runs)}
     return Summary(tuple(sorted(results, key=lambda r: order[r.run.node])))
 
@@ -213,17 +231,27 @@ class _Runner:
     recorder: Recorder | None
     muting: Muting | None
 
-    def one(self, run: TaskRun) -> TaskResult:
+    def one(self, run: TaskRun, looked_up: bool = False) -> TaskResult:
+        """Serve ``run`` from the cache, else execute it; ``looked_up``: ``hit`` said
+        it is no hit (and reported its start)."""
+        result = None if looked_up else self.hit(run)
+        if result is None:
+            result = self._execute(run)
+            self.report(Event("finish", run, result=result))
+        return result
+
+    def hit(self, run: TaskRun) -> TaskResult | None:
+        """Report ``run``'s start; serve it from the cache (outputs restored, output
+        replayed, finish reported), or None when it must execute."""
         self.report(Event("start", run))
         start = time.monotonic()
         reads = self.store is not None and self.options.read_cache and run.cache
         hit = self._from_cache(run) if reads else None
-        if hit is not None:
-            saved, stdout, stderr = hit
-            result = TaskResult(run, "cached", time.monotonic() - start, saved, 0)
-            self._replay(run, stdout, stderr)
-        else:
-            result = self._execute(run)
+        if hit is None:
+            return None
+        saved, stdout, stderr = hit
+        result = TaskResult(run, "cached", time.monotonic() - start, saved, 0)
+        self._replay(run, stdout, stderr)
         self.report(Event("finish", run, result=result))
         return result
 
