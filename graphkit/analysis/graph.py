@@ -86,11 +86,26 @@ def translate(patterns: tuple[str, ...]) -> Translation:
 @lru_cache(maxsize=4096)
 def compiled(translation: Translation) -> Callable[[str], bool]:
     """A matching function for a translated glob list (memoized: targets share globs)."""
-    include = [re.compile(r) for r in translation[0]]
-    exclude = [re.compile(r) for r in translation[1]]
-    return lambda path: (
-        any(r.match(path) for r in include) and not any(r.match(path) for r in exclude)
-    )
+    include = _any_of(translation[0])
+    exclude = _any_of(translation[1])
+    if include is None:
+        return lambda path: False
+    if exclude is None:
+        return lambda path: include(path) is not None
+    return lambda path: include(path) is not None and exclude(path) is None
+
+
+def _any_of(regexes: tuple[str, ...]) -> Callable[[str], object] | None:
+    """A match function for "any of ``regexes`` matches" (None when there are none):
+    one alternation, so a path is one call into the regex engine, not one per glob
+    (a rule's test or interface globs number a dozen, and every file is asked)."""
+    if not regexes:
+        return None
+    try:
+        return re.compile("|".join(f"(?:{r})" for r in regexes)).match
+    except re.error:  # a translation that cannot be one branch among others
+        each = [re.compile(r) for r in regexes]
+        return lambda path: next((m for r in each if (m := r.match(path))), None)
 
 
 def matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:

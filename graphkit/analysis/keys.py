@@ -116,6 +116,16 @@ def _tag(tag: str) -> bytes:
     return struct.pack(">H", len(name)) + name
 
 
+_ITEM_TAG = _tag("item")
+
+
+@lru_cache(maxsize=256)
+def _empty_texts(tag: str) -> bytes:
+    """``texts(tag, [])`` as encoded: the tag, the length, ``\\x01`` and a zero count."""
+    value = b"\x01" + _LENGTH.pack(0)
+    return _tag(tag) + _LENGTH.pack(len(value)) + value
+
+
 class _Encoder:
     """Tagged, length-prefixed fields: no two different input sets encode alike."""
 
@@ -134,9 +144,13 @@ class _Encoder:
             self.field(tag, b"\x00")
             return
         # Each item as ``text("item", value)`` would encode it, inlined: keys encode
-        # some twenty lists per target, thousands of targets per run.
+        # some twenty lists per target, thousands of targets per run, most of them
+        # empty (those are one memoized field).
         items = [b"\x01" + value.encode() for value in values]
-        head, pack = _tag("item"), _LENGTH.pack
+        if not items:
+            self._parts.append(_empty_texts(tag))
+            return
+        head, pack = _ITEM_TAG, _LENGTH.pack
         body = b"".join([part for item in items for part in (head + pack(len(item)), item)])
         self.field(tag, b"\x01" + pack(len(items)) + body)
 
@@ -254,10 +268,15 @@ def compute_keys(
     """
     wanted: set[Label] | None = None
     if only is not None:
-        wanted = set()
-        for label in only:
-            wanted.add(label)
-            wanted.update(graph.deps(label, transitive=True))
+        # One walk from all of them: each target's deps are listed once, not once per
+        # target that reaches it.
+        wanted = set(only)
+        stack = list(wanted)
+        while stack:
+            for dep in graph.direct_deps(stack.pop()):
+                if dep not in wanted:
+                    wanted.add(dep)
+                    stack.append(dep)
     if inputs is None:
         inputs = graph.inputs(snapshot)
     global_files = tuple(_file_ids(snapshot, graph.global_inputs(snapshot)))
