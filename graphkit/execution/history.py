@@ -27,6 +27,7 @@ import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -143,6 +144,10 @@ class History:
             samples=len(samples),
             files={path: statistics.median(values) for path, values in sorted(per_file.items())},
         )
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """Several records written as one transaction (one commit instead of one each)."""
+        return self._cache.transact()  # type: ignore[no-any-return]
 
     # -- test outcomes --------------------------------------------------------------
 

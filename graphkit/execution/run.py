@@ -135,7 +135,9 @@ def run_tasks(
     into ``.git`` through a symlink is an InputError, and nothing runs.
     """
     check_outputs(root, runs)
-    runner = _Runner(root, store, options, environ, report, recorder, muting)
+    # A plain copy: os.environ decodes every variable on each read, and each executed
+    # task scans them all for the ones it passes through.
+    runner = _Runner(root, store, options, dict(environ), report, recorder, muting)
     by_node = {run.node: run for run in runs}
     waiting = {run.node: {n for n in run.needs if n in by_node} for run in runs}
     dependents: dict[TaskNode, list[TaskNode]] = {node: [] for node in by_node}

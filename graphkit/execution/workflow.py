@@ -253,12 +253,13 @@ class HistoryRecorder:
         """Record one executed task."""
         now = time.time()
         run = result.run
-        self._history.record_duration(
-            str(run.label), run.task, result.duration_s, dict(test_durations), now=now
-        )
-        self._history.record_run(
-            str(run.label), run.task, str(run.label), run.action.hash, result.attempts, now=now
-        )
+        with self._history.transaction():
+            self._history.record_duration(
+                str(run.label), run.task, result.duration_s, dict(test_durations), now=now
+            )
+            self._history.record_run(
+                str(run.label), run.task, str(run.label), run.action.hash, result.attempts, now=now
+            )
 
 
 class Quarantine:
