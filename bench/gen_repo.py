@@ -361,6 +361,7 @@ def commit_index(repo: pygit2.Repository, message: str, when: int) -> pygit2.Oid
     """Commit the index on HEAD with the fixed bench signature at time when (UTC)."""
     signature = pygit2.Signature(AUTHOR[0], AUTHOR[1], when, 0)
     tree = repo.index.write_tree()
+    repo.index.write()  # with the cache tree write_tree filled, as `git commit` leaves it
     parents = [] if repo.head_is_unborn else [repo.head.target]
     return repo.create_commit("HEAD", signature, signature, message, tree, parents)
 

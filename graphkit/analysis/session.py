@@ -147,7 +147,7 @@ class Session:
     ) -> Session:
         """Open the repository containing ``start``; long work reports to ``progress``;
         ``remote`` says, from the workspace root, where the memo travels (if anywhere)."""
-        workspace = Workspace.open(start)
+        workspace = Workspace.open(start, memo=use_memo)
         settings = remote(workspace.root) if remote is not None else None
         return cls(workspace, use_memo=use_memo, progress=progress, remote=settings)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ _CHECKSUM = 20
 
 _ASSUME_VALID, _EXTENDED, _STAGE, _NAME_LENGTH = 0x8000, 0x4000, 0x3000, 0x0FFF
 _SKIP_WORKTREE, _INTENT_TO_ADD = 0x4000, 0x2000
+# One cache-tree entry's header: name NUL entry-count SP subtree-count LF (one C call
+# per folder: 70,000 at 20,000 packages).
+_TREE_ENTRY = re.compile(rb"([^\0]*)\0(-?[0-9]+) ([0-9]+)\n")
 
 # (mtime s, mtime ns, ctime s, ctime ns, inode, size, mode, uid, gid), each as git
 # stores it: truncated to 32 bits.
@@ -162,6 +166,23 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
     return value, at
 
 
+def root_tree(index: IndexFile) -> str | None:
+    """The tree id the index's files would be committed as, when its cache tree says
+    so (None when the root entry is invalid or there is no cache tree): the first entry
+    of ``valid_trees``, read without parsing the others."""
+    data = index.cache_tree
+    if not data.startswith(b"\0"):  # the root's name is empty
+        return None
+    newline = data.find(b"\n")
+    if newline < 0:
+        return None
+    entries, _ = data[1:newline].split(b" ")
+    if int(entries) < 0:
+        return None
+    oid = data[newline + 1 : newline + 1 + _OID]
+    return oid.hex() if len(oid) == _OID else None
+
+
 def valid_trees(index: IndexFile) -> dict[str, str]:
     """Each folder ("" for the root) whose cache-tree entry is valid, with the tree id
     its files would be committed as: git's record of which folders ``git add`` left alone.
@@ -174,22 +195,24 @@ def valid_trees(index: IndexFile) -> dict[str, str]:
     # (folder path, subtrees still to read) of the folders being filled.
     stack: list[tuple[str, int]] = []
     at = 0
+    match = _TREE_ENTRY.match
     while at < len(data):
-        nul = data.index(b"\0", at)
-        name = data[at:nul].decode("utf-8", "surrogateescape")
-        newline = data.index(b"\n", nul)
-        entries, subtrees = (int(x) for x in data[nul + 1 : newline].split(b" "))
-        at = newline + 1
+        found = match(data, at)
+        if found is None:
+            raise ValueError("malformed cache tree")
+        raw, entries, subtrees = found.groups()
+        at = found.end()
         while stack and stack[-1][1] == 0:
             stack.pop()
         if stack:
             parent, left = stack[-1]
             stack[-1] = (parent, left - 1)
+            name = raw.decode("utf-8", "surrogateescape")
             folder = f"{parent}/{name}" if parent else name
         else:
             folder = ""
-        if entries >= 0:
+        if entries[0] != 45:  # "-": an invalidated folder has no tree id
             trees[folder] = data[at : at + _OID].hex()
             at += _OID
-        stack.append((folder, subtrees))
+        stack.append((folder, int(subtrees)))
     return trees

@@ -13,7 +13,7 @@ import bisect
 import pygit2
 
 from graphkit.model import FileEntry
-from graphkit.repo.index import IndexFile, valid_trees
+from graphkit.repo.index import IndexFile, root_tree, valid_trees
 
 
 def staged(tree: pygit2.Tree, index: IndexFile) -> dict[str, FileEntry | None]:
@@ -21,6 +21,10 @@ def staged(tree: pygit2.Tree, index: IndexFile) -> dict[str, FileEntry | None]:
     stage-0 entry in the index differs from the commit ``tree``. Without a cache tree
     (libgit2 writes none when an index is written before its tree), every folder is
     walked."""
+    if root_tree(index) == str(tree.id):
+        # Nothing staged since the commit: the usual case, answered without parsing the
+        # cache tree's other folders (70,000 at 20,000 packages).
+        return {}
     trees = valid_trees(index)
     image = index.files
     if index.intent_to_add:  # placeholders: not in the tree git would commit

@@ -107,8 +107,9 @@ class TreeSnapshot(Mapping[str, FileEntry]):
 class Workspace:
     """A git repository opened with pygit2, rooted at its worktree."""
 
-    def __init__(self, repo: pygit2.Repository) -> None:
+    def __init__(self, repo: pygit2.Repository, *, memo: bool = True) -> None:
         self._repo = repo
+        self._memo = memo  # may keep what it saw of the worktree below .git/graphkit
         if repo.workdir is None:
             raise InputError(f"{repo.path}: a bare repository has no worktree to analyze")
         self.root = Path(repo.workdir).resolve()
@@ -119,14 +120,15 @@ class Workspace:
         self._worktree: tuple[IndexFile, dict[str, FileEntry], set[str]] | None = None
 
     @classmethod
-    def open(cls, start: Path | str = ".") -> Workspace:
-        """Open the repository containing ``start``."""
+    def open(cls, start: Path | str = ".", *, memo: bool = True) -> Workspace:
+        """Open the repository containing ``start``; ``memo`` lets it keep what it saw
+        of the worktree's folders below ``.git/graphkit`` for the next run."""
         found = pygit2.discover_repository(str(start))
         if found is None:
             raise InputError(
                 f"{start}: not inside a git repository", hint="run graphkit inside a git checkout"
             )
-        return cls(pygit2.Repository(found))
+        return cls(pygit2.Repository(found), memo=memo)
 
     @property
     def git_dir(self) -> Path:
@@ -426,7 +428,10 @@ class Workspace:
             found = self._git_status()
         else:
             try:
-                found = suspects(str(self.root), index, self._repo.path_is_ignored, filemode)
+                found = suspects(
+                    str(self.root), index, self._repo.path_is_ignored, filemode,
+                    self._listings_memo(), self._ignore_sources(),
+                )  # fmt: skip
             except UnicodeEncodeError:
                 # A name that is not UTF-8, which pygit2 cannot pass to libgit2's ignore
                 # rules: its status can, and says whether the name is ignored or an error.
@@ -440,6 +445,41 @@ class Workspace:
         _check_names(files)
         self._worktree = (index, files, changed | found.gone)
         return dict(files)
+
+    def _listings_memo(self) -> Path | None:
+        """Where the folder listings of the last worktree walk are kept (see
+        ``repo/dirty.py``), unless the memo is off or git's own untracked cache is
+        turned off (``core.untrackedCache=false``: a file system whose folders'
+        modification times cannot be trusted)."""
+        config = self._repo.config
+        if not self._memo:
+            return None
+        if "core.untrackedCache" in config:
+            value = str(config["core.untrackedCache"]).strip().lower()
+            if value in ("false", "no", "off", "0"):
+                return None
+        return self.git_dir / "graphkit" / "untracked"
+
+    def _ignore_sources(self) -> list[Path]:
+        """The files besides .gitignore files that decide what is ignored: the repository's
+        exclude file and configs (core.excludesFile may move), and the user's."""
+        home = Path(os.environ.get("HOME", "/"))
+        xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+        sources = [
+            self.git_dir / "info" / "exclude",
+            self.git_dir / "config",
+            home / ".gitconfig",
+            xdg / "git" / "config",
+            xdg / "git" / "ignore",
+            Path("/etc/gitconfig"),
+        ]
+        try:
+            excludes = self._repo.config["core.excludesFile"]
+        except (KeyError, pygit2.GitError):
+            excludes = None
+        if excludes:
+            sources.append(Path(os.path.expanduser(str(excludes))))
+        return sources
 
     def _fsmonitor(self) -> bool:
         """True when ``core.fsmonitor`` names git's built-in daemon or a hook."""

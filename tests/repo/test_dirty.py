@@ -16,7 +16,7 @@ from gitrepo import GitRepo
 
 from graphkit.model import FileEntry
 from graphkit.repo.changes import diff_snapshots
-from graphkit.repo.index import read_index, valid_trees
+from graphkit.repo.index import read_index, root_tree, valid_trees
 from graphkit.repo.workspace import WORKTREE, Revision, Workspace
 
 MakeRepo = Callable[[dict[str, str]], GitRepo]
@@ -72,10 +72,29 @@ def check(repo: GitRepo, base: str = "HEAD") -> dict[str, FileEntry]:
     return fast
 
 
-@pytest.fixture
-def repo(make_repo: MakeRepo) -> GitRepo:
+def age_folders(repo: GitRepo) -> None:
+    """Every folder's modification time a minute in the past, as folders nobody touched
+    lately have: a walk keeps what it found in them."""
+    past = time.time() - 60
+    for folder, subfolders, _ in os.walk(repo.root):
+        subfolders[:] = [name for name in subfolders if name != ".git"]
+        os.utime(folder, (past, past))
+
+
+def listings_memo(repo: GitRepo) -> Path:
+    return repo.root / ".git" / "graphkit" / "untracked"
+
+
+@pytest.fixture(params=["walked", "remembered"])
+def repo(make_repo: MakeRepo, request: pytest.FixtureRequest) -> GitRepo:
+    """A settled repository; "remembered": its folders' listings kept by a walk before
+    the test changes anything, so the test's walk lists only the folders it changed."""
     made = make_repo(FILES)
     settle(made)
+    if request.param == "remembered":
+        age_folders(made)
+        Workspace.open(made.root).snapshot(DISK)
+        assert listings_memo(made).is_file()
     return made
 
 
@@ -248,15 +267,16 @@ def test_a_cache_tree_written_by_git_gives_the_same_changes(tmp_path: Path) -> N
     repo.write_all(FILES)
     git(root, "add", "-A")
     git(root, "commit", "-qm", "one")
-    assert valid_trees(read_index(root / ".git" / "index"))[""] == str(
-        repo.repo.head.peel(pygit2.Tree).id
-    )
+    committed = read_index(root / ".git" / "index")
+    head_tree = str(repo.repo.head.peel(pygit2.Tree).id)
+    assert valid_trees(committed)[""] == head_tree == root_tree(committed)
     repo.write("libs/core/sub/b.py", "B = 2\n")
     repo.write("libs/core/new.py", "N = 1\n")
     git(root, "add", "libs/core/sub/b.py", "libs/core/new.py")  # staged: invalidates its folders
     repo.write("libs/util/u.py", "U = 2\n")
     trees = valid_trees(read_index(root / ".git" / "index"))
     assert "libs/util" in trees and "libs/core" not in trees and "" not in trees
+    assert root_tree(read_index(root / ".git" / "index")) is None
     found = check(repo)
     assert found["libs/core/new.py"] == FileEntry(FILE, blob("N = 1\n"))
 
@@ -278,3 +298,85 @@ def test_fsmonitor_is_asked_instead_of_every_file(repo: GitRepo) -> None:
     assert found["libs/core/new.py"] == FileEntry(FILE, blob("N = 1\n"))
     git(repo.root, "config", "core.fsmonitor", "false")
     assert Workspace.open(repo.root).snapshot(DISK)["libs/util/u.py"].oid == blob("U = 2\n")
+
+
+def test_a_folder_whose_time_is_unchanged_is_not_listed_again(repo: GitRepo) -> None:
+    age_folders(repo)
+    check(repo)  # keeps the listings
+    folder = repo.root / "libs/util"
+    before = folder.stat()
+    repo.write("libs/util/new.py", "N = 1\n")
+    assert "libs/util/new.py" in check(repo)
+    # The same file, but the folder's time put back: the walk trusts the time, as git's
+    # untracked cache does, and does not list the folder (this proves the memo is used).
+    age_folders(repo)
+    check(repo)
+    repo.delete("libs/util/new.py")
+    os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
+    age_folders(repo)
+    os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
+    workspace = Workspace.open(repo.root)
+    assert "libs/util/new.py" not in workspace.snapshot(DISK)
+    repo.write("libs/util/new.py", "N = 2\n")
+    os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert "libs/util/new.py" not in Workspace.open(repo.root).snapshot(DISK)
+    assert "libs/util/new.py" in Workspace.open(repo.root, memo=False).snapshot(DISK)
+
+
+def test_ignore_rules_that_change_without_a_folder_changing_are_seen(repo: GitRepo) -> None:
+    repo.write("libs/core/x.log", "log\n")
+    repo.write("libs/util/y.log", "log\n")
+    age_folders(repo)
+    assert {"libs/core/x.log", "libs/util/y.log"} <= check(repo).keys()
+    exclude = repo.root / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(exist_ok=True)
+    exclude.write_text("x.log\n")
+    found = check(repo)
+    assert "libs/core/x.log" not in found and "libs/util/y.log" in found
+    # An untracked .gitignore: its own folder changes, the folders below it do not.
+    repo.write("libs/.gitignore", "y.log\n")
+    found = check(repo)
+    assert "libs/util/y.log" not in found and "libs/.gitignore" in found
+    repo.write("libs/.gitignore", "nothing\n")  # the same folder times, other rules
+    assert "libs/util/y.log" in check(repo)
+    # A tracked .gitignore edited (and then staged: its stat data match again).
+    repo.write(".gitignore", "u.py\n")
+    assert "libs/util/y.log" in check(repo)
+    git(repo.root, "add", ".gitignore")
+    age_folders(repo)
+    check(repo)
+    repo.write(".gitignore", "*.log\n")
+    git(repo.root, "add", ".gitignore")
+    found = check(repo)
+    assert "libs/util/y.log" not in found and "libs/core/x.log" not in found
+
+
+def test_a_nested_repository_made_in_a_remembered_folder_is_left_out(repo: GitRepo) -> None:
+    repo.write("vendor/other/x.py", "X = 1\n")
+    age_folders(repo)
+    assert "vendor/other/x.py" in check(repo)
+    pygit2.init_repository(str(repo.root / "vendor" / "other"))
+    assert not any(path.startswith("vendor") for path in check(repo))
+
+
+def test_no_listings_are_kept_without_the_memo_or_with_untracked_cache_off(
+    repo: GitRepo,
+) -> None:
+    listings_memo(repo).unlink(missing_ok=True)
+    age_folders(repo)
+    Workspace.open(repo.root, memo=False).snapshot(DISK)
+    assert not listings_memo(repo).exists()
+    git(repo.root, "config", "core.untrackedCache", "false")
+    Workspace.open(repo.root).snapshot(DISK)
+    assert not listings_memo(repo).exists()
+    git(repo.root, "config", "core.untrackedCache", "true")
+    Workspace.open(repo.root).snapshot(DISK)
+    assert listings_memo(repo).is_file()
+
+
+def test_a_damaged_listings_memo_is_a_miss(repo: GitRepo) -> None:
+    age_folders(repo)
+    check(repo)
+    listings_memo(repo).write_bytes(b"not a pickle")
+    repo.write("libs/util/new.py", "N = 1\n")
+    assert "libs/util/new.py" in check(repo)
