@@ -15,6 +15,7 @@ time has not changed since the last walk is not listed again (``Listings``).
 
 from __future__ import annotations
 
+import array
 import bisect
 import hashlib
 import itertools
@@ -74,18 +75,25 @@ def suspects(
     if memo is not None and not any(_is_gitignore(path) for path in found):
         key = _listings_key(tracked, index, ignore_sources)
     previous = _load(memo, key) if memo is not None and key is not None else None
-    walk = _untracked(root, tracked, index, is_ignored, replaced, previous)
-    if walk is None:  # an untracked .gitignore in a folder read from the memo: read them all
-        walk = _untracked(root, tracked, index, is_ignored, replaced, None)
-        key = None
-    assert walk is not None
-    untracked, not_folders, listed = walk
-    if memo is not None:
-        if key is not None and listed is not None:
-            if listed != previous:
-                _save(memo, Listings(key, listed))
-        elif previous is not None:
+    walk = _Walk(root, tracked, is_ignored)
+    if previous is not None:
+        walk.again(previous)
+        if walk.untracked_gitignore:  # its rules may have changed what others ignore
+            walk, previous = _Walk(root, tracked, is_ignored), None
+    if previous is None:
+        walk.everything([("", 0, _TRACKED)], _layout(tracked))
+    # A tracked file that is a folder now: walked each time (rare), never kept.
+    replacing = _Walk(root, tracked, is_ignored)
+    replacing.everything([(path, path.count("/") + 1, _REPLACED) for path in replaced], None)
+    if memo is not None and key is not None:
+        if walk.untracked_gitignore:
             _save(memo, None)
+        else:
+            listings = walk.listings(key)
+            if previous is None or listings != previous:
+                _save(memo, listings)
+    untracked = walk.found + replacing.found
+    not_folders = walk.not_folders + replacing.not_folders
     found.update(untracked)
     gone: set[str] = set()
     if not_folders:
@@ -145,144 +153,221 @@ def _mode(st_mode: int, recorded: int, filemode: bool) -> int:
 
 # A folder whose modification time is this close to the walk's start may change again
 # within the same timestamp (file systems stamp with a coarse clock, some to 1 or 2 s):
-# it is listed, and not kept.
+# it is listed, and its time not kept.
 _RACY_NS = 3 * _BILLION
+_NOT_KEPT = -1
 
-# (modification time in ns, tracked subfolders, untracked subfolders that are walked,
-# untracked files that are not ignored), names relative to the folder.
-Listed = tuple[int, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
-
-LISTINGS_FORMAT = 1
+LISTINGS_FORMAT = 2
 
 
 @dataclass(frozen=True)
 class Listings:
-    """What a walk for untracked files found in each folder, kept for the next walk,
-    as git's untracked cache keeps it: creating, removing or renaming anything in a
-    folder updates its modification time, so a folder whose time is unchanged holds
-    the same names and is not listed again (one ``lstat`` instead of a listing and a
-    ``lstat`` of each new name). ``key`` names what else the answer depends on: the
-    tracked paths and every source of ignore rules."""
+    """What a walk for untracked files found, kept for the next walk, as git's untracked
+    cache keeps it: creating, removing or renaming anything in a folder updates its
+    modification time, so a folder whose time is unchanged holds the same names and is
+    not listed again (one ``lstat`` instead of a listing and an ``lstat`` of each new
+    name). ``key`` names what else the answer depends on: the tracked paths and every
+    source of ignore rules.
+
+    ``folders`` are the folders walked, each after its parent, ``times`` their
+    modification times (an ``array("q")``'s bytes; -1 where not kept), and ``untracked``
+    the untracked folders walked and the untracked files that are not ignored, by folder,
+    where there are any. Flat, so that reading it back builds few objects."""
 
     key: bytes
-    folders: dict[str, Listed]
+    folders: list[str]
+    times: bytes
+    untracked: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
-def _untracked(
-    root: str,
-    tracked: list[str],
-    index: IndexFile,
-    is_ignored: Callable[[str], bool],
-    replaced: list[str],
-    previous: dict[str, Listed] | None,
-) -> tuple[list[str], list[str], dict[str, Listed] | None] | None:
-    """Files on disk the index does not hold, ignored ones left out; the tracked
-    folders that are no folders any more; and what each folder held (None when an
-    untracked .gitignore makes it unfit to keep).
+# _REPLACED: a tracked file that is a folder now; _GONE: a tracked folder below one that
+# is gone or no folder any more (noted, not looked at: git never follows a symlink).
+_TRACKED, _UNTRACKED, _REPLACED, _GONE = 0, 1, 2, 3
 
-    Each folder is listed once, and only the names the index does not hold there are
-    looked at (a set difference, in C). A folder without tracked files is skipped
-    whole when ignored, and so is a nested repository, as git skips them. A folder
-    whose modification time is the one ``previous`` recorded is not listed: its names
-    are those recorded. None when such a walk meets an untracked .gitignore, whose
-    rules may have changed what the recorded folders ignore.
-    """
-    layout: tuple[dict[str, set[str]], dict[str, tuple[str, ...]]] | None = None
-    if previous is None:
-        layout = _layout(tracked)
-    found: list[str] = []
-    not_folders: list[str] = []
-    listed: dict[str, Listed] = {}
-    keep = True
-    racy_from = time.time_ns() - _RACY_NS
-    lstat = os.lstat
-    # (folder, depth, kind); untracked folders that hold a .git are nested repositories.
-    stack = [("", 0, _TRACKED), *((path, path.count("/") + 1, _REPLACED) for path in replaced)]
-    while stack:
-        folder, depth, kind = stack.pop()
-        full = f"{root}/{folder}" if folder else root
+
+class _Walk:
+    """One walk for untracked files: what it found, and what it keeps for the next."""
+
+    def __init__(self, root: str, tracked: list[str], is_ignored: Callable[[str], bool]) -> None:
+        self.root = root
+        self.tracked = tracked
+        self.is_ignored = is_ignored
+        self.found: list[str] = []
+        self.not_folders: list[str] = []
+        self.folders: list[str] = []
+        self.times = array.array("q")
+        self.untracked: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self.untracked_gitignore = False
+        self.racy_from = time.time_ns() - _RACY_NS
+
+    def status(self, folder: str) -> os.stat_result | None:
+        """The folder's stat data; None when it is gone or is no folder any more (then
+        noted, as git notes a tracked folder replaced by a file or a symlink)."""
         try:
-            info = lstat(full)
-            if not stat.S_ISDIR(info.st_mode):
-                raise NotADirectoryError  # a symlink to a folder is a file to git
-            entry = previous.get(folder) if previous is not None else None
-            listing = os.listdir(full) if entry is None or entry[0] != info.st_mtime_ns else None
-        except NotADirectoryError:
-            not_folders.append(folder)  # a tracked folder replaced by a file or a link
-            if not is_ignored(folder):
-                found.append(folder)
-            continue
-        except FileNotFoundError:
-            continue  # a tracked folder removed
+            info = os.lstat(f"{self.root}/{folder}" if folder else self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # a tracked folder removed, or a folder on its way is a file now
         except OSError as exc:
-            raise InputError(
-                f"cannot list folder: {exc.strerror}", path=folder or ".",
-                hint="fix its permissions, or add it to .gitignore",
-            ) from None  # fmt: skip
+            raise _unlistable(folder, exc) from None
+        if not stat.S_ISDIR(info.st_mode):  # a symlink to a folder is a file to git
+            self.not_folders.append(folder)
+            if not self.is_ignored(folder):
+                self.found.append(folder)
+            return None
+        return info
+
+    def read(
+        self, folder: str, kind: int, names: Iterable[str], info: os.stat_result
+    ) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """List ``folder``: its untracked folders to walk and its untracked files that
+        are not ignored (``names`` are the names the index holds there). None for a
+        nested repository, which git lists as one folder, never its files."""
+        full = f"{self.root}/{folder}" if folder else self.root
+        try:
+            listing = os.listdir(full)
+        except FileNotFoundError:
+            return None  # removed since its stat
+        except OSError as exc:
+            raise _unlistable(folder, exc) from None
+        if kind == _UNTRACKED and ".git" in listing:
+            self.record(folder, info, ((), ()))  # kept: listed again once its .git goes
+            return None
         prefix = f"{folder}/" if folder else ""
-        if listing is None:
-            assert entry is not None
-            _, subs, entered, files = entry
-        else:
-            if kind == _UNTRACKED and ".git" in listing:
-                continue  # git lists a nested repository as one folder, never its files
-            if kind != _TRACKED:
-                names: Iterable[str] = ()
-                subs = ()
-            elif layout is not None:
+        folders: list[str] = []
+        files: list[str] = []
+        for name in set(listing).difference(names, (".git",)):
+            path = f"{prefix}{name}"
+            try:
+                is_folder = stat.S_ISDIR(os.lstat(f"{self.root}/{path}").st_mode)
+            except OSError:
+                continue  # removed since the listing
+            if name == ".gitignore":
+                self.untracked_gitignore = True  # its rules change with no folder's time
+            if not self.is_ignored(path):
+                (folders if is_folder else files).append(name)
+        return self.record(folder, info, (tuple(sorted(folders)), tuple(sorted(files))))
+
+    def record(
+        self,
+        folder: str,
+        info: os.stat_result | None,
+        untracked: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Note what ``folder`` holds for the next walk; every tracked folder is noted,
+        gone or not (``info`` None: looked at again next time), so that a walk that
+        lists only some folders still reaches every tracked one."""
+        mtime = info.st_mtime_ns if info is not None else _NOT_KEPT
+        self.folders.append(folder)
+        self.times.append(mtime if mtime < self.racy_from else _NOT_KEPT)
+        if untracked[0] or untracked[1]:
+            self.untracked[folder] = untracked
+            prefix = f"{folder}/" if folder else ""
+            self.found.extend(f"{prefix}{name}" for name in untracked[1])
+        return untracked
+
+    def everything(self, start: list[tuple[str, int, int]], layout: _Layout | None) -> None:
+        """Walk from ``start`` ((folder, depth, kind) each), listing every folder."""
+        stack: list[tuple[str, int, int]] = list(start)
+        while stack:
+            folder, depth, kind = stack.pop()
+            info = self.status(folder) if kind != _GONE else None
+            names: Iterable[str] = ()
+            subs: Iterable[str] = ()
+            if kind in (_TRACKED, _GONE) and layout is not None:
                 names, subs = layout[0].get(folder, ()), layout[1].get(folder, ())
-            else:
-                names, subs = _tracked_in(tracked, prefix)
-            new_folders: list[str] = []
-            new_files: list[str] = []
-            for name in set(listing).difference(names, (".git",)):
-                path = f"{prefix}{name}"
-                try:
-                    is_folder = stat.S_ISDIR(lstat(f"{root}/{path}").st_mode)
-                except OSError:
-                    continue  # removed since the listing
-                if name == ".gitignore":
-                    keep = False  # its rules can change with no folder's time changing
-                    if previous is not None:
-                        return None
-                if is_ignored(path):
-                    continue
-                (new_folders if is_folder else new_files).append(name)
-            entered, files = tuple(sorted(new_folders)), tuple(sorted(new_files))
-        if info.st_mtime_ns < racy_from:
-            listed[folder] = (info.st_mtime_ns, subs, entered, files)
-        found.extend(f"{prefix}{name}" for name in files)
-        stack.extend((f"{prefix}{name}", depth + 1, _TRACKED) for name in subs)
-        for name in entered:
-            if depth + 1 > MAX_NESTING:
-                raise InputError(
-                    f"folder nested deeper than {MAX_NESTING} levels: git cannot list its files",
-                    path=f"{prefix}{name}", hint="remove it or add it to .gitignore",
-                )  # fmt: skip
-            stack.append((f"{prefix}{name}", depth + 1, _UNTRACKED))
-    return found, not_folders, listed if keep else None
+            prefix = f"{folder}/" if folder else ""
+            if info is None:
+                if kind in (_TRACKED, _GONE):  # and the tracked folders below it
+                    self.record(folder, None)
+                    stack.extend((f"{prefix}{name}", depth + 1, _GONE) for name in subs)
+                continue
+            listed = self.read(folder, kind, names, info)
+            if listed is None:
+                continue
+            stack.extend((f"{prefix}{name}", depth + 1, _TRACKED) for name in subs)
+            for name in listed[0]:
+                stack.append((_deeper(f"{prefix}{name}", depth), depth + 1, _UNTRACKED))
+
+    def again(self, previous: Listings) -> None:
+        """Walk the folders ``previous`` walked, listing only those whose time changed
+        (and untracked folders new in them)."""
+        dead: set[str] = set()  # folders gone, or no longer walked: and all below them
+        times = array.array("q")
+        times.frombytes(previous.times)
+        before = previous.untracked
+        for folder, mtime in zip(previous.folders, times, strict=True):
+            gone = bool(dead) and folder.rpartition("/")[0] in dead
+            info = self.status(folder) if not gone else None
+            if info is None:
+                dead.add(folder)
+                if _holds_tracked(self.tracked, folder):  # an untracked one is not walked
+                    self.record(folder, None)
+                continue
+            if info.st_mtime_ns == mtime:
+                self.record(folder, info, before.get(folder, ((), ())))
+                continue
+            prefix = f"{folder}/" if folder else ""
+            names = _tracked_in(self.tracked, prefix)
+            kind = _TRACKED if names or not folder else _UNTRACKED
+            listed = self.read(folder, kind, names, info)
+            if listed is None:
+                dead.add(folder)
+                continue
+            walked = set(before.get(folder, ((), ()))[0])
+            dead.update(f"{prefix}{name}" for name in walked.difference(listed[0]))
+            depth = folder.count("/") + 1 if folder else 0
+            self.everything(
+                [
+                    (_deeper(f"{prefix}{name}", depth), depth + 1, _UNTRACKED)
+                    for name in listed[0]
+                    if name not in walked
+                ],
+                None,
+            )
+
+    def listings(self, key: bytes) -> Listings:
+        return Listings(key, self.folders, self.times.tobytes(), self.untracked)
 
 
-_TRACKED, _UNTRACKED, _REPLACED = 0, 1, 2  # a tracked file that is a folder now
+_Layout = tuple[dict[str, set[str]], dict[str, tuple[str, ...]]]
 
 
-def _tracked_in(tracked: list[str], prefix: str) -> tuple[set[str], tuple[str, ...]]:
-    """The names the index holds in the folder ``prefix`` (files and folders) and its
-    subfolders, from the sorted tracked paths: one bisection per child folder."""
+def _deeper(path: str, depth: int) -> str:
+    """``path``, an untracked folder one level below ``depth``, unless that is too deep."""
+    if depth + 1 > MAX_NESTING:
+        raise InputError(
+            f"folder nested deeper than {MAX_NESTING} levels: git cannot list its files",
+            path=path, hint="remove it or add it to .gitignore",
+        )  # fmt: skip
+    return path
+
+
+def _unlistable(folder: str, exc: OSError) -> InputError:
+    return InputError(
+        f"cannot list folder: {exc.strerror}", path=folder or ".",
+        hint="fix its permissions, or add it to .gitignore",
+    )  # fmt: skip
+
+
+def _holds_tracked(tracked: list[str], folder: str) -> bool:
+    """True when the index holds a file below ``folder``."""
+    prefix = f"{folder}/"
+    at = bisect.bisect_left(tracked, prefix)
+    return at < len(tracked) and tracked[at].startswith(prefix)
+
+
+def _tracked_in(tracked: list[str], prefix: str) -> set[str]:
+    """The names the index holds in the folder ``prefix`` (files and folders), from the
+    sorted tracked paths: one bisection per child folder."""
     names: set[str] = set()
-    folders: list[str] = []
     at = bisect.bisect_left(tracked, prefix)
     # "0" is the character after "/": every path below ``prefix`` sorts before this.
     end = bisect.bisect_left(tracked, f"{prefix[:-1]}0") if prefix else len(tracked)
     while at < end:
         name, slash, _ = tracked[at][len(prefix) :].partition("/")
         names.add(name)
-        if not slash:
-            at += 1
-            continue
-        folders.append(name)
-        at = bisect.bisect_left(tracked, f"{prefix}{name}0", at, end)
-    return names, tuple(folders)
+        at = bisect.bisect_left(tracked, f"{prefix}{name}0", at, end) if slash else at + 1
+    return names
 
 
 def _is_gitignore(path: str) -> bool:
@@ -308,17 +393,24 @@ def _listings_key(tracked: list[str], index: IndexFile, ignore_sources: Iterable
     return digest.digest()
 
 
-def _load(memo: Path, key: bytes) -> dict[str, Listed] | None:
-    """The folders the last walk recorded, if it recorded them under ``key``. The file
-    is below .git, written by graphkit alone; anything unexpected in it is a miss."""
+def _load(memo: Path, key: bytes) -> Listings | None:
+    """What the last walk recorded, if it recorded it under ``key``. The file is below
+    .git, written by graphkit alone; anything unexpected in it is a miss."""
     try:
         found = pickle.loads(memo.read_bytes())
     except Exception:
         return None
-    if not (isinstance(found, tuple) and len(found) == 3 and found[:2] == (LISTINGS_FORMAT, key)):
+    if not (isinstance(found, tuple) and len(found) == 5 and found[:2] == (LISTINGS_FORMAT, key)):
         return None
-    folders = found[2]
-    return folders if isinstance(folders, dict) else None
+    _, _, folders, times, untracked = found
+    if not (
+        isinstance(folders, list)
+        and isinstance(times, bytes)
+        and isinstance(untracked, dict)
+        and len(times) == 8 * len(folders)
+    ):
+        return None
+    return Listings(key, folders, times, untracked)
 
 
 def _save(memo: Path, listings: Listings | None) -> None:
@@ -330,9 +422,8 @@ def _save(memo: Path, listings: Listings | None) -> None:
             return
         memo.parent.mkdir(parents=True, exist_ok=True)
         temporary = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-        temporary.write_bytes(
-            pickle.dumps((LISTINGS_FORMAT, listings.key, listings.folders), protocol=5)
-        )
+        kept = (LISTINGS_FORMAT, listings.key, listings.folders, listings.times, listings.untracked)
+        temporary.write_bytes(pickle.dumps(kept, protocol=5))
         os.replace(temporary, memo)
     except OSError:
         return

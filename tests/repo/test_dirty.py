@@ -380,3 +380,33 @@ def test_a_damaged_listings_memo_is_a_miss(repo: GitRepo) -> None:
     listings_memo(repo).write_bytes(b"not a pickle")
     repo.write("libs/util/new.py", "N = 1\n")
     assert "libs/util/new.py" in check(repo)
+
+
+def test_a_tracked_folder_removed_then_made_again_is_walked_again(repo: GitRepo) -> None:
+    age_folders(repo)
+    check(repo)
+    repo.delete("libs/core/sub/b.py")
+    (repo.root / "libs/core/sub").rmdir()
+    assert "libs/core/sub/b.py" not in check(repo)
+    age_folders(repo)
+    check(repo)  # keeps the listings without the folder
+    repo.write("libs/core/sub/new.py", "N = 1\n")
+    repo.write("libs/core/sub/deeper/d.py", "D = 1\n")
+    found = check(repo)
+    assert {"libs/core/sub/new.py", "libs/core/sub/deeper/d.py"} <= found.keys()
+
+
+def test_an_untracked_folder_ignored_later_is_left_out(repo: GitRepo) -> None:
+    repo.write("libs/fresh/deep/f.py", "F = 1\n")
+    age_folders(repo)
+    assert "libs/fresh/deep/f.py" in check(repo)
+    repo.write(".gitignore", "fresh/\n")  # a tracked file now: its folder's time changes
+    repo.commit("ignore fresh")
+    settle(repo)
+    age_folders(repo)
+    check(repo)
+    repo.write("libs/fresh/deep/g.py", "G = 1\n")
+    assert not any(path.startswith("libs/fresh") for path in check(repo))
+    repo.delete("libs/fresh/deep/f.py")
+    repo.delete("libs/fresh/deep/g.py")
+    assert not any(path.startswith("libs/fresh") for path in check(repo))
