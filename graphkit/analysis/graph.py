@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
@@ -465,9 +466,30 @@ def _is_native(path: str, rules_prefix: str | None) -> bool:
 
 def read_meta(snapshot: Snapshot, read: Reader) -> dict[str, FileEntry]:
     """The graph-defining files of ``snapshot`` (graphkit.toml names the rules folder)."""
-    entry = snapshot.get(CONFIG_FILE)
-    config = parse_config(read(CONFIG_FILE, entry)) if entry is not None else WorkspaceConfig()
+    config = _meta_config(snapshot, read)
     return find_meta(snapshot, config.rules_dir, config.excluded_files)
+
+
+def shifted_meta(
+    meta: Mapping[str, FileEntry],
+    changed: AbstractSet[str],
+    present: Mapping[str, FileEntry],
+    snapshot: Snapshot,
+    read: Reader,
+) -> dict[str, FileEntry]:
+    """What ``read_meta(snapshot)`` gives, from ``meta``, the graph-defining files of a
+    snapshot that differs from ``snapshot`` only at the paths ``changed`` (graphkit.toml
+    not among them; ``present`` holds those of them ``snapshot`` has): each path is
+    judged on its own, so only the changed ones are looked at."""
+    config = _meta_config(snapshot, read)
+    found = {path: entry for path, entry in meta.items() if path not in changed}
+    found.update(find_meta(present, config.rules_dir, config.excluded_files))
+    return found
+
+
+def _meta_config(snapshot: Snapshot, read: Reader) -> WorkspaceConfig:
+    entry = snapshot.get(CONFIG_FILE)
+    return parse_config(read(CONFIG_FILE, entry)) if entry is not None else WorkspaceConfig()
 
 
 def load_graph(

@@ -21,7 +21,14 @@ from graphkit import __version__
 from graphkit.analysis.affected import Affected, Side, everything, find_affected
 from graphkit.analysis.externals import read_externals
 from graphkit.analysis.faces import with_translations
-from graphkit.analysis.graph import MEMO_FORMAT, BuildGraph, graph_key, load_graph, read_meta
+from graphkit.analysis.graph import (
+    MEMO_FORMAT,
+    BuildGraph,
+    graph_key,
+    load_graph,
+    read_meta,
+    shifted_meta,
+)
 from graphkit.analysis.inferred import (
     SCAN_FORMAT,
     ImportScan,
@@ -38,6 +45,7 @@ from graphkit.analysis.inferred import (
 from graphkit.analysis.keys import KeyRecord, compute_keys
 from graphkit.analysis.memoremote import MemoSettings, RemoteMemo, Shared, open_remote_memo
 from graphkit.analysis.memoseal import Envelope
+from graphkit.config import CONFIG_FILE
 from graphkit.errors import InputError, InputWarning, UnknownStateError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
@@ -135,6 +143,9 @@ class Session:
         self._locks: dict[str, Lock] = {}  # by lock_key: base and head often share one
         self._scan_warnings: set[InputWarning] = set()
         self._workers = scan_workers(os.environ)
+        # HEAD's tree and graph-defining files, found by a worktree load, until HEAD's
+        # graph key is known (see _worktree_meta).
+        self._head_meta: tuple[str | None, dict[str, FileEntry]] | None = None
 
     @classmethod
     def open(
@@ -400,10 +411,11 @@ class Session:
             key = self._recall(tree_key)
         meta: dict[str, FileEntry] | None = None
         if key is None:
-            meta = self._meta(snapshot)
+            meta = self._meta(snapshot) if tree is not None else self._worktree_meta(snapshot)
             key = graph_key(meta)
             if tree is not None:
                 self._keep(tree_key, key)
+        self._keep_head_meta(tree, key)
         graph = self._graphs.get(key) or self._recall(key)
         if graph is None:
             if meta is None:
@@ -414,6 +426,46 @@ class Session:
             self._keep(key, graph)
         self._graphs[key] = graph
         return graph, key
+
+    def _worktree_meta(self, snapshot: Snapshot) -> dict[str, FileEntry]:
+        """The worktree's graph-defining files, from HEAD's (kept in the memo) and the
+        paths where the worktree differs from HEAD, which the worktree snapshot found
+        without listing either side: at 100,000 packages, looking at every path of the
+        worktree costs a second. Without HEAD's kept (the first worktree query since the
+        commit) or when graphkit.toml differs, every path is looked at, and HEAD's are
+        kept for the next query."""
+        try:
+            head = self.workspace.resolve("HEAD")
+        except (InputError, UnknownStateError):
+            return self._meta(snapshot)  # no commit yet
+        tree = self.workspace.tree_id(head)
+        head_key = self._recall(_tree_key(tree)) if tree is not None else None
+        partial = self.workspace.tree_diff(head, self.workspace.resolve(WORKTREE))
+        if partial is None:
+            return self._meta(snapshot)
+        before, after = partial
+        changed = before.keys() | after.keys()
+        if CONFIG_FILE in changed:  # names the rules folder and the excluded folders
+            return self._meta(snapshot)
+        read = self.workspace.read
+        kept = self._recall(_meta_key(head_key)) if isinstance(head_key, str) else None
+        if isinstance(kept, dict):
+            return shifted_meta(kept, changed, after, snapshot, read)
+        meta = self._meta(snapshot)
+        head_meta = shifted_meta(meta, changed, before, self.workspace.snapshot(head), read)
+        self._head_meta = (tree, head_meta)
+        self._keep_head_meta(tree, head_key)
+        return meta
+
+    def _keep_head_meta(self, tree: str | None, key: Any) -> None:
+        """Keep HEAD's graph-defining files, as the worktree found them, once HEAD's graph
+        key is known (it is read after the worktree's) and names exactly these files."""
+        if self._head_meta is None or tree != self._head_meta[0] or not isinstance(key, str):
+            return
+        head_meta = self._head_meta[1]
+        self._head_meta = None
+        if graph_key(head_meta) == key:
+            self._keep(_meta_key(key), head_meta)
 
     def _meta(self, snapshot: Snapshot) -> dict[str, FileEntry]:
         """The graph-defining files: listing the whole tree, so it reports progress."""
@@ -503,6 +555,11 @@ def scan_workers(environ: Mapping[str, str]) -> int | None:
 def _tree_key(tree: str) -> str:
     # The tree -> key entry is only as good as the code that computed the key.
     return f"key:{__version__}:{MEMO_FORMAT}:{tree}"
+
+
+def _meta_key(graph_key: str) -> str:
+    # The graph key names the graph-defining files' paths and blob ids: these files.
+    return f"meta:{__version__}:{MEMO_FORMAT}:{graph_key}"
 
 
 def _imports_key(graph_key: str, tree: str) -> str:

@@ -94,3 +94,50 @@ def test_a_warm_affected_imports_nothing_only_a_cold_run_needs(monorepo: GitRepo
     assert [run.returncode for run in runs] == [0, 0], runs[1].stderr
     assert runs[0].stdout == runs[1].stdout
     assert runs[1].stderr.strip().splitlines()[-1] == "[]"
+
+
+def _worktree(root: Path, use_memo: bool) -> tuple[list[str], list[str]]:
+    """The affected labels from HEAD to the worktree, and the worktree graph's targets."""
+    with Session.open(root, use_memo=use_memo) as session:
+        comparison = session.compare("HEAD", None)
+        targets = sorted(str(label) for label in session.load(None).graph.targets)
+    return sorted(str(label) for label in comparison.affected.targets), targets
+
+
+def _new_package(repo: GitRepo) -> None:
+    repo.write("libs/extra/BUILD.toml", '[[target]]\nname = "extra"\nrule = "python_library"\n')
+    repo.write("libs/extra/src/extra/__init__.py", "import util\n")
+
+
+def _package_removed(repo: GitRepo) -> None:
+    repo.delete("tools/release/BUILD.toml")
+
+
+def _manifest_edited_and_staged(repo: GitRepo) -> None:
+    repo.append("libs/util/BUILD.toml", '\n[[target]]\nname = "more"\nrule = "python_library"\n')
+    repo.stage("libs/util/BUILD.toml")
+
+
+def _config_edited(repo: GitRepo) -> None:
+    repo.append("graphkit.toml", "\n# edited\n")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [_new_package, _package_removed, _manifest_edited_and_staged, _config_edited],
+    ids=["new package", "package removed", "manifest staged", "graphkit.toml edited"],
+)
+def test_the_worktree_graph_from_heads_kept_files_is_the_one_read_afresh(
+    monorepo: GitRepo, edit: Callable[[GitRepo], None]
+) -> None:
+    monorepo.append("libs/core/src/core/models.py", "\nEXTRA = 1\n")
+    first = _worktree(monorepo.root, use_memo=True)  # reads every path, keeps HEAD's
+    import diskcache
+
+    with diskcache.Cache(str(monorepo.root / ".git" / "graphkit" / "graphs")) as memo:
+        assert any(str(key).startswith("meta:") for key in memo.iterkeys())
+    assert first == _worktree(monorepo.root, use_memo=True)  # from HEAD's kept files
+    edit(monorepo)
+    fresh = _worktree(monorepo.root, use_memo=False)
+    assert _worktree(monorepo.root, use_memo=True) == fresh
+    assert _worktree(monorepo.root, use_memo=True) == fresh

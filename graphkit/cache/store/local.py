@@ -656,9 +656,7 @@ class LocalStore:
         status = os.fstat(value.fileno())
         if status.st_size != digest.size:
             value.close()
-            self._backend.drop(
-                [rowid], f"value file of blob {digest} has {status.st_size} bytes"
-            )
+            self._backend.drop([rowid], f"value file of blob {digest} has {status.st_size} bytes")
             return None
         filename: str = row[2] or ""
         verified = self._backend.verified
