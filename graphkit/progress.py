@@ -31,15 +31,21 @@ def silent(step: Step) -> None:
 
 
 # A callback per file would cost more than the work it reports on a warm scan; steps
-# are reported every EVERY units, and on the last.
+# are reported once EVERY units are done since the last report, and on the last.
 EVERY = 64
 
 
 def counted(progress: Progress, what: str, total: int) -> Callable[[int], None]:
-    """A function of ``done`` that reports ``what`` every EVERY units and at ``total``."""
+    """A function of ``done`` that reports ``what`` at the start, once at least EVERY
+    units are done since the last report, and at ``total``. Counts may jump (worker
+    processes report whole chunks: 5,000 files at 80,000), so "since the last report",
+    not "on multiples of EVERY", which a jump of 5,000 would skip."""
+    last = -EVERY
 
     def report(done: int) -> None:
-        if done % EVERY == 0 or done == total:
+        nonlocal last
+        if done - last >= EVERY or done == total:
+            last = done
             progress(Step(what, done, total))
 
     return report

@@ -84,6 +84,32 @@ def test_steps_are_reported_every_so_often_and_at_the_end() -> None:
     assert seen[-1].finished and not seen[-2].finished
 
 
+def test_counts_that_jump_by_whole_chunks_are_each_reported() -> None:
+    # Worker processes report chunks of 5,000 files: every one must reach the display.
+    seen: list[Step] = []
+    report = counted(seen.append, "scanning 80000 files for imports", 80000)
+    for done in range(0, 80001, 5000):
+        report(done)
+    assert [step.done for step in seen] == list(range(0, 80001, 5000))
+
+
+def test_a_scan_on_worker_processes_reports_as_chunks_finish() -> None:
+    from graphkit.analysis.forked import can_fork, forked_map
+
+    seen: list[Step] = []
+    report = counted(seen.append, "scanning 4000 files for imports", 4000)
+    report(0)
+    forked_map(_square, None, list(range(4000)), 2, report)
+    done = [step.done for step in seen]
+    assert done[0] == 0 and done[-1] == 4000
+    if can_fork():  # 16 chunks of 250: each one reported
+        assert done == list(range(0, 4001, 250))
+
+
+def _square(_state: None, item: int) -> int:
+    return item * item
+
+
 def test_a_library_session_reports_progress_through_its_callback(monorepo: GitRepo) -> None:
     from graphkit.analysis.session import Session
 
