@@ -13,6 +13,8 @@ all four to protobuf's own encoding.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -78,6 +80,31 @@ def batch_read_response(entries: Sequence[BatchEntry]) -> bytes:
         else:
             append(_response(entry))
     return b"".join(parts)
+
+
+def found_blobs_response(hashes: Sequence[str], blobs: Sequence[bytes]) -> bytes:
+    """``batch_read_response`` for a batch whose every blob was found, faster.
+
+    ``hashes`` must be 64 ASCII characters each (validated digests). The same bytes as
+    ``batch_read_response``, assembled by map() and zip() instead of a loop: per blob,
+    the framing that depends on its size alone, its hash, the rest of the framing, its
+    bytes and an OK status, joined once.
+    """
+    sizes = list(map(len, blobs))
+    framing = {size: _found_framing(size) for size in set(sizes)}
+    around = list(map(framing.__getitem__, sizes))
+    pieces = zip(
+        map(_FIRST, around),
+        map(str.encode, hashes),
+        map(_SECOND, around),
+        blobs,
+        itertools.repeat(b"\x1a\x00"),  # An OK status: present, every field at its default.
+        strict=False,  # repeat() never ends; the others are as long as the batch.
+    )
+    return b"".join(itertools.chain.from_iterable(pieces))
+
+
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _found_framing(size: int) -> tuple[bytes, bytes]:

@@ -115,6 +115,14 @@ class ServedStore(Store, Protocol):
         """
         ...
 
+    def read_batch(self, digests: Sequence[Digest]) -> list[bytes | None]:
+        """Each digest's bytes, position by position; None where absent (or damaged).
+
+        get_many for a BatchReadBlobs answer, which lists every digest in request
+        order anyway: no dict keyed by digest in between.
+        """
+        ...
+
 
 def get_blob(store: Store, digest: Digest) -> bytes | None:
     """One blob's bytes, or None when absent."""

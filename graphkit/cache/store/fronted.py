@@ -131,17 +131,32 @@ class FrontedStore:
     def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
         """Front hits, then bucket hits (fetched concurrently, copied into the front)."""
         found = self.front.get_many(digests)
-        rest = [d for d in dict.fromkeys(digests) if d not in found]
+        found.update(self._fetch([d for d in dict.fromkeys(digests) if d not in found]))
+        return found
+
+    def read_batch(self, digests: Sequence[Digest]) -> list[bytes | None]:
+        """See ServedStore.read_batch: the front's, then the bucket's for the rest."""
+        values = self.front.read_batch(digests)
+        rest = [d for d, value in zip(digests, values, strict=True) if value is None]
+        if rest:
+            fetched = self._fetch(list(dict.fromkeys(rest)))
+            values = [
+                fetched.get(d) if value is None else value
+                for d, value in zip(digests, values, strict=True)
+            ]
+        return values
+
+    def _fetch(self, rest: list[Digest]) -> dict[Digest, bytes]:
+        """What the bucket has of ``rest`` (distinct digests), copied into the front."""
         if not rest:
-            return found
+            return {}
         nothing: dict[Digest, bytes] = {}
         fetched = self._backend(
             lambda: self._objects.get_many(self._instance, rest, self._deadline), nothing
         )
         if fetched:
             self.front.put_many(list(fetched.items()))
-            found.update(fetched)
-        return found
+        return fetched
 
     def put_many(self, blobs: Sequence[tuple[Digest, bytes]]) -> list[str | None]:
         """Store in the front; queue the stored blobs for the bucket, as one entry."""

@@ -38,8 +38,10 @@ import contextlib
 import dataclasses
 import hashlib
 import io
+import itertools
 import json
 import logging
+import operator
 import os
 import sqlite3
 import threading
@@ -121,6 +123,11 @@ class _BlobDisk(diskcache.Disk):  # type: ignore[misc]
         if value.placed is not None:
             value.placed(filename, full_path)
         return value.size, diskcache.core.MODE_BINARY, filename, None
+
+
+_HEXDIGEST = operator.methodcaller("hexdigest")
+_HASH = operator.attrgetter("hash")
+_SIZE = operator.attrgetter("size")
 
 
 def _is_empty(digest: Digest) -> bool:
@@ -255,36 +262,47 @@ class DiskBackend:
         return damaged
 
     def read_many(self, keys: Sequence[str]) -> dict[int, tuple[int, bytes]]:
-        """(rowid, value) of the present ``keys`` by position; each one counts as used.
+        """(rowid, value) of the present ``keys`` by position; each one counts as used."""
+        positions, rowids, values = self.read_columns(keys)
+        return dict(zip(positions, zip(rowids, values, strict=True), strict=True))
+
+    def read_columns(self, keys: Sequence[str]) -> tuple[list[int], list[int], list[bytes]]:
+        """The present ``keys``' positions, rowids and values, as three lists; a use each.
 
         Inline values come back concatenated in one row (see ``missing`` for why one
         row); group_concat copies BLOB bytes as they are (NULs and non-UTF-8 too) and
-        CAST(... AS BLOB) hands them back unchanged. Values kept in files are read
-        from their files; one evicted in between is left out, as if absent.
+        CAST(... AS BLOB) hands them back unchanged. They are cut apart with map() and
+        slice objects rather than a loop: a batch read cuts 2,000 of them. Values kept
+        in files are read from their files; one evicted in between is left out, as if
+        absent.
         """
         if not keys:
-            return {}
+            return [], [], []
         inline, lengths, data, files, rows, inline_rows = self._cache._sql(
             _READ_SQL, (_json_array(keys),)
         ).fetchone()
         if rows == "[]":
-            return {}
+            return [], [], []
         self.touch(rows)
-        found: dict[int, tuple[int, bytes]] = {}
+        positions: list[int] = []
+        rowids: list[int] = []
+        values: list[bytes] = []
         if data is not None:
-            view, offset = memoryview(data), 0
-            for position, length, rowid in zip(
-                json.loads(inline), json.loads(lengths), json.loads(inline_rows), strict=True
-            ):
-                found[position] = (rowid, bytes(view[offset : offset + length]))
-                offset += length
+            ends = list(itertools.accumulate(json.loads(lengths)))
+            cuts = map(slice, itertools.chain((0,), ends), ends)
+            positions, rowids = json.loads(inline), json.loads(inline_rows)
+            values = list(map(bytes, map(memoryview(data).__getitem__, cuts)))
         for position, mode, filename, rowid in json.loads(files):
             try:
-                found[position] = (rowid, self._cache._disk.fetch(mode, filename, None, False))
+                value = self._cache._disk.fetch(mode, filename, None, False)
             except OSError:
                 # Evicted in between (then absent), or the file is gone: drop the row.
                 self.drop([rowid], f"value file of {keys[position]} cannot be read")
-        return found
+                continue
+            positions.append(position)
+            rowids.append(rowid)
+            values.append(value)
+        return positions, rowids, values
 
     def lookup(self, key: str) -> tuple[int, int, str | None, Any] | None:
         """The index row of one present key: (rowid, mode, filename, value); a use."""
@@ -582,15 +600,50 @@ class LocalStore:
 
     def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
         """See Store.get_many. Every blob is hashed; a damaged one is dropped, absent."""
-        found: dict[Digest, bytes] = {d: b"" for d in digests if _is_empty(d)}
-        wanted = list(dict.fromkeys(d for d in digests if not _is_empty(d)))
-        for position, (rowid, value) in self._backend.read_many(self._keys(wanted)).items():
-            d = wanted[position]
-            if len(value) == d.size and hashlib.sha256(value).hexdigest() == d.hash:
-                found[d] = value
+        wanted = list(dict.fromkeys(digests))
+        return {
+            d: value
+            for d, value in zip(wanted, self.read_batch(wanted), strict=True)
+            if value is not None
+        }
+
+    def read_batch(self, digests: Sequence[Digest]) -> list[bytes | None]:
+        """See ServedStore.read_batch. Every blob is hashed; a damaged one is dropped.
+
+        Positions, not a dict by digest: a Digest hashes in Python code, and a batch
+        of 2,000 digests went through four dicts on its way to the wire (a fifth of
+        the server's CPU for a batch read).
+        """
+        values: list[bytes | None] = [None] * len(digests)
+        if not all(map(_SIZE, digests)):  # The empty blob is never stored, always there.
+            for position, d in enumerate(digests):
+                if _is_empty(d):
+                    values[position] = b""
+        positions, rowids, found = self._backend.read_columns(self._keys(digests))
+        # The checks run in map() too. A value whose hash matches has the digest's size
+        # as well (the size is part of the key it was found under, and bytes of another
+        # length would not hash the same).
+        wanted = list(map(digests.__getitem__, positions))
+        actual = map(_HEXDIGEST, map(hashlib.sha256, found))
+        matches = list(map(operator.eq, actual, map(_HASH, wanted)))
+        if all(matches):
+            if positions == list(range(len(digests))):  # Every one found, in order.
+                values[:] = found
             else:
-                self._backend.drop([rowid], mismatch(d, value) or f"blob {d} is damaged")
-        return found
+                for position, value in zip(positions, found, strict=True):
+                    values[position] = value
+            return values
+        damaged: dict[int, str] = {}
+        for position, rowid, d, value, ok in zip(
+            positions, rowids, wanted, found, matches, strict=True
+        ):
+            if ok:
+                values[position] = value
+            else:
+                damaged[rowid] = mismatch(d, value) or f"blob {d} is damaged"
+        for rowid, why in damaged.items():  # Once each, should a batch name it twice.
+            self._backend.drop([rowid], why)
+        return values
 
     def put_many(self, blobs: Sequence[tuple[Digest, bytes]]) -> list[str | None]:
         """See Store.put_many. Every blob is hashed before it is stored."""

@@ -19,6 +19,7 @@ from graphkit.cache.wire import (
     BatchEntry,
     batch_read_response,
     encode_write_request,
+    found_blobs_response,
     read_response,
     write_request,
 )
@@ -401,10 +402,21 @@ def test_batch_read_response_encoding_is_what_protobuf_serializes(
     assert batch_read_response(entries) == _protobuf_batch_response(entries)
 
 
+@given(blobs=st.lists(st.tuples(_hex64, st.binary(max_size=20000)), max_size=12))
+def test_an_all_found_batch_encodes_as_the_general_batch_response(
+    blobs: list[tuple[str, bytes]],
+) -> None:
+    entries = [BatchEntry(h, len(data), data) for h, data in blobs]
+    found = found_blobs_response([h for h, _data in blobs], [data for _h, data in blobs])
+    assert found == batch_read_response(entries) == _protobuf_batch_response(entries)
+
+
 def test_batch_read_response_encoding_at_varint_boundaries() -> None:
     sizes = (0, 1, 60, 61, 62, 127, 128, 16_300, 16_383, 16_384, 70_000, 2 * MIB + 1)
     entries = [BatchEntry("a" * 64, n, bytes(n)) for n in sizes]
     assert batch_read_response(entries) == _protobuf_batch_response(entries)
+    found = found_blobs_response(["a" * 64] * len(sizes), [bytes(n) for n in sizes])
+    assert found == batch_read_response(entries)
 
 
 @given(

@@ -193,6 +193,32 @@ def test_batch_reads_return_bytes_unchanged_inline_and_from_files(tmp_path: Path
     assert got == {digest_of(b): b for b in blobs}
 
 
+def test_a_batch_read_answers_position_by_position_in_request_order(tmp_path: Path) -> None:
+    store = open_local_store(tmp_path, 1 << 30)
+    blobs = [f"blob {i}".encode() for i in range(300)] + [blob(1, 100 * KIB)]
+    store.put_many([(digest_of(b), b) for b in blobs])
+    absent = digest_of(b"absent")
+    asked = [absent, *(digest_of(b) for b in reversed(blobs)), EMPTY, digest_of(blobs[0]), absent]
+    expected = [None, *reversed(blobs), b"", blobs[0], None]
+    assert store.read_batch(asked) == expected
+    assert store.read_batch([digest_of(b) for b in blobs]) == blobs  # All found, in order.
+    assert store.read_batch([]) == []
+
+
+def test_a_batch_read_drops_a_damaged_small_blob_once_and_serves_the_rest(
+    tmp_path: Path,
+) -> None:
+    backend = DiskBackend(tmp_path, 1 << 30)
+    store = backend.namespace()
+    good, bad = b"good blob", b"blob to be damaged"
+    store.put_many([(digest_of(good), good), (digest_of(bad), bad)])
+    with backend.cache._transact(retry=True) as (sql, _cleanup):
+        sql("UPDATE Cache SET value = ? WHERE value = ?", (b"blob to be DAMAGED", bad))
+    asked = [digest_of(bad), digest_of(good), digest_of(bad)]
+    assert store.read_batch(asked) == [None, good, None]
+    assert store.find_missing(asked) == [digest_of(bad), digest_of(bad)]
+
+
 def test_find_missing_of_a_large_batch_matches_asking_one_by_one(tmp_path: Path) -> None:
     store = open_local_store(tmp_path, 1 << 30)
     present = [f"present {i}".encode() for i in range(1500)]
