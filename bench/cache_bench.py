@@ -377,7 +377,8 @@ def process_cpu(pid: int) -> float:
 def run_cache_client(port: int, instance: str, client: int, batches: int, barrier: Any,
                      results: Any, workloads: frozenset[str] | None = None,
                      server_pid: int = 0, read_port: int | None = None,
-                     settle: str | None = None, large_count: int = LARGE_COUNT) -> None:
+                     settle: str | None = None, large_count: int = LARGE_COUNT,
+                     read_pid: int = 0) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     reads = channel
     if read_port is not None:
@@ -397,7 +398,9 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
                 func()  # Untimed: it stores what a timed phase reads.
                 last_write[:] = []
             return
-        waited = timed_phase(out, name, func, barrier, client, server_pid, settle)
+        # A read phase through a second replica: that replica's CPU is the server's.
+        pid = read_pid if read_pid and name in NEEDS else server_pid
+        waited = timed_phase(out, name, func, barrier, client, pid, settle)
         if last_write and settle is not None and client == 0:
             # How long the replica took to put the last write phase into the bucket.
             written, items, nbytes = last_write.pop()
@@ -552,10 +555,11 @@ def measure(server: Server, clients: int, batches: int, target: Callable[..., No
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients), ctx.Queue()
     settle = None if server.settle is None else str(server.settle)
+    read_pid = next((h.process.pid for h in server.helpers if h.port == server.read_port), 0)
     procs = [ctx.Process(target=target, args=(server.port, server.instance, i, batches,
                                               barrier, results, workloads,
                                               server.process.pid, server.read_port,
-                                              settle, large_count))
+                                              settle, large_count, read_pid))
              for i in range(clients)]
     for p in procs:
         p.start()
