@@ -174,6 +174,51 @@ def _scan_one(state: tuple[Reader, Mapping[str, Resolver]], item: _Todo) -> Scan
     return ScannedFile(item.entry.oid, item.language, refs, resolve_file(item.path, refs, resolver))
 
 
+def rescanned(
+    previous: ImportScan,
+    modified: Mapping[str, tuple[FileEntry, FileEntry]],
+    read: Reader,
+) -> ImportScan | None:
+    """The scan of a revision that differs from ``previous``'s only by the contents of
+    ``modified`` (path -> (old entry, new entry); no file added, removed or changing
+    mode, no manifest changed): ``previous`` with the new blob ids, when every modified
+    source still imports exactly what it did, at the same lines. Else None.
+
+    Resolution reads the file list, package.json files, the JS config files and the
+    workspace's package names, never another source: with the same file list and
+    none of those changed, same imports resolve the same way, so everything derived
+    from the scan (``target_deps``, ``included_files``, ``exposed_files``) is the
+    same too. A modified file that is not a scanned source could be a tsconfig's
+    ``extends`` (any name): allowed only when nothing is resolved as JS.
+    """
+    from graphkit.readers.infer import go, js, python, rust
+
+    extract = {
+        "python": python.imports,
+        "js": js.imports,
+        "rust": rust.imports,
+        "go": go.imports,
+    }
+    files = dict(previous.files)
+    has_js: bool | None = None
+    for path, (old, new) in sorted(modified.items()):
+        if old.mode != new.mode or path.rsplit("/", 1)[-1] == _PACKAGE_JSON:
+            return None
+        known = files.get(path)
+        if known is None:
+            if has_js is None:
+                has_js = any(f.language == "js" for f in previous.files.values())
+            if has_js:
+                return None
+            continue
+        if known.oid != old.oid:
+            return None
+        if extract[known.language](read(path, new), path) != known.refs:
+            return None
+        files[path] = ScannedFile(new.oid, known.language, known.refs, known.resolved)
+    return ImportScan(files, previous.context, previous.warnings, previous.resolvers)
+
+
 def unscanned(
     graph: BuildGraph,
     snapshot: Snapshot,

@@ -11,7 +11,7 @@ one warning, never an error and never a different answer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ class Shared:
     tree: str
     graph_key: str
     pieces: Mapping[str, object]
+    # Pieces already pickled (by the local memo), by name: sent as they are.
+    dumped: Mapping[str, bytes] = field(default_factory=dict)
 
 
 class RemoteMemo:
@@ -112,7 +114,7 @@ class RemoteMemo:
             if known is not None and known[0] is value:  # fetched from this cache
                 blobs[name] = (known[1], None)
             else:
-                data = dump_piece(value)
+                data = shared.dumped.get(name) or dump_piece(value)
                 blobs[name] = (digest_of(data), data)
         action = memo_action(shared.tree, self._key)
         envelope = Envelope(

@@ -7,7 +7,9 @@ graph memo on disk. The modules below it stay pure.
 from __future__ import annotations
 
 import gc
+import io
 import os
+import pickle
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +26,7 @@ from graphkit.analysis.faces import with_translations
 from graphkit.analysis.graph import (
     MEMO_FORMAT,
     BuildGraph,
+    find_meta,
     graph_key,
     load_graph,
     read_meta,
@@ -38,13 +41,14 @@ from graphkit.analysis.inferred import (
     exposed_files,
     included_files,
     infers,
+    rescanned,
     scan,
     target_deps,
     unscanned,
 )
 from graphkit.analysis.keys import KeyRecord, compute_keys
 from graphkit.analysis.memoremote import MemoSettings, RemoteMemo, Shared, open_remote_memo
-from graphkit.analysis.memoseal import Envelope
+from graphkit.analysis.memoseal import Envelope, dump_piece
 from graphkit.config import CONFIG_FILE
 from graphkit.errors import InputError, InputWarning, UnknownStateError
 from graphkit.labels import Label
@@ -106,6 +110,21 @@ class Comparison:
     base_side: Loaded | None  # None when the base could not be read (--on-unknown=all)
 
 
+@dataclass(frozen=True)
+class _Delta:
+    """How a commit differs from one whose memo is known (its start): the files on
+    each side of the difference. The commit's graph is the start's."""
+
+    graph_key: str
+    tree: str  # the start's
+    old: dict[str, FileEntry]
+    new: dict[str, FileEntry]
+
+
+# A commit without a memo of its own is derived from the last one analysed when at
+# most this many files differ between them (a tree walk, not a listing; see _derived_key).
+DELTA_LIMIT = 256
+
 # How far back along first parents a runner without a local memo looks for a commit
 # whose memo the remote cache holds, to scan on top of it: one action-cache lookup each.
 ANCESTORS = 16
@@ -142,6 +161,10 @@ class Session:
         self._graph_keys: dict[str, str] = {}  # by revision sha
         self._locks: dict[str, Lock] = {}  # by lock_key: base and head often share one
         self._scan_warnings: set[InputWarning] = set()
+        self._deltas: dict[str, _Delta] = {}  # by revision sha: derived from another commit
+        # Values kept in the memo, by id() with the value (keeping the id its own), and
+        # their pickles: what share() sends without pickling again.
+        self._dumped: dict[int, tuple[object, bytes]] = {}
         self._workers = scan_workers(os.environ)
         # HEAD's tree and graph-defining files, found by a worktree load, until HEAD's
         # graph key is known (see _worktree_meta).
@@ -216,13 +239,15 @@ class Session:
         # Kept with the warnings of the scan behind it, so a warm run still reports them.
         kept = self._recall(memo_key)
         if not isinstance(kept, tuple) or len(kept) != 4:
-            scanned = self.import_scan(loaded)
-            kept = (
-                target_deps(loaded.graph, loaded.inputs, scanned),
-                included_files(loaded.graph, loaded.inputs, scanned),
-                exposed_files(loaded.graph, loaded.inputs, scanned),
-                scanned.warnings,
-            )
+            kept = self._derived_inferred(loaded)
+            if kept is None:
+                scanned = self.import_scan(loaded)
+                kept = (
+                    target_deps(loaded.graph, loaded.inputs, scanned),
+                    included_files(loaded.graph, loaded.inputs, scanned),
+                    exposed_files(loaded.graph, loaded.inputs, scanned),
+                    scanned.warnings,
+                )
             self._keep(memo_key, kept)
         self._inferred_of[loaded.revision.sha] = kept
         found: tuple[Inferred, Included, frozenset[str]] = (kept[0], kept[1], kept[2])
@@ -258,6 +283,85 @@ class Session:
                     self._keep(self._LATEST_SCAN, memo_key)
             self._scans[sha] = found
         return self._scans[sha]
+
+    def _derived_inferred(self, loaded: Loaded) -> tuple[Any, ...] | None:
+        """What imports add at a commit derived from another (see ``_derived_key``):
+        the start's, when only sources changed and none imports anything new; its
+        scan (the start's, with the new blob ids) is kept as the commit's. Else None."""
+        sha = loaded.revision.sha
+        delta = self._deltas.get(sha)
+        tree = self.workspace.tree_id(loaded.revision)
+        if delta is None or tree is None:
+            return None
+        start_scan: Any = None
+        start_inferred: Any = None
+        for other, scanned in self._scans.items():  # the start loaded in this session
+            same = self._graph_keys.get(other) == delta.graph_key
+            if same and self._tree_of(other) == delta.tree:
+                start_scan, start_inferred = scanned, self._inferred_of.get(other)
+        if start_scan is None:
+            start_scan = self._recall(_imports_key(delta.graph_key, delta.tree))
+        if start_inferred is None:
+            start_inferred = self._recall(_inferred_key(delta.graph_key, delta.tree))
+        if not isinstance(start_scan, ImportScan) or not (
+            isinstance(start_inferred, tuple) and len(start_inferred) == 4
+        ):
+            return None
+        if delta.old.keys() != delta.new.keys():
+            return None  # a file added or removed: resolution may differ anywhere
+        modified = {path: (delta.old[path], delta.new[path]) for path in delta.old}
+        found = rescanned(start_scan, modified, self.workspace.read)
+        if found is None:
+            return None
+        memo_key = _imports_key(self._graph_keys[sha], tree)
+        self._keep(memo_key, found)
+        self._keep(self._LATEST_SCAN, memo_key)
+        self._scans[sha] = found
+        return start_inferred
+
+    def _derived_key(self, revision: Revision, tree: str) -> str | None:
+        """The graph key of a commit with no memo of its own, from the last commit
+        analysed (this session's last scan, else the last one stored) when at most
+        DELTA_LIMIT files differ between their trees and none of them defines the
+        graph: then the graph is the same, and no tree is listed. Else None."""
+        start = self._start()
+        if start is None:
+            return None
+        start_key, start_tree = start
+        graph = self._graphs.get(start_key) or self._recall(start_key)
+        if not isinstance(graph, BuildGraph):
+            return None
+        diff = self.workspace.trees_diff(start_tree, tree, DELTA_LIMIT)
+        if diff is None:
+            return None
+        old, new = diff
+        config = graph.config
+        for entries in (old, new):
+            if find_meta(entries, config.rules_dir, config.excluded_files):
+                return None
+        self._graphs[start_key] = graph
+        self._deltas[revision.sha] = _Delta(start_key, start_tree, old, new)
+        return start_key
+
+    def _start(self) -> tuple[str, str] | None:
+        """(graph key, tree id) of the commit whose scan is the latest: this session's,
+        else the last one stored (locally, or offered by the remote memo)."""
+        for sha in reversed(self._scans):
+            tree = self._tree_of(sha)
+            if tree is not None:
+                return self._graph_keys[sha], tree
+        latest = self._recall(self._LATEST_SCAN)
+        prefix = _imports_key("", "").removesuffix(":")
+        if not isinstance(latest, str) or not latest.startswith(prefix):
+            return None
+        key, _, tree = latest[len(prefix) :].rpartition(":")
+        return (key, tree) if key and tree else None
+
+    def _tree_of(self, sha: str) -> str | None:
+        loaded = self._loaded.get(sha)
+        if sha == WORKTREE:
+            return None
+        return self.workspace.tree_id(loaded.revision if loaded else self.workspace.resolve(sha))
 
     # Names the memo key of the scan stored last: any scan is a valid start (files are
     # reused by blob id), and the last one is likely the closest to what comes next.
@@ -324,11 +428,12 @@ class Session:
         imports_key = _imports_key(graph_key, tree)
         self._lazy[graph_key] = piece("graph", lambda v: isinstance(v, BuildGraph))
         self._lazy[imports_key] = piece("scan", lambda v: isinstance(v, ImportScan))
+        # Keyed by the memo's own tree: an ancestor's starts a derived commit (_derived_key).
+        self._lazy[_inferred_key(graph_key, tree)] = piece(
+            "inferred", lambda v: isinstance(v, tuple) and len(v) == 4
+        )
         if origin == sha:
             self._lazy[_tree_key(tree)] = lambda: graph_key
-            self._lazy[_inferred_key(graph_key, tree)] = piece(
-                "inferred", lambda v: isinstance(v, tuple) and len(v) == 4
-            )
         else:
             self._lazy[self._LATEST_SCAN] = lambda: imports_key
 
@@ -365,7 +470,12 @@ class Session:
                 scanned = self._recall(_imports_key(key, tree))
             if isinstance(scanned, ImportScan):
                 pieces["scan"] = scanned
-            if remote.store(Shared(tree, key, pieces)):
+            dumped = {
+                name: known[1]
+                for name, value in pieces.items()
+                if (known := self._dumped.get(id(value))) is not None and known[0] is value
+            }
+            if remote.store(Shared(tree, key, pieces, dumped)):
                 self._keep(marker, True)
 
     def _remote_warning(self, where: str) -> Callable[[str], None]:
@@ -391,7 +501,15 @@ class Session:
         if self._memo is None:
             return
         try:
-            self._memo.set(key, value)
+            if self._remote is None or isinstance(value, (str, bool)):
+                self._memo.set(key, value)
+                return
+            # With a remote memo, pickled here rather than by diskcache, so that sharing
+            # the value sends these bytes instead of pickling it again (a 20,000-file
+            # scan takes 0.2 s to pickle).
+            data = dump_piece(value)
+            self._dumped[id(value)] = (value, data)
+            self._memo.set(key, io.BytesIO(data), read=True)
         except Exception:  # a memo that cannot be written only makes the next run slower
             return
 
@@ -409,6 +527,10 @@ class Session:
         if key is None and tree is not None and self._remote is not None:
             self._from_remote(revision, tree)
             key = self._recall(tree_key)
+        if key is None and tree is not None:
+            key = self._derived_key(revision, tree)
+            if key is not None:
+                self._keep(tree_key, key)
         meta: dict[str, FileEntry] | None = None
         if key is None:
             meta = self._meta(snapshot) if tree is not None else self._worktree_meta(snapshot)
@@ -487,6 +609,8 @@ class Session:
             found = lazy() if lazy is not None else None
             if found is None and self._memo is not None:
                 found = self._memo.get(key)
+                if isinstance(found, bytes):  # pickled by _keep
+                    found = pickle.loads(found)
             return found
         except Exception:
             return None

@@ -270,11 +270,23 @@ class Workspace:
             return self._worktree_diff(base)
         if WORKTREE in (base.sha, head.sha):
             return None
+        found = self.trees_diff(self.tree_id(base) or "", self.tree_id(head) or "")
+        assert found is not None  # no limit
+        return found
+
+    def trees_diff(
+        self, old_tree: str, new_tree: str, limit: int | None = None
+    ) -> tuple[dict[str, FileEntry], dict[str, FileEntry]] | None:
+        """``tree_diff`` between two tree ids; None once more than ``limit`` files
+        differ (the walk stops there), or when a tree is not in the object store."""
+        try:
+            a_root = self._repo[old_tree].peel(pygit2.Tree)
+            b_root = self._repo[new_tree].peel(pygit2.Tree)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
         old: dict[str, FileEntry] = {}
         new: dict[str, FileEntry] = {}
-        stack: list[tuple[str, pygit2.Tree | None, pygit2.Tree | None]] = [
-            ("", self._repo[base.sha].peel(pygit2.Tree), self._repo[head.sha].peel(pygit2.Tree))
-        ]
+        stack: list[tuple[str, pygit2.Tree | None, pygit2.Tree | None]] = [("", a_root, b_root)]
         while stack:
             prefix, a, b = stack.pop()
             a_entries = {e.name: e for e in a} if a is not None else {}
@@ -292,6 +304,8 @@ class Workspace:
                     old[path] = FileEntry(int(x.filemode), str(x.id))
                 if y is not None and y_tree is None:
                     new[path] = FileEntry(int(y.filemode), str(y.id))
+            if limit is not None and len(old.keys() | new.keys()) > limit:
+                return None
         return old, new
 
     def _worktree_diff(

@@ -80,6 +80,17 @@ def test_a_cold_runner_gets_the_same_answer_from_the_fetched_memo(
     }
 
 
+def test_a_runner_reads_back_the_memo_it_shared(
+    cli: Cli, monorepo: GitRepo, history: tuple[str, str, str], remote: str
+) -> None:
+    # With a remote, the local memo keeps the pickles it shares: the next run reads them.
+    _, base, head = history
+    first, _ = _affected(cli, monorepo.root, base, head, remote)
+    again, stderr = _affected(cli, monorepo.root, base, head, remote)
+    assert _answer(again) == _answer(first)
+    assert again["remote_memo"] == {} and stderr == ""  # all from the local memo
+
+
 def test_the_config_alone_enables_it(
     cli: Cli, monorepo: GitRepo, history: tuple[str, str, str], remote: str, tmp_path: Path
 ) -> None:
@@ -103,9 +114,11 @@ def test_only_an_older_commit_analysed_scans_on_top_of_it(
     cold, _ = _affected(cli, runner_c, base, head, None)  # no remote memo at all
     found, _ = _affected(cli, runner_b, base, head, remote)
     assert _answer(found) == _answer(cold)
-    # The head (loaded first) scans on top of the oldest commit's memo, and the base on
-    # top of the head's scan, made in the same session.
-    assert found["remote_memo"] == {head: {"from": first_commit, "pieces": ["graph", "scan"]}}
+    # The head (loaded first) is derived from the oldest commit's memo (only a source's
+    # body changed since: same graph, same imports), and the base from the head's.
+    assert found["remote_memo"] == {
+        head: {"from": first_commit, "pieces": ["graph", "inferred", "scan"]}
+    }
 
 
 def test_without_the_key_nothing_is_stored_or_used(
