@@ -18,7 +18,7 @@ two-key definition.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from graphkit.analysis.externals import (
@@ -55,6 +55,8 @@ class Side:
     snapshot: Snapshot
     read: Reader | None = None
     locks: LockMemo | None = None
+    # The snapshot's lockfile paths, sorted, when they can be had without listing it.
+    lockfiles: Callable[[], Sequence[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -343,7 +345,8 @@ def _lockfile_seeds(
 def _externals(side: Side) -> Externals | None:
     if side.read is None:
         return None
-    return read_externals(side.graph, side.snapshot, side.read, side.locks)
+    paths = side.lockfiles() if side.lockfiles is not None else None
+    return read_externals(side.graph, side.snapshot, side.read, side.locks, paths)
 
 
 def _describe(change: Change) -> str:

@@ -12,7 +12,7 @@ import os
 import pickle
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -21,7 +21,7 @@ from typing import Any
 
 from graphkit import __version__
 from graphkit.analysis.affected import Affected, Side, everything, find_affected
-from graphkit.analysis.externals import read_externals
+from graphkit.analysis.externals import LOCKFILE_NAMES, lockfile_paths, read_externals
 from graphkit.analysis.faces import with_translations
 from graphkit.analysis.graph import (
     MEMO_FORMAT,
@@ -219,7 +219,8 @@ class Session:
                 self._progress(Step("reading the worktree", len(snapshot), len(snapshot)))
             graph, key = self._graph(revision, snapshot)
             self._graph_keys[revision.sha] = key
-            side = Side(graph, snapshot, self.workspace.read, self._lock)
+            lockfiles = self._lockfiles(revision, snapshot)
+            side = Side(graph, snapshot, self.workspace.read, self._lock, lockfiles)
             loaded = Loaded(revision, side)
             if infers(graph):
                 inferred, included, exposed = self._inferred(loaded, key)
@@ -486,6 +487,25 @@ class Session:
             self._remote_warnings.append(InputWarning(where, None, message))
 
         return warn
+
+    def _lockfiles(
+        self, revision: Revision, snapshot: Snapshot
+    ) -> Callable[[], Sequence[str]] | None:
+        """The lockfile paths of a commit, memoized by tree id: a warm lockfile commit
+        then lists neither tree (0.2 s each at 13,000 files). None for the worktree."""
+        tree = self.workspace.tree_id(revision)
+        if tree is None:
+            return None
+
+        def lockfiles() -> Sequence[str]:
+            key = f"lockfiles:{__version__}:{LOCK_FORMAT}:{LOCKFILE_NAMES}:{tree}"
+            found = self._recall(key)
+            if not (isinstance(found, tuple) and all(isinstance(p, str) for p in found)):
+                found = tuple(lockfile_paths(snapshot))
+                self._keep(key, found)
+            return found
+
+        return lockfiles
 
     def _lock(self, key: str, parse: Callable[[], Lock]) -> Lock:
         """A parsed lockfile, from memory, the on-disk memo, or ``parse``. The key names

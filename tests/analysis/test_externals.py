@@ -12,7 +12,7 @@ from click.testing import Result
 from gitrepo import GitRepo
 
 from graphkit import __version__
-from graphkit.analysis.externals import lock_key
+from graphkit.analysis.externals import Locked, lock_key
 from graphkit.analysis.session import Session
 from graphkit.readers.lockfiles import LOCK_FORMAT, Lock, parse_lockfile
 
@@ -376,3 +376,32 @@ def test_a_yarn_v1_lock_key_names_the_member_manifests_it_reads(make_repo: MakeR
     repo.write("packages/a/package.json", json.dumps({"name": "a", "dependencies": {"ms": "2"}}))
     repo.commit("edit a manifest only")
     assert key() != before  # yarn v1 reads the manifests: their bytes name the parse too
+
+
+def test_externals_keep_lockeds_own_order() -> None:
+    from graphkit.analysis.externals import _ORDER
+
+    items = [
+        Locked("b.lock", "a", "1"),
+        Locked("a.lock", "z", "2", deps=("x 1",)),
+        Locked("a.lock", "z", "2"),
+        Locked("a.lock", "z", "10", integrity="sha"),
+        Locked("a.lock", "", "oid", broken="bad"),
+        Locked("a.lock", "z", "2", via="m"),
+    ]
+    assert sorted(items, key=_ORDER) == sorted(items)
+
+
+def test_a_warm_lockfile_commit_lists_neither_tree(cli: Cli, make_repo: MakeRepo) -> None:
+    repo = t3_repo(make_repo)
+    repo.write("pnpm-lock.yaml", T3_LOCK.replace("sha512-core", "sha512-core-republished"))
+    expected = affected(cli, repo)  # cold: fills the memo, the lockfile paths too
+    with Session.open(repo.root) as session:
+        comparison = session.compare("HEAD~1", "HEAD")
+        assert comparison.base_side is not None
+        for side in (comparison.base_side.side, comparison.head.side):
+            assert side.lockfiles is not None and side.lockfiles() == ("pnpm-lock.yaml",)
+            assert getattr(side.snapshot, "_all", "listed") is None  # never listed
+    assert sorted(str(label) for label in comparison.affected.targets) == sorted(
+        expected["affected"]
+    )
