@@ -14,7 +14,7 @@ from gitrepo import GitRepo
 from graphkit.errors import InputError, UnknownStateError
 from graphkit.model import Change, FileEntry, Status
 from graphkit.repo.changes import diff_snapshots
-from graphkit.repo.workspace import _POINT_LOOKUPS, WORKTREE, Revision, Workspace
+from graphkit.repo.workspace import _POINT_LOOKUPS, WORKTREE, Revision, Workspace, list_tree
 
 MakeRepo = Callable[[dict[str, str]], GitRepo]
 FILE, EXEC, LINK, SUBMODULE = 0o100644, 0o100755, 0o120000, 0o160000
@@ -529,3 +529,25 @@ def test_many_lookups_in_a_commit_snapshot_list_its_tree_once(make_repo: MakeRep
     assert snapshot._all is not None  # listed once, past the point lookups
     for missing in ("pkg1", "nope.txt", "pkg1/nope.txt"):
         assert missing not in snapshot  # a folder is no file, listed or looked up
+
+
+def test_a_tree_listed_through_an_index_file_is_libgit2s_listing(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    other = GitRepo(tmp_path / "other")
+    other.write("lib.c", "int x;\n")
+    pinned = other.commit("vendored")
+    repo = make_repo({**FILES, "docs/café.md": "accents\n", "a b/c d.txt": "spaces\n"})
+    repo.chmod_x("docs/café.md")
+    os.symlink("../libs", repo.root / "docs" / "libs")
+    repo.commit("kinds")
+    index = repo.repo.index
+    index.add(pygit2.IndexEntry("vendor/lib", pygit2.Oid(hex=pinned), pygit2.enums.FileMode.COMMIT))
+    index.write()
+    tree = repo.repo[index.write_tree()]
+    assert isinstance(tree, pygit2.Tree)
+    slow = pygit2.Index()
+    slow.read_tree(tree)
+    listed = list_tree(tree)
+    assert listed == {e.path: FileEntry(e.mode, str(e.id)) for e in slow}
+    assert {"vendor/lib", "docs/libs", "docs/café.md", "a b/c d.txt"} <= listed.keys()
