@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
@@ -40,7 +41,7 @@ class Label(NamedTuple):
     name: str
 
     def __str__(self) -> str:
-        return f"//{escape(self.package, keep='/')}:{escape(self.name)}"
+        return _written(self)
 
     @property
     def short(self) -> str:
@@ -48,6 +49,12 @@ class Label(NamedTuple):
         if self.package and self.package.rsplit("/", 1)[-1] == self.name:
             return f"//{escape(self.package, keep='/')}"
         return str(self)
+
+
+@lru_cache(maxsize=1 << 16)
+def _written(label: Label) -> str:
+    """``str(label)``, memoized: a run writes each label into several keys and lines."""
+    return f"//{escape(label.package, keep='/')}:{escape(label.name)}"
 
 
 def escape(text: str, *, keep: str = "") -> str:

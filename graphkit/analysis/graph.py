@@ -243,8 +243,14 @@ class BuildGraph:
             "carrying",
             "carrying_digraph",
             "imported_tasks",
+            "_task_spec_memo",
         )
         return {k: v for k, v in self.__dict__.items() if k not in derived}
+
+    @cached_property
+    def _task_spec_memo(self) -> dict[tuple[Label, str], TaskSpec | None]:
+        """``task_spec``'s answers: a run asks for each task a dozen times."""
+        return {}
 
     def package_of(self, path: str) -> str | None:
         """The folder of the package that owns ``path``: the deepest one containing it."""
@@ -288,13 +294,18 @@ class BuildGraph:
         values (``needs``, ``inputs``, ``pass_env``, ``cache``, ``persistent``) apply
         on top. Every caller that asks "what does this task of this target do" asks here.
         """
+        memo = self._task_spec_memo
+        if (label, task) in memo:
+            return memo[label, task]
         rule = self.rule_of(label)
         imported = self.imported_tasks.get(label)
         if imported is None or (not rule.source.startswith("builtin:") and rule.task(task)):
             spec = rule.task(task)
         else:
             spec = imported.get(task)
-        return with_overrides(self.targets[label], spec) if spec is not None else None
+        found = with_overrides(self.targets[label], spec) if spec is not None else None
+        memo[label, task] = found
+        return found
 
     @cached_property
     def aliases(self) -> Mapping[str, Label]:

@@ -35,6 +35,10 @@ from graphkit.paths import WorkspaceGuard, escape_reason, inside_workspace
 _EMPTY_TREE_BYTES = re_pb2.Tree(root=re_pb2.Directory()).SerializeToString(deterministic=True)
 EMPTY_TREE = digest_of(_EMPTY_TREE_BYTES)
 
+# What ``_Runner.prefetch`` reads ahead: logs up to this size, this many bytes in all.
+_PREFETCH_LOG = 64 * 1024
+_PREFETCH_TOTAL = 64 * 1024 * 1024
+
 # "skipped": never started, because a task it needs (directly or not) failed.
 Status = Literal["ran", "cached", "failed", "flaky", "muted", "skipped"]
 
@@ -138,6 +142,8 @@ def run_tasks(
     # A plain copy: os.environ decodes every variable on each read, and each executed
     # task scans them all for the ones it passes through.
     runner = _Runner(root, store, options, dict(environ), report, recorder, muting)
+    if options.hits_inline:
+        runner.prefetch(runs)
     by_node = {run.node: run for run in runs}
     waiting = {run.node: {n for n in run.needs if n in by_node} for run in runs}
     dependents: dict[TaskNode, list[TaskNode]] = {node: [] for node in by_node}
@@ -232,6 +238,40 @@ class _Runner:
     report: Reporter
     recorder: Recorder | None
     muting: Muting | None
+    # From ``prefetch``: action results by action (None: not in the cache), and the
+    # captured output they name. Looked up again (or fetched) for anything not here.
+    _results: dict[Digest, bytes | None] = field(default_factory=dict)
+    _logs: dict[Digest, bytes] = field(default_factory=dict)
+    _output_sets: dict[tuple[str, ...], OutputSet] = field(default_factory=dict)
+
+    def prefetch(self, runs: Sequence[TaskRun]) -> None:
+        """Look up every task's result, and fetch the output they captured in one read.
+
+        A local cache answers each lookup at once, but one blob read per task costs
+        more than the task's hit otherwise does: a fully cached run reads every log
+        in one batch instead. An action's key depends on the keys of the tasks it
+        needs, never on their outputs, so a result looked up before they finish is
+        the one that would be looked up after.
+        """
+        if self.store is None or not self.options.read_cache:
+            return
+        logs: list[Digest] = []
+        budget = _PREFETCH_TOTAL
+        for run in runs:
+            if not run.cache:
+                continue
+            data = self.store.get_action_result(run.action)
+            self._results[run.action] = data
+            result = parse_action_result(data) if data is not None else None
+            if result is None or result.exit_code != 0:
+                continue
+            for stream in (result.stdout_digest, result.stderr_digest):
+                # Small logs only, and a bounded total: big ones are read at the hit.
+                if stream.hash and stream.size_bytes <= _PREFETCH_LOG and budget >= 0:
+                    logs.append(self._digest(stream))
+                    budget -= stream.size_bytes
+        if logs:
+            self._logs = self.store.get_many(logs)
 
     def one(self, run: TaskRun, looked_up: bool = False) -> TaskResult:
         """Serve ``run`` from the cache, else execute it; ``looked_up``: ``hit`` said
@@ -261,7 +301,10 @@ class _Runner:
 
     def _from_cache(self, run: TaskRun) -> tuple[float, bytes, bytes] | None:
         assert self.store is not None
-        data = self.store.get_action_result(run.action)
+        if run.action in self._results:
+            data = self._results.pop(run.action)
+        else:
+            data = self.store.get_action_result(run.action)
         if data is None:
             return None
         result = parse_action_result(data)
@@ -275,7 +318,10 @@ class _Runner:
             return None
         wanted = [d for _, d, _ in files]
         wanted += [self._digest(d) for d in (result.stdout_digest, result.stderr_digest) if d.hash]
-        blobs = self.store.get_many(wanted)
+        blobs = {want: self._logs[want] for want in wanted if want in self._logs}
+        missing = [want for want in wanted if want not in blobs]
+        if missing:
+            blobs.update(self.store.get_many(missing))
         for want in wanted:
             if want not in blobs or mismatch(want, blobs[want]) is not None:
                 return None  # evicted or damaged: a miss, never a partial restore
@@ -319,7 +365,9 @@ class _Runner:
                 )
         # Exactly the declared outputs: a result that names any other path (a git
         # hook, a source file, a manifest) is refused whole, before anything is written.
-        declared = OutputSet.of(run.outputs)
+        declared = self._output_sets.get(run.outputs)
+        if declared is None:  # tasks of one rule declare alike: built once per list
+            declared = self._output_sets[run.outputs] = OutputSet.of(run.outputs)
         paths = [
             *(e.path for e in result.output_files),
             *(e.path for e in result.output_symlinks),
