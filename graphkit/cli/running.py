@@ -177,7 +177,9 @@ def run(
                 text = render.summary_text(Summary(), skipped) if skipped else "nothing to run"
                 emit(fmt, render.results_json(Summary(), skipped), text)
                 return
-            runs = workflow.task_graph_runs(parts, os.environ)
+            runs = workflow.task_graph_runs(
+                parts, os.environ, _cache_root(session, cache_dir) / "runs"
+            )
             config = session.load(None).graph.config
             reporter = _Reporter(fmt, interactive=fmt == "text" and sys.stdout.isatty())
             try:

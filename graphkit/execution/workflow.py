@@ -11,12 +11,16 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import pickle
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+
+import xxhash
 
 from graphkit.analysis.filetests import test_files
 from graphkit.analysis.graph import BuildGraph
@@ -35,6 +39,7 @@ from graphkit.execution.tasks import (
     TaskRun,
     declared_outputs,
     make_runs,
+    platform_properties,
     task_graph,
 )
 from graphkit.labels import Label
@@ -190,13 +195,122 @@ def tasks_for(
     return task_graph_runs([(selection, unit_ids)], environ)
 
 
+# Bump when what a memoized task graph holds, or how its key is made, changes.
+RUNS_MEMO_SCHEME = 1
+RUNS_MEMO_KEEP = 8  # task graphs kept (the newest): a branch switch back still hits
+
+
 def task_graph_runs(
-    parts: Sequence[tuple[Selection, Sequence[str]]], environ: Mapping[str, str]
+    parts: Sequence[tuple[Selection, Sequence[str]]],
+    environ: Mapping[str, str],
+    memo: Path | None = None,
 ) -> list[TaskRun]:
     """One task graph for several tasks' selections (``graphkit run build test``): each
-    selection's units, plus every task they need, keyed."""
+    selection's units, plus every task they need, keyed.
+
+    With ``memo`` (a folder), the keyed graph is kept there under a digest of
+    everything it is made from — graphkit's own code, the environment, the tasks and
+    units asked for, every file of the worktree and of HEAD — and read back when all
+    of those are the same: a fully cached re-run then computes no key at all.
+    """
     if not parts:
         return []
+    key = _runs_key(parts, environ) if memo is not None else None
+    if memo is not None and key is not None:
+        found = _read_runs(memo, key)
+        if found is not None:
+            return found
+    runs = _task_graph_runs(parts, environ)
+    if memo is not None and key is not None:
+        _write_runs(memo, key, runs)
+    return runs
+
+
+def _runs_key(
+    parts: Sequence[tuple[Selection, Sequence[str]]], environ: Mapping[str, str]
+) -> str | None:
+    """The digest a memoized task graph is kept under (see ``task_graph_runs``)."""
+    hasher = xxhash.xxh3_128()
+    hasher.update(f"{RUNS_MEMO_SCHEME}\0{_code_fingerprint()}\0".encode())
+    hasher.update(repr(platform_properties()).encode())
+    # The whole environment, not the declared names alone: a wildcard (NEXT_PUBLIC_*)
+    # declares whatever it matches.
+    env = "\0".join(f"{name}={value}" for name, value in sorted(environ.items()))
+    hasher.update(b"\1env\0" + env.encode("utf-8", "surrogatepass"))
+    if len({id(selection.head) for selection, _ in parts}) != 1:
+        return None  # not one revision: not memoized
+    for selection, unit_ids in parts:
+        units = "\0".join(unit_ids)
+        hasher.update(f"\1task\0{selection.task}\0{units}".encode("utf-8", "surrogatepass"))
+    selection = parts[0][0]
+    for name, snapshot in (
+        ("worktree", selection.head.side.snapshot),
+        ("HEAD", selection.committed),
+    ):
+        hasher.update(f"\1{name}\0".encode())
+        hasher.update(_snapshot_bytes(snapshot))
+    return hasher.hexdigest()
+
+
+def _snapshot_bytes(snapshot: Mapping[str, FileEntry]) -> bytes:
+    """Every path, mode and blob id of ``snapshot``, in path order."""
+    return "\n".join(
+        f"{path}\0{entry.mode}\0{entry.oid}" for path, entry in sorted(snapshot.items())
+    ).encode("utf-8", "surrogatepass")
+
+
+@cache
+def _code_fingerprint() -> str:
+    """graphkit's own files (path, size, mtime): a task graph memoized by other code —
+    a new version, an edited checkout, other built-in rules — is never read back."""
+    package = Path(__file__).resolve().parents[1]
+    entries = []
+    for folder, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            info = os.stat(os.path.join(folder, name))
+            entries.append(f"{os.path.join(folder, name)}\0{info.st_size}\0{info.st_mtime_ns}")
+    return xxhash.xxh3_128_hexdigest("\n".join(entries).encode("utf-8", "surrogatepass"))
+
+
+def _read_runs(memo: Path, key: str) -> list[TaskRun] | None:
+    """The task graph memoized under ``key``, or None (absent, unreadable, another shape).
+
+    The folder is this machine's own cache (as the graph memo beside it), never
+    filled from elsewhere, so its pickles are as trusted as the checkout."""
+    try:
+        data = (memo / key).read_bytes()
+        runs = pickle.loads(data)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return None
+    if not isinstance(runs, list) or not all(isinstance(run, TaskRun) for run in runs):
+        return None
+    return runs
+
+
+def _write_runs(memo: Path, key: str, runs: list[TaskRun]) -> None:
+    """Keep ``runs`` under ``key``, and only the newest few graphs. Best effort: a
+    memo that cannot be written is a memo that misses."""
+    try:
+        memo.mkdir(parents=True, exist_ok=True)
+        temp = memo / f".{key}.{os.getpid()}"
+        temp.write_bytes(pickle.dumps(runs, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(temp, memo / key)
+        kept = sorted(
+            (entry for entry in os.scandir(memo) if not entry.name.startswith(".")),
+            key=lambda entry: entry.stat().st_mtime_ns,
+            reverse=True,
+        )
+        for entry in kept[RUNS_MEMO_KEEP:]:
+            os.unlink(entry.path)
+    except OSError:
+        return
+
+
+def _task_graph_runs(
+    parts: Sequence[tuple[Selection, Sequence[str]]], environ: Mapping[str, str]
+) -> list[TaskRun]:
+    """``task_graph_runs`` without the memo."""
     head = parts[0][0].head
     graph = head.graph
     roots: list[TaskNode] = []
