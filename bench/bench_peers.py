@@ -331,7 +331,7 @@ def run_workload(repo: Path, args: argparse.Namespace) -> None:
         Runner(
             "graphkit",
             [*graphkit_command(), "run", "build", "test", "-j", "2"],
-            (".git/graphkit/cas",),
+            (".git/graphkit/cas", ".git/graphkit/runs"),
         ),
     ]
     bench_run(

@@ -15,8 +15,9 @@ the same on both sides:
 
 Both run 2 * packages tasks through npm. Timed, per size:
 
-1. **first run**: each tool's task cache emptied (turbo's ``.turbo/cache``, graphkit's
-   ``.git/graphkit/cas``; graphkit's graph memo stays, as CI restores it), then one
+1. **first run**: each tool's task cache emptied (turbo's ``.turbo``, graphkit's
+   ``.git/graphkit/cas`` and its keyed task graphs ``.git/graphkit/runs``; graphkit's
+   graph memo stays, as CI restores it), then one
    full run; ``--first-runs`` rounds, interleaved. With ``--stub-npm-first`` the
    first runs use a stub ``npm`` on PATH (a shell script printing what ``npm run``
    prints, without starting Node): it measures the tools' own per-task overhead, and
