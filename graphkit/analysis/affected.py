@@ -121,7 +121,7 @@ def with_dependents(graph: BuildGraph, seeds: Mapping[Label, Reason]) -> dict[La
     queue = deque(sorted(label for label, reason in seeds.items() if reason.interface))
     while queue:
         label = queue.popleft()
-        for dependent in sorted(graph.dependents[label]):
+        for dependent in sorted(graph.dependents.get(label, ())):
             known = result.get(dependent)
             if known is not None and known.interface:
                 continue

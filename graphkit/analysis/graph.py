@@ -148,7 +148,11 @@ class BuildGraph:
         included = included or {}
         if not (inferred or self.inferred or included or self.included or exposed or self.exposed):
             return self
-        return replace(self, inferred=inferred, included=included, exposed=exposed)
+        graph = replace(self, inferred=inferred, included=included, exposed=exposed)
+        # The same packages, the same targets: base and head, which often share one
+        # parsed graph, index its targets once (0.1 s each at 100,000 packages).
+        graph.__dict__["targets"] = self.targets
+        return graph
 
     def declares_as(self, other: BuildGraph) -> bool:
         """True when both graphs were read from the same manifests (the memo shares
@@ -169,17 +173,28 @@ class BuildGraph:
 
     @cached_property
     def dependents(self) -> Mapping[Label, list[Label]]:
-        """Reverse deps of every target, in no particular order (callers sort what
-        they visit: a walk touches a few of them, so sorting all would be waste)."""
-        found: dict[Label, list[Label]] = {label: [] for label in self.targets}
-        for target in self.targets.values():
+        """Reverse deps of every target that has any, in no particular order (callers
+        sort what they visit: a walk touches a few of them, so sorting all would be waste)."""
+        # A label without dependents is absent: 150,000 empty lists cost 0.1 s at
+        # 100,000 packages, on every warm run.
+        found: dict[Label, list[Label]] = {}
+        targets = self.targets
+        for label, target in targets.items():
             for dep in target.deps:
-                found[dep].append(target.label)
+                known = found.get(dep)
+                if known is None:
+                    found[dep] = [label]
+                else:
+                    known.append(label)
         for label, deps in self.inferred.items():
-            declared = self.targets[label].deps
+            declared = targets[label].deps
             for dep in deps:
                 if dep not in declared:  # a test-only dep that production code imports
-                    found[dep].append(label)
+                    known = found.get(dep)
+                    if known is None:
+                        found[dep] = [label]
+                    else:
+                        known.append(label)
         return found
 
     @cached_property
@@ -349,9 +364,12 @@ class BuildGraph:
 
     def rdeps(self, label: Label, *, transitive: bool = False) -> list[Label]:
         """What depends on ``label``, sorted."""
+        if label not in self.targets:
+            raise KeyError(label)
+        dependents = self.dependents
         if not transitive:
-            return sorted(self.dependents[label])
-        return sorted(_reach(label, self.dependents.__getitem__))
+            return sorted(dependents.get(label, ()))
+        return sorted(_reach(label, lambda each: dependents.get(each, ())))
 
     def owners(self, path: str) -> list[Label]:
         """The targets whose inputs include ``path`` (whether or not the file exists).
