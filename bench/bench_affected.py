@@ -16,7 +16,9 @@ an hour). Then times, as separate processes like a CI step would run them:
   warm for HEAD;
 - `graphkit --help`.
 
-Each figure is the median wall time, with the peak RSS of the runs (``wait4``).
+Each figure is the median wall time, with the median CPU time (user + system, worker
+processes included: what a loaded machine does not inflate much) and the peak RSS of the
+runs (``wait4``).
 graphkit's modules are compiled to bytecode first, as installing a wheel compiles them.
 ``--baseline TREE`` runs the same commands with graphkit imported from another source
 tree (``PYTHONPATH``), interleaved with this one's, and prints the ratios: on a
@@ -56,15 +58,17 @@ class Runs:
     """Wall seconds and peak RSS (KiB) of each run of one command."""
 
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system, the process's children too
     rss_kib: list[int] = field(default_factory=list)
     answers: set[str] = field(default_factory=set)
 
     def row(self, name: str) -> str:
         median = statistics.median(self.seconds)
         rss = max(self.rss_kib) / 1024
+        cpu = statistics.median(self.cpu)
         return (
-            f"| {name} | {median:.3f} s | {min(self.seconds):.3f} s | {rss:,.0f} MiB "
-            f"| {len(self.seconds)} |"
+            f"| {name} | {median:.3f} s | {min(self.seconds):.3f} s | {cpu:.3f} s "
+            f"| {rss:,.0f} MiB | {len(self.seconds)} |"
         )
 
 
@@ -80,6 +84,7 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], runs: Runs) -> None:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode} in {cwd}")
     runs.seconds.append(seconds)
+    runs.cpu.append(usage.ru_utime + usage.ru_stime)
     runs.rss_kib.append(usage.ru_maxrss)
     if out.startswith(b"{"):
         found = json.loads(out)
@@ -208,8 +213,8 @@ def main() -> None:
     print(f"machine: {machine()}; load average before/after: see uptime")
     print(f"repo: {repo} ({files} files); change: {change}")
     print()
-    print("| command | median | min | peak RSS | runs |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| command | median | min | median CPU | peak RSS | runs |")
+    print("| --- | --- | --- | --- | --- | --- |")
     titles = {
         "cold": "affected, cold (no memo)",
         "warm": "affected, warm (memo hit)",
