@@ -521,6 +521,36 @@ def test_a_test_only_edge_affects_the_dependent_and_stops_there() -> None:
     assert sorted(str(label) for label in result.targets) == ["//a:a", "//b:b"]
 
 
+def test_a_test_script_added_as_a_fixture_goes_leaves_the_interface_alone() -> None:
+    """A package.json that gains a test script (its definition changes, its interface
+    definition does not) while a fixture outside its interface is deleted: the package
+    is affected, its dependent is not. (Found by hypothesis: the layout check compared
+    whole definitions and reported the interface moved.)"""
+    manifest = b'{"name": "@o/a", "version": "1.0.0"}'
+    base = Tree(
+        files={
+            "package.json": (b'{"name": "root", "private": true, "workspaces": ["a", "d"]}', False),
+            "a/package.json": (manifest, False),
+            "a/index.js": (b"a", False),
+            "a/__fixtures__/f.js": (b"f", False),
+            "d/package.json": (b'{"name": "@o/d", "dependencies": {"@o/a": "*"}}', False),
+            "d/index.js": (b"d", False),
+        }
+    )
+    head = base.copy()
+    del head.files["a/__fixtures__/f.js"]
+    head.files["a/package.json"] = (manifest[:-1] + b', "scripts": {"test": "true"}}', False)
+    check_against_keys(base, head)
+    base_graph, head_graph = _load(base), _load(head)
+    assert base_graph is not None and head_graph is not None
+    result = find_affected(
+        Side(base_graph, base.snapshot()),
+        Side(head_graph, head.snapshot()),
+        diff_snapshots(base.snapshot(), head.snapshot()),
+    )
+    assert sorted(str(label) for label in result.targets) == ["//a:a"]
+
+
 def full_key_reader(graph: BuildGraph, snapshot: Snapshot) -> dict[Label, KeyRecord]:
     """Wrong keys: each dependent reads its deps' full keys, as if every edge carried."""
     wrong = replace(graph)

@@ -406,7 +406,9 @@ def _package_input_changes(
                 verb = "no longer an input" if path in old else "now an input"
             where = label.package or "root"
             detail = f"{path} {verb} (layout of package {where} changed)"
-            # The interface moved unless every differing file is outside it on both sides.
+            # The interface moved unless every differing file is outside it on both sides
+            # and what dependents observe of the definition is the same (a changed test
+            # script is the definition reason's, which says so itself).
             hidden = all(
                 side.graph.targets.get(label) is None
                 or set(differ) <= non_interface_files(side.graph, label, differ)
@@ -415,7 +417,8 @@ def _package_input_changes(
             if (
                 hidden
                 and label in base.graph.targets
-                and base.graph.targets[label] == (head.graph.targets[label])
+                and interface_definition(base.graph.targets[label])
+                == interface_definition(head.graph.targets[label])
             ):
                 note = " (tests only: dependents not affected)"
                 yield label, Reason("package", detail + note, interface=False)
