@@ -193,30 +193,28 @@ class FrontedStore:
         handle = self.front.open(digest)
         if handle is not None:
             return handle
-        chunks = self._backend(
-            lambda: self._objects.stream(self._instance, digest, self._deadline), None
-        )
+        return self.front.open(digest) if self._backend(lambda: self._fill(digest), False) else None
+
+    def _fill(self, digest: Digest) -> bool:
+        """Stream the bucket's copy of a blob into the front through its verifying
+        writer: False when the bucket lacks it, or holds bytes that do not match the
+        digest (dropped, so the next upload repairs them). Bucket failures propagate."""
+        chunks = self._objects.stream(self._instance, digest, self._deadline)
         if chunks is None:
-            return None
+            return False
         writer = self.front.writer(digest)
         try:
             for chunk in chunks:
                 writer.write(chunk)
             writer.commit()
-        except DeadlineReached as exc:
-            if exc.waited >= SLOW_SECONDS:
-                self._health.failed(exc)
-            return None
-        except BackendError as exc:
-            self._health.failed(exc)
-            return None
+        except BackendError:
+            raise
         except CacheError:
-            # The bucket's bytes do not match the digest: drop them, serve nothing.
             self._objects.drop_damaged(self._instance, digest)
-            return None
+            return False
         finally:
             writer.abort()
-        return self.front.open(digest)
+        return True
 
     def writer(self, digest: Digest) -> BlobWriter:
         """The front's writer; a good commit queues the blob for the bucket."""
