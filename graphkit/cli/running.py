@@ -131,18 +131,7 @@ def run(
         tasks, labels = workflow.split_tasks(session.load(None).graph, words)
         if shard is not None and len(tasks) > 1:
             raise InputError("--shard runs one task; name one task, or run without --shard")
-        selections = [
-            workflow.select(
-                session,
-                task,
-                labels,
-                affected=only_affected,
-                base=base,
-                on_unknown=on_unknown,
-                required=len(tasks) == 1,
-            )
-            for task in tasks
-        ]
+        selections = workflow.select_tasks(session, tasks, labels, only_affected, base, on_unknown)
         if labels and not only_affected and not any(s.labels or s.skipped for s in selections):
             raise InputError(f"none of the named targets has a {' or '.join(tasks)!r} task")
         history = _history(session, cache_dir)

@@ -98,6 +98,30 @@ def select(
     return Selection(head, task, ran, _committed(session), skipped)
 
 
+def select_tasks(
+    session: Session,
+    tasks: Sequence[str],
+    labels: Sequence[str],
+    affected: bool = False,
+    base: str | None = None,
+    on_unknown: str = "error",
+) -> list[Selection]:
+    """``select`` for each of ``tasks``: a target without a task is an error only when
+    one task is asked for (with several, each runs where it is defined)."""
+    return [
+        select(
+            session,
+            task,
+            labels,
+            affected=affected,
+            base=base,
+            on_unknown=on_unknown,
+            required=len(tasks) == 1,
+        )
+        for task in tasks
+    ]
+
+
 def split_tasks(graph: BuildGraph, words: Sequence[str]) -> tuple[list[str], list[str]]:
     """``build test //libs/a`` -> tasks ``[build, test]``, labels ``[//libs/a]``.
 
@@ -502,18 +526,7 @@ def dry_run(
     if not tasks:
         chosen = [graph.resolve(text) for text in labels] or list(graph.targets)
         tasks = sorted({spec.name for label in chosen for spec in graph.task_specs(label)})
-    selections = [
-        select(
-            session,
-            task,
-            labels,
-            affected=affected,
-            base=base,
-            on_unknown=on_unknown,
-            required=len(tasks) == 1,
-        )
-        for task in tasks
-    ]
+    selections = select_tasks(session, tasks, labels, affected, base, on_unknown)
     parts = [(s, [u.id for u in units(s, None)]) for s in selections]
     runs = task_graph_runs([p for p in parts if p[1]], environ)
     return runs, [(x, s.task, why) for s in selections for x, why in s.skipped]
