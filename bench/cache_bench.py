@@ -63,7 +63,7 @@ WORK = ROOT / "bench" / ".work"
 sys.path.insert(0, str(ROOT))
 
 from machine import cpu_model  # noqa: E402  (bench/machine.py, beside this script)
-from replicas import BUILDGRID_S3_CONFIG, Moto, queue_drained, start_moto  # noqa: E402
+from replicas import BUILDGRID_S3_CONFIG, BUILDGRID_SERVICES, Moto, queue_drained, start_moto  # noqa: E402
 
 from graphkit.cache.protocol import bs_grpc, bs_pb2, re_grpc, re_pb2  # noqa: E402
 from graphkit.cache.wire import encode_write_request  # noqa: E402
@@ -174,19 +174,7 @@ caches:
     allow-updates: true
     cache-failed-actions: true
 
-instances:
-  - name: ''
-    description: cache only
-    services:
-      - !action-cache
-        cache: *build-cache
-      - !cas
-        storage: *cas-storage
-      - !bytestream
-        storage: *cas-storage
-
-thread-pool-size: 100
-"""
+""" + BUILDGRID_SERVICES
 
 
 def with_moto(data: Path, start: Callable[..., Server], *args: Any) -> Server:

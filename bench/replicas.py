@@ -85,6 +85,23 @@ def queue_drained(directory: Path) -> bool:
     return not queue.is_dir() or not [p for p in os.listdir(queue) if not p.startswith(".")]
 
 
+# BuildGrid's cache-only services over the storage and action cache a config names
+# (shared with cache_bench.py's disk-storage config).
+BUILDGRID_SERVICES = """\
+instances:
+  - name: ''
+    description: cache only
+    services:
+      - !action-cache
+        cache: *build-cache
+      - !cas
+        storage: *cas-storage
+      - !bytestream
+        storage: *cas-storage
+
+thread-pool-size: 100
+"""
+
 BUILDGRID_S3_CONFIG = """\
 server:
   - !channel
@@ -111,16 +128,4 @@ caches:
     access-key: bench
     secret-key: bench
 
-instances:
-  - name: ''
-    description: cache only
-    services:
-      - !action-cache
-        cache: *build-cache
-      - !cas
-        storage: *cas-storage
-      - !bytestream
-        storage: *cas-storage
-
-thread-pool-size: 100
-"""
+""" + BUILDGRID_SERVICES
