@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from click.testing import Result
 from gitrepo import GitRepo
+from runjson import run_json, statuses
 
 Cli = Callable[..., Result]
 
@@ -53,17 +53,6 @@ def _gen_repo() -> ModuleType:
     return module
 
 
-def _run(cli: Cli, root: Path, *args: str) -> dict[str, Any]:
-    result = cli(root, "run", *args, "--format", "json")
-    assert result.exit_code == 0, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def _statuses(data: dict[str, Any]) -> dict[str, str]:
-    return {f"{t['label']}#{t['task']}": t["status"] for t in data["tasks"]}
-
-
 def test_the_generated_npm_workspace_builds_in_order_then_restores_every_dist(
     cli: Cli, tmp_path: Path
 ) -> None:
@@ -94,7 +83,7 @@ def test_the_generated_npm_workspace_builds_in_order_then_restores_every_dist(
     repo.commit("build and test scripts, turbo's pipeline")
     cache = str(tmp_path / "cache")
 
-    first = _statuses(_run(cli, root, "build", "test", "-j", "2", "--cache-dir", cache))
+    first = statuses(run_json(cli, root, "build", "test", "-j", "2", "--cache-dir", cache))
     assert len(first) == 2 * PACKAGES
     assert set(first.values()) == {"ran"}, first
     order = log.read_text().splitlines()
@@ -107,7 +96,7 @@ def test_the_generated_npm_workspace_builds_in_order_then_restores_every_dist(
     built = {f: (root / f / "dist/index.js").read_text() for f in folders.values()}
     for folder in folders.values():
         shutil.rmtree(root / folder / "dist")
-    again = _statuses(_run(cli, root, "build", "test", "--cache-dir", cache))
+    again = statuses(run_json(cli, root, "build", "test", "--cache-dir", cache))
     assert again == dict.fromkeys(first, "cached")
     assert log.read_text().splitlines() == order  # nothing ran again
     for folder, text in built.items():

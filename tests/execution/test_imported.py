@@ -7,10 +7,10 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from click.testing import Result
 from gitrepo import GitRepo
+from runjson import run_json, statuses
 
 Cli = Callable[..., Result]
 MakeRepo = Callable[[dict[str, str]], GitRepo]
@@ -79,24 +79,13 @@ TURBO = """{
 """
 
 
-def _run(cli: Cli, repo: GitRepo, *args: str) -> dict[str, Any]:
-    result = cli(repo.root, "run", *args, "--format", "json")
-    assert result.exit_code == 0, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def _statuses(data: dict[str, Any]) -> dict[str, str]:
-    return {f"{t['label']}#{t['task']}": t["status"] for t in data["tasks"]}
-
-
 def test_a_vue_core_shaped_turbo_repo_builds_in_order_then_replays_and_restores_dist(
     cli: Cli, make_repo: MakeRepo, tmp_path: Path
 ) -> None:
     log = tmp_path / "order.log"
     repo = make_repo(vue_core(log, TURBO))
     cache = str(tmp_path / "cache")
-    first = _statuses(_run(cli, repo, "build", "test", "-j", "2", "--cache-dir", cache))
+    first = statuses(run_json(cli, repo.root, "build", "test", "-j", "2", "--cache-dir", cache))
     assert first == {
         "//packages/reactivity:reactivity#build": "ran",
         "//packages/reactivity:reactivity#test": "ran",
@@ -116,7 +105,7 @@ def test_a_vue_core_shaped_turbo_repo_builds_in_order_then_replays_and_restores_
     built = {name: (repo.root / f"packages/{name}/dist/index.js").read_text() for name in VUE}
     for name in VUE:
         shutil.rmtree(repo.root / f"packages/{name}/dist")
-    again = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    again = statuses(run_json(cli, repo.root, "build", "test", "--cache-dir", cache))
     assert {s for s in again.values() if s != "skipped"} == {"cached"}, again
     for name, text in built.items():  # every package's dist/, as its build wrote it
         assert (repo.root / f"packages/{name}/dist/index.js").read_text() == text
@@ -174,7 +163,7 @@ def test_an_nx_repo_builds_in_order_then_replays_and_restores_dist(
     log = tmp_path / "order.log"
     repo = make_repo(nx_repo(log))
     cache = str(tmp_path / "cache")
-    first = _statuses(_run(cli, repo, "build", "test", "-j", "2", "--cache-dir", cache))
+    first = statuses(run_json(cli, repo.root, "build", "test", "-j", "2", "--cache-dir", cache))
     assert {n for n, s in first.items() if s == "ran"} == {
         f"//packages/{name}:{name}#{task}"
         for name in VUE
@@ -188,7 +177,7 @@ def test_an_nx_repo_builds_in_order_then_replays_and_restores_dist(
     built = {name: (repo.root / f"packages/{name}/dist/index.js").read_text() for name in VUE}
     for name in VUE:
         shutil.rmtree(repo.root / f"packages/{name}/dist")
-    again = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    again = statuses(run_json(cli, repo.root, "build", "test", "--cache-dir", cache))
     assert {s for s in again.values() if s != "skipped"} == {"cached"}, again
     for name, text in built.items():  # {projectRoot}/dist of every project, restored
         assert (repo.root / f"packages/{name}/dist/index.js").read_text() == text
@@ -245,7 +234,7 @@ def test_tasks_prints_the_task_graph_as_json_text_dot_and_the_graph_page(
         }
     ]
     # The action key is the one `graphkit run` stores its result under.
-    ran = _run(cli, repo, "build", "--cache-dir", str(tmp_path / "cache"))
+    ran = run_json(cli, repo.root, "build", "--cache-dir", str(tmp_path / "cache"))
     assert ran["summary"]["ran"] == 4
     again = json.loads(cli(repo.root, "tasks", "build", "--format", "json").stdout)
     assert {t["id"]: t["action"] for t in again["tasks"]} == {
@@ -282,11 +271,11 @@ def test_a_root_task_runs_in_the_root_package_and_others_can_need_it(
         {"name": "vue-monorepo", "private": True, "scripts": {"codegen": codegen}}
     )
     repo = make_repo(files)
-    ran = _statuses(_run(cli, repo, "build", "--cache-dir", str(tmp_path / "cache")))
+    ran = statuses(run_json(cli, repo.root, "build", "--cache-dir", str(tmp_path / "cache")))
     assert ran["//:root#codegen"] == "ran"
     assert log.read_text().splitlines()[0] == "root codegen"
     assert (repo.root / "gen/x.js").is_file()
-    alone = _statuses(_run(cli, repo, "codegen", "--cache-dir", str(tmp_path / "cache")))
+    alone = statuses(run_json(cli, repo.root, "codegen", "--cache-dir", str(tmp_path / "cache")))
     assert alone == {"//:root#codegen": "cached"}  # only the root defines it
 
 

@@ -7,11 +7,11 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import Result
 from gitrepo import GitRepo
+from runjson import run_json, statuses
 
 Cli = Callable[..., Result]
 MakeRepo = Callable[[dict[str, str]], GitRepo]
@@ -45,28 +45,17 @@ def _repo(make_repo: MakeRepo, log: Path, extra: dict[str, str] | None = None) -
     )
 
 
-def _run(cli: Cli, repo: GitRepo, *args: str) -> dict[str, Any]:
-    result = cli(repo.root, "run", *args, "--format", "json")
-    assert result.exit_code == 0, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def _statuses(data: dict[str, Any]) -> dict[str, str]:
-    return {f"{t['label']}#{t['task']}": t["status"] for t in data["tasks"]}
-
-
 def test_build_test_runs_as_one_task_graph_in_needs_order_then_from_the_cache(
     cli: Cli, make_repo: MakeRepo, tmp_path: Path
 ) -> None:
     log = tmp_path / "order.log"
     repo = _repo(make_repo, log)
     cache = str(tmp_path / "cache")
-    first = _run(cli, repo, "build", "test", "-j", "2", "--cache-dir", cache)
-    assert set(_statuses(first)) == {
+    first = run_json(cli, repo.root, "build", "test", "-j", "2", "--cache-dir", cache)
+    assert set(statuses(first)) == {
         f"//{p}:{p}#{t}" for p in ("lib", "app") for t in ("codegen", "build", "test")
     }
-    assert set(_statuses(first).values()) == {"ran"}
+    assert set(statuses(first).values()) == {"ran"}
     order = log.read_text().splitlines()
     at = {line: index for index, line in enumerate(order)}
     assert len(order) == 6
@@ -78,11 +67,11 @@ def test_build_test_runs_as_one_task_graph_in_needs_order_then_from_the_cache(
         ("//app:app build", "//app:app test"),
     ):
         assert at[before] < at[after], order
-    again = _run(cli, repo, "build", "test", "--cache-dir", cache)
-    assert set(_statuses(again).values()) == {"cached"}
+    again = run_json(cli, repo.root, "build", "test", "--cache-dir", cache)
+    assert set(statuses(again).values()) == {"cached"}
     # An edit to app reruns app's tasks only; lib's replay from the cache.
     repo.append("app/app.txt", "more\n")
-    edited = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    edited = statuses(run_json(cli, repo.root, "build", "test", "--cache-dir", cache))
     assert {n for n, s in edited.items() if s == "ran"} == {
         f"//app:app#{t}" for t in ("codegen", "build", "test")
     }
@@ -92,8 +81,8 @@ def test_test_alone_pulls_in_the_builds_it_needs(
     cli: Cli, make_repo: MakeRepo, tmp_path: Path
 ) -> None:
     repo = _repo(make_repo, tmp_path / "order.log")
-    data = _run(cli, repo, "test", "//app", "--cache-dir", str(tmp_path / "cache"))
-    assert set(_statuses(data)) == {
+    data = run_json(cli, repo.root, "test", "//app", "--cache-dir", str(tmp_path / "cache"))
+    assert set(statuses(data)) == {
         "//app:app#test",
         "//app:app#build",
         "//app:app#codegen",
@@ -119,10 +108,10 @@ def test_a_needed_tasks_key_is_part_of_the_needing_tasks_key(
         },
     )
     cache = str(tmp_path / "cache")
-    first = _statuses(_run(cli, repo, "build", "//app", "--cache-dir", cache))
+    first = statuses(run_json(cli, repo.root, "build", "//app", "--cache-dir", cache))
     assert "//tools:tools#build" in first and "//app:app#codegen" not in first, first
     repo.append("tools/t.txt", "edit\n")
-    second = _statuses(_run(cli, repo, "test", "//app", "--cache-dir", cache))
+    second = statuses(run_json(cli, repo.root, "test", "//app", "--cache-dir", cache))
     assert second["//tools:tools#build"] == "ran"
     assert second["//app:app#build"] == "ran"  # same content, new needed key
     assert second["//lib:lib#build"] == "cached"
@@ -192,8 +181,8 @@ def test_j_2_runs_independent_tasks_at_the_same_time(
             "b/BUILD.toml": '[[target]]\nname = "b"\nrule = "meet"\ndeps = ["//a"]\n',
         }
     )
-    data = _run(cli, repo, "build", "-j", "2", "--cache-dir", str(tmp_path / "cache"))
-    assert set(_statuses(data).values()) == {"ran"}
+    data = run_json(cli, repo.root, "build", "-j", "2", "--cache-dir", str(tmp_path / "cache"))
+    assert set(statuses(data).values()) == {"ran"}
 
 
 # --- outputs as folders and globs ---------------------------------------------------
@@ -237,15 +226,17 @@ def test_folder_and_glob_outputs_restore_exactly_files_modes_links_and_empty_fol
 ) -> None:
     repo = _dist_repo(make_repo, '["{package}/dist/**", "{package}/build/"]')
     cache = str(tmp_path / "cache")
-    assert _statuses(_run(cli, repo, "build", "--cache-dir", cache)) == {"//pkg:pkg#build": "ran"}
+    assert statuses(run_json(cli, repo.root, "build", "--cache-dir", cache)) == {
+        "//pkg:pkg#build": "ran"
+    }
     dist, build = _tree(repo.root / "pkg/dist"), _tree(repo.root / "pkg/build")
     assert dist["latest.js"] == "-> a.js" and dist["run"].startswith("0o750")
     assert dist["empty"] == "empty" and build["keep"] == "empty"
     shutil.rmtree(repo.root / "pkg/dist")
     shutil.rmtree(repo.root / "pkg/build")
     (repo.root / "pkg/notes.txt").unlink()
-    again = _run(cli, repo, "build", "--cache-dir", cache)
-    assert _statuses(again) == {"//pkg:pkg#build": "cached"}
+    again = run_json(cli, repo.root, "build", "--cache-dir", cache)
+    assert statuses(again) == {"//pkg:pkg#build": "cached"}
     assert _tree(repo.root / "pkg/dist") == dist
     assert _tree(repo.root / "pkg/build") == build
     # Only the declared outputs come back: notes.txt was written but not declared.
@@ -273,7 +264,7 @@ def test_a_cached_result_outside_its_globs_or_with_a_link_out_is_refused(
 
     repo = _dist_repo(make_repo, '["{package}/dist/**"]')
     cache = tmp_path / "cache"
-    _run(cli, repo, "build", "--cache-dir", str(cache))
+    run_json(cli, repo.root, "build", "--cache-dir", str(cache))
     with Session.open(repo.root) as session:
         selection = select(session, "build", ["//pkg"], affected=False, base=None)
         [task] = tasks_for(selection, ["//pkg:pkg"], os.environ)
@@ -343,8 +334,8 @@ def test_an_npm_workspace_builds_in_order_tests_after_builds_and_restores_dist(
     log = tmp_path / "order.log"
     repo = make_repo(npm_workspace(3, log))
     cache = str(tmp_path / "cache")
-    first = _run(cli, repo, "build", "test", "-j", "2", "--cache-dir", cache)
-    assert set(_statuses(first).values()) == {"ran"}, first
+    first = run_json(cli, repo.root, "build", "test", "-j", "2", "--cache-dir", cache)
+    assert set(statuses(first).values()) == {"ran"}, first
     assert len(first["tasks"]) == 6
     order = log.read_text().split("\n")
     assert order.index("p1 build") < order.index("p2 build") < order.index("p3 build")
@@ -354,14 +345,14 @@ def test_an_npm_workspace_builds_in_order_tests_after_builds_and_restores_dist(
     for n in (1, 2, 3):
         shutil.rmtree(repo.root / f"packages/p{n}/dist")
     # test alone: its builds come back from the cache (dist/ with them), tests replay.
-    again = _run(cli, repo, "test", "--cache-dir", cache)
-    assert set(_statuses(again).values()) == {"cached"}, again
+    again = run_json(cli, repo.root, "test", "--cache-dir", cache)
+    assert set(statuses(again).values()) == {"cached"}, again
     assert len(again["tasks"]) == 6
     assert (repo.root / "packages/p3/dist/index.js").read_text() == built
     assert (repo.root / "packages/p3/dist/types").is_dir()
     # An edit to p2 rebuilds p2 and p3 (whose build needs p2's), and re-runs their tests.
     repo.append("packages/p2/index.js", "// edit\n")
-    edited = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    edited = statuses(run_json(cli, repo.root, "build", "test", "--cache-dir", cache))
     assert sorted(n for n, s in edited.items() if s == "ran") == [
         "//packages/p2:p2#build",
         "//packages/p2:p2#test",
@@ -378,13 +369,13 @@ def test_an_npm_test_file_reruns_test_only_and_an_interface_file_reruns_both(
     log = tmp_path / "order.log"
     repo = make_repo(npm_workspace(3, log))
     cache = str(tmp_path / "cache")
-    _run(cli, repo, "build", "test", "-j", "2", "--cache-dir", cache)
+    run_json(cli, repo.root, "build", "test", "-j", "2", "--cache-dir", cache)
     repo.write("packages/p2/index.test.js", "// a new test\n")
-    edited = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    edited = statuses(run_json(cli, repo.root, "build", "test", "--cache-dir", cache))
     assert sorted(n for n, s in edited.items() if s == "ran") == ["//packages/p2:p2#test"]
     assert edited["//packages/p2:p2#build"] == "cached"
     repo.append("packages/p2/index.js", "// an interface edit\n")
-    edited = _statuses(_run(cli, repo, "build", "test", "--cache-dir", cache))
+    edited = statuses(run_json(cli, repo.root, "build", "test", "--cache-dir", cache))
     assert sorted(n for n, s in edited.items() if s == "ran") == [
         "//packages/p2:p2#build",
         "//packages/p2:p2#test",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from click.testing import Result
 from gitrepo import GitRepo
+from runjson import run_json, statuses
 
 Cli = Callable[..., Result]
 MakeRepo = Callable[[dict[str, str]], GitRepo]
@@ -38,19 +38,8 @@ def _task(name: str, command: str, **fields: str) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _run(cli: Cli, repo: GitRepo, *args: str, code: int = 0, **kwargs: Any) -> dict[str, Any]:
-    result = cli(repo.root, "run", *args, "--format", "json", **kwargs)
-    assert result.exit_code == code, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def _statuses(data: dict[str, Any]) -> dict[str, str]:
-    return {f"{t['label']}#{t['task']}": t["status"] for t in data["tasks"]}
-
-
 def _ran(data: dict[str, Any]) -> list[str]:
-    return sorted(node for node, status in _statuses(data).items() if status == "ran")
+    return sorted(node for node, status in statuses(data).items() if status == "ran")
 
 
 def test_input_globs_narrow_a_tasks_key_to_the_files_they_match(
@@ -65,7 +54,7 @@ def test_input_globs_narrow_a_tasks_key_to_the_files_they_match(
     cache = ["--cache-dir", str(tmp_path / "cache")]
 
     def ran() -> list[str]:
-        return _ran(_run(cli, repo, "build", "test", "check", *cache))
+        return _ran(run_json(cli, repo.root, "build", "test", "check", *cache))
 
     assert len(ran()) == 6
     repo.append("lib/docs/d.txt", "more\n")  # outside every glob: nothing runs
@@ -90,12 +79,12 @@ def test_a_build_toml_override_sets_a_targets_task_inputs(
         },
     )
     cache = ["--cache-dir", str(tmp_path / "cache")]
-    _run(cli, repo, "check", *cache)
+    run_json(cli, repo.root, "check", *cache)
     repo.append("lib/docs/d.txt", "more\n")  # not under src/: lib's check stays cached
-    assert _statuses(_run(cli, repo, "check", *cache))["//lib:lib#check"] == "cached"
+    assert statuses(run_json(cli, repo.root, "check", *cache))["//lib:lib#check"] == "cached"
     repo.append("lib/src/a.txt", "more\n")
     # app's check keeps its default inputs, which take lib's interface key.
-    assert _ran(_run(cli, repo, "check", *cache)) == ["//app:app#check", "//lib:lib#check"]
+    assert _ran(run_json(cli, repo.root, "check", *cache)) == ["//app:app#check", "//lib:lib#check"]
 
 
 def test_pass_env_is_seen_by_the_task_but_not_keyed(
@@ -107,11 +96,11 @@ def test_pass_env_is_seen_by_the_task_but_not_keyed(
     repo = _repo(make_repo, _task("stamp", command, needs="[]", pass_env='["GREETING", "AWS_*"]'))
     cache = ["--cache-dir", str(tmp_path / "cache"), "//lib"]
     env = {"GREETING": "hello", "AWS_REGION": "eu", "HIDDEN": "secret"}
-    assert _ran(_run(cli, repo, "stamp", *cache, env=env)) == ["//lib:lib#stamp"]
+    assert _ran(run_json(cli, repo.root, "stamp", *cache, env=env)) == ["//lib:lib#stamp"]
     assert seen.read_text() == "hello eu []\n"
     # Another value is the same key: replayed from the cache, the command not run.
-    other = _run(cli, repo, "stamp", *cache, env={**env, "GREETING": "bye"})
-    assert _statuses(other) == {"//lib:lib#stamp": "cached"}
+    other = run_json(cli, repo.root, "stamp", *cache, env={**env, "GREETING": "bye"})
+    assert statuses(other) == {"//lib:lib#stamp": "cached"}
     assert seen.read_text() == "hello eu []\n"
 
 
@@ -122,11 +111,11 @@ def test_a_task_with_cache_false_always_runs_and_is_never_stored(
     rule += _task("deploy", "true", needs='["build"]', cache="false")
     repo = _repo(make_repo, rule)
     cache = ["--cache-dir", str(tmp_path / "cache"), "//lib"]
-    assert _ran(_run(cli, repo, "build", "deploy", *cache)) == [
+    assert _ran(run_json(cli, repo.root, "build", "deploy", *cache)) == [
         "//lib:lib#build",
         "//lib:lib#deploy",
     ]
-    again = _statuses(_run(cli, repo, "build", "deploy", *cache))
+    again = statuses(run_json(cli, repo.root, "build", "deploy", *cache))
     assert again == {"//lib:lib#build": "cached", "//lib:lib#deploy": "ran"}
 
 
@@ -148,8 +137,8 @@ def test_a_task_that_needs_a_persistent_task_is_an_input_error(
     assert "Traceback" not in result.output
     # Alone, a persistent task runs, and is never served from the cache.
     for _ in range(2):
-        data = _run(cli, repo, "dev", "//lib", "--cache-dir", str(tmp_path / "cache"))
-        assert _statuses(data) == {"//lib:lib#dev": "ran"}
+        data = run_json(cli, repo.root, "dev", "//lib", "--cache-dir", str(tmp_path / "cache"))
+        assert statuses(data) == {"//lib:lib#dev": "ran"}
 
 
 def test_the_dependents_of_a_failed_task_are_skipped_and_independent_tasks_finish(
@@ -163,8 +152,8 @@ def test_the_dependents_of_a_failed_task_are_skipped_and_independent_tasks_finis
         {"solo/BUILD.toml": '[[target]]\nname = "solo"\nrule = "step"\n', "solo/s.txt": "s\n"},
     )
     cache = ["--cache-dir", str(tmp_path / "cache")]
-    data = _run(cli, repo, "build", "test", "-j", "2", *cache, code=1)
-    assert _statuses(data) == {
+    data = run_json(cli, repo.root, "build", "test", "-j", "2", *cache, code=1)
+    assert statuses(data) == {
         "//app:app#build": "skipped",
         "//app:app#test": "skipped",
         "//lib:lib#build": "failed",
@@ -180,7 +169,7 @@ def test_the_dependents_of_a_failed_task_are_skipped_and_independent_tasks_finis
     assert "[skipped] //app:app test (needs //lib:lib build, which failed)" in text.output
     assert "1 task(s) failed, 3 skipped because of it" in text.output
     # --continue runs them anyway (turbo's --continue=always).
-    kept = _statuses(_run(cli, repo, "build", "test", "--continue", *cache, code=1))
+    kept = statuses(run_json(cli, repo.root, "build", "test", "--continue", *cache, code=1))
     assert kept["//app:app#build"] == "ran" and kept["//lib:lib#test"] == "ran"
 
 
@@ -192,9 +181,9 @@ def test_a_glob_from_the_root_names_files_outside_the_package(
     rule = _task("check", "true", needs="[]", inputs='["//shared/*.json", "!//shared/x.*"]')
     repo = _repo(make_repo, rule, {"shared/base.json": "{}\n", "shared/x.json": "{}\n"})
     cache = ["--cache-dir", str(tmp_path / "cache")]
-    assert len(_ran(_run(cli, repo, "check", *cache))) == 2
+    assert len(_ran(run_json(cli, repo.root, "check", *cache))) == 2
     repo.append("lib/src/a.txt", "more\n")  # not named
     repo.append("shared/x.json", "more\n")  # named, then taken out
-    assert _ran(_run(cli, repo, "check", *cache)) == []
+    assert _ran(run_json(cli, repo.root, "check", *cache)) == []
     repo.append("shared/base.json", "more\n")
-    assert _ran(_run(cli, repo, "check", *cache)) == ["//app:app#check", "//lib:lib#check"]
+    assert _ran(run_json(cli, repo.root, "check", *cache)) == ["//app:app#check", "//lib:lib#check"]
