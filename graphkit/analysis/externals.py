@@ -203,7 +203,7 @@ def _unlinked(
     """
     if not lock.links.get(member) or not labels:
         return []
-    reach = _reachable(graph, labels)
+    reach = graph.with_deps(labels)
     found: list[str] = []
     pending = sorted(lock.links[member])
     seen = {member}
@@ -217,18 +217,6 @@ def _unlinked(
             found.append(linked)
             pending.extend(sorted(lock.links.get(linked, ())))
     return sorted(found)
-
-
-def _reachable(graph: BuildGraph, labels: list[Label]) -> set[Label]:
-    """``labels`` and everything they depend on, declared or inferred."""
-    seen = set(labels)
-    pending = list(labels)
-    while pending:
-        for dep in graph.direct_deps(pending.pop()):
-            if dep not in seen:
-                seen.add(dep)
-                pending.append(dep)
-    return seen
 
 
 def lock_key(graph: BuildGraph, snapshot: Snapshot, path: str) -> str:

@@ -362,6 +362,18 @@ class BuildGraph:
             return sorted(self.direct_deps(label))
         return sorted(_reach(label, self.direct_deps))
 
+    def with_deps(self, labels: Iterable[Label]) -> set[Label]:
+        """``labels`` and everything they depend on (declared and inferred), in one
+        walk: each target's deps are listed once, not once per target reaching it."""
+        seen = set(labels)
+        stack = list(seen)
+        while stack:
+            for dep in self.direct_deps(stack.pop()):
+                if dep not in seen:
+                    seen.add(dep)
+                    stack.append(dep)
+        return seen
+
     def rdeps(self, label: Label, *, transitive: bool = False) -> list[Label]:
         """What depends on ``label``, sorted."""
         if label not in self.targets:

@@ -266,17 +266,7 @@ def compute_keys(
     packages; without it no lockfile is read. ``inputs`` (``graph.inputs(snapshot)``)
     may be passed when the caller already has it.
     """
-    wanted: set[Label] | None = None
-    if only is not None:
-        # One walk from all of them: each target's deps are listed once, not once per
-        # target that reaches it.
-        wanted = set(only)
-        stack = list(wanted)
-        while stack:
-            for dep in graph.direct_deps(stack.pop()):
-                if dep not in wanted:
-                    wanted.add(dep)
-                    stack.append(dep)
+    wanted = graph.with_deps(only) if only is not None else None
     if inputs is None:
         inputs = graph.inputs(snapshot)
     global_files = tuple(_file_ids(snapshot, graph.global_inputs(snapshot)))
