@@ -23,11 +23,12 @@ from dataclasses import dataclass, replace
 
 from graphkit.analysis.externals import (
     ECOSYSTEM_RULES,
-    Externals,
     LockMemo,
+    Pins,
+    changed_pins,
     difference,
     is_lockfile,
-    read_externals,
+    read_pins,
 )
 from graphkit.analysis.faces import (
     definition_file,
@@ -329,24 +330,22 @@ def _lockfile_seeds(
     locks = sorted({p for change in changes for p in change.paths if is_lockfile(p)})
     if not locks:
         return
-    before, after = _externals(base), _externals(head)
+    before, after = _pins(base), _pins(head)
     if before is None or after is None:
         kinds = set(ECOSYSTEM_RULES.values())
         for label, target in sorted(head.graph.targets.items()):
             if target.rule in kinds:
                 yield label, Reason("file", f"{locks[0]} changed and could not be compared")
         return
-    for label in sorted(head.graph.targets):
-        old, new = before.by_target.get(label, ()), after.by_target.get(label, ())
-        if old != new:
-            yield label, Reason("file", difference(old, new))
+    for label in changed_pins(before, after, sorted(head.graph.targets)):
+        yield label, Reason("file", difference(before.externals(label), after.externals(label)))
 
 
-def _externals(side: Side) -> Externals | None:
+def _pins(side: Side) -> Pins | None:
     if side.read is None:
         return None
     paths = side.lockfiles() if side.lockfiles is not None else None
-    return read_externals(side.graph, side.snapshot, side.read, side.locks, paths)
+    return read_pins(side.graph, side.snapshot, side.read, side.locks, paths)
 
 
 def _describe(change: Change) -> str:

@@ -148,7 +148,45 @@ def read_externals(
     """The externals of every ecosystem target, from every lockfile in ``snapshot``
     (``lockfiles``, their paths, when known: else the snapshot is listed); parsed
     lockfiles come from (and go to) ``memo`` when there is one."""
-    found: dict[Label, set[Locked]] = {}
+    pins = read_pins(graph, snapshot, read, memo, lockfiles)
+    return Externals({label: pins.externals(label) for label in pins.sources})
+
+
+@dataclass(frozen=True)
+class Pins:
+    """What each target's locked externals are made of, before they are built: per
+    lockfile path its parsed Lock (or, unparseable, the entry that stands for it), and
+    per target its sources, ``(lockfile, member, via)``: the closure of ``member`` in
+    that lockfile, each package marked as coming through ``via`` ("" for the target's
+    own members). Two targets with equal sources over equal closures pin the same.
+    """
+
+    locks: Mapping[str, Lock | Locked]
+    sources: Mapping[Label, frozenset[tuple[str, str, str]]]
+
+    def externals(self, label: Label) -> tuple[Locked, ...]:
+        """The external packages ``label`` pins, sorted (``Externals.by_target``'s entry)."""
+        found: set[Locked] = set()
+        for path, member, via in self.sources.get(label, ()):
+            lock = self.locks[path]
+            if isinstance(lock, Locked):
+                found.add(lock)
+            else:
+                found.update(_locked(path, lock.closure.get(member, ()), via))
+        return tuple(sorted(found, key=_ORDER))
+
+
+def read_pins(
+    graph: BuildGraph,
+    snapshot: Snapshot,
+    read: Read,
+    memo: LockMemo | None = None,
+    lockfiles: Iterable[str] | None = None,
+) -> Pins:
+    """Every ecosystem target's sources of locked externals (see ``Pins``), from every
+    lockfile in ``snapshot`` (or the paths ``lockfiles`` names)."""
+    locks: dict[str, Lock | Locked] = {}
+    found: dict[Label, set[tuple[str, str, str]]] = {}
     if lockfiles is None:
         lockfiles = lockfile_paths(snapshot)
     for path in lockfiles:
@@ -162,18 +200,72 @@ def read_externals(
                 lock = memo(key, partial(_parse, graph, snapshot, read, path))
         except InputError as exc:
             # Cannot tell who depends on what: the lockfile's bytes stand for all of it.
-            broken = Locked(path, "", snapshot[path].oid, broken=str(exc))
+            locks[path] = Locked(path, "", snapshot[path].oid, broken=str(exc))
             for target in targets:
-                found.setdefault(target.label, set()).add(broken)
+                found.setdefault(target.label, set()).add((path, "", ""))
             continue
-        for member, resolved in lock.closure.items():
+        locks[path] = lock
+        for member in lock.closure:
             labels = _members(graph, ecosystem, member, targets)
             for label in labels:
-                found.setdefault(label, set()).update(_locked(path, resolved))
+                found.setdefault(label, set()).add((path, member, ""))
             for linked in _unlinked(graph, ecosystem, lock, member, labels, targets):
                 for label in labels:
-                    found[label].update(_locked(path, lock.closure.get(linked, ()), linked))
-    return Externals({label: tuple(sorted(items, key=_ORDER)) for label, items in found.items()})
+                    found[label].add((path, linked, linked))
+    return Pins(locks, {label: frozenset(items) for label, items in found.items()})
+
+
+def changed_pins(old: Pins, new: Pins, labels: Iterable[Label]) -> Iterator[Label]:
+    """Those of ``labels`` whose locked externals differ between ``old`` and ``new``.
+
+    Building every target's externals at both ends costs what the lockfiles pin
+    (thousands of packages for each of hundreds of targets). Here a target whose
+    sources are the same and whose closures are equal in both lockfiles is the same
+    without building anything; only the others are built and compared. Closures are
+    compared by identity once each package of the new lockfile is matched with its
+    equal in the old one (one Python-level comparison per distinct package, not one
+    per member holding it).
+    """
+    same: dict[str, Callable[[str], bool]] = {}
+    for path, lock in new.locks.items():
+        before = old.locks.get(path)
+        if isinstance(lock, Lock) and isinstance(before, Lock):
+            same[path] = _same_closure(before, lock)
+    for label in labels:
+        sources = new.sources.get(label, frozenset())
+        if sources == old.sources.get(label, frozenset()) and all(
+            path in same and same[path](member) for path, member, _ in sources
+        ):
+            continue
+        if old.externals(label) != new.externals(label):
+            yield label
+
+
+def _same_closure(old: Lock, new: Lock) -> Callable[[str], bool]:
+    """Whether a member's closure is the same in both Locks (a member in neither: empty)."""
+    if old is new:
+        return lambda member: True
+    twin = {package: id(package) for package in frozenset().union(*old.closure.values())}
+    # A package of ``new`` without an equal in ``old`` keeps its own id: both Locks are
+    # alive, so no package of ``old`` has it. (A parser's closures share one object per
+    # package; a copy that is not the one kept here maps to None or to an id no closure
+    # of the other side holds, and its member is then compared in full.)
+    ids = {
+        id(package): twin.get(package, id(package))
+        for package in frozenset().union(*new.closure.values())
+    }
+    empty: frozenset[Resolved] = frozenset()
+    known: dict[str, bool] = {}
+
+    def same(member: str) -> bool:
+        if member not in known:
+            a, b = old.closure.get(member, empty), new.closure.get(member, empty)
+            known[member] = a is b or (
+                len(a) == len(b) and frozenset(map(id, a)) == frozenset(map(ids.get, map(id, b)))
+            )
+        return known[member]
+
+    return same
 
 
 # Locked's own order (its fields in turn), compared as plain tuples in C: the generated
@@ -203,7 +295,9 @@ def _unlinked(
     """
     if not lock.links.get(member) or not labels:
         return []
-    reach = graph.with_deps(labels)
+    # Most links are direct deps: the whole reach is walked only for one that is not.
+    near = set(labels).union(*(graph.direct_deps(label) for label in labels))
+    reach: set[Label] | None = None
     found: list[str] = []
     pending = sorted(lock.links[member])
     seen = {member}
@@ -212,8 +306,12 @@ def _unlinked(
         if linked in seen:
             continue
         seen.add(linked)
-        linked_labels = _members(graph, ecosystem, linked, targets)
-        if not linked_labels or not set(linked_labels) <= reach:
+        linked_labels = set(_members(graph, ecosystem, linked, targets))
+        if linked_labels and linked_labels <= near:
+            continue
+        if reach is None:
+            reach = graph.with_deps(labels)
+        if not linked_labels or not linked_labels <= reach:
             found.append(linked)
             pending.extend(sorted(lock.links.get(linked, ())))
     return sorted(found)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -10,11 +12,14 @@ from typing import Any
 import diskcache
 from click.testing import Result
 from gitrepo import GitRepo
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graphkit import __version__
-from graphkit.analysis.externals import Locked, lock_key
+from graphkit.analysis.externals import Locked, Pins, changed_pins, lock_key
 from graphkit.analysis.session import Session
-from graphkit.readers.lockfiles import LOCK_FORMAT, Lock, parse_lockfile
+from graphkit.labels import Label
+from graphkit.readers.lockfiles import LOCK_FORMAT, Lock, Resolved, parse_lockfile
 
 Cli = Callable[..., Result]
 MakeRepo = Callable[[dict[str, str]], GitRepo]
@@ -405,3 +410,76 @@ def test_a_warm_lockfile_commit_lists_neither_tree(cli: Cli, make_repo: MakeRepo
     assert sorted(str(label) for label in comparison.affected.targets) == sorted(
         expected["affected"]
     )
+
+
+# Pins whose closures are compared by identity (changed_pins) against building every
+# target's externals at both ends and comparing them.
+PACKAGES = [
+    Resolved(name, version, integrity, deps)
+    for name in ("a", "b")
+    for version in ("1", "2")
+    for integrity in (None, "-", "sha")
+    for deps in ((), ("c 1",))
+]
+MEMBERS = ["", "m", "n"]
+
+
+@st.composite
+def locks(draw: st.DrawFn, path: str) -> Lock | Locked:
+    if draw(st.integers(0, 9)) == 0:
+        return Locked(path, "", "oid", broken="unparseable")
+    closure = {
+        member: frozenset(draw(st.lists(st.sampled_from(PACKAGES), max_size=4)))
+        for member in draw(st.lists(st.sampled_from(MEMBERS), unique=True))
+    }
+    return Lock.of(path, "npm", closure)
+
+
+@st.composite
+def pins(draw: st.DrawFn) -> Pins:
+    found = {path: draw(locks(path)) for path in draw(st.sets(st.sampled_from(["x", "y"])))}
+    sources = st.tuples(
+        st.sampled_from(["x", "y"]), st.sampled_from(MEMBERS), st.sampled_from(["", "m"])
+    )
+    return Pins(
+        {path: lock for path, lock in found.items()},
+        {
+            Label(f"p{n}", "t"): frozenset(
+                s for s in draw(st.sets(sources, max_size=3)) if s[0] in found
+            )
+            for n in range(draw(st.integers(0, 4)))
+        },
+    )
+
+
+def copied(pins: Pins, how: int) -> Pins:
+    """The same pins, as a later run sees them: the same objects, a pickled copy (new
+    objects, each package one object), or a copy whose packages are all distinct."""
+    if how == 0:
+        return pins
+    if how == 1:
+        return pickle.loads(pickle.dumps(pins))
+    locks = {
+        path: lock
+        if isinstance(lock, Locked)
+        else Lock.of(
+            path,
+            lock.ecosystem,
+            {m: frozenset(copy.copy(r) for r in c) for m, c in lock.closure.items()},
+        )
+        for path, lock in pins.locks.items()
+    }
+    return Pins(locks, pins.sources)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pins(), pins(), st.integers(0, 2), st.booleans())
+def test_changed_pins_are_those_whose_externals_differ(
+    old: Pins, new: Pins, how: int, same: bool
+) -> None:
+    if same:  # the same pins at both ends, perhaps as copies
+        new = old
+    new = copied(new, how)
+    labels = sorted(old.sources.keys() | new.sources.keys())
+    expected = [label for label in labels if old.externals(label) != new.externals(label)]
+    assert list(changed_pins(old, new, labels)) == expected
