@@ -18,7 +18,7 @@ two-key definition.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from graphkit.analysis.externals import (
@@ -40,7 +40,7 @@ from graphkit.analysis.faces import (
 from graphkit.analysis.graph import BuildGraph, Reader, package_inputs
 from graphkit.analysis.links import links_hit
 from graphkit.labels import Label
-from graphkit.model import Change, ImportVia, Reason, Snapshot, Target
+from graphkit.model import Change, FileEntry, ImportVia, Reason, Snapshot, Target
 from graphkit.paths import parent_dirs
 from graphkit.readers.manifests import rootconfig
 
@@ -58,6 +58,9 @@ class Side:
     locks: LockMemo | None = None
     # The snapshot's lockfile paths, sorted, when they can be had without listing it.
     lockfiles: Callable[[], Sequence[str]] | None = None
+    # ``below(folder, stop)``: the files below a folder outside the subfolders ``stop``
+    # names, when they can be had without listing the whole snapshot.
+    below: Callable[[str, Container[str]], Mapping[str, FileEntry]] | None = None
 
 
 @dataclass(frozen=True)
@@ -427,15 +430,32 @@ def _package_input_changes(
 
 def _dirty_inputs(side: Side, dirty: set[str]) -> dict[Label, dict[str, object]]:
     """{target: {path: entry}} for the targets of the dirty packages on one side."""
-    paths: dict[str, list[str]] = {folder: [] for folder in dirty if folder in side.graph.packages}
-    for path in side.snapshot:
-        folder = side.graph.package_of(path)
-        if folder in paths and path not in side.graph.meta_paths:
-            paths[folder].append(path)
     result: dict[Label, dict[str, object]] = {}
-    for folder, files in paths.items():
-        for label, inputs in package_inputs(side.graph, side.graph.packages[folder], files).items():
-            result[label] = {
-                p: side.snapshot[p] for p in inputs if not _no_input(side.graph, label, p)
-            }
+    for folder, files in _own_files(side, dirty).items():
+        package = side.graph.packages[folder]
+        for label, inputs in package_inputs(side.graph, package, files).items():
+            result[label] = {p: files[p] for p in inputs if not _no_input(side.graph, label, p)}
     return result
+
+
+def _own_files(side: Side, folders: set[str]) -> dict[str, Mapping[str, FileEntry]]:
+    """The files each package of ``folders`` owns on one side (its manifests left
+    out), with their entries: the packages' own trees when the side can walk them
+    (a change touching a few packages reads those, not the whole tree)."""
+    graph = side.graph
+    present = [folder for folder in folders if folder in graph.packages]
+    if side.below is not None:
+        return {
+            folder: {
+                path: entry
+                for path, entry in side.below(folder, graph.packages).items()
+                if path not in graph.meta_paths
+            }
+            for folder in present
+        }
+    paths: dict[str, dict[str, FileEntry]] = {folder: {} for folder in present}
+    for path in side.snapshot:
+        folder = graph.package_of(path)
+        if folder in paths and path not in graph.meta_paths:
+            paths[folder][path] = side.snapshot[path]
+    return dict(paths)

@@ -56,7 +56,7 @@ from graphkit.model import FileEntry, Snapshot
 from graphkit.progress import Progress, Step, silent
 from graphkit.readers.lockfiles import LOCK_FORMAT, Lock
 from graphkit.repo.changes import diff_snapshots
-from graphkit.repo.workspace import WORKTREE, Revision, Workspace
+from graphkit.repo.workspace import WORKTREE, Revision, TreeSnapshot, Workspace
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,8 @@ class Session:
             graph, key = self._graph(revision, snapshot)
             self._graph_keys[revision.sha] = key
             lockfiles = self._lockfiles(revision, snapshot)
-            side = Side(graph, snapshot, self.workspace.read, self._lock, lockfiles)
+            below = snapshot.below if isinstance(snapshot, TreeSnapshot) else None
+            side = Side(graph, snapshot, self.workspace.read, self._lock, lockfiles, below)
             loaded = Loaded(revision, side)
             if infers(graph):
                 inferred, included, exposed = self._inferred(loaded, key)

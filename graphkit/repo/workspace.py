@@ -18,7 +18,7 @@ import os
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +99,29 @@ class TreeSnapshot(Mapping[str, FileEntry]):
 
     def __len__(self) -> int:
         return len(self._listing())
+
+    def below(self, folder: str, stop: Container[str]) -> dict[str, FileEntry]:
+        """The files below ``folder`` (``""``: the root) that lie outside every
+        subfolder ``stop`` names (a package's own files, its nested packages left
+        out): a walk of those trees alone, not a listing of the whole tree."""
+        try:
+            start = self._tree[folder] if folder else self._tree
+        except (KeyError, ValueError):
+            return {}
+        found: dict[str, FileEntry] = {}
+        if not isinstance(start, pygit2.Tree):
+            return found
+        stack = [(f"{folder}/" if folder else "", start)]
+        while stack:
+            prefix, tree = stack.pop()
+            for entry in tree:
+                path = _utf8(f"{prefix}{entry.name}")
+                if isinstance(entry, pygit2.Tree):
+                    if path not in stop:
+                        stack.append((f"{path}/", entry))
+                else:
+                    found[path] = FileEntry(int(entry.filemode), str(entry.id))
+        return found
 
 
 def list_tree(tree: pygit2.Tree) -> dict[str, FileEntry]:

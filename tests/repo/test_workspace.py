@@ -14,7 +14,14 @@ from gitrepo import GitRepo
 from graphkit.errors import InputError, UnknownStateError
 from graphkit.model import Change, FileEntry, Status
 from graphkit.repo.changes import diff_snapshots
-from graphkit.repo.workspace import _POINT_LOOKUPS, WORKTREE, Revision, Workspace, list_tree
+from graphkit.repo.workspace import (
+    _POINT_LOOKUPS,
+    WORKTREE,
+    Revision,
+    TreeSnapshot,
+    Workspace,
+    list_tree,
+)
 
 MakeRepo = Callable[[dict[str, str]], GitRepo]
 FILE, EXEC, LINK, SUBMODULE = 0o100644, 0o100755, 0o120000, 0o160000
@@ -551,3 +558,56 @@ def test_a_tree_listed_through_an_index_file_is_libgit2s_listing(
     listed = list_tree(tree)
     assert listed == {e.path: FileEntry(e.mode, str(e.id)) for e in slow}
     assert {"vendor/lib", "docs/libs", "docs/café.md", "a b/c d.txt"} <= listed.keys()
+
+
+def test_files_below_a_folder_leave_out_the_stopped_subfolders(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # A dirty package's own files, read without listing the whole tree: its
+    # subfolders that are packages of their own are not walked.
+    other = GitRepo(tmp_path / "other")
+    other.write("lib.c", "int x;\n")
+    pinned = other.commit("vendored")
+    repo = make_repo(
+        {
+            **FILES,
+            "libs/core/src/deep/b.py": "B = 1\n",
+            "libs/core/nested/BUILD.toml": "",
+            "libs/core/nested/n.py": "N = 1\n",
+            "libs/core/nested/more/m.py": "M = 1\n",
+            "libs/core/café.md": "accents\n",
+            "libs/other/o.py": "O = 1\n",
+        }
+    )
+    repo.chmod_x("libs/core/a.py")
+    os.symlink("../other", repo.root / "libs" / "core" / "ln")
+    repo.commit("kinds")
+    index = repo.repo.index
+    entry = pygit2.IndexEntry(
+        "libs/core/vendor", pygit2.Oid(hex=pinned), pygit2.enums.FileMode.COMMIT
+    )
+    index.add(entry)
+    index.write()
+    signature = pygit2.Signature("t", "t@example.invalid", 1_700_000_000, 0)
+    repo.repo.create_commit(
+        "HEAD", signature, signature, "submodule", index.write_tree(), [repo.repo.head.target]
+    )
+    ws = Workspace.open(repo.root)
+    snapshot = ws.snapshot(ws.resolve("HEAD"))
+    assert isinstance(snapshot, TreeSnapshot)
+    stop = {"libs/core/nested", "libs/other", "libs/core"}
+    below = snapshot.below("libs/core", stop)
+    assert snapshot._all is None  # nothing listed the whole tree
+    listed = dict(snapshot.items())
+    assert below == {
+        path: entry
+        for path, entry in listed.items()
+        if path.startswith("libs/core/") and not path.startswith("libs/core/nested/")
+    }
+    assert {"libs/core/vendor", "libs/core/ln", "libs/core/café.md"} <= below.keys()
+    assert snapshot.below("", {"libs"}) == {
+        path: entry for path, entry in listed.items() if not path.startswith("libs/")
+    }
+    assert snapshot.below("", set()) == listed
+    for missing in ("nope", "README.md", "libs/core/a.py"):
+        assert snapshot.below(missing, set()) == {}
