@@ -13,24 +13,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphkit.analysis.memoseal import (
-    SIGNATURE_KEY_ENV,
-    Envelope,
-    Refused,
-    dump_piece,
-    load_piece,
-    memo_action,
-    seal,
-    unseal,
-)
-from graphkit.cache.digest import Digest, digest_of
-from graphkit.cache.store.base import Store
 from graphkit.config import CONFIG_FILE, parse_config
 from graphkit.errors import GraphkitError
 
+if TYPE_CHECKING:
+    from graphkit.analysis.memoseal import Envelope
+    from graphkit.cache.digest import Digest
+    from graphkit.cache.store.base import Store
+
+# Every run reads the settings (memo_settings); the sealing, the pickles and the cache
+# client load only when a remote memo is configured (see RemoteMemo).
+
 Warn = Callable[[str], None]
+
+# The environment variable that holds the signing key (as turbo's
+# TURBO_REMOTE_CACHE_SIGNATURE_KEY does): without it no memo is stored or used.
+SIGNATURE_KEY_ENV = "GRAPHKIT_MEMO_SIGNATURE_KEY"
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,14 @@ class RemoteMemo:
 
     def action(self, tree: str) -> Digest:
         """The action-cache key of ``tree``'s memo."""
+        from graphkit.analysis.memoseal import memo_action
+
         return memo_action(tree, self._key)
 
     def envelope(self, tree: str) -> Envelope | None:
         """The verified envelope of ``tree``'s memo, or None (a miss, warned about
         unless the cache simply has none)."""
+        from graphkit.analysis.memoseal import Refused, memo_action, unseal
         from graphkit.cache.actions import parse_action_result
 
         action = memo_action(tree, self._key)
@@ -87,6 +90,8 @@ class RemoteMemo:
 
     def pieces(self, envelope: Envelope, names: Sequence[str]) -> dict[str, Any]:
         """The named pieces of a verified memo; a piece that cannot be had is absent."""
+        from graphkit.analysis.memoseal import Refused, load_piece
+
         wanted = {name: envelope.pieces[name] for name in names if name in envelope.pieces}
         found = self._call(lambda: self._store.get_many(list(wanted.values()))) or {}
         loaded: dict[str, Any] = {}
@@ -104,6 +109,8 @@ class RemoteMemo:
 
     def store(self, shared: Shared) -> bool:
         """Upload one commit's memo: pieces first, then the signed entry naming them."""
+        from graphkit.analysis.memoseal import Envelope, dump_piece, memo_action, seal
+        from graphkit.cache.digest import digest_of
         from graphkit.cache.protocol import re_pb2
 
         if self._down:

@@ -30,9 +30,6 @@ from graphkit.analysis.inferred import SCAN_FORMAT
 from graphkit.analysis.keys import KEY_SCHEME
 from graphkit.cache.digest import Digest, digest_of
 
-# The environment variable that holds the signing key (as turbo's
-# TURBO_REMOTE_CACHE_SIGNATURE_KEY does): without it no memo is stored or used.
-SIGNATURE_KEY_ENV = "GRAPHKIT_MEMO_SIGNATURE_KEY"
 # Bump when the envelope's lines or the set of pieces change.
 ENVELOPE_FORMAT = 1
 PIECES = ("graph", "inferred", "scan")

@@ -17,7 +17,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphkit import __version__
 from graphkit.analysis.affected import Affected, Side, everything, find_affected
@@ -46,9 +46,6 @@ from graphkit.analysis.inferred import (
     target_deps,
     unscanned,
 )
-from graphkit.analysis.keys import KeyRecord, compute_keys
-from graphkit.analysis.memoremote import MemoSettings, RemoteMemo, Shared, open_remote_memo
-from graphkit.analysis.memoseal import Envelope, dump_piece
 from graphkit.config import CONFIG_FILE
 from graphkit.errors import InputError, InputWarning, UnknownStateError
 from graphkit.labels import Label
@@ -57,6 +54,13 @@ from graphkit.progress import Progress, Step, silent
 from graphkit.readers.lockfiles import LOCK_FORMAT, Lock
 from graphkit.repo.changes import diff_snapshots
 from graphkit.repo.workspace import WORKTREE, Revision, TreeSnapshot, Workspace
+
+if TYPE_CHECKING:
+    # Loaded where used: a warm `affected` computes no keys and, without a remote memo,
+    # seals and sends nothing.
+    from graphkit.analysis.keys import KeyRecord
+    from graphkit.analysis.memoremote import MemoSettings, RemoteMemo
+    from graphkit.analysis.memoseal import Envelope
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class Loaded:
                 label: [path for path in files if path not in without]
                 for label, files in inputs.items()
             }
+        from graphkit.analysis.keys import compute_keys
+
         read = self.side.read
         externals = read_externals(self.graph, snapshot, read, self.side.locks) if read else None
         return compute_keys(self.graph, snapshot, only, externals, inputs)
@@ -149,6 +155,8 @@ class Session:
         self._remote_warnings: list[InputWarning] = []
         self._remote: RemoteMemo | None = None
         if remote is not None:
+            from graphkit.analysis.memoremote import open_remote_memo
+
             self._remote = open_remote_memo(remote, self._remote_warning(remote.url))
         # Memo keys a remote memo can fill, fetched on first use (see _offer).
         self._lazy: dict[str, Callable[[], Any]] = {}
@@ -459,6 +467,8 @@ class Session:
         remote = self._remote
         if remote is None:
             return
+        from graphkit.analysis.memoremote import Shared
+
         for sha, loaded in list(self._loaded.items()):
             tree = self.workspace.tree_id(loaded.revision)
             if tree is None or self._origins.get(sha) == sha:
@@ -531,6 +541,8 @@ class Session:
             # With a remote memo, pickled here rather than by diskcache, so that sharing
             # the value sends these bytes instead of pickling it again (a 20,000-file
             # scan takes 0.2 s to pickle).
+            from graphkit.analysis.memoseal import dump_piece
+
             data = dump_piece(value)
             self._dumped[id(value)] = (value, data)
             self._memo.set(key, io.BytesIO(data), read=True)

@@ -15,7 +15,8 @@ from cacheservers import running
 from click.testing import Result
 from gitrepo import GitRepo
 
-from graphkit.analysis.memoseal import SIGNATURE_KEY_ENV, memo_action, seal, unseal
+from graphkit.analysis.memoremote import SIGNATURE_KEY_ENV
+from graphkit.analysis.memoseal import memo_action, seal, unseal
 from graphkit.cache.client.remote import RemoteOptions, RemoteStore
 from graphkit.cache.protocol import re_pb2
 
