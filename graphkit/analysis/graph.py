@@ -52,8 +52,6 @@ from graphkit.paths import parent_dirs
 from graphkit.progress import Progress, Step, counted, silent
 from graphkit.readers.manifests import ecosystems
 from graphkit.readers.manifests.build_toml import BUILD_FILE, parse_build
-from graphkit.readers.pipelines.imported import import_pipelines, is_pipeline_file
-from graphkit.readers.rules import builtin_rule_files, load_rules
 from graphkit.tomldoc import line_of
 
 Reader = Callable[[str, FileEntry], bytes]
@@ -481,6 +479,9 @@ def find_meta(
     files, the ecosystem manifests (package.json, pyproject.toml, Cargo.toml, ...)
     outside the folders ``exclude`` names (file globs), and the symlinks (where a
     symlink leads is part of the graph)."""
+    # The readers load where a graph is read, not on every run (a warm one unpickles it).
+    from graphkit.readers.pipelines.imported import is_pipeline_file
+
     prefix = f"{rules_dir}/" if rules_dir else None
     excluded = matcher(exclude) if exclude else None
     return {
@@ -610,6 +611,9 @@ def _load_graph(
     parsed: Callable[[int], None] = lambda _done: None,
     raw: Reader | None = None,
 ) -> BuildGraph:
+    from graphkit.readers.pipelines.imported import import_pipelines, is_pipeline_file
+    from graphkit.readers.rules import load_rules
+
     entry = meta.get(CONFIG_FILE)
     config_data = read(CONFIG_FILE, entry) if entry is not None else b""
     config = parse_config(config_data)
@@ -683,6 +687,8 @@ def memo_fingerprint() -> str:
 @lru_cache(maxsize=1)
 def _builtin_fingerprint() -> str:
     # MEMO_FORMAT names the pickled shape of BuildGraph: bump it when that shape changes.
+    from graphkit.readers.rules import builtin_rule_files
+
     digest = xxhash.xxh3_128(f"graphkit {__version__} memo {MEMO_FORMAT}\n".encode())
     for name, data in builtin_rule_files():
         digest.update(f"{name} {len(data)}\n".encode())

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xxhash
 
@@ -35,7 +35,10 @@ from graphkit.errors import InputWarning
 from graphkit.labels import Label
 from graphkit.model import FileEntry, ImportVia, Snapshot
 from graphkit.progress import Progress, counted, silent
-from graphkit.readers.infer.resolve import FileImports, ImportRef, Problem, Resolver, resolve_file
+
+if TYPE_CHECKING:
+    # The resolvers load with a scan: a warm run reads the edges a scan found.
+    from graphkit.readers.infer.resolve import FileImports, ImportRef, Problem, Resolver
 
 # Bump when ScannedFile or the way a scan is derived changes: memoized scans are keyed by it.
 # 4: JS files under fixture folders are not scanned; exposed files are kept; Go embeds.
@@ -164,6 +167,8 @@ def _workers(asked: int | None, files: int) -> int:
 
 def _scan_one(state: tuple[Reader, Mapping[str, Resolver]], item: _Todo) -> ScannedFile:
     """One file's imports, read and resolved (run in a worker process, or here)."""
+    from graphkit.readers.infer.resolve import resolve_file
+
     read, resolvers = state
     resolver = resolvers[item.language]
     refs = (

@@ -59,7 +59,8 @@ def test_damaged_memo_is_a_miss(monorepo: GitRepo, damage: Callable[[Path], None
 
 
 # What a warm run (graph, scan and lockfiles memoized) must not import: glob
-# translation, graph algorithms, YAML, the parsers, worker pools, the cache client.
+# translation, graph algorithms, YAML, the parsers, the rules and pipeline readers, the
+# import resolvers, worker pools, the cache client, content keys, the remote memo's seal.
 COLD_ONLY = (
     "wcmatch",
     "networkx",
@@ -71,6 +72,12 @@ COLD_ONLY = (
     "rich",
     "graphkit.readers.infer.python",
     "graphkit.readers.infer.js",
+    "graphkit.readers.infer.resolve",
+    "graphkit.readers.rules",
+    "graphkit.readers.pipelines.imported",
+    "graphkit.analysis.keys",
+    "graphkit.analysis.memoseal",
+    "graphkit.cache.digest",
 )
 
 
