@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import bisect
 
-import pygit2
-
 from graphkit.model import FileEntry
 from graphkit.repo.index import IndexFile, root_tree, valid_trees
+from graphkit.repo.libgit import pygit2
 
 
 def staged(tree: pygit2.Tree, index: IndexFile) -> dict[str, FileEntry | None]:

@@ -22,12 +22,11 @@ from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import pygit2
-
 from graphkit.errors import InputError, UnknownStateError
 from graphkit.model import FileEntry
 from graphkit.repo.dirty import Suspects, suspects
 from graphkit.repo.index import IndexFile, read_index
+from graphkit.repo.libgit import pygit2
 from graphkit.repo.staged import staged
 
 WORKTREE = "WORKTREE"  # the head "revision" meaning: the files on disk, as git would commit them

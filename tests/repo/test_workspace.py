@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -611,3 +612,24 @@ def test_files_below_a_folder_leave_out_the_stopped_subfolders(
     assert snapshot.below("", set()) == listed
     for missing in ("nope", "README.md", "libs/core/a.py"):
         assert snapshot.below(missing, set()) == {}
+
+
+@pytest.mark.parametrize("ca_file", [None, "/etc/ssl/certs/ca-certificates.crt", ""])
+def test_pygit2_loads_without_the_ca_bundle_and_the_environment_stays(ca_file: str | None) -> None:
+    # graphkit hides the CA file from pygit2's import (OpenSSL would parse it there);
+    # whatever SSL_CERT_FILE held before, it holds after.
+    env = {k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"}
+    if ca_file is not None:
+        env["SSL_CERT_FILE"] = ca_file
+    code = (
+        "import os\n"
+        "before = os.environ.get('SSL_CERT_FILE')\n"
+        "from graphkit.repo.workspace import Workspace\n"
+        "import pygit2\n"
+        "assert os.environ.get('SSL_CERT_FILE') == before, os.environ.get('SSL_CERT_FILE')\n"
+        "assert pygit2.settings is not None\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
