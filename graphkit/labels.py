@@ -14,7 +14,6 @@ escaped one, and raw characters other than ``:`` and ``%``.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -123,6 +122,8 @@ def parse_label(text: str, *, package: str | None = None) -> Label:
 
 def did_you_mean(wanted: str, candidates: Iterable[str]) -> str | None:
     """A ``did you mean 'x'?`` hint for the closest candidate, or None."""
+    import difflib  # a hint comes with an error: loaded then
+
     matches = difflib.get_close_matches(wanted, list(candidates), n=1, cutoff=0.6)
     return f"did you mean {matches[0]!r}?" if matches else None
 

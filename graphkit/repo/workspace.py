@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import tempfile
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -637,6 +636,8 @@ class Workspace:
     def _git(self, *args: str) -> bytes:
         """Run git in the worktree and return its output; a failure is an InputError
         holding git's last line. No prompt may wait for a password nobody will type."""
+        import subprocess  # git runs only in a partial clone or a sparse index
+
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
         try:
             command = ["git", *args]
