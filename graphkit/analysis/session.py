@@ -10,8 +10,6 @@ import gc
 import io
 import os
 import pickle
-import shutil
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
@@ -46,6 +44,7 @@ from graphkit.analysis.inferred import (
     target_deps,
     unscanned,
 )
+from graphkit.analysis.localmemo import LocalMemo
 from graphkit.config import CONFIG_FILE
 from graphkit.errors import InputError, InputWarning, UnknownStateError
 from graphkit.labels import Label
@@ -149,9 +148,7 @@ class Session:
     ) -> None:
         self.workspace = workspace
         self._progress = progress
-        self._memo: Any = (
-            _open_memo(workspace.git_dir / "graphkit" / "graphs") if use_memo else None
-        )
+        self._memo = LocalMemo(workspace.git_dir / "graphkit" / "graphs") if use_memo else None
         self._remote_warnings: list[InputWarning] = []
         self._remote: RemoteMemo | None = None
         if remote is not None:
@@ -728,33 +725,6 @@ def _imports_key(graph_key: str, tree: str) -> str:
 
 def _inferred_key(graph_key: str, content: str) -> str:
     return f"inferred:{__version__}:{SCAN_FORMAT}:{graph_key}:{content}"
-
-
-def _open_memo(folder: Path) -> Any:
-    """The memo at ``folder``, or None when it cannot be opened.
-
-    The memo is only a cache: one that is damaged (garbage in its database, the
-    database replaced by a folder, the folder by a file) is removed and started
-    afresh, and if that fails too graphkit runs without it. Damaged entries inside
-    a sound database are misses (see ``Session._recall``).
-    """
-    import diskcache
-
-    for attempt in range(2):
-        try:
-            return diskcache.Cache(str(folder))
-        except (sqlite3.Error, OSError):
-            if attempt == 0:
-                _remove(folder)
-    return None
-
-
-def _remove(path: Path) -> None:
-    """Delete a file or folder tree, ignoring what cannot be deleted."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _unknown(base: str | None, head: Loaded, why: str) -> Comparison:

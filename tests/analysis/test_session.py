@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from gitrepo import GitRepo
 
+from graphkit.analysis.localmemo import LocalMemo
 from graphkit.analysis.session import Session
 
 
@@ -60,8 +62,10 @@ def test_damaged_memo_is_a_miss(monorepo: GitRepo, damage: Callable[[Path], None
 
 # What a warm run (graph, scan and lockfiles memoized) must not import: glob
 # translation, graph algorithms, YAML, the parsers, the rules and pipeline readers, the
-# import resolvers, worker pools, the cache client, content keys, the remote memo's seal.
+# import resolvers, worker pools, the cache client, content keys, the remote memo's seal,
+# and diskcache (a warm run only reads the memo, and reads it without diskcache).
 COLD_ONLY = (
+    "diskcache",
     "wcmatch",
     "networkx",
     "yaml",
@@ -148,3 +152,40 @@ def test_the_worktree_graph_from_heads_kept_files_is_the_one_read_afresh(
     fresh = _worktree(monorepo.root, use_memo=False)
     assert _worktree(monorepo.root, use_memo=True) == fresh
     assert _worktree(monorepo.root, use_memo=True) == fresh
+
+
+def test_the_memo_reads_what_diskcache_wrote_as_diskcache_reads_it(tmp_path: Path) -> None:
+    import diskcache
+
+    folder = tmp_path / "graphs"
+    values: dict[str, object] = {
+        "text": "graph:0123",
+        "long text": "x" * 100_000,
+        "bytes": b"\x00\x01",
+        "small object": {"a": (1, 2)},
+        "large object": list(range(50_000)),
+        "flag": True,
+    }
+    with diskcache.Cache(str(folder)) as cache:
+        for key, value in values.items():
+            cache.set(key, value)
+        cache.set("file", io.BytesIO(b"pickled elsewhere" * 5000), read=True)
+        stored = {key: cache.get(key) for key in [*values, "file", "absent"]}
+
+    def stored_files() -> list[tuple[str, int]]:  # SQLite's -wal and -shm aside
+        files = [p for p in folder.rglob("*") if p.is_file() and p.suffix in (".db", ".val")]
+        return sorted((str(p), p.stat().st_mtime_ns) for p in files)
+
+    before = stored_files()
+    memo = LocalMemo(folder)
+    try:
+        assert {key: memo.get(key) for key in stored} == stored
+        assert stored_files() == before  # reading wrote nothing
+        assert stored["file"] == b"pickled elsewhere" * 5000
+        memo.set("later", "written through diskcache")
+        assert memo.get("later") == "written through diskcache"
+        assert memo.get("text") == "graph:0123"
+    finally:
+        memo.close()
+    assert LocalMemo(tmp_path / "none").get("text") is None
+    assert not (tmp_path / "none").exists()  # a read creates no memo
