@@ -6,13 +6,15 @@ Usage::
     python bench/cache_bench.py --rounds 3       # as recorded in RESULTS.md
     python bench/cache_bench.py --clients 1 --skip-buildgrid
     python bench/cache_bench.py --workloads BatchReadBlobs "ByteStream Read" --skip-bare
+    python bench/cache_bench.py --backend --json r1.json   # one round per invocation, then
+    python bench/cache_bench.py --combine r1.json r2.json r3.json   # medians and ratios
 
 Every workload runs in N client *processes* (not threads: one Python process cannot
 saturate a server), started together on a barrier; throughput is total work divided
 by the slowest client's wall time. Workloads (from issue 4):
 
 - FindMissingBlobs / BatchUpdateBlobs / BatchReadBlobs of 2,000 x 1 KiB blobs
-  (blobs/s and MB/s), repeated ``--batches`` times per client;
+  (``--batch-blobs``; blobs/s and MB/s), repeated ``--batches`` times per client;
 - ByteStream Write and Read of 4 x 64 MiB blobs in 1 MiB chunks (MB/s);
 - UpdateActionResult and GetActionResult (calls/s);
 - the bare ceiling: a no-op unary call (calls/s), a client->server stream of 1 MiB
@@ -366,7 +368,8 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
                      results: Any, workloads: frozenset[str] | None = None,
                      server_pid: int = 0, read_port: int | None = None,
                      settle: str | None = None, large_count: int = LARGE_COUNT,
-                     read_pid: int = 0) -> None:
+                     read_pid: int = 0, batch_blobs: int = SMALL_COUNT,
+                     action_calls: int = AC_CALLS) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     reads = channel
     if read_port is not None:
@@ -396,7 +399,7 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
         if name not in NEEDS:
             last_write[:] = [(name, int(out[name][1]), int(out[name][2]))]
 
-    small = [[blob(client, b * SMALL_COUNT + i) for i in range(SMALL_COUNT)]
+    small = [[blob(client, b * batch_blobs + i) for i in range(batch_blobs)]
              for b in range(batches)]
     digests = [[digest(b) for b in batch] for batch in small]
 
@@ -407,21 +410,21 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
                     re_pb2.BatchUpdateBlobsRequest.Request(digest=d, data=b)
                     for d, b in zip(ds, batch, strict=True)]))
             assert all(r.status.code == 0 for r in response.responses)
-        return batches * SMALL_COUNT, batches * SMALL_COUNT * KIB
+        return batches * batch_blobs, batches * batch_blobs * KIB
 
     def find() -> tuple[int, int]:
         for ds in digests:
             response = read_cas.FindMissingBlobs(re_pb2.FindMissingBlobsRequest(
                 instance_name=instance, blob_digests=ds))
             assert not response.missing_blob_digests
-        return batches * SMALL_COUNT, batches * SMALL_COUNT * KIB
+        return batches * batch_blobs, batches * batch_blobs * KIB
 
     def read() -> tuple[int, int]:
         for batch, ds in zip(small, digests, strict=True):
             response = read_cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(
                 instance_name=instance, digests=ds))
             assert [r.data for r in response.responses] == batch
-        return batches * SMALL_COUNT, batches * SMALL_COUNT * KIB
+        return batches * batch_blobs, batches * batch_blobs * KIB
 
     large = [blob(client, 10**6 + i, LARGE_SIZE) for i in range(large_count)]
     # Hashed before the clock starts, like the small blobs: the client shares the CPUs
@@ -455,7 +458,7 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
         assert total == large_count * LARGE_SIZE
         return large_count, total
 
-    actions = [digest(f"action {client} {i} {uuid.uuid4()}".encode()) for i in range(AC_CALLS)]
+    actions = [digest(f"action {client} {i} {uuid.uuid4()}".encode()) for i in range(action_calls)]
     output = small[0][0]
     result = re_pb2.ActionResult(
         output_files=[re_pb2.OutputFile(path="out/file", digest=digest(output))], exit_code=0)
@@ -478,12 +481,12 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
     def update_ac() -> tuple[int, int]:
         for request in updates:
             update_action(request)
-        return AC_CALLS, 0
+        return action_calls, 0
 
     def get_ac() -> tuple[int, int]:
         for request in gets:
             assert same_result(get_action(request))
-        return AC_CALLS, 0
+        return action_calls, 0
 
     timed("BatchUpdateBlobs", update)
     timed("FindMissingBlobs", find)
@@ -539,7 +542,8 @@ def run_bare_client(port: int, instance: str, client: int, batches: int, barrier
 
 def measure(server: Server, clients: int, batches: int, target: Callable[..., None],
             workloads: frozenset[str] | None = None,
-            large_count: int = LARGE_COUNT) -> dict[str, dict[str, float]]:
+            large_count: int = LARGE_COUNT, batch_blobs: int = SMALL_COUNT,
+            action_calls: int = AC_CALLS) -> dict[str, dict[str, float]]:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients), ctx.Queue()
     settle = None if server.settle is None else str(server.settle)
@@ -547,7 +551,8 @@ def measure(server: Server, clients: int, batches: int, target: Callable[..., No
     procs = [ctx.Process(target=target, args=(server.port, server.instance, i, batches,
                                               barrier, results, workloads,
                                               server.process.pid, server.read_port,
-                                              settle, large_count, read_pid))
+                                              settle, large_count, read_pid,
+                                              batch_blobs, action_calls))
              for i in range(clients)]
     for p in procs:
         p.start()
@@ -646,8 +651,9 @@ def baseline_ratios(rounds: list[dict[str, Any]], clients: int) -> list[str]:
 
 def medians(tables: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     """Each figure's median over the rounds."""
-    return {name: {unit: statistics.median(t[name][unit] for t in tables)
-                   for unit in tables[0][name]} for name in tables[0]}
+    names = dict.fromkeys(name for t in tables for name in t)  # A round may lack a row.
+    return {name: {unit: statistics.median(t[name][unit] for t in tables if name in t)
+                   for unit in next(t[name] for t in tables if name in t)} for name in names}
 
 
 def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
@@ -660,6 +666,21 @@ def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
             cpu = (f"   CPU ms per {unit}: server {row['server_cpu_ms'] * scale:,.2f},"
                    f" clients {row['client_cpu_ms'] * scale:,.2f}")
         print(f"  {name:<20} {row['per_s']:>12,.0f} /s {row['mb_per_s']:>10,.1f} MB/s{cpu}")
+
+
+def summarize(rounds: list[dict[str, Any]], clients: list[int], backend: bool,
+              baseline: bool) -> None:
+    """Each server's medians over the rounds, then the ratios the goals judge."""
+    if len(rounds) > 1:
+        for run in sorted({run for results in rounds for run in results}):
+            tables = [results[run] for results in rounds if run in results]
+            print_table(f"{run}, median of {len(tables)} rounds", medians(tables))
+    for count in clients:
+        print(f"\ngraphkit vs the goals, {count} client process(es)")
+        print("\n".join(ratios(rounds, count, BACKEND_GOALS if backend else GOALS)))
+        if baseline:
+            print(f"\ngraphkit vs the baseline tree, {count} client process(es)")
+            print("\n".join(baseline_ratios(rounds, count)))
 
 
 def machine() -> str:
@@ -688,10 +709,27 @@ def main() -> None:
                              "with --backend: warm, cold, buildgrid-s3)")
     parser.add_argument("--large-count", type=int, default=LARGE_COUNT,
                         help="64 MiB blobs per client for the ByteStream phases")
+    parser.add_argument("--batch-blobs", type=int, default=SMALL_COUNT,
+                        help="1 KiB blobs per batch (the object-store runs take one request"
+                             " per blob: smaller batches keep them short)")
+    parser.add_argument("--action-calls", type=int, default=AC_CALLS,
+                        help="UpdateActionResult and GetActionResult calls per client")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every server in turn; ratios are medians of rounds")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--combine", type=Path, nargs="+", metavar="JSON",
+                        help="run nothing: report the rounds of these --json files together"
+                             " (one round per invocation keeps each one short)")
     args = parser.parse_args()
+    if args.combine:
+        reports = [json.loads(path.read_text()) for path in args.combine]
+        rounds = [r for report in reports for r in report["rounds"]]
+        backend = any(run.startswith(("warm ", "cold ")) for r in rounds for run in r)
+        summarize(rounds, sorted({int(run.rpartition("x")[2]) for r in rounds for run in r}),
+                  backend, any(run.startswith("baseline ") for r in rounds for run in r))
+        for where in dict.fromkeys(report["machine"] for report in reports):
+            print(f"machine: {where}")
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     workloads = frozenset(args.workloads) if args.workloads else None
     starters: list[tuple[str, Callable[[Path], Server], Callable[..., None]]] = [
@@ -736,22 +774,14 @@ def main() -> None:
                     continue
                 try:
                     table = measure(server, clients, args.batches, client, workloads,
-                                    args.large_count)
+                                    args.large_count, args.batch_blobs,
+                                    args.action_calls)
                 finally:
                     server.stop()
                     shutil.rmtree(data, ignore_errors=True)
                 results[f"{key} x{clients}"] = table
                 print_table(f"round {number}: {server.name}, {clients} client process(es)", table)
-    if args.rounds > 1:
-        for run in sorted({run for results in rounds for run in results}):
-            tables = [results[run] for results in rounds if run in results]
-            print_table(f"{run}, median of {len(tables)} rounds", medians(tables))
-    for clients in args.clients:
-        print(f"\ngraphkit vs the goals, {clients} client process(es)")
-        print("\n".join(ratios(rounds, clients, BACKEND_GOALS if args.backend else GOALS)))
-        if args.baseline is not None:
-            print(f"\ngraphkit vs the baseline tree, {clients} client process(es)")
-            print("\n".join(baseline_ratios(rounds, clients)))
+    summarize(rounds, args.clients, args.backend, args.baseline is not None)
     where = machine()
     print(f"\nmachine: {where}")
     if args.json:
