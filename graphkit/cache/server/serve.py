@@ -234,6 +234,8 @@ class CacheServer:
             self._front,
             self._backend_health,
             on_lost=lambda n: self.metrics.add("uploads_lost", n),
+            # Calls first; the limiter exists by the time the uploader starts.
+            busy=lambda: self._limiter.in_flight > 0,
         )
         self.metrics.gauge("upload_queue_entries", lambda: len(self._queue))
         self.metrics.gauge("backend_degraded", lambda: int(self._backend_health.degraded))

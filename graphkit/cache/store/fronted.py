@@ -40,6 +40,10 @@ SLOW_SECONDS = 1.0
 _RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 # The uploader holds at most this many bytes of small blobs in memory at once.
 _BATCH_BYTES = 32 * 1024 * 1024
+# While the server answers calls, the uploader leaves an entry queued for up to this
+# long after it was queued (see Uploader).
+MAX_UPLOAD_DELAY_SECONDS = 2.0
+_BUSY_POLL_SECONDS = 0.05
 
 
 class BackendHealth:
@@ -297,7 +301,18 @@ class _QueueingWriter:
 
 
 class Uploader:
-    """The thread that drains the upload queue into the bucket, oldest first."""
+    """The thread that drains the upload queue into the bucket, oldest first.
+
+    Uploading is background work that shares the server's CPUs (and its GIL) with the
+    calls: each PUT costs the server's process about as much CPU as storing a dozen
+    blobs of a batch (bench/RESULTS.md). So while ``busy()`` says calls are
+    in flight, an entry waits, but never longer than ``max_delay`` seconds after it
+    was queued: a burst of writes is answered first and uploaded in the pause after
+    it, while under sustained load the uploader runs at full speed ``max_delay``
+    behind the writes (the delay other replicas see is bounded, and the queue drains
+    as fast as without the wait). Nothing about durability changes: an entry stays
+    on disk until it is uploaded.
+    """
 
     def __init__(
         self,
@@ -306,12 +321,16 @@ class Uploader:
         fronts: Callable[[str], ServedStore],
         health: BackendHealth,
         on_lost: Callable[[int], None] = lambda _n: None,
+        busy: Callable[[], bool] = lambda: False,
+        max_delay: float = MAX_UPLOAD_DELAY_SECONDS,
     ) -> None:
         self._queue = queue
         self._objects = objects
         self._fronts = fronts
         self._health = health
         self._on_lost = on_lost
+        self._busy = busy
+        self._max_delay = max_delay
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="backend-upload", daemon=True)
 
@@ -334,6 +353,9 @@ class Uploader:
             entry = self._queue.oldest(timeout=0.5)
             if entry is None:
                 continue
+            self._give_way(entry)
+            if self._stop.is_set():
+                return
             try:
                 self._upload(entry)
             except BackendError as exc:
@@ -346,6 +368,15 @@ class Uploader:
             failures = 0
             self._health.succeeded()
             self._queue.done(entry.name)
+
+    def _give_way(self, entry: Pending) -> None:
+        """Wait while calls are in flight, until ``max_delay`` after ``entry`` was queued."""
+        # The entry's age by the wall clock (its mtime), the wait by the monotonic one;
+        # an mtime in the future (a clock step) waits max_delay at most.
+        age = min(max(0.0, time.time() - entry.queued_at), self._max_delay)
+        until = time.monotonic() + self._max_delay - age
+        while time.monotonic() < until and self._busy() and not self._stop.is_set():
+            self._stop.wait(_BUSY_POLL_SECONDS)
 
     def _upload(self, entry: Pending) -> None:
         if entry.kind == "ac":

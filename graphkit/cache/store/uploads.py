@@ -18,6 +18,7 @@ with the instance name as content, is read too: the first format.)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ class Pending:
     instance: str
     digests: tuple[Digest, ...]  # The blobs, or the action whose result this is.
     result: bytes | None = None
+    # When it was queued (the entry file's mtime, so it holds across a restart).
+    queued_at: float = 0.0
 
 
 class UploadQueue:
@@ -102,8 +105,11 @@ class UploadQueue:
         return self._load(name)
 
     def _load(self, name: str) -> Pending | None:
+        path = self.directory / name
         try:
-            pending = _parse(name, (self.directory / name).read_bytes())
+            pending = _parse(name, path.read_bytes())
+            if pending is not None:
+                pending = dataclasses.replace(pending, queued_at=path.stat().st_mtime)
         except OSError:
             pending = None
         if pending is None:
