@@ -369,7 +369,7 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
                      server_pid: int = 0, read_port: int | None = None,
                      settle: str | None = None, large_count: int = LARGE_COUNT,
                      read_pid: int = 0, batch_blobs: int = SMALL_COUNT,
-                     action_calls: int = AC_CALLS) -> None:
+                     action_calls: int = AC_CALLS, read_passes: int = 1) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     reads = channel
     if read_port is not None:
@@ -412,19 +412,22 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
             assert all(r.status.code == 0 for r in response.responses)
         return batches * batch_blobs, batches * batch_blobs * KIB
 
+    # The read phases go over what was written ``read_passes`` times: a read phase is
+    # much faster than the writes before it, and without more passes it would last a
+    # tenth of a second, too short to time on a shared machine.
     def find() -> tuple[int, int]:
-        for ds in digests:
+        for ds in digests * read_passes:
             response = read_cas.FindMissingBlobs(re_pb2.FindMissingBlobsRequest(
                 instance_name=instance, blob_digests=ds))
             assert not response.missing_blob_digests
-        return batches * batch_blobs, batches * batch_blobs * KIB
+        return read_passes * batches * batch_blobs, read_passes * batches * batch_blobs * KIB
 
     def read() -> tuple[int, int]:
-        for batch, ds in zip(small, digests, strict=True):
+        for batch, ds in zip(small * read_passes, digests * read_passes, strict=True):
             response = read_cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(
                 instance_name=instance, digests=ds))
             assert [r.data for r in response.responses] == batch
-        return batches * batch_blobs, batches * batch_blobs * KIB
+        return read_passes * batches * batch_blobs, read_passes * batches * batch_blobs * KIB
 
     large = [blob(client, 10**6 + i, LARGE_SIZE) for i in range(large_count)]
     # Hashed before the clock starts, like the small blobs: the client shares the CPUs
@@ -451,12 +454,12 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
 
     def read_large() -> tuple[int, int]:
         total = 0
-        for d in large_digests:
+        for d in large_digests * read_passes:
             for response in bs.Read(bs_pb2.ReadRequest(
                     resource_name=f"{prefix}blobs/{d.hash}/{d.size_bytes}")):
                 total += len(response.data)
-        assert total == large_count * LARGE_SIZE
-        return large_count, total
+        assert total == read_passes * large_count * LARGE_SIZE
+        return read_passes * large_count, total
 
     actions = [digest(f"action {client} {i} {uuid.uuid4()}".encode()) for i in range(action_calls)]
     output = small[0][0]
@@ -484,9 +487,9 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
         return action_calls, 0
 
     def get_ac() -> tuple[int, int]:
-        for request in gets:
+        for request in gets * read_passes:
             assert same_result(get_action(request))
-        return action_calls, 0
+        return read_passes * action_calls, 0
 
     timed("BatchUpdateBlobs", update)
     timed("FindMissingBlobs", find)
@@ -543,7 +546,7 @@ def run_bare_client(port: int, instance: str, client: int, batches: int, barrier
 def measure(server: Server, clients: int, batches: int, target: Callable[..., None],
             workloads: frozenset[str] | None = None,
             large_count: int = LARGE_COUNT, batch_blobs: int = SMALL_COUNT,
-            action_calls: int = AC_CALLS) -> dict[str, dict[str, float]]:
+            action_calls: int = AC_CALLS, read_passes: int = 1) -> dict[str, dict[str, float]]:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients), ctx.Queue()
     settle = None if server.settle is None else str(server.settle)
@@ -552,7 +555,7 @@ def measure(server: Server, clients: int, batches: int, target: Callable[..., No
                                               barrier, results, workloads,
                                               server.process.pid, server.read_port,
                                               settle, large_count, read_pid,
-                                              batch_blobs, action_calls))
+                                              batch_blobs, action_calls, read_passes))
              for i in range(clients)]
     for p in procs:
         p.start()
@@ -714,6 +717,8 @@ def main() -> None:
                              " per blob: smaller batches keep them short)")
     parser.add_argument("--action-calls", type=int, default=AC_CALLS,
                         help="UpdateActionResult and GetActionResult calls per client")
+    parser.add_argument("--read-passes", type=int, default=1,
+                        help="read phases go over what was written this many times")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every server in turn; ratios are medians of rounds")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -775,7 +780,7 @@ def main() -> None:
                 try:
                     table = measure(server, clients, args.batches, client, workloads,
                                     args.large_count, args.batch_blobs,
-                                    args.action_calls)
+                                    args.action_calls, args.read_passes)
                 finally:
                     server.stop()
                     shutil.rmtree(data, ignore_errors=True)
