@@ -237,7 +237,9 @@ class Session:
     def _content(self, loaded: Loaded) -> str:
         """A name for the revision's files: its tree id, or a digest of the worktree."""
         tree = self.workspace.tree_id(loaded.revision)
-        return tree if tree is not None else content_id(loaded.side.snapshot)
+        if tree is not None:
+            return tree
+        return self.workspace.worktree_content() or content_id(loaded.side.snapshot)
 
     def _inferred(self, loaded: Loaded, key: str) -> tuple[Inferred, Included, frozenset[str]]:
         """The deps imports add at a revision, the files outside every package that

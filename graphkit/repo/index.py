@@ -34,9 +34,12 @@ _SKIP_WORKTREE, _INTENT_TO_ADD = 0x4000, 0x2000
 # per folder: 70,000 at 20,000 packages).
 _TREE_ENTRY = re.compile(rb"([^\0]*)\0(-?[0-9]+) ([0-9]+)\n")
 
-# (mtime s, mtime ns, ctime s, ctime ns, inode, size, mode, uid, gid), each as git
-# stores it: truncated to 32 bits.
-Stat = tuple[int, int, int, int, int, int, int, int, int]
+# (mtime ns, ctime ns, inode, size, mode, uid, gid), each as git stores it: seconds,
+# inode, size, uid and gid truncated to 32 bits; nanoseconds 0 where git stored none.
+# Ordered as ``dirty`` builds the same tuple from ``os.lstat``, so that a file whose
+# stat data match is proven unchanged by one tuple comparison.
+Stat = tuple[int, int, int, int, int, int, int]
+_BILLION = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def _parse(data: bytes, mtime_ns: int) -> IndexFile | None:
             conflicted.add(path)
             continue
         files[path] = FileEntry(mode, oid.hex())
-        stats[path] = (m_s, m_ns, c_s, c_ns, ino, size, mode, uid, gid)
+        stats[path] = (m_s * _BILLION + m_ns, c_s * _BILLION + c_ns, ino, size, mode, uid, gid)
         if flags & _ASSUME_VALID or extended & _SKIP_WORKTREE:
             unchanged.add(path)
         if extended & _INTENT_TO_ADD:

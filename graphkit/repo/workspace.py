@@ -14,6 +14,7 @@ graphkit runs git.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 from graphkit.errors import InputError, UnknownStateError
 from graphkit.model import FileEntry
 from graphkit.repo.dirty import Suspects, suspects
-from graphkit.repo.index import IndexFile, read_index
+from graphkit.repo.index import IndexFile, read_index, root_tree
 from graphkit.repo.libgit import pygit2
 from graphkit.repo.staged import staged
 
@@ -472,6 +473,7 @@ class Workspace:
         and only those and untracked files are hashed. A file outside a sparse
         checkout is absent from disk by design: it keeps its index entry, as git keeps it.
         """
+        self._worktree = None
         index = read_index(self.git_dir / "index")
         if index is None:  # a format read_index leaves to libgit2 (or git)
             return self._status_worktree_snapshot()
@@ -501,6 +503,27 @@ class Workspace:
         _check_names(files)
         self._worktree = (index, files, changed | found.gone)
         return dict(files)
+
+    def worktree_content(self) -> str | None:
+        """A name for the exact content of the last worktree snapshot (paths, modes,
+        blob ids) from the tree the index's cache tree names and the paths the snapshot
+        found different from the index: no pass over the whole snapshot (half a second
+        at 100,000 packages). None when the snapshot was not read through the index or
+        the cache tree does not name the index's tree (something staged since)."""
+        if self._worktree is None:
+            return None
+        index, files, changed = self._worktree
+        tree = root_tree(index)
+        if tree is None:
+            return None
+        digest = hashlib.sha256(f"{tree}\0".encode())
+        # The cache tree holds neither `git add -N` placeholders nor conflicted paths;
+        # both are among ``changed`` (rehashed), and so named here with their content.
+        for path in sorted(changed | index.intent_to_add | index.conflicted):
+            entry = files.get(path)
+            shown = f"{entry.mode:o}\0{entry.oid}" if entry is not None else "-"
+            digest.update(f"{path}\0{shown}\n".encode("utf-8", "surrogateescape"))
+        return f"index-tree:{digest.hexdigest()}"
 
     def _listings_memo(self) -> Path | None:
         """Where the folder listings of the last worktree walk are kept (see
@@ -757,5 +780,8 @@ def _utf8(path: str) -> str:
 
 
 def _check_names(files: Mapping[str, FileEntry]) -> None:
+    # All ASCII, the usual case: one C pass over the names instead of a call per name.
+    if "".join(files).isascii():
+        return
     for path in files:
         _utf8(path)

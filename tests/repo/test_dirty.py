@@ -15,6 +15,7 @@ import pytest
 from gitrepo import GitRepo
 
 from graphkit.model import FileEntry
+from graphkit.repo import dirty
 from graphkit.repo.changes import diff_snapshots
 from graphkit.repo.index import read_index, root_tree, valid_trees
 from graphkit.repo.workspace import WORKTREE, Revision, Workspace
@@ -31,6 +32,13 @@ FILES = {
     "libs/util/u.py": "U = 1\n",
     "README.md": "# repo\n",
 }
+
+
+@pytest.fixture(autouse=True)
+def threaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sweep here runs in threads, as it does from a few thousand paths on: the
+    small repositories of these tests would otherwise only take the one-thread path."""
+    monkeypatch.setattr(dirty, "_PARALLEL_FROM", 1)
 
 
 IDENTITY = ("-c", "user.name=t", "-c", "user.email=t@t.invalid")
@@ -279,6 +287,29 @@ def test_a_cache_tree_written_by_git_gives_the_same_changes(tmp_path: Path) -> N
     assert root_tree(read_index(root / ".git" / "index")) is None
     found = check(repo)
     assert found["libs/core/new.py"] == FileEntry(FILE, blob("N = 1\n"))
+
+
+def test_worktree_content_names_what_differs_from_the_cache_tree(repo: GitRepo) -> None:
+    def name() -> str | None:
+        workspace = Workspace.open(repo.root)
+        workspace.snapshot(DISK)
+        return workspace.worktree_content()
+
+    assert name() is None  # pygit2's index holds no cache tree: nothing names its tree
+    git(repo.root, "write-tree")  # as `git commit` leaves it
+    clean = name()
+    assert clean is not None and clean == name()
+    repo.write("libs/core/a.py", "A = 2\n")
+    edited = name()
+    assert edited not in (None, clean)
+    repo.write("libs/core/a.py", "A = 3\n")
+    assert name() not in (None, clean, edited)
+    repo.delete("libs/core/a.py")
+    assert name() not in (None, clean, edited)
+    repo.write("libs/core/a.py", "A = 2\n")
+    assert name() == edited
+    repo.stage("libs/core/a.py")  # the cache tree no longer names the index's tree
+    assert name() is None
 
 
 def test_fsmonitor_is_asked_instead_of_every_file(repo: GitRepo) -> None:
