@@ -160,6 +160,8 @@ class Session:
         self._origins: dict[str, str] = {}  # commit sha -> the commit whose remote memo it used
         self._fetched: dict[str, list[str]] = {}  # commit sha -> pieces fetched for it
         self._inferred_of: dict[str, tuple[Any, ...]] = {}  # by revision sha, for sharing
+        # Inferred deps by the memo key that holds them, each read once a session.
+        self._inferred_by_key: dict[str, tuple[Any, ...]] = {}
         self._loaded: dict[str, Loaded] = {}
         self._graphs: dict[str, BuildGraph] = {}  # by graph_key: base and head often share one
         self._scans: dict[str, ImportScan] = {}  # by revision sha, the latest last
@@ -246,8 +248,8 @@ class Session:
         targets include, and the exposed files: memoized by content, like the graph."""
         memo_key = _inferred_key(key, self._content(loaded))
         # Kept with the warnings of the scan behind it, so a warm run still reports them.
-        kept = self._recall(memo_key)
-        if not isinstance(kept, tuple) or len(kept) != 4:
+        kept = self._recall_inferred(memo_key)
+        if kept is None:
             kept = self._derived_inferred(loaded)
             if kept is None:
                 scanned = self.import_scan(loaded)
@@ -257,11 +259,40 @@ class Session:
                     exposed_files(loaded.graph, loaded.inputs, scanned),
                     scanned.warnings,
                 )
-            self._keep(memo_key, kept)
+            same = self._same_inferred(memo_key, kept)
+            self._keep(memo_key, same or kept)
+            if same is None:
+                self._inferred_by_key[memo_key] = kept
         self._inferred_of[loaded.revision.sha] = kept
         found: tuple[Inferred, Included, frozenset[str]] = (kept[0], kept[1], kept[2])
         self._scan_warnings.update(kept[3])
         return found
+
+    def _recall_inferred(self, memo_key: str) -> tuple[Any, ...] | None:
+        """The inferred deps kept under ``memo_key``, read once a session; an entry that
+        names another entry (see ``_same_inferred``) is followed once."""
+        kept = self._inferred_by_key.get(memo_key)
+        if kept is not None:
+            return kept
+        found = self._recall(memo_key)
+        if isinstance(found, str) and found.startswith(_INFERRED_PREFIX):
+            memo_key = found
+            found = self._inferred_by_key.get(memo_key) or self._recall(memo_key)
+        if not isinstance(found, tuple) or len(found) != 4:
+            return None
+        self._inferred_by_key[memo_key] = found  # a key that holds the deps themselves
+        return found
+
+    def _same_inferred(self, memo_key: str, kept: tuple[Any, ...]) -> str | None:
+        """The key of an entry read this session that holds the same inferred deps as
+        ``kept`` (the worktree's and HEAD's after an edit that adds no import; a commit's
+        and its parent's when only sources changed): kept under ``memo_key`` instead of
+        a second copy, so the next run reads the deps once, not twice (5 MB each at
+        100,000 packages). None when no entry holds the same."""
+        for other_key, other in self._inferred_by_key.items():
+            if other_key != memo_key and (other is kept or other == kept):
+                return other_key
+        return None
 
     def import_scan(self, loaded: Loaded) -> ImportScan:
         """Every inferring source of a loaded revision, with its imports resolved."""
@@ -311,7 +342,7 @@ class Session:
         if start_scan is None:
             start_scan = self._recall(_imports_key(delta.graph_key, delta.tree))
         if start_inferred is None:
-            start_inferred = self._recall(_inferred_key(delta.graph_key, delta.tree))
+            start_inferred = self._recall_inferred(_inferred_key(delta.graph_key, delta.tree))
         if not isinstance(start_scan, ImportScan) or not (
             isinstance(start_inferred, tuple) and len(start_inferred) == 4
         ):
@@ -727,6 +758,10 @@ def _imports_key(graph_key: str, tree: str) -> str:
 
 def _inferred_key(graph_key: str, content: str) -> str:
     return f"inferred:{__version__}:{SCAN_FORMAT}:{graph_key}:{content}"
+
+
+# Every inferred-deps memo key starts so: an entry holding one names another entry.
+_INFERRED_PREFIX = _inferred_key("", "").removesuffix(":")
 
 
 def _unknown(base: str | None, head: Loaded, why: str) -> Comparison:

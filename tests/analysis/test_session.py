@@ -189,3 +189,26 @@ def test_the_memo_reads_what_diskcache_wrote_as_diskcache_reads_it(tmp_path: Pat
         memo.close()
     assert LocalMemo(tmp_path / "none").get("text") is None
     assert not (tmp_path / "none").exists()  # a read creates no memo
+
+
+def _inferred_entries(root: Path) -> dict[str, object]:
+    import diskcache
+
+    with diskcache.Cache(str(root / ".git" / "graphkit" / "graphs")) as memo:
+        return {str(k): memo[k] for k in memo.iterkeys() if str(k).startswith("inferred:")}
+
+
+def test_a_worktree_with_heads_inferred_deps_names_heads_entry(monorepo: GitRepo) -> None:
+    monorepo.append("libs/core/src/core/models.py", "\nEXTRA = 1\n")  # no new import
+    fresh = _worktree(monorepo.root, use_memo=False)
+    assert _worktree(monorepo.root, use_memo=True) == fresh
+    entries = _inferred_entries(monorepo.root)
+    named = [value for value in entries.values() if isinstance(value, str)]
+    assert len(named) == 1 and isinstance(entries[named[0]], tuple)  # HEAD's, held whole
+    assert _worktree(monorepo.root, use_memo=True) == fresh  # read through the name
+    monorepo.append("services/worker/src/worker/jobs.py", "\nimport api.handlers\n")  # a new dep
+    fresh = _worktree(monorepo.root, use_memo=False)
+    assert _worktree(monorepo.root, use_memo=True) == fresh
+    assert _worktree(monorepo.root, use_memo=True) == fresh
+    held = [value for value in _inferred_entries(monorepo.root).values()]
+    assert sum(isinstance(value, tuple) for value in held) == 2
