@@ -8,6 +8,7 @@ Usage::
     python bench/cache_bench.py --workloads BatchReadBlobs "ByteStream Read" --skip-bare
     python bench/cache_bench.py --backend --json r1.json   # one round per invocation, then
     python bench/cache_bench.py --combine r1.json r2.json r3.json   # medians and ratios
+    python bench/cache_bench.py --client native ...  # reads from bench/native's C++ client
 
 Every workload runs in N client *processes* (not threads: one Python process cannot
 saturate a server), started together on a barrier; throughput is total work divided
@@ -23,6 +24,13 @@ by the slowest client's wall time. Workloads (from issue 4):
   least any disk-backed cache does with an upload; and 4 x 64 MiB read from a server
   that sends one ready-framed 1 MiB ReadResponse over and over (MB/s): the most any
   Python gRPC server can send to these clients.
+
+``--client native`` runs the timed read phases (BatchReadBlobs, ByteStream Read and the
+bare read stream) in a C++ client instead (``bench/native``, built by
+``bench/native/build.sh``): the same requests and checks, started on the same barrier
+by each client process, which still makes the uploads. Real REAPI clients are not
+Python, and the Python clients' own CPU per MiB bounds the read figures before the
+servers do.
 
 Each phase also records CPU time: the server's (from /proc) and the clients', per MiB
 or per 1,000 blobs. On a machine shared with other work these hold better than wall
@@ -76,6 +84,8 @@ LARGE_COUNT, LARGE_SIZE, CHUNK = 4, 64 * MIB, MIB
 AC_CALLS = 2000
 BARE_CALLS = 4000
 BARE_STREAM_BYTES = 512 * MIB
+NATIVE_SOURCES = ROOT / "bench" / "native"
+NATIVE = WORK / "native" / "reapi_read"
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * MIB),
                    ("grpc.max_send_message_length", 64 * MIB)]
 
@@ -322,20 +332,24 @@ def start_together(barrier: Any, client: int, settle: str | None = None) -> floa
 
 
 def timed_phase(out: dict[str, tuple[float, ...]], name: str,
-                func: Callable[[], tuple[int, int]], barrier: Any, client: int,
+                func: Callable[[], tuple[int, int]] | NativeReads, barrier: Any, client: int,
                 server_pid: int, settle: str | None = None) -> float:
     """Run ``func`` in every client at once; record (seconds, items, bytes, CPU).
 
     CPU seconds hold better than wall time on a loaded machine: they say what each
     side spent, whoever else ran. The server's are read by client 0 once every client
-    is done (the second barrier), so they cover the whole phase.
+    is done (the second barrier), so they cover the whole phase. A native client's
+    phase is timed by the native client itself; its CPU is added to this process's.
     """
     waited = start_together(barrier, client, settle)
     server_cpu, own_cpu = process_cpu(server_pid), time.process_time()
     start = time.perf_counter()
-    items, nbytes = func()
-    seconds = time.perf_counter() - start
-    own_cpu = time.process_time() - own_cpu
+    if isinstance(func, NativeReads):
+        items, nbytes, seconds, native_cpu = func.run()
+    else:
+        items, nbytes = func()
+        seconds, native_cpu = time.perf_counter() - start, 0.0
+    own_cpu = time.process_time() - own_cpu + native_cpu
     barrier.wait()
     server_cpu = process_cpu(server_pid) - server_cpu if client == 0 else 0.0
     out[name] = (seconds, items, nbytes, server_cpu, own_cpu)
@@ -355,6 +369,50 @@ NEEDS = {"BatchReadBlobs": "BatchUpdateBlobs", "FindMissingBlobs": "BatchUpdateB
          "ByteStream Read": "ByteStream Write", "GetActionResult": "UpdateActionResult"}
 
 
+class NativeReads:
+    """One timed read phase run by the C++ client (``bench/native/reapi_read.cc``).
+
+    Started, connected, and its requests built before the phase's barrier, as the
+    Python client's are; ``run`` starts it and returns (items, bytes, seconds, CPU
+    seconds) over the reads alone, as the native client measured them.
+    """
+
+    def __init__(self, port: int, instance: str, mode: str, spec: str) -> None:
+        self.process = subprocess.Popen(
+            [str(NATIVE), f"127.0.0.1:{port}", instance, mode, spec],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
+        if self.stdout.readline() != b"ready\n":
+            raise RuntimeError(f"{NATIVE} {mode} did not start (exit {self.process.wait()})")
+
+    def run(self) -> tuple[int, int, float, float]:
+        self.stdin.write(b"go\n")
+        self.stdin.flush()
+        line = self.stdout.readline()
+        if self.process.wait() != 0 or not line:
+            raise RuntimeError(f"{NATIVE} failed (exit {self.process.returncode})")
+        seconds, items, nbytes, cpu = line.split()
+        return int(items), int(nbytes), float(seconds), float(cpu)
+
+
+def native_spec(prefix: str, write: Callable[[Any], None]) -> str:
+    """A spec file for the native client under bench/.work (removed with the phase)."""
+    with tempfile.NamedTemporaryFile("wb", dir=WORK, prefix=prefix, delete=False) as f:
+        write(f)
+    return f.name
+
+
+def native_ready() -> str | None:
+    """Why ``--client native`` cannot run, or None: the binary exists and is fresh."""
+    if not NATIVE.exists():
+        return f"{NATIVE} not found: run bench/native/build.sh"
+    built = NATIVE.stat().st_mtime
+    if any(p.stat().st_mtime > built for p in NATIVE_SOURCES.iterdir()):
+        return f"{NATIVE} is older than {NATIVE_SOURCES}: run bench/native/build.sh"
+    return None
+
+
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far, from /proc; 0 elsewhere."""
     try:
@@ -369,7 +427,8 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
                      server_pid: int = 0, read_port: int | None = None,
                      settle: str | None = None, large_count: int = LARGE_COUNT,
                      read_pid: int = 0, batch_blobs: int = SMALL_COUNT,
-                     action_calls: int = AC_CALLS, read_passes: int = 1) -> None:
+                     action_calls: int = AC_CALLS, read_passes: int = 1, *,
+                     native: bool = False) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     reads = channel
     if read_port is not None:
@@ -383,7 +442,8 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
     out: dict[str, tuple[float, ...]] = {}
     last_write: list[tuple[str, int, int]] = []
 
-    def timed(name: str, func: Callable[[], tuple[int, int]]) -> None:
+    def timed(name: str, func: Callable[[], tuple[int, int]],
+              prepare_native: Callable[[], NativeReads] | None = None) -> None:
         if workloads is not None and name not in workloads:
             if any(NEEDS.get(w) == name for w in workloads):
                 func()  # Untimed: it stores what a timed phase reads.
@@ -391,7 +451,14 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
             return
         # A read phase through a second replica: that replica's CPU is the server's.
         pid = read_pid if read_pid and name in NEEDS else server_pid
-        waited = timed_phase(out, name, func, barrier, client, pid, settle)
+        phase: Callable[[], tuple[int, int]] | NativeReads = func
+        if native and prepare_native is not None:
+            phase = prepare_native()
+        try:
+            waited = timed_phase(out, name, phase, barrier, client, pid, settle)
+        finally:
+            if isinstance(phase, NativeReads):
+                Path(phase.process.args[-1]).unlink(missing_ok=True)
         if last_write and settle is not None and client == 0:
             # How long the replica took to put the last write phase into the bucket.
             written, items, nbytes = last_write.pop()
@@ -429,6 +496,16 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
             assert [r.data for r in response.responses] == batch
         return read_passes * batches * batch_blobs, read_passes * batches * batch_blobs * KIB
 
+    def native_read() -> NativeReads:
+        def write(f: Any) -> None:
+            # Each pass is written out again: the native client reads its batches once.
+            f.write(f"{read_passes * batches} {batch_blobs}\n".encode())
+            for batch, ds in zip(small * read_passes, digests * read_passes, strict=True):
+                for data, d in zip(batch, ds, strict=True):
+                    f.write(f"{d.hash} {d.size_bytes}\n".encode())
+                    f.write(data)
+        return NativeReads(read_port or port, instance, "batch", native_spec("batch-", write))
+
     large = [blob(client, 10**6 + i, LARGE_SIZE) for i in range(large_count)]
     # Hashed before the clock starts, like the small blobs: the client shares the CPUs
     # with the server, and the bare stream's client hashes nothing.
@@ -460,6 +537,13 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
                 total += len(response.data)
         assert total == read_passes * large_count * LARGE_SIZE
         return read_passes * large_count, total
+
+    def native_read_large() -> NativeReads:
+        def write(f: Any) -> None:
+            for d in large_digests * read_passes:
+                f.write(f"{prefix}blobs/{d.hash}/{d.size_bytes} {d.size_bytes}\n".encode())
+        return NativeReads(read_port or port, instance, "bytestream",
+                           native_spec("bytestream-", write))
 
     actions = [digest(f"action {client} {i} {uuid.uuid4()}".encode()) for i in range(action_calls)]
     output = small[0][0]
@@ -493,9 +577,9 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
 
     timed("BatchUpdateBlobs", update)
     timed("FindMissingBlobs", find)
-    timed("BatchReadBlobs", read)
+    timed("BatchReadBlobs", read, native_read)
     timed("ByteStream Write", write_large)
-    timed("ByteStream Read", read_large)
+    timed("ByteStream Read", read_large, native_read_large)
     timed("UpdateActionResult", update_ac)
     timed("GetActionResult", get_ac)
     channel.close()
@@ -505,7 +589,7 @@ def run_cache_client(port: int, instance: str, client: int, batches: int, barrie
 
 def run_bare_client(port: int, instance: str, client: int, batches: int, barrier: Any,
                     results: Any, workloads: frozenset[str] | None = None,
-                    server_pid: int = 0, *_unused: object) -> None:
+                    server_pid: int = 0, *_unused: object, native: bool = False) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     unary = channel.unary_unary("/bare.Bare/Unary")
     stream = channel.stream_unary("/bare.Bare/Stream")
@@ -538,7 +622,11 @@ def run_bare_client(port: int, instance: str, client: int, batches: int, barrier
               ("... + SHA-256 + file", upload(stored)), ("1 MiB-chunk read stream", download)]
     for name, func in phases:
         if workloads is None or any(name in BARE_FOR.get(w, ()) for w in workloads):
-            timed_phase(out, name, func, barrier, client, server_pid)
+            if native and func is download:
+                timed_phase(out, name, NativeReads(port, "", "bare", str(LARGE_COUNT)),
+                            barrier, client, server_pid)
+            else:
+                timed_phase(out, name, func, barrier, client, server_pid)
     channel.close()
     results.put(out)
 
@@ -546,7 +634,8 @@ def run_bare_client(port: int, instance: str, client: int, batches: int, barrier
 def measure(server: Server, clients: int, batches: int, target: Callable[..., None],
             workloads: frozenset[str] | None = None,
             large_count: int = LARGE_COUNT, batch_blobs: int = SMALL_COUNT,
-            action_calls: int = AC_CALLS, read_passes: int = 1) -> dict[str, dict[str, float]]:
+            action_calls: int = AC_CALLS, read_passes: int = 1,
+            native: bool = False) -> dict[str, dict[str, float]]:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients), ctx.Queue()
     settle = None if server.settle is None else str(server.settle)
@@ -555,7 +644,8 @@ def measure(server: Server, clients: int, batches: int, target: Callable[..., No
                                               barrier, results, workloads,
                                               server.process.pid, server.read_port,
                                               settle, large_count, read_pid,
-                                              batch_blobs, action_calls, read_passes))
+                                              batch_blobs, action_calls, read_passes),
+                         kwargs={"native": native})
              for i in range(clients)]
     for p in procs:
         p.start()
@@ -725,6 +815,9 @@ def main() -> None:
     parser.add_argument("--combine", type=Path, nargs="+", metavar="JSON",
                         help="run nothing: report the rounds of these --json files together"
                              " (one round per invocation keeps each one short)")
+    parser.add_argument("--client", choices=["python", "native"], default="python",
+                        help="who runs the timed read phases: the Python clients, or the "
+                             "C++ client of bench/native (build it with its build.sh)")
     args = parser.parse_args()
     if args.combine:
         reports = [json.loads(path.read_text()) for path in args.combine]
@@ -734,8 +827,13 @@ def main() -> None:
                   backend, any(run.startswith("baseline ") for r in rounds for run in r))
         for where in dict.fromkeys(report["machine"] for report in reports):
             print(f"machine: {where}")
+        timed_by = dict.fromkeys(report.get("client", "python") for report in reports)
+        print(f"read phases timed by the {' and '.join(timed_by)} client")
         return
     WORK.mkdir(parents=True, exist_ok=True)
+    native = args.client == "native"
+    if native and (why := native_ready()) is not None:
+        parser.error(why)
     workloads = frozenset(args.workloads) if args.workloads else None
     starters: list[tuple[str, Callable[[Path], Server], Callable[..., None]]] = [
         ("graphkit", start_graphkit, run_cache_client),
@@ -780,17 +878,19 @@ def main() -> None:
                 try:
                     table = measure(server, clients, args.batches, client, workloads,
                                     args.large_count, args.batch_blobs,
-                                    args.action_calls, args.read_passes)
+                                    args.action_calls, args.read_passes, native)
                 finally:
                     server.stop()
                     shutil.rmtree(data, ignore_errors=True)
                 results[f"{key} x{clients}"] = table
-                print_table(f"round {number}: {server.name}, {clients} client process(es)", table)
+                print_table(f"round {number}: {server.name}, {clients} {args.client} client"
+                            f" process(es)", table)
     summarize(rounds, args.clients, args.backend, args.baseline is not None)
     where = machine()
-    print(f"\nmachine: {where}")
+    print(f"\nmachine: {where}; read phases timed by the {args.client} client")
     if args.json:
-        report = {"machine": where, "unavailable": unavailable, "rounds": rounds}
+        report = {"machine": where, "client": args.client, "unavailable": unavailable,
+                  "rounds": rounds}
         args.json.write_text(json.dumps(report, indent=2))
 
 
