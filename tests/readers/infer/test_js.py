@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from budget import within
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from graphkit.errors import InputError
-from graphkit.readers.infer.js import imports
+from graphkit.readers.infer.js import _imports, imports
 from graphkit.readers.infer.js_resolve import JsResolver, config_files
 from graphkit.readers.infer.resolve import (
     MAX_SOURCE_BYTES,
@@ -143,6 +145,63 @@ def test_lines_count_newlines_inside_strings_templates_and_comments() -> None:
         b"// import no from './no'\n  require('./late')"
     )
     assert specifiers(source, "l.js") == [("./late", 8, "relative")]
+
+
+# ``imports`` matches runs of tokens no walk needs in C and keeps only their last; the
+# reference reads every token. They must agree on any text, and on the tricky parts
+# above all: regex literals, templates nesting ``${}``, comments naming imports.
+TRICKY = b"""\
+#!/usr/bin/env node
+// import fake from "line-comment"; require("no")
+/* import("block") */ import a from "./a"; const r = /import\\("x"\\)[/]/g, d = a / 2 / 3;
+const t = `${`${require("./deep")} ${ {a: `}`}.a }`}` + `/${x}/`; q = 'it\\'s'; require(`./t`);
+if (x) { const m = require(name + "x"); } export { b } from './b'; export * as c from "./c";
+const o = { import: 1, "require": require('./o') }.import; x = y /* c */ / require("./div");
+return /re/.test(s) ? import('./lazy') : obj.require("./method"); import x = require("./ts");
+export type { T } from "./types"; import {
+  a1, a2,
+  "str" as s3,
+} from "./clause"; module.exports = require.resolve("./res") + import.meta.url;
+"""
+
+FRAGMENTS = [
+    "import", "export", "require", "(", ")", "{", "}", "${", "`", "'", '"', "/", "/*", "*/",
+    "//", "\n", " ", "from", '"./x"', "'./y'", "`./z`", ".", "...", "function", "return",
+    "typeof", "\\", "a", "1", ",", "*", "type", "\u00a0", "[", "]", "=", ";", "as",
+    "/re[/]x/g", "import(", "require(", "export {", "import {", "} from ", "\u2028", "é",
+]  # fmt: skip
+
+
+def test_tricky_sources_read_the_same_every_token_or_not() -> None:
+    expected = [
+        ("./a", 3, "relative"),
+        ("./deep", 4, "relative"),
+        ("./t", 4, "relative"),
+        ("./b", 5, "relative"),
+        ("./c", 5, "relative"),
+        ('name + "x"', 5, "dynamic"),
+        ("./div", 6, "relative"),
+        ("./o", 6, "relative"),
+        ("./lazy", 7, "relative"),
+        ("./ts", 7, "relative"),
+        ("./clause", 8, "relative"),
+        ("./types", 8, "relative"),
+    ]  # by line, then specifier
+    assert specifiers(TRICKY, "tricky.ts") == expected
+    assert _imports(TRICKY, every_token=True) == imports(TRICKY, "tricky.ts")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=80))
+def test_any_text_reads_the_same_every_token_or_not(parts: list[str]) -> None:
+    source = "".join(parts).encode()
+    assert _imports(source, every_token=False) == _imports(source, every_token=True)
+
+
+def test_a_long_file_reads_the_same_every_token_or_not() -> None:
+    # Long enough that the stretch shown of a dynamic argument ends inside it.
+    source = TRICKY * 40 + b"require(x +" + b" 'y' + z" * 200 + b")" + TRICKY
+    assert _imports(source, every_token=False) == _imports(source, every_token=True)
 
 
 TSCONFIG_BASE = b"""\
