@@ -39,7 +39,9 @@ Resolution is in ``graphkit.readers.infer.js_resolve``.
 from __future__ import annotations
 
 import re
+from array import array
 from bisect import bisect_left
+from itertools import accumulate
 from typing import Literal, NamedTuple
 
 from graphkit.readers.infer.resolve import MAX_SOURCE_BYTES, ImportRef, RefKind, too_large
@@ -88,15 +90,22 @@ _TEMPLATE_TEXT = re.compile(r"(?:[^`\\$]++|\\[\s\S]|\$(?!\{))*+")
 # token, all that is kept of it. The repetition is greedy, not possessive: Python
 # 3.11's re mis-reports a group's span in a possessive repetition ("The span of
 # capturing group is wrong"); nothing follows it, so it never backtracks anyway.
-_RUN = re.compile(
-    r"""(?:(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)*+
+_RUN_TOKENS = r"""(?:(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)*+
     (?:(?!(?:import|export|require)(?![\w$\u0080-\U0010ffff]))
        (?P<word>[\w$\u0080-\U0010ffff]++)
     |'(?P<single>(?:[^'\\\n]++|\\[\s\S])*+)'
     |"(?P<double>(?:[^"\\\n]++|\\[\s\S])*+)"
-    |(?P<char>\.\.\.|[^\s\w$\u0080-\U0010ffff'"`{}/])))*""",
+    |(?P<char>\.\.\.|[^\s\w$\u0080-\U0010ffff'"`{}/])"""
+_RUN = re.compile(_RUN_TOKENS + "))*", re.VERBOSE)
+# The same with block braces, where no template's "${" is open (see ``_Scanner._fold``).
+_RUN_BRACES = re.compile(_RUN_TOKENS + "|(?P<brace>[{}])))*", re.VERBOSE)
+# The braces of a run, in order: its strings and comments are matched whole first.
+_BRACES = re.compile(
+    r"""'(?:[^'\\\n]++|\\[\s\S])*+'|"(?:[^"\\\n]++|\\[\s\S])*+"|//[^\n]*|/\*[\s\S]*?\*/
+    |[^{}'"/]++|([{}])""",
     re.VERBOSE,
 )
+_STEPS = bytes.maketrans(b"{}", b"\x01\xff")  # as signed bytes: +1 and -1
 _KEYWORDS = ("import", "export", "require")
 
 
@@ -127,6 +136,7 @@ class _Scanner:
         self.keywords: list[int] = []  # indexes of the name tokens in _KEYWORDS
         self.braces: list[bool] = []  # True where the "{" was a template's "${"
         self.blocks = 0  # how many of ``braces`` are False: open block/object braces
+        self.substitutions = 0  # how many of ``braces`` are True
         self.broken: tuple[int, str] | None = None  # (offset, what)
         # The end of the last line where a regex literal found no closing "/": the rest
         # of that line reads "/" as division, so a long line of "(/[" is read once,
@@ -146,13 +156,15 @@ class _Scanner:
         # built without a Python-level constructor call. Between the tokens it needs,
         # a run of others is matched in C (_RUN): five times fewer turns of this loop.
         text, n, tokens, new = self.text, len(self.text), self.tokens, tuple.__new__
-        append, match_at, run_at, keywords = tokens.append, _TOKEN.match, _RUN.match, self.keywords
+        append, match_at, keywords = tokens.append, _TOKEN.match, self.keywords
+        run_at, run_braces_at = _RUN.match, _RUN_BRACES.match
         i, blocks = self.i, self.blocks
         needs = _Needs()
         seen = 0  # tokens before this index were shown to ``needs``
         while i < n:
             if not every_token and needs.met(i, len(tokens)):
-                run = run_at(text, i)
+                fold = self.substitutions == 0
+                run = run_braces_at(text, i) if fold else run_at(text, i)
                 assert run is not None  # no round at all matches the empty string
                 if run.end() > i:
                     group = run.lastgroup
@@ -160,12 +172,15 @@ class _Scanner:
                     value, start = run.group(group), run.start(group)
                     if group == "word":
                         kind = "name" if not value[0].isdigit() else "other"
-                    elif group == "char":
+                    elif group == "char" or group == "brace":
                         kind = "punct"
                     else:  # a closed '- or "-quoted string
                         kind, start = "string", start - 1
                         if "\\" in value:
                             value = _ESCAPE.sub(r"\1", value)
+                    if fold:
+                        self._fold(i, run.end())
+                        blocks = self.blocks
                     append(new(_Token, (kind, value, start, blocks)))
                     seen, i = len(tokens), run.end()
             match = match_at(text, i)
@@ -199,6 +214,26 @@ class _Scanner:
         self.i = i
         return tokens
 
+    def _fold(self, start: int, end: int) -> None:
+        """Count the block braces of a run matched from ``start`` to ``end`` with none
+        of a template's "${" open: each "{" opens one, each "}" closes one if any is
+        open (as ``_char`` reads them one by one)."""
+        text = self.text
+        if text.find("{", start, end) < 0 and text.find("}", start, end) < 0:
+            return
+        braces = "".join(_BRACES.findall(text, start, end))
+        closing, blocks = braces.count("}"), self.blocks
+        if not closing:
+            after = blocks + len(braces)
+        else:  # a "}" with none open is no step down: the lowest the plain sum goes
+            lowest = min(accumulate(array("b", braces.encode().translate(_STEPS)), initial=0))
+            after = len(braces) - 2 * closing + max(blocks, -lowest)
+        if after > blocks:
+            self.braces.extend([False] * (after - blocks))
+        else:
+            del self.braces[after:]
+        self.blocks = after
+
     def _emit(self, kind: TokenKind, value: str, start: int) -> None:
         # Only block braces make a require conditional, not a template's "${".
         self.tokens.append(_Token(kind, value, start, self.blocks))
@@ -210,6 +245,7 @@ class _Scanner:
             self._template(start)
         elif c == "}" and self.braces and self.braces[-1]:
             self.braces.pop()
+            self.substitutions -= 1
             self.i += 1
             self._template(start, head=False)
         elif self.text.startswith("/*", start):
@@ -242,6 +278,7 @@ class _Scanner:
         else:
             self.i = i + 2
             self.braces.append(True)
+            self.substitutions += 1
             if head:
                 self._emit("subst", "`", start)
 
