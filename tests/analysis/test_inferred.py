@@ -4,6 +4,7 @@ kept up to date incrementally from one revision to the next."""
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from collections.abc import Callable
 
@@ -13,7 +14,13 @@ from click.testing import Result
 from gitrepo import GitRepo
 
 from graphkit.analysis.graph import BuildGraph, Reader, components, load_graph
-from graphkit.analysis.inferred import ImportScan, infer_graph, scan, target_deps
+from graphkit.analysis.inferred import (
+    _PICKLED_TOGETHER,
+    ImportScan,
+    infer_graph,
+    scan,
+    target_deps,
+)
 from graphkit.analysis.keys import compute_keys, diff_inputs
 from graphkit.analysis.session import Session
 from graphkit.labels import Label
@@ -333,6 +340,30 @@ def test_a_scan_is_the_same_with_one_worker_or_two() -> None:
         assert list(other.files.items()) == list(one.files.items())  # the order too
         assert (other.context, other.warnings) == (one.context, one.warnings)
     assert target_deps(graph, inputs, scans[1]) == target_deps(graph, inputs, one)
+
+
+def test_a_scan_pickled_in_chunks_reads_back_the_same_in_order() -> None:
+    files = _mixed_repo(30)
+    snap = snapshot(files)
+    graph = load_graph(snap, lambda path, _entry: files[path].encode())
+    one = scan(graph, snap, lambda path, _entry: files[path].encode(), graph.inputs(snap))
+    many = ImportScan(  # more files than one chunk holds
+        {f"{n}/{path}": scanned for n in range(80) for path, scanned in one.files.items()},
+        one.context,
+        one.warnings,
+    )
+    assert len(many.files) > 2 * _PICKLED_TOGETHER
+    back = pickle.loads(pickle.dumps(many, protocol=5))
+    assert list(back.files.items()) == list(many.files.items())
+    assert (back.context, back.warnings, back.resolvers) == (one.context, one.warnings, {})
+
+
+def test_a_scan_chunk_naming_anything_but_scanned_files_is_refused() -> None:
+    forged = {"a.py": FileEntry(0o100644, "0" * 40)}  # graphkit's, but no class a scan holds
+    state = {"chunks": [pickle.dumps(forged)], "context": "", "warnings": ()}
+    scan_object = ImportScan.__new__(ImportScan)
+    with pytest.raises(pickle.UnpicklingError, match="a scan names"):
+        scan_object.__setstate__(state)
 
 
 def test_affected_is_the_same_with_one_scan_worker_or_two(
