@@ -59,6 +59,7 @@ class _Budget:
         self.slots = slots
         self._free = slots
         self._lock = threading.Lock()
+        self.last_given = time.monotonic()  # When a slot was last given back.
 
     def take(self) -> bool:
         with self._lock:
@@ -70,6 +71,7 @@ class _Budget:
     def give(self) -> None:
         with self._lock:
             self._free += 1
+            self.last_given = time.monotonic()
 
     @property
     def used(self) -> int:
@@ -171,6 +173,12 @@ class CallLimiter(grpc.ServerInterceptor):  # type: ignore[misc]
     def in_flight(self) -> int:
         """Heavy calls holding a slot now."""
         return self._heavy.used
+
+    def idle_for(self) -> float:
+        """Seconds since the last heavy call ended; 0 while one is in flight."""
+        if self._heavy.used:
+            return 0.0
+        return max(0.0, time.monotonic() - self._heavy.last_given)
 
     def intercept_service(
         self, continuation: Callable[[Any], Any], handler_call_details: Any

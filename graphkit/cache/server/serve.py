@@ -34,7 +34,7 @@ from graphkit.cache.server.options import ServeOptions
 from graphkit.cache.server.stats import load_counts, save_counts
 from graphkit.cache.server.tls import server_credentials
 from graphkit.cache.store.base import ServedStore
-from graphkit.cache.store.fronted import BackendHealth, FrontedStore, Uploader
+from graphkit.cache.store.fronted import QUIET_SECONDS, BackendHealth, FrontedStore, Uploader
 from graphkit.cache.store.local import DiskBackend, LocalStore
 from graphkit.cache.store.objects import ObjectStore
 from graphkit.cache.store.uploads import UploadQueue
@@ -234,8 +234,10 @@ class CacheServer:
             self._front,
             self._backend_health,
             on_lost=lambda n: self.metrics.add("uploads_lost", n),
-            # Calls first; the limiter exists by the time the uploader starts.
-            busy=lambda: self._limiter.in_flight > 0,
+            # Calls first: busy until no call has run for QUIET_SECONDS (one client's
+            # gap between two calls is not a pause). The limiter exists by the time
+            # the uploader starts.
+            busy=lambda: self._limiter.idle_for() < QUIET_SECONDS,
         )
         self.metrics.gauge("upload_queue_entries", lambda: len(self._queue))
         self.metrics.gauge("backend_degraded", lambda: int(self._backend_health.degraded))

@@ -43,7 +43,11 @@ _BATCH_BYTES = 32 * 1024 * 1024
 # While the server answers calls, the uploader leaves an entry queued for up to this
 # long after it was queued (see Uploader).
 MAX_UPLOAD_DELAY_SECONDS = 2.0
+# The server counts as busy until no call has run for this long.
+QUIET_SECONDS = 0.1
 _BUSY_POLL_SECONDS = 0.05
+# Small blobs go up in slices of at most this many, the uploader giving way before each.
+_SLICE_BLOBS = 128
 
 
 class BackendHealth:
@@ -305,13 +309,14 @@ class Uploader:
 
     Uploading is background work that shares the server's CPUs (and its GIL) with the
     calls: each PUT costs the server's process about as much CPU as storing a dozen
-    blobs of a batch (bench/RESULTS.md). So while ``busy()`` says calls are
-    in flight, an entry waits, but never longer than ``max_delay`` seconds after it
-    was queued: a burst of writes is answered first and uploaded in the pause after
-    it, while under sustained load the uploader runs at full speed ``max_delay``
-    behind the writes (the delay other replicas see is bounded, and the queue drains
-    as fast as without the wait). Nothing about durability changes: an entry stays
-    on disk until it is uploaded.
+    blobs of a batch (bench/RESULTS.md). So while ``busy()`` says the server is
+    answering calls, the uploader waits before each slice of an entry (at most
+    ``_SLICE_BLOBS`` small blobs, or one large one), but never once the entry is
+    ``max_delay`` seconds old: a burst of writes is answered first and uploaded in the
+    pause after it, while under sustained load the uploader runs at full speed
+    ``max_delay`` behind the writes (the delay other replicas see is bounded, and the
+    queue drains as fast as without the wait). Nothing about durability changes: an
+    entry stays on disk until all of it is uploaded.
     """
 
     def __init__(
@@ -353,11 +358,10 @@ class Uploader:
             entry = self._queue.oldest(timeout=0.5)
             if entry is None:
                 continue
-            self._give_way(entry)
-            if self._stop.is_set():
-                return
             try:
                 self._upload(entry)
+            except _Stopped:
+                return  # The entry stays queued, whole, for the next start.
             except BackendError as exc:
                 if self._stop.is_set():
                     return  # Stopping: the object store client was closed under it.
@@ -370,22 +374,29 @@ class Uploader:
             self._queue.done(entry.name)
 
     def _give_way(self, entry: Pending) -> None:
-        """Wait while calls are in flight, until ``max_delay`` after ``entry`` was queued."""
+        """Wait while the server is busy, until ``max_delay`` after ``entry`` was queued.
+
+        Raises _Stopped when asked to stop meanwhile.
+        """
         # The entry's age by the wall clock (its mtime), the wait by the monotonic one;
         # an mtime in the future (a clock step) waits max_delay at most.
         age = min(max(0.0, time.time() - entry.queued_at), self._max_delay)
         until = time.monotonic() + self._max_delay - age
         while time.monotonic() < until and self._busy() and not self._stop.is_set():
             self._stop.wait(_BUSY_POLL_SECONDS)
+        if self._stop.is_set():
+            raise _Stopped
 
     def _upload(self, entry: Pending) -> None:
         if entry.kind == "ac":
             assert entry.result is not None
+            self._give_way(entry)
             self._objects.put_action_result(entry.instance, entry.digests[0], entry.result)
             return
         front = self._fronts(entry.instance)
         small = [d for d in entry.digests if d.size <= PART_BYTES]
-        for group in _groups(small, _BATCH_BYTES):
+        for group in _groups(small, _BATCH_BYTES, _SLICE_BLOBS):
+            self._give_way(entry)
             # A small blob is PUT without asking first: a HEAD costs as much as the PUT.
             found = front.get_many(group)
             wrong = self._objects.put_many(entry.instance, list(found.items()))
@@ -394,6 +405,7 @@ class Uploader:
             self._on_lost(len(group) - len(found) + len(wrong))
         for d in entry.digests:
             if d.size > PART_BYTES:
+                self._give_way(entry)
                 self._upload_large(front, entry.instance, d)
 
     def _upload_large(self, front: ServedStore, instance: str, d: Digest) -> None:
@@ -414,12 +426,17 @@ class Uploader:
                 self._on_lost(1)
 
 
-def _groups(blobs: list[Digest], max_bytes: int) -> Iterator[list[Digest]]:
-    """``blobs`` in order, in groups of at most ``max_bytes`` (or one blob)."""
+class _Stopped(Exception):
+    """The uploader was asked to stop while giving way."""
+
+
+def _groups(blobs: list[Digest], max_bytes: int, max_count: int) -> Iterator[list[Digest]]:
+    """``blobs`` in order, in groups of at most ``max_bytes`` (or one blob) and
+    ``max_count`` blobs."""
     group: list[Digest] = []
     size = 0
     for d in blobs:
-        if group and size + d.size > max_bytes:
+        if group and (size + d.size > max_bytes or len(group) >= max_count):
             yield group
             group, size = [], 0
         group.append(d)

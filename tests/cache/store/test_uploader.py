@@ -91,3 +91,35 @@ def test_uploads_wait_while_calls_are_in_flight_for_a_bounded_time(
         assert _until(lambda: objects.present("", [old]) == {old}) < MAX_DELAY - 0.5
     finally:
         uploader.stop()
+
+
+def test_a_large_entry_gives_way_between_slices(
+    objects: ObjectStore, s3: S3Server, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    front = open_local_store(tmp_path / "front", 1 << 30)
+    queue = UploadQueue(tmp_path / "front")
+    blobs = [(digest_of(b"%d" % i), b"%d" % i) for i in range(400)]  # Four slices.
+    assert front.put_many(blobs) == [None] * len(blobs)
+    queue.add_blobs("", [d for d, _data in blobs])
+    busy = threading.Event()
+    uploader = Uploader(queue, objects, lambda _i: front, BackendHealth(),
+                        busy=busy.is_set, max_delay=60.0)
+    prefix = f"{request.node.name}/"
+
+    def uploaded() -> int:
+        return sum(key.startswith(prefix) for key in s3.object_keys())
+
+    uploader.start()
+    try:
+        _until(lambda: uploaded() > 0)
+        busy.set()  # Calls arrive mid-entry: the slice under way finishes, no more start.
+        time.sleep(3.0)
+        paused = uploaded()
+        time.sleep(1.0)
+        assert uploaded() == paused < len(blobs)
+        assert len(queue) == len(blobs)  # Still queued whole until all of it is up.
+        busy.clear()
+        _until(lambda: len(queue) == 0)
+        assert uploaded() == len(blobs)
+    finally:
+        uploader.stop()
