@@ -308,7 +308,7 @@ class Uploader:
     """The thread that drains the upload queue into the bucket, oldest first.
 
     Uploading is background work that shares the server's CPUs (and its GIL) with the
-    calls: each PUT costs the server's process about as much CPU as storing a dozen
+    calls: each PUT costs the server's process about as much CPU as storing some 20
     blobs of a batch (bench/RESULTS.md). So while ``busy()`` says the server is
     answering calls, the uploader waits before each slice of an entry (at most
     ``_SLICE_BLOBS`` small blobs, or one large one), but never once the entry is
