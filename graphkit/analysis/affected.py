@@ -213,8 +213,16 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
 def _no_input(graph: BuildGraph, label: Label, path: str) -> bool:
     """True for a file of ``label`` that its key does not read: the manifest that
     defines it (its parsed form is in the definition) or a file graphkit.toml ignores."""
+    return _no_inputs(graph, label)(path)
+
+
+def _no_inputs(graph: BuildGraph, label: Label) -> Callable[[str], bool]:
+    """``_no_input`` for one target, its settings looked up once for many paths."""
     ignored = ignored_files(graph, label)
-    return path == definition_file(graph, label) or (ignored is not None and ignored(path))
+    definition = definition_file(graph, label)
+    if ignored is None:
+        return lambda path: path == definition
+    return lambda path: path == definition or ignored(path)
 
 
 def _link_seeds(
@@ -385,10 +393,15 @@ def _dirty_packages(base: BuildGraph, head: BuildGraph) -> set[str]:
                 enclosing = next((d for d in parent_dirs(folder) if d in graph.packages), None)
                 if enclosing is not None:
                     dirty.add(enclosing)
-    for graph, other in ((base, head), (head, base)):
-        for label, target in graph.targets.items():
-            if graph.rules[target.rule] != other.rules.get(target.rule):
-                dirty.add(label.package)
+    # A rule defined differently at the two ends (compared once, not once per target).
+    moved = {
+        name
+        for name in base.rules.keys() | head.rules.keys()
+        if base.rules.get(name) != head.rules.get(name)
+    }
+    if moved:
+        for graph in (base, head):
+            dirty.update(label.package for label, t in graph.targets.items() if t.rule in moved)
     return dirty
 
 
@@ -434,7 +447,8 @@ def _dirty_inputs(side: Side, dirty: set[str]) -> dict[Label, dict[str, object]]
     for folder, files in _own_files(side, dirty).items():
         package = side.graph.packages[folder]
         for label, inputs in package_inputs(side.graph, package, files).items():
-            result[label] = {p: files[p] for p in inputs if not _no_input(side.graph, label, p)}
+            no_input = _no_inputs(side.graph, label)
+            result[label] = {p: files[p] for p in inputs if not no_input(p)}
     return result
 
 
