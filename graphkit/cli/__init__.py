@@ -8,6 +8,7 @@ tidy), ``running`` (run, plan, matrix, flaky) and ``cache`` (cache serve, stats)
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,12 @@ from graphkit import __version__
 from graphkit.errors import GraphkitError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# A command starts by building long-lived objects (modules, classes, the memo's graph):
+# at the default threshold (700 allocations) the cycle collector scans them some fifty
+# times during start-up, for nothing (10-20 ms of a 0.2 s warm `affected`). Collection
+# still runs, less often: cyclic garbage stays bounded by the first threshold.
+gc.set_threshold(100_000, 50, 100)
 
 
 def reports_errors(func: F) -> F:
