@@ -348,8 +348,8 @@ def _lockfile_seeds(
             if target.rule in kinds:
                 yield label, Reason("file", f"{locks[0]} changed and could not be compared")
         return
-    for label in changed_pins(before, after, sorted(head.graph.targets)):
-        yield label, Reason("file", difference(before.externals(label), after.externals(label)))
+    for label, old, new in changed_pins(before, after, sorted(head.graph.targets)):
+        yield label, Reason("file", difference(old, new))
 
 
 def _pins(side: Side) -> Pins | None:

@@ -86,18 +86,22 @@ class Externals:
 
 def difference(old: tuple[Locked, ...], new: tuple[Locked, ...]) -> str:
     """Why two sets of locked externals differ, naming one package (``ms 2.1.3 -> 2.1.4``)."""
-    gone, added = sorted(set(old) - set(new)), sorted(set(new) - set(old))
+    # Each entry by its fields as a plain tuple (Locked's own order and equality), so
+    # the sets and sorts compare in C: a target can pin thousands of packages.
+    before = {_ORDER(entry): entry for entry in old}
+    after = {_ORDER(entry): entry for entry in new}
+    gone = [before[fields] for fields in sorted(before.keys() - after.keys())]
+    added = [after[fields] for fields in sorted(after.keys() - before.keys())]
     broken = next((e for e in (*added, *gone) if e.broken), None)
     if broken is not None:
         return (
             f"{broken.lockfile}: could not be compared ({broken.broken}), "
             "every package it pins is affected"
         )
-    pairs = [
-        (entry, match)
-        for entry in added
-        if (match := next((g for g in gone if g.key == entry.key), None)) is not None
-    ]
+    first: dict[tuple[str, str, str], Locked] = {}  # the first gone entry of each key
+    for entry in gone:
+        first.setdefault(entry.key, entry)
+    pairs = [(entry, first[entry.key]) for entry in added if entry.key in first]
     # A bump is the news: it re-wires its dependents too, so it is named first.
     for entry, match in pairs:
         if match.version != entry.version:
@@ -215,8 +219,11 @@ def read_pins(
     return Pins(locks, {label: frozenset(items) for label, items in found.items()})
 
 
-def changed_pins(old: Pins, new: Pins, labels: Iterable[Label]) -> Iterator[Label]:
-    """Those of ``labels`` whose locked externals differ between ``old`` and ``new``.
+def changed_pins(
+    old: Pins, new: Pins, labels: Iterable[Label]
+) -> Iterator[tuple[Label, tuple[Locked, ...], tuple[Locked, ...]]]:
+    """Those of ``labels`` whose locked externals differ between ``old`` and ``new``,
+    each with its externals at both ends.
 
     Building every target's externals at both ends costs what the lockfiles pin
     (thousands of packages for each of hundreds of targets). Here a target whose
@@ -237,8 +244,9 @@ def changed_pins(old: Pins, new: Pins, labels: Iterable[Label]) -> Iterator[Labe
             path in same and same[path](member) for path, member, _ in sources
         ):
             continue
-        if old.externals(label) != new.externals(label):
-            yield label
+        pinned, pinning = old.externals(label), new.externals(label)
+        if pinned != pinning:
+            yield label, pinned, pinning
 
 
 def _same_closure(old: Lock, new: Lock) -> Callable[[str], bool]:

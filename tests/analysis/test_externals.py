@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphkit import __version__
-from graphkit.analysis.externals import Locked, Pins, changed_pins, lock_key
+from graphkit.analysis.externals import Locked, Pins, _rewired, changed_pins, lock_key
 from graphkit.analysis.session import Session
 from graphkit.labels import Label
 from graphkit.readers.lockfiles import LOCK_FORMAT, Lock, Resolved, parse_lockfile
@@ -482,4 +482,56 @@ def test_changed_pins_are_those_whose_externals_differ(
     new = copied(new, how)
     labels = sorted(old.sources.keys() | new.sources.keys())
     expected = [label for label in labels if old.externals(label) != new.externals(label)]
-    assert list(changed_pins(old, new, labels)) == expected
+    found = list(changed_pins(old, new, labels))
+    assert [label for label, _, _ in found] == expected
+    assert all((a, b) == (old.externals(x), new.externals(x)) for x, a, b in found)
+
+
+def _difference_by_definition(old: tuple[Locked, ...], new: tuple[Locked, ...]) -> str:
+    """``difference`` as first written (Locked's own sets and order): the reference."""
+    gone, added = sorted(set(old) - set(new)), sorted(set(new) - set(old))
+    broken = next((e for e in (*added, *gone) if e.broken), None)
+    if broken is not None:
+        return (
+            f"{broken.lockfile}: could not be compared ({broken.broken}), "
+            "every package it pins is affected"
+        )
+    pairs = [
+        (entry, match)
+        for entry in added
+        if (match := next((g for g in gone if g.key == entry.key), None)) is not None
+    ]
+    for entry, match in pairs:
+        if match.version != entry.version:
+            return f"{entry.lockfile}: {entry.name} {match.version} -> {entry.version}"
+    for entry, match in pairs:
+        if match.deps != entry.deps:
+            return f"{entry.lockfile}: {entry.name} {entry.version} {_rewired(match, entry)}"
+    for entry, _ in pairs:
+        return f"{entry.lockfile}: {entry.name} {entry.version} integrity changed"
+    if added:
+        return f"{added[0].lockfile}: {added[0].name} {added[0].version} now locked"
+    return f"{gone[0].lockfile}: {gone[0].name} {gone[0].version} no longer locked"
+
+
+LOCKEDS = st.builds(
+    Locked,
+    st.sampled_from(["a.lock", "b.lock"]),
+    st.sampled_from(["ms", "debug", ""]),
+    st.sampled_from(["1", "2", "oid"]),
+    st.sampled_from(["-", "sha"]),
+    st.sampled_from(["", "", "", "bad"]),
+    st.sampled_from([(), ("ms 1",), ("ms 2",), ("debug 1", "ms 1")]),
+    st.sampled_from(["", "m"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sets(LOCKEDS, max_size=8), st.sets(LOCKEDS, max_size=8))
+def test_difference_names_what_its_definition_names(old: set[Locked], new: set[Locked]) -> None:
+    from graphkit.analysis.externals import _ORDER, difference
+
+    if old == new:
+        return
+    before, after = tuple(sorted(old, key=_ORDER)), tuple(sorted(new, key=_ORDER))
+    assert difference(before, after) == _difference_by_definition(before, after)
