@@ -26,7 +26,6 @@ from graphkit.analysis.externals import (
     LockMemo,
     Pins,
     changed_pins,
-    difference,
     is_lockfile,
     read_pins,
 )
@@ -348,8 +347,8 @@ def _lockfile_seeds(
             if target.rule in kinds:
                 yield label, Reason("file", f"{locks[0]} changed and could not be compared")
         return
-    for label, old, new in changed_pins(before, after, sorted(head.graph.targets)):
-        yield label, Reason("file", difference(old, new))
+    for label, why in changed_pins(before, after, sorted(head.graph.targets)):
+        yield label, Reason("file", why)
 
 
 def _pins(side: Side) -> Pins | None:

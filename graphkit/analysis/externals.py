@@ -84,14 +84,20 @@ class Externals:
     by_target: Mapping[Label, tuple[Locked, ...]]
 
 
+# A Locked's fields in order, as a plain tuple: its own order and equality, compared in
+# C (a target can pin thousands of packages; ``Locked(*fields)`` makes the entry).
+Fields = tuple[str, str, str, str, str, tuple[str, ...], str]
+
+
 def difference(old: tuple[Locked, ...], new: tuple[Locked, ...]) -> str:
     """Why two sets of locked externals differ, naming one package (``ms 2.1.3 -> 2.1.4``)."""
-    # Each entry by its fields as a plain tuple (Locked's own order and equality), so
-    # the sets and sorts compare in C: a target can pin thousands of packages.
-    before = {_ORDER(entry): entry for entry in old}
-    after = {_ORDER(entry): entry for entry in new}
-    gone = [before[fields] for fields in sorted(before.keys() - after.keys())]
-    added = [after[fields] for fields in sorted(after.keys() - before.keys())]
+    return _why({_ORDER(entry) for entry in old}, {_ORDER(entry) for entry in new})
+
+
+def _why(old: set[Fields], new: set[Fields]) -> str:
+    """``difference``, of two sets of fields: only the entries that differ are made."""
+    gone = [Locked(*fields) for fields in sorted(old - new)]
+    added = [Locked(*fields) for fields in sorted(new - old)]
     broken = next((e for e in (*added, *gone) if e.broken), None)
     if broken is not None:
         return (
@@ -170,14 +176,23 @@ class Pins:
 
     def externals(self, label: Label) -> tuple[Locked, ...]:
         """The external packages ``label`` pins, sorted (``Externals.by_target``'s entry)."""
-        found: set[Locked] = set()
+        return tuple(Locked(*fields) for fields in self.fields(label))
+
+    def fields(self, label: Label) -> list[Fields]:
+        """``externals(label)`` as field tuples, sorted: built without making the entries."""
+        found: set[Fields] = set()
         for path, member, via in self.sources.get(label, ()):
             lock = self.locks[path]
             if isinstance(lock, Locked):
-                found.add(lock)
+                found.add(_ORDER(lock))
             else:
-                found.update(_locked(path, lock.closure.get(member, ()), via))
-        return tuple(sorted(found, key=_ORDER))
+                found.update(
+                    [
+                        (path, r.name, r.version, r.integrity or "-", "", r.deps, via)
+                        for r in lock.closure.get(member, ())
+                    ]
+                )
+        return sorted(found)
 
 
 def read_pins(
@@ -219,11 +234,9 @@ def read_pins(
     return Pins(locks, {label: frozenset(items) for label, items in found.items()})
 
 
-def changed_pins(
-    old: Pins, new: Pins, labels: Iterable[Label]
-) -> Iterator[tuple[Label, tuple[Locked, ...], tuple[Locked, ...]]]:
+def changed_pins(old: Pins, new: Pins, labels: Iterable[Label]) -> Iterator[tuple[Label, str]]:
     """Those of ``labels`` whose locked externals differ between ``old`` and ``new``,
-    each with its externals at both ends.
+    each with why (``difference``).
 
     Building every target's externals at both ends costs what the lockfiles pin
     (thousands of packages for each of hundreds of targets). Here a target whose
@@ -244,9 +257,9 @@ def changed_pins(
             path in same and same[path](member) for path, member, _ in sources
         ):
             continue
-        pinned, pinning = old.externals(label), new.externals(label)
+        pinned, pinning = old.fields(label), new.fields(label)
         if pinned != pinning:
-            yield label, pinned, pinning
+            yield label, _why(set(pinned), set(pinning))
 
 
 def _same_closure(old: Lock, new: Lock) -> Callable[[str], bool]:
@@ -280,11 +293,6 @@ def _same_closure(old: Lock, new: Lock) -> Callable[[str], bool]:
 # __lt__ builds two tuples per comparison in Python (0.2 s of a warm run on astro,
 # whose 518 targets pin thousands of packages each).
 _ORDER = attrgetter("lockfile", "name", "version", "integrity", "broken", "deps", "via")
-
-
-def _locked(path: str, resolved: Iterable[Resolved], via: str = "") -> Iterator[Locked]:
-    for r in resolved:
-        yield Locked(path, r.name, r.version, r.integrity or "-", deps=r.deps, via=via)
 
 
 def _unlinked(

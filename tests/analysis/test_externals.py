@@ -16,7 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphkit import __version__
-from graphkit.analysis.externals import Locked, Pins, _rewired, changed_pins, lock_key
+from graphkit.analysis.externals import (
+    Locked,
+    Pins,
+    _rewired,
+    changed_pins,
+    difference,
+    lock_key,
+)
 from graphkit.analysis.session import Session
 from graphkit.labels import Label
 from graphkit.readers.lockfiles import LOCK_FORMAT, Lock, Resolved, parse_lockfile
@@ -483,8 +490,8 @@ def test_changed_pins_are_those_whose_externals_differ(
     labels = sorted(old.sources.keys() | new.sources.keys())
     expected = [label for label in labels if old.externals(label) != new.externals(label)]
     found = list(changed_pins(old, new, labels))
-    assert [label for label, _, _ in found] == expected
-    assert all((a, b) == (old.externals(x), new.externals(x)) for x, a, b in found)
+    assert [label for label, _ in found] == expected
+    assert all(why == difference(old.externals(x), new.externals(x)) for x, why in found)
 
 
 def _difference_by_definition(old: tuple[Locked, ...], new: tuple[Locked, ...]) -> str:
