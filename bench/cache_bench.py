@@ -404,12 +404,19 @@ def native_spec(prefix: str, write: Callable[[Any], None]) -> str:
 
 
 def native_ready() -> str | None:
-    """Why ``--client native`` cannot run, or None: the binary exists and is fresh."""
-    if not NATIVE.exists():
+    """Why ``--client native`` cannot run, or None: the binary exists and is current.
+
+    Current by content, not by time: a checkout or a rebase gives the sources new
+    modification times without changing them.
+    """
+    stamp = NATIVE.with_name("reapi_read.sources")
+    if not NATIVE.exists() or not stamp.exists():
         return f"{NATIVE} not found: run bench/native/build.sh"
-    built = NATIVE.stat().st_mtime
-    if any(p.stat().st_mtime > built for p in NATIVE_SOURCES.iterdir()):
-        return f"{NATIVE} is older than {NATIVE_SOURCES}: run bench/native/build.sh"
+    sources = hashlib.sha256()
+    for path in sorted(p for p in NATIVE_SOURCES.iterdir() if p.is_file()):
+        sources.update(path.read_bytes())
+    if stamp.read_text().strip() != sources.hexdigest():
+        return f"{NATIVE} was built from other sources than {NATIVE_SOURCES}: run its build.sh"
     return None
 
 

@@ -25,4 +25,10 @@ protoc -I "$protos" -I "$here" -I /usr/include \
 g++ -O2 -std=c++17 -I "$gen" -o "$out/reapi_read.tmp" "$here/reapi_read.cc" \
   $(find "$gen" -name '*.cc') $(pkg-config --cflags --libs grpc++ protobuf)
 mv "$out/reapi_read.tmp" "$out/reapi_read"
+# What it was built from (cache_bench.py refuses a binary whose sources changed since):
+# the files here in C-locale name order, as Python's sorted() lists them.
+export LC_ALL=C
+for f in "$here"/*; do
+  if [ -f "$f" ]; then cat "$f"; fi
+done | sha256sum | cut -d' ' -f1 > "$out/reapi_read.sources"
 echo "$out/reapi_read"
