@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,66 +24,49 @@ from graphkit.cache.store.objects import (
     parse_backend_url,
 )
 from graphkit.errors import CacheError, InputError
-from tests.s3server import BUCKET, S3Server, s3_server
+from tests.s3server import BUCKET, S3Server
 from tests.slowproxy import slow_proxy
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with s3_server() as server:
-        yield server
-
-
-@pytest.fixture
-def store(
-    s3: S3Server, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Iterator[ObjectStore]:
-    for name, value in s3.environment.items():
-        monkeypatch.setenv(name, value)
-    objects = ObjectStore(BackendOptions(s3.url(request.node.name)))
-    yield objects
-    objects.close()
-
-
-def test_blobs_round_trip_under_their_digest(store: ObjectStore, s3: S3Server) -> None:
+def test_blobs_round_trip_under_their_digest(objects: ObjectStore, s3: S3Server) -> None:
     data = b"shared between replicas"
     d = digest_of(data)
-    assert store.present("", [d]) == set()
-    store.put("", d, data)
-    assert store.present("", [d, digest_of(b"other")]) == {d}
-    assert store.get("", d) == data
-    assert store.get("ci/main", d) is None  # Instances are separate namespaces.
+    assert objects.present("", [d]) == set()
+    objects.put("", d, data)
+    assert objects.present("", [d, digest_of(b"other")]) == {d}
+    assert objects.get("", d) == data
+    assert objects.get("ci/main", d) is None  # Instances are separate namespaces.
     assert f"test_blobs_round_trip_under_their_digest/{blob_key('', d)}" in s3.object_keys()
 
 
-def test_a_blob_that_does_not_match_its_digest_is_never_uploaded(store: ObjectStore) -> None:
+def test_a_blob_that_does_not_match_its_digest_is_never_uploaded(objects: ObjectStore) -> None:
     d = digest_of(b"the real bytes")
     with pytest.raises(CacheError, match="do not match"):
-        store.put("", d, b"other bytes!!!")
-    assert store.present("", [d]) == set()
+        objects.put("", d, b"other bytes!!!")
+    assert objects.present("", [d]) == set()
 
 
-def test_a_damaged_object_is_not_served_and_is_removed(store: ObjectStore, s3: S3Server) -> None:
+def test_a_damaged_object_is_not_served_and_is_removed(objects: ObjectStore, s3: S3Server) -> None:
     data = b"x" * 1000
     d = digest_of(data)
-    store.put("", d, data)
+    objects.put("", d, data)
     key = f"test_a_damaged_object_is_not_served_and_is_removed/{blob_key('', d)}"
     s3.client().put_object(Bucket=BUCKET, Key=key, Body=b"y" * 1000)  # type: ignore[attr-defined]
-    assert store.get("", d) is None
+    assert objects.get("", d) is None
     assert key not in s3.object_keys()
 
 
-def test_files_are_checked_before_upload(store: ObjectStore, tmp_path: Path) -> None:
+def test_files_are_checked_before_upload(objects: ObjectStore, tmp_path: Path) -> None:
     data = os.urandom(3 << 20)
     path = tmp_path / "blob"
     path.write_bytes(data)
     d = digest_of(data)
     with path.open("rb") as source:
-        store.put_stream("", d, source)
-    assert store.get("", d) == data
+        objects.put_stream("", d, source)
+    assert objects.get("", d) == data
     wrong = digest_of(b"something else")
     with path.open("rb") as source, pytest.raises(CacheError, match="does not match"):
-        store.put_stream("", wrong, source)
+        objects.put_stream("", wrong, source)
 
 
 class CountingFile(io.FileIO):
@@ -98,16 +80,16 @@ class CountingFile(io.FileIO):
 
 
 def test_a_large_blob_is_streamed_up_in_parts_and_down_in_ranges(
-    store: ObjectStore, tmp_path: Path
+    objects: ObjectStore, tmp_path: Path
 ) -> None:
     path = tmp_path / "big"
     data = os.urandom(2 * PART_BYTES + 12345)
     path.write_bytes(data)
     d = digest_of(data)
     with CountingFile(path) as source:
-        store.put_stream("", d, source)
+        objects.put_stream("", d, source)
     assert source.largest == PART_BYTES  # Never the whole blob in memory.
-    chunks = store.stream("", d)
+    chunks = objects.stream("", d)
     assert chunks is not None
     received = list(chunks)
     assert b"".join(received) == data
@@ -115,13 +97,13 @@ def test_a_large_blob_is_streamed_up_in_parts_and_down_in_ranges(
 
 
 def test_a_large_blob_that_turns_out_wrong_at_its_end_leaves_nothing(
-    store: ObjectStore, s3: S3Server, tmp_path: Path
+    objects: ObjectStore, s3: S3Server, tmp_path: Path
 ) -> None:
     data = os.urandom(2 * PART_BYTES + 1)
     path = tmp_path / "big"
     path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # Only the last byte differs.
     with path.open("rb") as source, pytest.raises(CacheError, match="does not match"):
-        store.put_stream("", digest_of(data), source)
+        objects.put_stream("", digest_of(data), source)
     prefix = "test_a_large_blob_that_turns_out_wrong_at_its_end_leaves_nothing/"
     assert not [k for k in s3.object_keys() if k.startswith(prefix)]
     uploads = s3.client().list_multipart_uploads(Bucket=BUCKET)  # type: ignore[attr-defined]
@@ -129,11 +111,11 @@ def test_a_large_blob_that_turns_out_wrong_at_its_end_leaves_nothing(
 
 
 def test_a_batch_read_asks_the_bucket_concurrently(
-    store: ObjectStore, s3: S3Server, monkeypatch: pytest.MonkeyPatch
+    objects: ObjectStore, s3: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blobs = [f"blob {i}".encode() for i in range(24)]
     for data in blobs:
-        store.put("", digest_of(data), data)
+        objects.put("", digest_of(data), data)
     prefix = "test_a_batch_read_asks_the_bucket_concurrently"
     with slow_proxy(s3.endpoint, delay=0.3) as proxy:
         slow = ObjectStore(BackendOptions(s3.url(prefix), endpoint=proxy.endpoint))
@@ -158,13 +140,13 @@ def test_a_stalled_backend_call_ends_at_the_deadline(
     d = digest_of(b"x")
     with slow_proxy(None) as stalled:
         # The store's own timeout is far away: only the deadline can end the call.
-        store = ObjectStore(BackendOptions("s3://b/p", endpoint=stalled.endpoint,
+        objects = ObjectStore(BackendOptions("s3://b/p", endpoint=stalled.endpoint,
                                            timeout_seconds=60, connect_timeout_seconds=60))
         ask = {
-            "present": lambda deadline: store.present("", [d], deadline),
-            "get_many": lambda deadline: store.get_many("", [d, digest_of(b"y")], deadline),
-            "get_action_result": lambda deadline: store.get_action_result("", d, deadline),
-            "stream": lambda deadline: store.stream("", d, deadline),
+            "present": lambda deadline: objects.present("", [d], deadline),
+            "get_many": lambda deadline: objects.get_many("", [d, digest_of(b"y")], deadline),
+            "get_action_result": lambda deadline: objects.get_action_result("", d, deadline),
+            "stream": lambda deadline: objects.stream("", d, deadline),
         }[call]
         started = time.monotonic()
         with pytest.raises(DeadlineReached):
@@ -172,32 +154,32 @@ def test_a_stalled_backend_call_ends_at_the_deadline(
         assert 0.7 < time.monotonic() - started < 1.0  # Stops before the deadline itself.
         with pytest.raises(DeadlineReached):
             ask(Deadline.after(0.0))  # No time left: the bucket is not even asked.
-        store.close()
+        objects.close()
 
 
-def test_action_results_round_trip(store: ObjectStore) -> None:
+def test_action_results_round_trip(objects: ObjectStore) -> None:
     action = digest_of(b"action")
-    assert store.get_action_result("", action) is None
-    store.put_action_result("", action, b"result bytes")
-    assert store.get_action_result("", action) == b"result bytes"
+    assert objects.get_action_result("", action) is None
+    objects.put_action_result("", action, b"result bytes")
+    assert objects.get_action_result("", action) == b"result bytes"
 
 
 def test_an_unreachable_backend_fails_fast_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    store = ObjectStore(
+    objects = ObjectStore(
         BackendOptions("s3://b/p", endpoint="http://127.0.0.1:1", region="us-east-1",
                        timeout_seconds=1.0, connect_timeout_seconds=0.5)
     )
     started = time.monotonic()
     with pytest.raises(BackendError) as caught:
-        store.get("", digest_of(b"x"))
+        objects.get("", digest_of(b"x"))
     assert time.monotonic() - started < 5
     assert "\n" not in str(caught.value)
 
 
-def test_a_slow_backend_costs_at_most_the_timeout(store: ObjectStore, s3: S3Server) -> None:
+def test_a_slow_backend_costs_at_most_the_timeout(objects: ObjectStore, s3: S3Server) -> None:
     slow = ObjectStore(BackendOptions(s3.url("slow"), timeout_seconds=1.0,
                                       connect_timeout_seconds=0.5))
     s3.pause()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,28 +12,13 @@ import pytest
 from graphkit.cache.digest import Digest, digest_of
 from graphkit.cache.store.fronted import BackendHealth, Uploader
 from graphkit.cache.store.local import LocalStore, open_local_store
-from graphkit.cache.store.objects import BackendOptions, ObjectStore
+from graphkit.cache.store.objects import ObjectStore
 from graphkit.cache.store.uploads import UploadQueue
-from tests.s3server import S3Server, s3_server
+from tests.s3server import S3Server
 
 MAX_DELAY = 3.0  # Long enough that the checks below run well before it ends.
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with s3_server() as server:
-        yield server
-
-
-@pytest.fixture
-def objects(
-    s3: S3Server, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Iterator[ObjectStore]:
-    for name, value in s3.environment.items():
-        monkeypatch.setenv(name, value)
-    store = ObjectStore(BackendOptions(s3.url(request.node.name)))
-    yield store
-    store.close()
 
 
 def _queued(front: LocalStore, queue: UploadQueue, data: bytes) -> Digest:
