@@ -6,14 +6,12 @@ graph memo on disk. The modules below it stay pure.
 
 from __future__ import annotations
 
-import gc
 import io
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -49,6 +47,7 @@ from graphkit.analysis.inferred import (
 from graphkit.analysis.localmemo import LocalMemo
 from graphkit.config import CONFIG_FILE
 from graphkit.errors import InputError, InputWarning, UnknownStateError
+from graphkit.heap import collector_paused
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
 from graphkit.progress import Progress, Step, silent
@@ -221,7 +220,7 @@ class Session:
         """Read and parse a revision; ``None`` or ``WORKTREE`` is the worktree."""
         revision = self.workspace.resolve(spec or WORKTREE)
         if revision.sha not in self._loaded:
-            with _collector_paused():
+            with collector_paused():
                 self._loaded[revision.sha] = self._load(revision)
         return self._loaded[revision.sha]
 
@@ -683,7 +682,7 @@ class Session:
         lazy = self._lazy.get(key)
         if self._memo is None and lazy is None:
             return None
-        with _collector_paused():  # unpickling builds tens of thousands of objects
+        with collector_paused():  # unpickling builds tens of thousands of objects
             try:
                 found = lazy() if lazy is not None else None
                 if found is None and self._memo is not None:
@@ -734,26 +733,6 @@ class Session:
         return Comparison(base_side.revision, head_side, affected, base_side)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Run the block with the cycle collector off, then freeze what it built.
-
-    Loading a revision builds millions of objects that live as long as the session
-    (the listing, the parsed graph, the import scan: nearly no cycles, measured by
-    peak RSS with the collector off); the collector would scan them again and again
-    for nothing, its full passes growing with the heap (7 s of 37 s CPU at 20,000
-    packages). Frozen, they are never scanned again, and forked scan workers do not
-    touch (and so copy) the pages they inherit. Nests: the innermost block leaves
-    the collector as it found it.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 # Forces the number of processes a scan uses (1: none besides graphkit's own);
