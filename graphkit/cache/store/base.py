@@ -123,6 +123,11 @@ class ServedStore(Store, Protocol):
         """
         ...
 
+    def peek_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
+        """get_many without counting as a use: for copying blobs elsewhere (a replica's
+        uploads), which says nothing about whether clients still want them."""
+        ...
+
 
 def get_blob(store: Store, digest: Digest) -> bytes | None:
     """One blob's bytes, or None when absent."""

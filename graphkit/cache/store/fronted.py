@@ -48,6 +48,8 @@ QUIET_SECONDS = 0.1
 _BUSY_POLL_SECONDS = 0.05
 # Small blobs go up in slices of at most this many, the uploader giving way before each.
 _SLICE_BLOBS = 128
+# Action results queued one after another go up this many at a time.
+_RESULTS_AT_ONCE = 64
 
 
 class BackendHealth:
@@ -141,6 +143,10 @@ class FrontedStore:
         found = self.front.get_many(digests)
         found.update(self._fetch([d for d in dict.fromkeys(digests) if d not in found]))
         return found
+
+    def peek_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
+        """See ServedStore.peek_many: the front's only."""
+        return self.front.peek_many(digests)
 
     def read_batch(self, digests: Sequence[Digest]) -> list[bytes | None]:
         """See ServedStore.read_batch: the front's, then the bucket's for the rest."""
@@ -359,7 +365,7 @@ class Uploader:
             if entry is None:
                 continue
             try:
-                self._upload(entry)
+                uploaded = self._upload(entry)
             except _Stopped:
                 return  # The entry stays queued, whole, for the next start.
             except BackendError as exc:
@@ -371,7 +377,8 @@ class Uploader:
                 continue
             failures = 0
             self._health.succeeded()
-            self._queue.done(entry.name)
+            for name in uploaded:
+                self._queue.done(name)
 
     def _give_way(self, entry: Pending) -> None:
         """Wait while the server is busy, until ``max_delay`` after ``entry`` was queued.
@@ -387,18 +394,24 @@ class Uploader:
         if self._stop.is_set():
             raise _Stopped
 
-    def _upload(self, entry: Pending) -> None:
+    def _upload(self, entry: Pending) -> list[str]:
+        """Upload ``entry`` (and the results queued right after a result); the names
+        of the entries uploaded."""
         if entry.kind == "ac":
-            assert entry.result is not None
+            # Results go up together: one PUT each, but one hand-off to the event loop
+            # and one wait for them all, where a result each cost the server a round trip.
+            results = [entry, *self._queue.results_after(entry, _RESULTS_AT_ONCE - 1)]
             self._give_way(entry)
-            self._objects.put_action_result(entry.instance, entry.digests[0], entry.result)
-            return
+            self._objects.put_action_results(
+                [(r.instance, r.digests[0], r.result or b"") for r in results]
+            )
+            return [r.name for r in results]
         front = self._fronts(entry.instance)
         small = [d for d in entry.digests if d.size <= PART_BYTES]
         for group in _groups(small, _BATCH_BYTES, _SLICE_BLOBS):
             self._give_way(entry)
             # A small blob is PUT without asking first: a HEAD costs as much as the PUT.
-            found = front.get_many(group)
+            found = front.peek_many(group)  # An upload is not a client's use.
             wrong = self._objects.put_many(entry.instance, list(found.items()))
             # Evicted from the front before it could be uploaded (a front far too small
             # for the write rate), or damaged there: counted, the bucket will not have it.
@@ -407,6 +420,7 @@ class Uploader:
             if d.size > PART_BYTES:
                 self._give_way(entry)
                 self._upload_large(front, entry.instance, d)
+        return [entry.name]
 
     def _upload_large(self, front: ServedStore, instance: str, d: Digest) -> None:
         if self._objects.present(instance, [d]):

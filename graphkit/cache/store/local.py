@@ -266,8 +266,11 @@ class DiskBackend:
         positions, rowids, values = self.read_columns(keys)
         return dict(zip(positions, zip(rowids, values, strict=True), strict=True))
 
-    def read_columns(self, keys: Sequence[str]) -> tuple[list[int], list[int], list[bytes]]:
-        """The present ``keys``' positions, rowids and values, as three lists; a use each.
+    def read_columns(
+        self, keys: Sequence[str], *, used: bool = True
+    ) -> tuple[list[int], list[int], list[bytes]]:
+        """The present ``keys``' positions, rowids and values, as three lists; a use
+        each unless ``used`` is False.
 
         Inline values come back concatenated in one row (see ``missing`` for why one
         row); group_concat copies BLOB bytes as they are (NULs and non-UTF-8 too) and
@@ -283,7 +286,8 @@ class DiskBackend:
         ).fetchone()
         if rows == "[]":
             return [], [], []
-        self.touch(rows)
+        if used:
+            self.touch(rows)
         positions: list[int] = []
         rowids: list[int] = []
         values: list[bytes] = []
@@ -607,7 +611,16 @@ class LocalStore:
             if value is not None
         }
 
-    def read_batch(self, digests: Sequence[Digest]) -> list[bytes | None]:
+    def peek_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
+        """See ServedStore.peek_many."""
+        wanted = list(dict.fromkeys(digests))
+        return {
+            d: value
+            for d, value in zip(wanted, self.read_batch(wanted, used=False), strict=True)
+            if value is not None
+        }
+
+    def read_batch(self, digests: Sequence[Digest], *, used: bool = True) -> list[bytes | None]:
         """See ServedStore.read_batch. Every blob is hashed; a damaged one is dropped.
 
         Positions, not a dict by digest: a Digest hashes in Python code, and a batch
@@ -619,7 +632,7 @@ class LocalStore:
             for position, d in enumerate(digests):
                 if _is_empty(d):
                     values[position] = b""
-        positions, rowids, found = self._backend.read_columns(self._keys(digests))
+        positions, rowids, found = self._backend.read_columns(self._keys(digests), used=used)
         # The checks run in map() too. A value whose hash matches has the digest's size
         # as well (the size is part of the key it was found under, and bytes of another
         # length would not hash the same).

@@ -51,6 +51,7 @@ _PARALLEL = 16
 _CLOSED_POLL_SECONDS = 0.5
 T = TypeVar("T")
 R = TypeVar("R")
+Item = TypeVar("Item")
 
 
 class BackendError(CacheError):
@@ -355,6 +356,16 @@ class ObjectStore:
         key = result_key(instance, action)
         self._run(lambda: self._put(key, result), deadline)
 
+    def put_action_results(self, results: Sequence[tuple[str, Digest, bytes]]) -> None:
+        """Store serialized ActionResults (instance, action, result), ``_PARALLEL`` PUTs
+        at once: one hand-off to the event loop for all of them, not one each."""
+
+        async def one(item: tuple[str, Digest, bytes]) -> None:
+            instance, action, result = item
+            await self._put(result_key(instance, action), result)
+
+        self._run(lambda: _bounded(one, results), NO_DEADLINE)
+
     async def _get(self, key: str) -> bytes | None:
         try:
             return bytes(await (await obstore.get_async(self._store, key)).bytes_async())
@@ -398,12 +409,12 @@ def _verified_chunks(source: BinaryIO, digest: Digest) -> Iterator[bytes]:
         raise _Mismatch(f"the source does not match its digest ({size} bytes read)")
 
 
-async def _bounded(one: Callable[[Digest], Awaitable[R]], items: Sequence[Digest]) -> list[R]:
+async def _bounded(one: Callable[[Item], Awaitable[R]], items: Sequence[Item]) -> list[R]:
     """``one`` of each item, at most ``_PARALLEL`` at once, in order; the first failure
     cancels the rest."""
     gate = asyncio.Semaphore(_PARALLEL)
 
-    async def gated(d: Digest) -> R:
+    async def gated(d: Item) -> R:
         async with gate:
             return await one(d)
 

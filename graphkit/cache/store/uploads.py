@@ -19,6 +19,7 @@ with the instance name as content, is read too: the first format.)
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import threading
 from dataclasses import dataclass
@@ -104,6 +105,21 @@ class UploadQueue:
             name = self._names[0]
         return self._load(name)
 
+    def results_after(self, entry: Pending, limit: int) -> list[Pending]:
+        """Up to ``limit`` action-result entries queued right after the result ``entry``,
+        up to the first blob entry: a result goes up only after the blobs queued
+        before it, so none follow a blob entry."""
+        if entry.kind != "ac":
+            return []
+        with self._lock:
+            try:
+                at = self._names.index(entry.name)
+            except ValueError:
+                return []
+            names = list(itertools.takewhile(_is_result, self._names[at + 1 : at + 1 + limit]))
+        loaded = (self._load(name) for name in names)
+        return [pending for pending in loaded if pending is not None]
+
     def _load(self, name: str) -> Pending | None:
         path = self.directory / name
         try:
@@ -133,6 +149,10 @@ def uploads_in(name: str) -> int:
     if len(parts) == 3 and parts[1] == "blobs" and parts[2].isdigit():
         return int(parts[2])
     return 1 if len(parts) == 4 and parts[1] in ("cas", "ac") else 0
+
+
+def _is_result(name: str) -> bool:
+    return name.split("-", 2)[1:2] == ["ac"]
 
 
 def queued_uploads(directory: Path) -> int:

@@ -96,6 +96,24 @@ def test_without_a_refresh_the_oldest_blob_is_evicted(tmp_path: Path) -> None:
     assert digest_of(blobs[0]) in store.find_missing([digest_of(blobs[0])])
 
 
+def test_a_peek_is_no_use_and_the_oldest_blob_is_still_evicted(tmp_path: Path) -> None:
+    # A replica reads what it uploads with peek_many: that says nothing about whether
+    # clients still want the blob, so it must not make the blob young (get_many does).
+    store = DiskBackend(tmp_path, max_size=1500 * KIB).namespace()
+    blobs = [blob(i) for i in range(4)]
+    for b in blobs:
+        store.put_many([(digest_of(b), b)])
+        time.sleep(0.01)
+    assert store.peek_many([digest_of(blobs[0])]) == {digest_of(blobs[0]): blobs[0]}
+    assert store.get_many([digest_of(blobs[1])]) == {digest_of(blobs[1]): blobs[1]}
+    time.sleep(0.01)
+    newcomer = blob(99)
+    store.put_many([(digest_of(newcomer), newcomer)])
+    missing = store.find_missing([digest_of(b) for b in blobs[:3]])
+    assert digest_of(blobs[0]) in missing
+    assert digest_of(blobs[1]) not in missing
+
+
 def test_size_stays_under_max_size_and_evictions_are_reported(tmp_path: Path) -> None:
     evicted: list[int] = []
     backend = DiskBackend(tmp_path, max_size=2 * 1024 * KIB, on_evict=evicted.append)

@@ -19,8 +19,6 @@ from tests.s3server import S3Server
 MAX_DELAY = 3.0  # Long enough that the checks below run well before it ends.
 
 
-
-
 def _queued(front: LocalStore, queue: UploadQueue, data: bytes) -> Digest:
     d = digest_of(data)
     assert front.put_many([(d, data)]) == [None]
@@ -107,3 +105,25 @@ def test_a_large_entry_gives_way_between_slices(
         assert uploaded() == len(blobs)
     finally:
         uploader.stop()
+
+
+def test_results_queued_back_to_back_all_reach_the_bucket_behind_their_blobs(
+    objects: ObjectStore, tmp_path: Path
+) -> None:
+    front = open_local_store(tmp_path / "front", 1 << 30)
+    queue = UploadQueue(tmp_path / "front")
+    actions = [digest_of(b"action %d" % i) for i in range(150)]  # Three runs and more.
+    for action in actions[:100]:
+        queue.add_result("", action, b"result %s" % action.hash.encode())
+    output = _queued(front, queue, b"an output of the last results")
+    for action in actions[100:]:
+        queue.add_result("", action, b"result %s" % action.hash.encode())
+    uploader = Uploader(queue, objects, lambda _i: front, BackendHealth(), max_delay=0.0)
+    uploader.start()
+    try:
+        _until(lambda: len(queue) == 0)
+    finally:
+        uploader.stop()
+    assert objects.present("", [output]) == {output}
+    for action in actions:
+        assert objects.get_action_result("", action) == b"result %s" % action.hash.encode()

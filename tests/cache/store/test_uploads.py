@@ -65,3 +65,32 @@ def test_the_bound_counts_uploads_not_entries(tmp_path: Path) -> None:
         queue.add_blobs("", [digest_of(b"c"), digest_of(b"d")])
     queue.add_blobs("", [digest_of(b"c")])
     assert len(queue) == 3
+
+
+def test_the_results_queued_after_a_result_come_as_one_run_up_to_a_blob_entry(
+    tmp_path: Path,
+) -> None:
+    queue = UploadQueue(tmp_path)
+    actions = [digest_of(b"action %d" % i) for i in range(5)]
+    for action in actions[:3]:
+        queue.add_result("ci", action, b"result of %s" % action.hash.encode())
+    queue.add_blobs("ci", [digest_of(b"an output")])
+    for action in actions[3:]:
+        queue.add_result("ci", action, b"")
+    first = queue.oldest(timeout=0)
+    assert first is not None and first.digests == (actions[0],)
+
+    run = queue.results_after(first, limit=10)
+    # The blob entry ends the run: results behind it wait until its blobs are up.
+    assert [r.digests for r in run] == [(actions[1],), (actions[2],)]
+    assert run[0].result == b"result of %s" % actions[1].hash.encode()
+    assert [r.digests for r in queue.results_after(first, limit=1)] == [(actions[1],)]
+
+    for entry in (first, *run):
+        queue.done(entry.name)
+    blobs = queue.oldest(timeout=0)
+    assert blobs is not None and blobs.kind == "cas"
+    assert queue.results_after(blobs, limit=10) == []
+    queue.done(blobs.name)
+    last = queue.oldest(timeout=0)
+    assert last is not None and [r.result for r in queue.results_after(last, 10)] == [b""]
