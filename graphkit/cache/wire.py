@@ -13,10 +13,13 @@ all four to protobuf's own encoding.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
 import operator
-from collections.abc import Sequence
-from typing import NamedTuple
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO, NamedTuple
 
 # Field 10, wire type 2 (length-delimited): (10 << 3) | 2; ``data`` in both messages.
 _DATA_TAG = b"\x52"
@@ -140,6 +143,57 @@ def _response(entry: BatchEntry) -> bytes:
 def read_response(data: bytes) -> bytes:
     """The serialized ``google.bytestream.ReadResponse(data=data)``."""
     return b"".join((_DATA_TAG, varint(len(data)), data))
+
+
+def read_response_from(file: BinaryIO, size: int) -> tuple[bytes, int]:
+    """The serialized ReadResponse of the next ``size`` bytes of ``file``, and their count.
+
+    The bytes are read straight into the ``bytes`` object that is sent, behind the
+    framing, so a chunk costs the file read and no copy (``read_response`` of a read
+    chunk copies each MiB once more). Fewer than ``size`` bytes (the file ends early)
+    are framed as they are, with a copy; none give ``(b"", 0)``. A file without
+    ``readinto`` is read and framed with the copy.
+    """
+    header = _DATA_TAG + varint(size)
+    readinto: Callable[[memoryview], int | None] | None = getattr(file, "readinto", None)
+    frame, view = unfilled_bytes(len(header) + size) if readinto else (b"", None)
+    if readinto is None or view is None:
+        data = file.read(size)
+        return (read_response(data) if data else b""), len(data)
+    view[: len(header)] = header
+    got = readinto(view[len(header) :]) or 0
+    if got == size:
+        return frame, got
+    # The frame's header says ``size``: the few bytes there are go into a new one.
+    return (read_response(bytes(view[len(header) : len(header) + got])) if got else b""), got
+
+
+# CPython keeps a bytes object's contents inline, at a fixed offset from its address
+# (``PyBytesObject.ob_sval``); PyBytes_FromStringAndSize(NULL, n) makes one whose n
+# bytes are to be filled in before anyone else sees it, as C extensions do. The offset
+# is checked on a known object before it is ever written through.
+_SVAL_OFFSET = bytes.__basicsize__ - 1
+_KNOWN = b"graphkit: where a bytes object keeps its contents"
+_new_bytes: Any = None
+if sys.implementation.name == "cpython":
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        if ctypes.string_at(id(_KNOWN) + _SVAL_OFFSET, len(_KNOWN)) == _KNOWN:
+            _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+            _new_bytes.restype = ctypes.py_object
+            _new_bytes.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
+
+
+def unfilled_bytes(size: int) -> tuple[bytes, memoryview | None]:
+    """A new ``bytes`` of ``size`` and a writable view of its contents (None: no view).
+
+    The caller must fill every byte through the view and drop the view before the
+    object is used or shared: a bytes object is immutable to everyone else.
+    """
+    if _new_bytes is None:
+        return b"", None
+    frame: bytes = _new_bytes(None, size)
+    contents = (ctypes.c_char * size).from_address(id(frame) + _SVAL_OFFSET)
+    return frame, memoryview(contents).cast("B")
 
 
 def encode_write_request(

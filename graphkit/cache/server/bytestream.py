@@ -25,7 +25,7 @@ from graphkit.cache.server.calls import Refused, deadline_of, streaming, unary
 from graphkit.cache.server.metrics import Metrics
 from graphkit.cache.store.base import NoRoom, Store
 from graphkit.cache.store.verified import DamagedBlob, VerifiedReader
-from graphkit.cache.wire import WriteRequest, read_response, write_request
+from graphkit.cache.wire import WriteRequest, read_response_from, write_request
 
 # Large enough to amortize per-message cost, far under gRPC's default 4 MiB limit.
 # Larger chunks read no faster here but multiply what each concurrent stream holds.
@@ -69,15 +69,16 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
         if limit:
             remaining = min(remaining, limit)
         while remaining > 0:
-            chunk = reader.read(min(READ_CHUNK, remaining))
-            if not chunk:
+            # Read into the message that is sent: no copy of the chunk (see wire).
+            frame, got = read_response_from(reader, min(READ_CHUNK, remaining))
+            if not got:
                 raise Refused(
                     grpc.StatusCode.DATA_LOSS,
                     f"blob {blob} is shorter than its digest says; it was damaged on disk",
                 )
-            remaining -= len(chunk)
-            self.metrics.add("bytes_out", len(chunk))
-            yield read_response(chunk)  # Framed here: one copy instead of two.
+            remaining -= got
+            self.metrics.add("bytes_out", got)
+            yield frame
         if isinstance(reader, VerifiedReader):
             reader.drain()  # A ranged read still verifies the whole blob.
 

@@ -81,6 +81,20 @@ class VerifiedReader(io.RawIOBase):
         if wanted <= 0:
             return b""
         chunk = self._file.read(wanted)
+        self._passed(chunk)
+        return chunk
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        """Read into ``buffer`` (no copy), hashing; raises DamagedBlob as ``read`` does."""
+        view = memoryview(buffer).cast("B")[: max(0, self._digest.size - self._position)]
+        if not view:
+            return 0
+        got = self._file.readinto(view) or 0  # type: ignore[attr-defined]
+        self._passed(view[:got])
+        return got
+
+    def _passed(self, chunk: bytes | memoryview) -> None:
+        """Hash the bytes just read; at the blob's end, check it (DamagedBlob if wrong)."""
         if not chunk:
             self._damaged(f"blob {self._digest} ends after {self._position} bytes")
         self._hash.update(chunk)
@@ -89,12 +103,6 @@ class VerifiedReader(io.RawIOBase):
             if self._hash.hexdigest() != self._digest.hash:
                 self._damaged(f"blob {self._digest} does not hash to its digest any more")
             self._on_match()
-        return chunk
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def drain(self) -> None:
         """Read and verify the rest of the blob without returning it."""

@@ -21,6 +21,8 @@ from graphkit.cache.wire import (
     encode_write_request,
     found_blobs_response,
     read_response,
+    read_response_from,
+    unfilled_bytes,
     write_request,
 )
 
@@ -368,6 +370,35 @@ def test_read_response_framing_is_what_protobuf_serializes() -> None:
         assert read_response(data) == bs_pb2.ReadResponse(data=data).SerializeToString()
     # Protobuf leaves an empty field out; the explicit form still parses the same.
     assert bs_pb2.ReadResponse.FromString(read_response(b"")) == bs_pb2.ReadResponse()
+
+
+def test_a_chunk_read_into_its_frame_is_what_protobuf_serializes(tmp_path: Path) -> None:
+    data = bytes(range(256)) * (5 * MIB // 256) + b"tail"
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    with open(path, "rb") as file:
+        at = 0
+        for size in (1, 127, 128, 16383, 16384, MIB, 3 * MIB):
+            frame, got = read_response_from(file, size)
+            assert got == size
+            assert frame == bs_pb2.ReadResponse(data=data[at : at + size]).SerializeToString()
+            at += size
+        # The file ends before the chunk asked for: the bytes there are, framed as such.
+        rest = len(data) - at
+        frame, got = read_response_from(file, MIB)
+        assert got == rest
+        assert frame == bs_pb2.ReadResponse(data=data[at:]).SerializeToString()
+        assert read_response_from(file, MIB) == (b"", 0)
+
+
+def test_chunks_are_read_into_the_bytes_that_are_sent() -> None:
+    # The path without a copy is taken on CPython: a new bytes object filled in place.
+    frame, view = unfilled_bytes(11)
+    assert view is not None
+    view[:] = b"filled here"
+    del view
+    assert frame == b"filled here"
+    assert hash(frame) == hash(b"filled here")
 
 
 def _protobuf_batch_response(entries: list[BatchEntry]) -> bytes:

@@ -13,14 +13,18 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cacheservers import client, pdigest, running
 
 from graphkit.cache.digest import Digest, digest_of
+from graphkit.cache.protocol import bs_pb2
 from graphkit.cache.store.local import STAGING, DiskBackend, LocalStore
 from graphkit.cache.store.unchanged import VerifiedFiles, mark_verified, seal_of
 from graphkit.cache.store.verified import DamagedBlob, VerifiedReader
 from graphkit.cache.store.verify import verify_cache
+from graphkit.cache.wire import read_response_from
 
 KIB = 1024
+MIB = 1024 * KIB
 
 
 def blob(tag: bytes, size: int = 300 * KIB) -> bytes:
@@ -191,3 +195,44 @@ def test_cache_verify_hashes_a_sealed_blob_like_any_other(tmp_path: Path) -> Non
     backend.close()
     report = verify_cache(tmp_path, repair=False)
     assert [damage.key for damage in report.damaged] == [f"c||{d.hash}|{d.size}"]
+
+
+def read_frames(handle: Any, size: int, chunk: int) -> bytes:
+    """The blob as ByteStream Read sends it: chunks read into their frames, parsed back."""
+    data = b""
+    while len(data) < size:
+        frame, got = read_response_from(handle, chunk)
+        assert got
+        data += bs_pb2.ReadResponse.FromString(frame).data
+    return data
+
+
+def test_chunks_read_into_their_frames_are_hashed_and_a_damaged_blob_never_completes(
+    tmp_path: Path,
+) -> None:
+    data = blob(b"framed in place ")
+    d = upload(DiskBackend(tmp_path, 1 << 30).namespace(), data)
+    store = DiskBackend(tmp_path, 1 << 30).namespace()  # No seals: every read hashes.
+    handle = store.open(d)
+    assert isinstance(handle, VerifiedReader)
+    with handle:
+        assert read_frames(handle, d.size, 64 * KIB) == data
+    change_in_place(value_file(tmp_path))
+    handle = store.open(d)
+    assert isinstance(handle, VerifiedReader)
+    with handle, pytest.raises(DamagedBlob):
+        read_frames(handle, d.size, 64 * KIB)
+    assert store.open(d) is None
+
+
+@pytest.mark.parametrize("chunk", [16 * KIB, MIB])
+def test_a_blob_written_through_bytestream_is_read_without_a_hash(
+    tmp_path: Path, chunk: int
+) -> None:
+    data = blob(b"uploaded by ByteStream Write ", 3 * MIB + 5)
+    with running(tmp_path) as (server, port), client(port) as cache:
+        assert cache.write(data, chunk=chunk).committed_size == len(data)
+        handle = server._store("").open(digest_of(data))
+        assert handle is not None and not isinstance(handle, VerifiedReader)
+        handle.close()
+        assert cache.read(pdigest(data)) == data
