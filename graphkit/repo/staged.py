@@ -9,6 +9,7 @@ folder whose id equals the commit's is the same on both sides and is skipped who
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 
 from graphkit.model import FileEntry
 from graphkit.repo.index import IndexFile, root_tree, valid_trees
@@ -25,9 +26,9 @@ def staged(tree: pygit2.Tree, index: IndexFile) -> dict[str, FileEntry | None]:
         # cache tree's other folders (70,000 at 20,000 packages).
         return {}
     trees = valid_trees(index)
-    image = index.files
+    image: Mapping[str, FileEntry] = index.files
     if index.intent_to_add:  # placeholders: not in the tree git would commit
-        image = {p: e for p, e in image.items() if p not in index.intent_to_add}
+        image = {p: e for p, e in index.files.as_dict().items() if p not in index.intent_to_add}
     paths = list(image)  # git keeps the index sorted by path (read_index checks)
     found: dict[str, FileEntry | None] = {}
     stack: list[tuple[str, pygit2.Tree]] = [("", tree)]

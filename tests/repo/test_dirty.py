@@ -261,6 +261,34 @@ def test_racily_clean_file_is_hashed(repo: GitRepo) -> None:
     assert found["libs/core/a.py"] == FileEntry(FILE, blob("A = 1\n"))
 
 
+def test_the_stat_cache_and_racy_rule_hold_on_an_index_read_back(repo: GitRepo) -> None:
+    # The second snapshot reads the parsed index kept by the first (.git/graphkit/index).
+    mtime = (repo.root / "libs/core/a.py").stat().st_mtime
+    record_stale_blob(repo, "libs/core/a.py", index_mtime=mtime)
+    record_stale_blob(repo, "libs/util/u.py", index_mtime=mtime)
+    os.utime(repo.root / "libs/util/u.py", (mtime - 60, mtime - 60))
+    for _ in range(2):
+        found = Workspace.open(repo.root).snapshot(DISK)
+        assert found["libs/core/a.py"] == FileEntry(FILE, blob("A = 1\n"))  # racily clean
+        assert found["libs/util/u.py"] == FileEntry(FILE, blob("U = 1\n"))  # stat differs
+        assert (repo.root / ".git" / "graphkit" / "index").is_file()
+
+
+def test_the_snapshot_looks_up_and_lists_as_a_dict_would(repo: GitRepo) -> None:
+    repo.delete("libs/util/u.py")
+    repo.write("libs/core/new.py", "N = 1\n")
+    repo.write("libs/core/a.py", "A = 2\n")
+    found = Workspace.open(repo.root).snapshot(DISK)
+    assert "libs/util/u.py" not in found and found.get("libs/util/u.py") is None
+    assert "libs/core/new.py" in found and found["libs/core/a.py"].oid == blob("A = 2\n")
+    assert found["README.md"].oid == blob("# repo\n")
+    assert len(found) == len(FILES)
+    listed = dict(found.items())
+    assert list(found) == list(listed) and len(listed) == len(found)
+    assert list(listed)[-1] == "libs/core/new.py"  # the index's order, new files after
+    assert found == check(repo)
+
+
 @pytest.mark.parametrize("version", ["2", "3", "4"])
 def test_every_index_version_reads_the_same(repo: GitRepo, version: str) -> None:
     git(repo.root, "update-index", "--index-version", version)
@@ -352,6 +380,17 @@ def test_a_folder_whose_time_is_unchanged_is_not_listed_again(repo: GitRepo) -> 
     os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert "libs/util/new.py" not in Workspace.open(repo.root).snapshot(DISK)
     assert "libs/util/new.py" in Workspace.open(repo.root, memo=False).snapshot(DISK)
+
+
+def test_untracked_files_are_found_again_when_no_folder_changed(repo: GitRepo) -> None:
+    repo.write("libs/util/new.py", "N = 1\n")
+    repo.write("fresh/deep/x.py", "X = 1\n")
+    age_folders(repo)
+    assert {"libs/util/new.py", "fresh/deep/x.py"} <= check(repo).keys()  # keeps the listings
+    repo.write("libs/core/a.py", "A = 2\n")  # an edit in place: no folder's time changes
+    again = check(repo)
+    assert {"libs/util/new.py", "fresh/deep/x.py"} <= again.keys()
+    assert again["libs/core/a.py"].oid == blob("A = 2\n")
 
 
 def test_ignore_rules_that_change_without_a_folder_changing_are_seen(repo: GitRepo) -> None:
