@@ -612,6 +612,8 @@ class Session:
             if key is not None:
                 self._keep(tree_key, key)
         meta: dict[str, FileEntry] | None = None
+        if key is None and tree is None:
+            key = self._worktree_key()
         if key is None:
             meta = self._meta(snapshot) if tree is not None else self._worktree_meta(snapshot)
             key = graph_key(meta)
@@ -628,6 +630,37 @@ class Session:
             self._keep(key, graph)
         self._graphs[key] = graph
         return graph, key
+
+    def _worktree_key(self) -> str | None:
+        """The worktree's graph key when it is HEAD's: no path where the worktree differs
+        from HEAD defines the graph, on either side (graphkit.toml not among them: it
+        names the rules folder), as after the usual edit of a source file. Then neither
+        HEAD's graph-defining files are read back nor the key computed from them (0.05 s
+        at 20,000 packages); HEAD's graph, which this one is, is read instead. None when
+        that cannot be told: see ``_worktree_meta``."""
+        try:
+            head = self.workspace.resolve("HEAD")
+        except (InputError, UnknownStateError):
+            return None  # no commit yet
+        tree = self.workspace.tree_id(head)
+        head_key = self._recall(_tree_key(tree)) if tree is not None else None
+        if not isinstance(head_key, str):
+            return None
+        partial = self.workspace.tree_diff(head, self.workspace.resolve(WORKTREE))
+        if partial is None:
+            return None
+        before, after = partial
+        if CONFIG_FILE in before or CONFIG_FILE in after:
+            return None
+        graph = self._graphs.get(head_key) or self._recall(head_key)
+        if not isinstance(graph, BuildGraph):
+            return None
+        config = graph.config  # HEAD's graphkit.toml, which is the worktree's
+        for entries in (before, after):
+            if find_meta(entries, config.rules_dir, config.excluded_files):
+                return None
+        self._graphs[head_key] = graph
+        return head_key
 
     def _worktree_meta(self, snapshot: Snapshot) -> dict[str, FileEntry]:
         """The worktree's graph-defining files, from HEAD's (kept in the memo) and the

@@ -154,6 +154,27 @@ def test_the_worktree_graph_from_heads_kept_files_is_the_one_read_afresh(
     assert _worktree(monorepo.root, use_memo=True) == fresh
 
 
+def test_a_source_edit_in_the_worktree_takes_heads_graph_without_its_files(
+    monorepo: GitRepo,
+) -> None:
+    import diskcache
+
+    monorepo.append("libs/core/src/core/models.py", "\nEXTRA = 1\n")
+    first = _worktree(monorepo.root, use_memo=True)  # HEAD analysed, its files kept
+    with diskcache.Cache(str(monorepo.root / ".git" / "graphkit" / "graphs")) as memo:
+        kept = [key for key in memo.iterkeys() if str(key).startswith("meta:")]
+        assert kept
+        for key in kept:
+            del memo[key]
+    monorepo.append("libs/util/src/util/strings.py", "\nMORE = 1\n")
+    fresh = _worktree(monorepo.root, use_memo=False)
+    assert fresh != first
+    assert _worktree(monorepo.root, use_memo=True) == fresh
+    # Neither HEAD's graph-defining files were needed, nor the worktree listed to find them.
+    with diskcache.Cache(str(monorepo.root / ".git" / "graphkit" / "graphs")) as memo:
+        assert not [key for key in memo.iterkeys() if str(key).startswith("meta:")]
+
+
 def test_the_memo_reads_what_diskcache_wrote_as_diskcache_reads_it(tmp_path: Path) -> None:
     import diskcache
 
