@@ -35,9 +35,10 @@ FILES = {
 
 
 @pytest.fixture(autouse=True)
-def threaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every sweep here runs in threads, as it does from a few thousand paths on: the
-    small repositories of these tests would otherwise only take the one-thread path."""
+def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sweep here runs in forked processes, as it does from a few thousand paths
+    on: the small repositories of these tests would otherwise only take the one-process
+    path."""
     monkeypatch.setattr(dirty, "_PARALLEL_FROM", 1)
 
 
