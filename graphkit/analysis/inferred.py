@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import io
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
 SCAN_FORMAT = 5
 # A scan's files are pickled this many at a time (see ImportScan.__getstate__).
 _PICKLED_TOGETHER = 4096
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+# Set while a remote memo's piece is unpickled (see keeping_pickles).
+_KEEP_PICKLED: ContextVar[bool] = ContextVar("graphkit_keep_pickled", default=False)
 _PACKAGE_JSON = "package.json"
 # Languages whose "imports" are files the build compiles in (include_*!, //go:embed).
 _BUILD_READS = ("rust", "go")
@@ -92,30 +97,59 @@ class ImportScan:
     # Resolvers indexed for ``context``, kept in memory (never pickled) so the next
     # scan in the same context does not index the repository again.
     resolvers: dict[str, Resolver] = field(default_factory=dict, compare=False, repr=False)
+    # Chunk index -> the pickle of exactly that chunk of ``files`` (see __getstate__),
+    # for a scan read from a remote memo and the scans derived from it (``rescanned``):
+    # pickling a derived scan to share it then pickles only the chunks an edit touched
+    # (0.2 s for a 20,000-file scan otherwise). Empty for any other scan: keeping the
+    # bytes costs as much memory as the pickle (150 MB at 100,000 packages).
+    pickled: dict[int, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
         # The files in pickles of a few thousand each: a pickle keeps an entry in its
         # memo for each object it wrote until it is done, and 400,000 files are
         # millions of objects (+700 MB at the peak of a cold run at 100,000 packages).
         items = list(self.files.items())
-        chunks = [
-            pickle.dumps(dict(items[at : at + _PICKLED_TOGETHER]), pickle.HIGHEST_PROTOCOL)
-            for at in range(0, len(items), _PICKLED_TOGETHER)
-        ]
+        chunks = []
+        for index, at in enumerate(range(0, len(items), _PICKLED_TOGETHER)):
+            chunk = self.pickled.get(index)
+            if chunk is None:
+                chunk = pickle.dumps(dict(items[at : at + _PICKLED_TOGETHER]), _PROTOCOL)
+                if self.pickled:  # completed where kept, so a scan derived next reuses it
+                    self.pickled[index] = chunk
+            chunks.append(chunk)
         return {"chunks": chunks, "context": self.context, "warnings": self.warnings}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         files: dict[str, ScannedFile] = {}
-        for chunk in state["chunks"]:
-            files.update(_Chunk(io.BytesIO(chunk)).load())
+        chunks: list[bytes] = state["chunks"]
+        aligned = True  # each chunk holds exactly the files __getstate__ would put in it
+        for index, chunk in enumerate(chunks):
+            found = _Chunk(io.BytesIO(chunk)).load()
+            before = len(files)
+            files.update(found)
+            full = len(found) == _PICKLED_TOGETHER or index == len(chunks) - 1
+            aligned = aligned and full and len(files) == before + len(found)
+            aligned = aligned and isinstance(chunk, bytes)
+        kept = dict(enumerate(chunks)) if aligned and _KEEP_PICKLED.get() else {}
         values = {"files": files, "context": state["context"], "warnings": state["warnings"]}
-        for name, value in {**values, "resolvers": {}}.items():
+        for name, value in {**values, "resolvers": {}, "pickled": kept}.items():
             object.__setattr__(self, name, value)
 
     @property
     def problems(self) -> tuple[Problem, ...]:
         """Imports not tied to one file (ambiguous, unresolved, dynamic, unreadable)."""
         return tuple(p for f in self.files.values() for p in f.resolved.problems)
+
+
+@contextmanager
+def keeping_pickles() -> Iterator[None]:
+    """Scans unpickled within keep their chunks' pickles (``ImportScan.pickled``): a
+    scan fetched from a remote memo starts derived scans that are pickled to be shared."""
+    token = _KEEP_PICKLED.set(True)
+    try:
+        yield
+    finally:
+        _KEEP_PICKLED.reset(token)
 
 
 def infers(graph: BuildGraph) -> bool:
@@ -235,8 +269,9 @@ def rescanned(
         "rust": rust.imports,
         "go": go.imports,
     }
-    files = dict(previous.files)
+    files = dict(previous.files)  # the same paths in the same order: the same chunks
     has_js: bool | None = None
+    changed: list[str] = []
     for path, (old, new) in sorted(modified.items()):
         if old.mode != new.mode or path.rsplit("/", 1)[-1] == _PACKAGE_JSON:
             return None
@@ -252,7 +287,18 @@ def rescanned(
         if extract[known.language](read(path, new), path) != known.refs:
             return None
         files[path] = ScannedFile(new.oid, known.language, known.refs, known.resolved)
-    return ImportScan(files, previous.context, previous.warnings, previous.resolvers)
+        changed.append(path)
+    pickled = _unchanged_chunks(previous, changed)
+    return ImportScan(files, previous.context, previous.warnings, previous.resolvers, pickled)
+
+
+def _unchanged_chunks(previous: ImportScan, changed: Iterable[str]) -> dict[int, bytes]:
+    """``previous``'s chunk pickles but those holding a ``changed`` path."""
+    if not previous.pickled:
+        return {}
+    wanted = set(changed)
+    dirty = {at // _PICKLED_TOGETHER for at, path in enumerate(previous.files) if path in wanted}
+    return {index: data for index, data in previous.pickled.items() if index not in dirty}
 
 
 def unscanned(

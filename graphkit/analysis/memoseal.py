@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphkit.analysis.graph import MEMO_FORMAT, memo_fingerprint
-from graphkit.analysis.inferred import SCAN_FORMAT
+from graphkit.analysis.inferred import SCAN_FORMAT, keeping_pickles
 from graphkit.analysis.keys import KEY_SCHEME
 from graphkit.cache.digest import Digest, digest_of
 
@@ -151,7 +151,10 @@ def load_piece(data: bytes, piece: Digest) -> Any:
     if len(data) != piece.size or hashlib.sha256(data).hexdigest() != piece.hash:
         raise Refused("a piece does not match its digest")
     try:
-        return _Guarded(io.BytesIO(data)).load()
+        # A fetched scan keeps its chunks' pickles: the scans derived from it are
+        # pickled to be shared, and only the chunks an edit touched are pickled again.
+        with keeping_pickles():
+            return _Guarded(io.BytesIO(data)).load()
     except Refused:
         raise
     except Exception as exc:  # a truncated or garbled pickle: a miss, as in the local memo

@@ -182,3 +182,61 @@ def test_rescanned_keeps_the_previous_scan_for_a_body_edit() -> None:
     assert body.files["a.py"].refs == refs and body.context == "context"
     assert rescanned(scan, {"a.py": (old, FileEntry(0o100644, "3" * 40))}, read) is None
     assert rescanned(scan, {"a.py": (old, FileEntry(0o100755, "2" * 40))}, read) is None
+
+
+def _large_scan() -> ImportScan:
+    """A scan of three chunks (see ImportScan.__getstate__)."""
+    from graphkit.analysis.inferred import _PICKLED_TOGETHER, ScannedFile
+    from graphkit.readers.infer.resolve import FileImports, ImportRef
+
+    refs = (ImportRef("os", 1, "absolute"),)
+    files = {
+        f"p{n:05}.py": ScannedFile(f"{n:040x}", "python", refs, FileImports((), ()))
+        for n in range(2 * _PICKLED_TOGETHER + 10)
+    }
+    return ImportScan(files, "context")
+
+
+def test_a_scan_derived_from_a_fetched_one_pickles_again_only_the_chunks_edits_touched() -> None:
+    import pickle
+
+    from graphkit.analysis.inferred import _PICKLED_TOGETHER
+    from graphkit.analysis.memoseal import dump_piece, load_piece
+    from graphkit.cache.digest import digest_of
+
+    data = dump_piece(_large_scan())
+    assert pickle.loads(data).pickled == {}  # read from the local memo: no bytes kept
+    fetched = load_piece(data, digest_of(data))  # as a remote memo's piece is read
+    assert sorted(fetched.pickled) == [0, 1, 2]
+    path = f"p{_PICKLED_TOGETHER + 1:05}.py"  # in the second chunk
+    old, new = FileEntry(0o100644, fetched.files[path].oid), FileEntry(0o100644, "f" * 40)
+    derived = rescanned(fetched, {path: (old, new)}, lambda _p, _e: b"import os\nX = 1\n")
+    assert derived is not None
+    assert sorted(derived.pickled) == [0, 2]
+    assert all(derived.pickled[index] is fetched.pickled[index] for index in (0, 2))
+    back = pickle.loads(dump_piece(derived))
+    assert list(back.files.items()) == list(derived.files.items())
+    assert back.files[path].oid == "f" * 40 and back.files != fetched.files
+    # Completed as it was pickled: a scan derived from this one reuses the new chunk.
+    assert sorted(derived.pickled) == [0, 1, 2]
+    assert pickle.loads(derived.pickled[1])[path].oid == "f" * 40
+
+
+def test_chunks_of_another_size_are_read_but_not_kept() -> None:
+    import pickle
+
+    from graphkit.analysis.inferred import _PICKLED_TOGETHER, keeping_pickles
+
+    items = list(_large_scan().files.items())
+    full = _PICKLED_TOGETHER
+    for bounds in (
+        [(0, 10), (10, len(items))],  # written with another chunk size
+        [(0, full), (full, full + 10), (full + 10, len(items))],
+        [(0, full), (full - 1, 2 * full - 1), (2 * full - 1, len(items))],  # a path twice
+    ):
+        chunks = [pickle.dumps(dict(items[start:end])) for start, end in bounds]
+        read = ImportScan.__new__(ImportScan)
+        with keeping_pickles():
+            read.__setstate__({"chunks": chunks, "context": "context", "warnings": ()})
+        assert read.pickled == {}, bounds
+        assert list(read.files.items()) == items, bounds

@@ -122,6 +122,25 @@ def test_only_an_older_commit_analysed_scans_on_top_of_it(
     }
 
 
+def test_a_scan_derived_and_shared_starts_the_next_runners_scan(
+    cli: Cli, monorepo: GitRepo, history: tuple[str, str, str], remote: str, tmp_path: Path
+) -> None:
+    # B derives the head's scan from the oldest commit's and shares it, its chunks
+    # pickled again only where edits touched them; D scans a fourth commit on top of it.
+    first_commit, base, head = history
+    runner_b = _clone(monorepo, tmp_path / "runner-b")
+    _affected(cli, monorepo.root, first_commit, first_commit, remote)
+    _affected(cli, runner_b, base, head, remote)
+    monorepo.append(EDIT, "\nTHIRD = 3\n")
+    fourth = monorepo.commit("third edit")
+    runner_c = _clone(monorepo, tmp_path / "runner-c")
+    runner_d = _clone(monorepo, tmp_path / "runner-d")
+    cold, _ = _affected(cli, runner_c, head, fourth, None)
+    found, stderr = _affected(cli, runner_d, head, fourth, remote)
+    assert _answer(found) == _answer(cold) and stderr == ""
+    assert found["remote_memo"][fourth] == {"from": head, "pieces": ["graph", "inferred", "scan"]}
+
+
 def test_without_the_key_nothing_is_stored_or_used(
     cli: Cli, monorepo: GitRepo, history: tuple[str, str, str], remote: str, tmp_path: Path
 ) -> None:
