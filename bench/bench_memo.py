@@ -2,6 +2,7 @@
 
     python bench/bench_memo.py prepare --repo /work/scratch/bench5k --work DIR
     flock /work/scratch/bench.lock nice -n -15 python bench/bench_memo.py measure --work DIR
+        [--only warm base older]
 
 ``prepare`` (slow, unlocked) clones the bench repository (bench/gen_repo.py, whose
 ``HEAD~1..HEAD`` edits one file), adds a third commit editing another package, and
@@ -164,7 +165,10 @@ def prepare(repo: Path, work: Path) -> None:
                 run(origin, [*args, "-q", "--remote-cache", url], env)
 
 
-def measure(work: Path, runs: int) -> None:
+SCENARIOS = ("warm", "base", "older")
+
+
+def measure(work: Path, runs: int, only: tuple[str, ...] = SCENARIOS) -> None:
     env = {**os.environ, "GRAPHKIT_MEMO_SIGNATURE_KEY": KEY}
     origin = work / "origin"
     cold = json.loads((work / "cold.json").read_text())
@@ -172,16 +176,19 @@ def measure(work: Path, runs: int) -> None:
     load_before = load_average()
     rows: list[tuple[str, list[float], list[float]]] = []
     times, cpu = [], []
-    for _ in range(runs):
+    for _ in range(runs if "warm" in only else 0):
         elapsed, data = run(work / "warm", AFFECTED, without_key(env))
         assert answer(data) == answer(cold)
         times.append(elapsed)
         cpu.append(CPU[-1])
-    rows.append(("warm local memo, no remote (baseline)", times, cpu))
+    if times:
+        rows.append(("warm local memo, no remote (baseline)", times, cpu))
     for name, label, origin_of in (
         ("base", "cold runner, the base analysed before", {base: base}),
         ("older", "cold runner, only an older commit analysed", {head: older}),
     ):
+        if name not in only:
+            continue
         times, cpu = [], []
         for _ in range(runs):
             # A fresh clone (no .git/graphkit) and a fresh copy of the server's folder.
@@ -224,11 +231,14 @@ def main() -> None:
     m = sub.add_parser("measure")
     m.add_argument("--work", type=Path, required=True)
     m.add_argument("--runs", type=int, default=5)
+    m.add_argument(
+        "--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), help="rows to measure"
+    )
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.repo, args.work)
     else:
-        measure(args.work, args.runs)
+        measure(args.work, args.runs, tuple(args.only))
 
 
 if __name__ == "__main__":
