@@ -123,42 +123,62 @@ T = TypeVar("T")
 def _in_parallel(count: int, run: Callable[[int, int], T]) -> list[T]:
     """``[run(start, stop), ...]`` over consecutive slices of ``range(count)``, in
     order: the first slice here, each other in a forked process when ``count`` is large
-    enough (see _PARALLEL_FROM). A worker that fails has its slice done here again."""
+    enough (see _PARALLEL_FROM). A slice whose worker cannot be started, or fails, is
+    done here."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     workers = min(cores, _WORKERS)
     if count < _PARALLEL_FROM or workers < 2 or sys.platform != "linux":
         return [run(0, count)]
     step = -(-count // workers)
-    children: list[tuple[int, int, int, int]] = []  # (pid, pipe, start, stop)
-    for start in range(step, count, step):
-        stop = min(start + step, count)
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the worker: its slice's result into the pipe, then gone at once
-            code = 1
-            try:
-                os.close(read_end)
-                with os.fdopen(write_end, "wb") as pipe:
-                    pipe.write(pickle.dumps(run(start, stop), protocol=5))
-                code = 0
-            finally:
-                os._exit(code)  # no cleanup of the parent's state: it is the parent's
-        os.close(write_end)
-        children.append((pid, read_end, start, stop))
+    slices = [(start, min(start + step, count)) for start in range(0, count, step)]
+    children: dict[int, tuple[int, int]] = {}  # slice start -> (pid, pipe)
+    for start, stop in slices[1:]:
+        started = _fork(run, start, stop)
+        if started is not None:
+            children[start] = started
+    results: list[T] = []
     try:
-        results = [run(0, step)]
-    except BaseException:
-        for pid, read_end, _, _ in children:
+        for start, stop in slices:
+            if start not in children:
+                results.append(run(start, stop))
+                continue
+            pid, read_end = children.pop(start)
+            with os.fdopen(read_end, "rb") as pipe:
+                data = pipe.read()
+            _, status = os.waitpid(pid, 0)
+            # The worker's own pickle, through a pipe only it and this process hold.
+            results.append(pickle.loads(data) if status == 0 and data else run(start, stop))
+    finally:
+        for pid, read_end in children.values():  # left by an exception: not waited for
             os.close(read_end)
             os.waitpid(pid, 0)
-        raise
-    for pid, read_end, start, stop in children:
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        # The worker's own pickle, through a pipe only it and this process hold.
-        results.append(pickle.loads(data) if status == 0 and data else run(start, stop))
     return results
+
+
+def _fork(run: Callable[[int, int], T], start: int, stop: int) -> tuple[int, int] | None:
+    """A forked worker computing ``run(start, stop)`` into a pipe: (its pid, the pipe's
+    read end), or None when none can be started (no processes or files left)."""
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return None
+    if pid == 0:  # the worker: its slice's result into the pipe, then gone at once
+        code = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(pickle.dumps(run(start, stop), protocol=5))
+            code = 0
+        finally:
+            os._exit(code)  # no cleanup of the parent's state: it is the parent's
+    os.close(write_end)
+    return pid, read_end
 
 
 def _changed(root: str, index: IndexFile, filemode: bool, replaced: list[str]) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -481,3 +482,32 @@ def test_an_untracked_folder_ignored_later_is_left_out(repo: GitRepo) -> None:
     repo.delete("libs/fresh/deep/f.py")
     repo.delete("libs/fresh/deep/g.py")
     assert not any(path.startswith("libs/fresh") for path in check(repo))
+
+
+def test_a_slice_whose_worker_fails_is_done_here() -> None:
+    parent = os.getpid()
+
+    def run(start: int, stop: int) -> list[int]:
+        if os.getpid() != parent:
+            raise RuntimeError("the worker fails")
+        return list(range(start, stop))
+
+    assert [n for part in dirty._in_parallel(10, run) for n in part] == list(range(10))
+
+
+def test_a_sweep_with_no_worker_to_start_is_done_here() -> None:
+    # No file descriptor left for a worker's pipe (a process at its limit).
+    code = (
+        "import os, resource\n"
+        "from graphkit.repo import dirty\n"
+        "dirty._PARALLEL_FROM = 1\n"
+        "used = len(os.listdir('/proc/self/fd'))\n"
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (used, hard))\n"
+        "assert dirty._fork(lambda a, b: [], 0, 1) is None\n"
+        "run = lambda a, b: list(range(a, b))\n"
+        "print([n for part in dirty._in_parallel(10, run) for n in part])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(list(range(10)))
