@@ -208,3 +208,19 @@ def test_the_first_bad_build_file_in_path_order_is_the_error_whatever_the_worker
         with pytest.raises(InputError) as caught:
             load_graph(snap, lambda path, _entry: files[path].encode(), workers=workers)
         assert caught.value.path == "p17/BUILD.toml" and caught.value.line == 1
+
+
+def test_each_dep_is_its_targets_own_label_and_stays_so_through_the_memo() -> None:
+    import pickle
+
+    files = _many_packages(40)
+    snap = snapshot(files)
+    for workers in (1, 2):  # parsed here, or in worker processes and sent back
+        graph = load_graph(snap, lambda path, _entry: files[path].encode(), workers=workers)
+        back = pickle.loads(pickle.dumps(graph, protocol=5))  # as the memo reads it
+        for read in (graph, back):
+            own = {label: label for label in read.targets}
+            deps = [dep for t in read.targets.values() for dep in t.deps]
+            assert len(deps) == 79
+            assert all(dep is own[dep] for dep in deps)
+        assert back == graph
