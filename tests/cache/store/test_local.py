@@ -11,7 +11,7 @@ import pytest
 
 from graphkit.cache.digest import EMPTY, InvalidRequest, digest_of
 from graphkit.cache.server.stats import read_stats
-from graphkit.cache.store.local import STAGING, DiskBackend, open_local_store
+from graphkit.cache.store.local import STAGING, DiskBackend, LocalStore, open_local_store
 from graphkit.cache.store.recent import RecentResults
 from graphkit.errors import InputError
 
@@ -20,6 +20,15 @@ KIB = 1024
 
 def blob(tag: int, size: int = 300 * KIB) -> bytes:
     return (f"{tag:08d}".encode() * (size // 8 + 1))[:size]
+
+
+def _stored_oldest_first(store: LocalStore) -> list[bytes]:
+    """Four 300 KiB blobs stored one after another, blob 0 the oldest write."""
+    blobs = [blob(i) for i in range(4)]
+    for b in blobs:
+        store.put_many([(digest_of(b), b)])
+        time.sleep(0.01)
+    return blobs
 
 
 def test_put_get_and_find_missing_round_trip(tmp_path: Path) -> None:
@@ -50,10 +59,7 @@ def test_empty_blob_is_always_present(tmp_path: Path) -> None:
 def test_find_missing_refreshes_age_so_lru_keeps_the_blob(tmp_path: Path) -> None:
     backend = DiskBackend(tmp_path, max_size=1500 * KIB)
     store = backend.namespace()
-    blobs = [blob(i) for i in range(4)]
-    for b in blobs:
-        store.put_many([(digest_of(b), b)])
-        time.sleep(0.01)
+    blobs = _stored_oldest_first(store)
     # Blob 0 is the oldest write; a FindMissingBlobs that reports it present must
     # make it the youngest, so the next eviction takes blob 1 instead.
     assert store.find_missing([digest_of(blobs[0])]) == []
@@ -71,10 +77,7 @@ def test_a_blob_used_twice_before_the_uses_are_written_keeps_its_latest_use(
     # Uses are written in rounds (see DiskBackend.touch); one round holding an early
     # and a late use of blob 0 must leave it younger than blob 1, used in between.
     store = DiskBackend(tmp_path, max_size=1500 * KIB).namespace()
-    blobs = [blob(i) for i in range(4)]
-    for b in blobs:
-        store.put_many([(digest_of(b), b)])
-        time.sleep(0.01)
+    blobs = _stored_oldest_first(store)
     for i in (0, 1, 2, 3, 0):
         assert store.find_missing([digest_of(blobs[i])]) == []
         time.sleep(0.01)
@@ -87,10 +90,7 @@ def test_a_blob_used_twice_before_the_uses_are_written_keeps_its_latest_use(
 def test_without_a_refresh_the_oldest_blob_is_evicted(tmp_path: Path) -> None:
     """Negative control for the LRU test: same writes, no FindMissingBlobs in between."""
     store = DiskBackend(tmp_path, max_size=1500 * KIB).namespace()
-    blobs = [blob(i) for i in range(4)]
-    for b in blobs:
-        store.put_many([(digest_of(b), b)])
-        time.sleep(0.01)
+    blobs = _stored_oldest_first(store)
     newcomer = blob(99)
     store.put_many([(digest_of(newcomer), newcomer)])
     assert digest_of(blobs[0]) in store.find_missing([digest_of(blobs[0])])
@@ -100,10 +100,7 @@ def test_a_peek_is_no_use_and_the_oldest_blob_is_still_evicted(tmp_path: Path) -
     # A replica reads what it uploads with peek_many: that says nothing about whether
     # clients still want the blob, so it must not make the blob young (get_many does).
     store = DiskBackend(tmp_path, max_size=1500 * KIB).namespace()
-    blobs = [blob(i) for i in range(4)]
-    for b in blobs:
-        store.put_many([(digest_of(b), b)])
-        time.sleep(0.01)
+    blobs = _stored_oldest_first(store)
     assert store.peek_many([digest_of(blobs[0])]) == {digest_of(blobs[0]): blobs[0]}
     assert store.get_many([digest_of(blobs[1])]) == {digest_of(blobs[1]): blobs[1]}
     time.sleep(0.01)
@@ -305,10 +302,7 @@ def test_a_recalled_result_refreshes_the_age_of_its_blobs_when_a_use_is_due(
         backend = DiskBackend(directory, max_size=1500 * KIB)
         backend.recent = RecentResults(use_interval=use_interval)
         store = backend.namespace()
-        blobs = [blob(i) for i in range(4)]
-        for b in blobs:
-            store.put_many([(digest_of(b), b)])
-            time.sleep(0.01)
+        blobs = _stored_oldest_first(store)
         action = digest_of(b"action")
         store.put_action_result(action, b"result")
         store.remember_complete_result(action, b"result", [digest_of(blobs[0])])
