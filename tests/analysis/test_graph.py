@@ -10,7 +10,7 @@ import pytest
 from graphkit.analysis.graph import BuildGraph, components, file_graph, load_graph
 from graphkit.errors import InputError
 from graphkit.labels import Label
-from graphkit.model import TASKS_ATTR, FileEntry, TaskSpec, tasks_to_attr
+from graphkit.model import TASKS_ATTR, FileEntry, ImportVia, TaskSpec, tasks_to_attr
 
 
 def snapshot(files: dict[str, str]) -> dict[str, FileEntry]:
@@ -224,3 +224,21 @@ def test_each_dep_is_its_targets_own_label_and_stays_so_through_the_memo() -> No
             assert len(deps) == 79
             assert all(dep is own[dep] for dep in deps)
         assert back == graph
+
+
+def test_the_memo_carries_the_targets_and_their_declared_dependents() -> None:
+    """A warm run reads both back instead of building them (0.3 s at 100,000 packages);
+    the deps imports add go to new lists, never into the ones the memo shares."""
+    import pickle
+
+    files = _many_packages(4)
+    graph = load_graph(snapshot(files), lambda path, _entry: files[path].encode())
+    back = pickle.loads(pickle.dumps(graph, protocol=5))
+    assert {"targets", "declared_dependents"} <= back.__dict__.keys()
+    assert back.targets == graph.targets and back.dependents == graph.dependents
+    p0, p3 = Label("p0", "p0"), Label("p3", "p3")
+    assert sorted(back.dependents[p0]) == [Label("p0", "t"), Label("p1", "p1")]
+    imported = back.with_inferred({p3: {p0: ImportVia("p3/m.py", 1, "p0/m.py")}})
+    assert sorted(imported.dependents[p0]) == [Label("p0", "t"), Label("p1", "p1"), p3]
+    assert p3 not in back.dependents[p0] and p3 not in back.declared_dependents[p0]
+    assert imported.dependents[Label("p2", "p2")] == back.dependents[Label("p2", "p2")]
