@@ -20,15 +20,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from graphkit.analysis.externals import (
-    ECOSYSTEM_RULES,
-    LockMemo,
-    Pins,
-    changed_pins,
-    is_lockfile,
-    read_pins,
-)
 from graphkit.analysis.faces import (
     definition_file,
     hidden_files,
@@ -41,7 +34,13 @@ from graphkit.analysis.links import links_hit
 from graphkit.labels import Label
 from graphkit.model import Change, FileEntry, ImportVia, Reason, Snapshot, Target
 from graphkit.paths import parent_dirs
+from graphkit.readers.lockfiles import is_lockfile
 from graphkit.readers.manifests import rootconfig
+
+if TYPE_CHECKING:
+    # Loaded when a lockfile changed (most changes touch none): comparing what lockfiles
+    # pin needs the parsed lockfiles' model, which a warm run otherwise never builds.
+    from graphkit.analysis.externals import LockMemo, Pins
 
 
 @dataclass(frozen=True)
@@ -340,6 +339,8 @@ def _lockfile_seeds(
     locks = sorted({p for change in changes for p in change.paths if is_lockfile(p)})
     if not locks:
         return
+    from graphkit.analysis.externals import ECOSYSTEM_RULES, changed_pins
+
     before, after = _pins(base), _pins(head)
     if before is None or after is None:
         kinds = set(ECOSYSTEM_RULES.values())
@@ -352,6 +353,8 @@ def _lockfile_seeds(
 
 
 def _pins(side: Side) -> Pins | None:
+    from graphkit.analysis.externals import read_pins
+
     if side.read is None:
         return None
     paths = side.lockfiles() if side.lockfiles is not None else None

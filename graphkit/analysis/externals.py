@@ -29,7 +29,8 @@ from graphkit.analysis.graph import BuildGraph
 from graphkit.errors import InputError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot, Target
-from graphkit.readers.lockfiles import LOCKFILES, Lock, Resolved, parse_lockfile
+from graphkit.readers.lockfiles import LOCKFILES, is_lockfile, parse_lockfile
+from graphkit.readers.lockfiles.model import Lock, Resolved
 from graphkit.readers.manifests.ecosystems import SKIPPED_FOLDERS
 
 Read = Callable[[str, FileEntry], bytes]
@@ -140,12 +141,6 @@ def lockfile_paths(snapshot: Snapshot) -> list[str]:
 
 # Names what ``lockfile_paths`` looks for: memoized lists of them are keyed by it.
 LOCKFILE_NAMES = " ".join(sorted(LOCKFILES)) + " skipping " + " ".join(sorted(SKIPPED_FOLDERS))
-
-
-def is_lockfile(path: str) -> bool:
-    """True for a lockfile graphkit reads (outside installed-package folders)."""
-    parts = path.split("/")
-    return parts[-1] in LOCKFILES and not SKIPPED_FOLDERS.intersection(parts[:-1])
 
 
 def read_externals(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from graphkit import __version__
 from graphkit.analysis.affected import Affected, Side, everything, find_affected
-from graphkit.analysis.externals import LOCKFILE_NAMES, lockfile_paths, read_externals
 from graphkit.analysis.faces import with_translations
 from graphkit.analysis.graph import (
     MEMO_FORMAT,
@@ -51,7 +49,7 @@ from graphkit.heap import collector_paused
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot
 from graphkit.progress import Progress, Step, silent
-from graphkit.readers.lockfiles import LOCK_FORMAT, Lock
+from graphkit.readers.lockfiles import LOCK_FORMAT
 from graphkit.repo.changes import diff_snapshots
 from graphkit.repo.workspace import WORKTREE, Revision, TreeSnapshot, Workspace
 
@@ -61,6 +59,7 @@ if TYPE_CHECKING:
     from graphkit.analysis.keys import KeyRecord
     from graphkit.analysis.memoremote import MemoSettings, RemoteMemo
     from graphkit.analysis.memoseal import Envelope
+    from graphkit.readers.lockfiles.model import Lock
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,7 @@ class Loaded:
                 label: [path for path in files if path not in without]
                 for label, files in inputs.items()
             }
+        from graphkit.analysis.externals import read_externals
         from graphkit.analysis.keys import compute_keys
 
         read = self.side.read
@@ -545,6 +545,8 @@ class Session:
             return None
 
         def lockfiles() -> Sequence[str]:
+            from graphkit.analysis.externals import LOCKFILE_NAMES, lockfile_paths
+
             key = f"lockfiles:{__version__}:{LOCK_FORMAT}:{LOCKFILE_NAMES}:{tree}"
             found = self._recall(key)
             if not (isinstance(found, tuple) and all(isinstance(p, str) for p in found)):
@@ -559,6 +561,8 @@ class Session:
         the blob ids of the bytes parsed (see ``lock_key``), so a lockfile commit costs
         one parse ever, not one per run."""
         if key not in self._locks:
+            from graphkit.readers.lockfiles.model import Lock
+
             memo_key = f"lock:{__version__}:{LOCK_FORMAT}:{key}"
             found = self._recall(memo_key)
             if not isinstance(found, Lock):  # absent, damaged or of another shape: a miss
@@ -572,6 +576,8 @@ class Session:
             return
         try:
             if isinstance(value, (ImportScan, BuildGraph)) and self._remote is None:
+                import tempfile
+
                 # Pickled into a file rather than into memory (as diskcache would): a
                 # scan of 400,000 files pickles to 150 MB, at the cold run's peak.
                 with tempfile.TemporaryFile() as file:

@@ -14,10 +14,8 @@ graphkit runs git.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
-import tempfile
 from collections.abc import (
     Collection,
     Container,
@@ -30,13 +28,17 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graphkit.errors import InputError, UnknownStateError
 from graphkit.model import FileEntry
-from graphkit.repo.dirty import Suspects, suspects
-from graphkit.repo.index import Entries, IndexFile, read_index, root_tree
 from graphkit.repo.libgit import pygit2
-from graphkit.repo.staged import staged
+
+if TYPE_CHECKING:
+    # Loaded where used: a query between two commits reads neither git's index nor the
+    # worktree, and writes no index file (their modules cost 5 ms of a 0.2 s warm run).
+    from graphkit.repo.dirty import Suspects
+    from graphkit.repo.index import Entries, IndexFile
 
 WORKTREE = "WORKTREE"  # the head "revision" meaning: the files on disk, as git would commit them
 
@@ -140,6 +142,10 @@ def list_tree(tree: pygit2.Tree) -> dict[str, FileEntry]:
     back by ``read_index`` (one ``struct`` call per entry) it takes a third of that.
     Where that cannot be done (no temporary folder), the entries one at a time.
     """
+    import tempfile
+
+    from graphkit.repo.index import read_index
+
     try:
         with tempfile.TemporaryDirectory(prefix="graphkit-tree-") as folder:
             path = Path(folder) / "index"
@@ -430,6 +436,8 @@ class Workspace:
         """``tree_diff`` from a commit to the worktree (see there)."""
         if self._worktree is None or self._repo.head_is_unborn:
             return None
+        from graphkit.repo.staged import staged
+
         index, files, changed = self._worktree
         head = self.resolve("HEAD")
         to_index = staged(self._repo[head.sha].peel(pygit2.Tree), index)
@@ -546,6 +554,9 @@ class Workspace:
         and only those and untracked files are hashed. A file outside a sparse
         checkout is absent from disk by design: it keeps its index entry, as git keeps it.
         """
+        from graphkit.repo.dirty import suspects
+        from graphkit.repo.index import read_index
+
         self._worktree = None
         index = read_index(self.git_dir / "index", self._index_memo())
         if index is None:  # a format read_index leaves to libgit2 (or git)
@@ -587,6 +598,10 @@ class Workspace:
         the cache tree does not name the index's tree (something staged since)."""
         if self._worktree is None:
             return None
+        import hashlib
+
+        from graphkit.repo.index import root_tree
+
         index, files, changed = self._worktree
         tree = root_tree(index)
         if tree is None:
@@ -706,6 +721,8 @@ class Workspace:
         """What ``git status`` says differs on disk: files to hash again (modified,
         conflicted, untracked) and files gone. git uses what libgit2 cannot: its
         fsmonitor and untracked cache, and a sparse index."""
+        from graphkit.repo.dirty import Suspects
+
         found = Suspects(set(), set())
         status = self._git(
             "status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames"

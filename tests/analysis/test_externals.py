@@ -26,7 +26,8 @@ from graphkit.analysis.externals import (
 )
 from graphkit.analysis.session import Session
 from graphkit.labels import Label
-from graphkit.readers.lockfiles import LOCK_FORMAT, Lock, Resolved, parse_lockfile
+from graphkit.readers.lockfiles import LOCK_FORMAT, parse_lockfile
+from graphkit.readers.lockfiles.model import Lock, Resolved
 
 Cli = Callable[..., Result]
 MakeRepo = Callable[[dict[str, str]], GitRepo]

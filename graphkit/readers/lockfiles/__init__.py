@@ -16,11 +16,17 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from graphkit.errors import InputError
-from graphkit.readers.lockfiles.model import Lock, Resolved
+from graphkit.readers.manifests.ecosystems import SKIPPED_FOLDERS
 
-__all__ = ["LOCKFILES", "LOCK_FORMAT", "Lock", "Resolved", "changed_members", "parse_lockfile"]
+if TYPE_CHECKING:
+    # Loaded where a lockfile is read or compared: every `affected` asks ``is_lockfile``
+    # of the changed paths, and most changes touch no lockfile.
+    from graphkit.readers.lockfiles.model import Lock, Resolved
+
+__all__ = ["LOCKFILES", "LOCK_FORMAT", "changed_members", "is_lockfile", "parse_lockfile"]
 
 # Names the pickled shape of a Lock and what the parsers put in it: parsed lockfiles
 # are memoized by blob id, so bump this whenever a parser's answer for the same
@@ -38,6 +44,12 @@ LOCKFILES: Mapping[str, str] = MappingProxyType(
         "go.sum": "go",
     }
 )
+
+
+def is_lockfile(path: str) -> bool:
+    """True for a lockfile graphkit reads (outside installed-package folders)."""
+    parts = path.split("/")
+    return parts[-1] in LOCKFILES and not SKIPPED_FOLDERS.intersection(parts[:-1])
 
 
 def parse_lockfile(data: bytes, path: str, *, manifests: Mapping[str, bytes] | None = None) -> Lock:
@@ -96,6 +108,8 @@ def _difference(old: frozenset[Resolved], new: frozenset[Resolved]) -> str:
     copies of its dependencies: a bump re-wires its dependents too, and the bump is
     the news.
     """
+    from graphkit.readers.lockfiles.model import Resolved
+
     names = sorted({item.name for item in old ^ new})
 
     def versions(items: frozenset[Resolved], name: str) -> set[tuple[str, str | None]]:

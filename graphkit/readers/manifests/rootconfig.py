@@ -15,12 +15,15 @@ the source says so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from graphkit.readers.manifests.members import Member
+if TYPE_CHECKING:
+    # Only named here: the members' readers load where manifests are parsed, and this
+    # module loads on every run (`affected` describes root configuration changes).
+    from graphkit.readers.manifests.members import Member
 
 ATTR = "root_config"
 
@@ -49,6 +52,8 @@ def matches(path: str, names: Iterable[str]) -> bool:
 
 def blob_id(data: bytes) -> str:
     """The git blob id of ``data``: how graphkit names a file's content everywhere."""
+    import hashlib
+
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
