@@ -18,19 +18,20 @@ they were parsed from, and a lockfile seen before is never parsed again.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
 
+import xxhash
+
 from graphkit.analysis.graph import BuildGraph
 from graphkit.errors import InputError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot, Target
 from graphkit.readers.lockfiles import LOCKFILES, is_lockfile, parse_lockfile
-from graphkit.readers.lockfiles.model import Lock, Resolved
+from graphkit.readers.lockfiles.model import Lock
 from graphkit.readers.manifests.ecosystems import SKIPPED_FOLDERS
 
 Read = Callable[[str, FileEntry], bytes]
@@ -181,10 +182,14 @@ class Pins:
             if isinstance(lock, Locked):
                 found.add(_ORDER(lock))
             else:
+                # From the table, not the closure: no Resolved is made (see Lock.packed).
+                packages = lock.packed.packages
                 found.update(
                     [
-                        (path, r.name, r.version, r.integrity or "-", "", r.deps, via)
-                        for r in lock.closure.get(member, ())
+                        (path, name, version, integrity or "-", "", deps, via)
+                        for name, version, integrity, deps in map(
+                            packages.__getitem__, lock.packed.members.get(member, ())
+                        )
                     ]
                 )
         return sorted(found)
@@ -237,9 +242,9 @@ def changed_pins(old: Pins, new: Pins, labels: Iterable[Label]) -> Iterator[tupl
     (thousands of packages for each of hundreds of targets). Here a target whose
     sources are the same and whose closures are equal in both lockfiles is the same
     without building anything; only the others are built and compared. Closures are
-    compared by identity once each package of the new lockfile is matched with its
-    equal in the old one (one Python-level comparison per distinct package, not one
-    per member holding it).
+    compared by position once each package of the new lockfile's table is matched
+    with its equal in the old one's (one lookup per distinct package, not one per
+    member holding it).
     """
     same: dict[str, Callable[[str], bool]] = {}
     for path, lock in new.locks.items():
@@ -261,24 +266,17 @@ def _same_closure(old: Lock, new: Lock) -> Callable[[str], bool]:
     """Whether a member's closure is the same in both Locks (a member in neither: empty)."""
     if old is new:
         return lambda member: True
-    twin = {package: id(package) for package in frozenset().union(*old.closure.values())}
-    # A package of ``new`` without an equal in ``old`` keeps its own id: both Locks are
-    # alive, so no package of ``old`` has it. (A parser's closures share one object per
-    # package; a copy that is not the one kept here maps to None or to an id no closure
-    # of the other side holds, and its member is then compared in full.)
-    ids = {
-        id(package): twin.get(package, id(package))
-        for package in frozenset().union(*new.closure.values())
-    }
-    empty: frozenset[Resolved] = frozenset()
+    before, after = old.packed, new.packed
+    # Each package of ``new``'s table at its position in ``old``'s (-1: not there). Both
+    # tables are in one order, so equal closures list the same positions in turn.
+    position = {fields: at for at, fields in enumerate(before.packages)}
+    moved = [position.get(fields, -1) for fields in after.packages]
     known: dict[str, bool] = {}
 
     def same(member: str) -> bool:
         if member not in known:
-            a, b = old.closure.get(member, empty), new.closure.get(member, empty)
-            known[member] = a is b or (
-                len(a) == len(b) and frozenset(map(id, a)) == frozenset(map(ids.get, map(id, b)))
-            )
+            a, b = before.members.get(member, ()), after.members.get(member, ())
+            known[member] = len(a) == len(b) and [moved[at] for at in b] == list(a)
         return known[member]
 
     return same
@@ -337,7 +335,8 @@ def lock_key(graph: BuildGraph, snapshot: Snapshot, path: str) -> str:
     elif posixpath.basename(path) == "yarn.lock":
         inputs.extend(sorted(_member_manifests(graph, snapshot)))
     text = "\n".join(f"{p}\0{snapshot[p].oid}" if p in snapshot else p for p in inputs)
-    return f"{path}:{hashlib.sha256(text.encode()).hexdigest()}"
+    # Named as graph keys are (the memo is local): hashlib would load OpenSSL for it.
+    return f"{path}:{xxhash.xxh3_128_hexdigest(text.encode())}"
 
 
 def _member_manifests(graph: BuildGraph, snapshot: Snapshot) -> list[str]:

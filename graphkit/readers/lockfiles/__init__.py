@@ -31,7 +31,8 @@ __all__ = ["LOCKFILES", "LOCK_FORMAT", "changed_members", "is_lockfile", "parse_
 # Names the pickled shape of a Lock and what the parsers put in it: parsed lockfiles
 # are memoized by blob id, so bump this whenever a parser's answer for the same
 # bytes changes.
-LOCK_FORMAT = 1
+# 2: a Lock pickles as its table of packages (Lock.packed).
+LOCK_FORMAT = 2
 
 # Lockfile basename -> the ecosystem whose members it pins.
 LOCKFILES: Mapping[str, str] = MappingProxyType(

@@ -199,3 +199,30 @@ def test_a_lock_pickles_without_the_cached_hashes_of_its_packages() -> None:
     data = pickle.dumps(lock)
     assert b"_hash" not in data
     assert pickle.loads(data) == lock
+
+
+def test_a_lock_read_back_from_its_table_has_the_same_closures_and_table() -> None:
+    shared = Resolved("ms", "2.1.3", "sha512-ms", ("debug 4.4.1",))
+    no_integrity = Resolved("ms", "2.1.3", None)  # None sorts apart from any string
+    empty_integrity = Resolved("ms", "2.1.3", "")
+    closure = {
+        "": frozenset({shared, no_integrity}),
+        "a": frozenset({shared, empty_integrity}),
+        "b": frozenset(),
+    }
+    lock = Lock.of("pnpm-lock.yaml", "npm", closure, {"a": frozenset({"b"})})
+    copy = pickle.loads(pickle.dumps(lock))
+    assert copy == lock
+    assert copy.packed == lock.packed
+    assert list(copy.closure) == ["", "a", "b"]
+    assert dict(copy.closure) == closure
+    assert "c" not in copy.closure and copy.closure.get("c") is None
+    # One object per package, shared by the closures that hold it, as a parser makes them.
+    (first,) = [r for r in copy.closure[""] if r.integrity]
+    (second,) = [r for r in copy.closure["a"] if r.integrity]
+    assert first is second
+    assert lock.packed.packages == (
+        ("ms", "2.1.3", None, ()),
+        ("ms", "2.1.3", "", ()),
+        ("ms", "2.1.3", "sha512-ms", ("debug 4.4.1",)),
+    )
