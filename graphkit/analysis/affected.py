@@ -191,7 +191,8 @@ def _seeds(base: Side, head: Side, changes: tuple[Change, ...]) -> dict[Label, R
         seed([label], reason)
     dirty = set() if same_graph else _dirty_packages(base.graph, head.graph)
     if dirty:
-        for label, reason in _package_input_changes(base, head, dirty):
+        changed = {path for change in changes for path in change.paths}
+        for label, reason in _package_input_changes(base, head, dirty, changed):
             seed([label], reason)
     for change in changes:
         detail = f"{change.path} {_describe(change)}"
@@ -408,10 +409,24 @@ def _dirty_packages(base: BuildGraph, head: BuildGraph) -> set[str]:
 
 
 def _package_input_changes(
-    base: Side, head: Side, dirty: set[str]
+    base: Side, head: Side, dirty: set[str], changed: set[str]
 ) -> Iterable[tuple[Label, Reason]]:
-    """Targets of dirty packages whose input files (paths, modes, blob ids) differ."""
-    before, after = _dirty_inputs(base, dirty), _dirty_inputs(head, dirty)
+    """Targets of dirty packages whose input files (paths, modes, blob ids) differ;
+    ``changed`` holds every path that differs between the two sides."""
+    # A dirty package laid out alike at both ends (a manifest's dependency bumped) sorts
+    # every file into the same targets at both ends: its targets' inputs can differ only
+    # at the changed paths, so only those are compared, not the package's whole tree
+    # (astro's 4,000 files twice over in a lockfile commit). The answer is the same.
+    alike = {
+        folder
+        for folder in dirty
+        if (layout := _layout(base.graph, folder)) is not None
+        and layout == _layout(head.graph, folder)
+    }
+    if alike and not _comparable(base.graph, head.graph):
+        alike = set()
+    before = _dirty_inputs(base, dirty, alike, changed)
+    after = _dirty_inputs(head, dirty, alike, changed)
     for label, files in sorted(after.items()):
         old = before.get(label, {})
         if files != old:
@@ -443,10 +458,42 @@ def _package_input_changes(
                 yield label, Reason("package", detail)
 
 
-def _dirty_inputs(side: Side, dirty: set[str]) -> dict[Label, dict[str, object]]:
-    """{target: {path: entry}} for the targets of the dirty packages on one side."""
+def _layout(graph: BuildGraph, folder: str) -> tuple[object, ...] | None:
+    """What decides which of a package's files are which target's inputs, besides the
+    workspace settings and the package folders (see ``_comparable``): its targets, the
+    globs in force for each and the manifest it reads no bytes of. None: no package."""
+    package = graph.packages.get(folder)
+    if package is None:
+        return None
+    return tuple(
+        (t.label, t.rule, t.effective_srcs(graph.rules[t.rule]), definition_file(graph, t.label))
+        for t in package.targets
+    )
+
+
+def _comparable(base: BuildGraph, head: BuildGraph) -> bool:
+    """The same settings (ignored inputs, graph-defining files) and the same package
+    folders (so each package's own files end where they did) at both ends."""
+    return base.config == head.config and base.packages.keys() == head.packages.keys()
+
+
+def _dirty_inputs(
+    side: Side, dirty: set[str], alike: set[str], changed: set[str]
+) -> dict[Label, dict[str, object]]:
+    """{target: {path: entry}} for the targets of the dirty packages on one side; for
+    the packages in ``alike``, among the ``changed`` paths only."""
+    graph = side.graph
+    own = _own_files(side, dirty - alike)
+    for folder in alike:
+        own[folder] = {
+            path: side.snapshot[path]
+            for path in changed
+            if path in side.snapshot
+            and graph.package_of(path) == folder
+            and path not in graph.meta_paths
+        }
     result: dict[Label, dict[str, object]] = {}
-    for folder, files in _own_files(side, dirty).items():
+    for folder, files in own.items():
         package = side.graph.packages[folder]
         for label, inputs in package_inputs(side.graph, package, files).items():
             no_input = _no_inputs(side.graph, label)

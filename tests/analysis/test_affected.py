@@ -171,6 +171,32 @@ def test_dependency_added_affects_the_target_and_dependents(cli: Cli, monorepo: 
     )
 
 
+@pytest.mark.parametrize("head", ["commit", "worktree"])
+def test_a_redefined_package_compares_only_the_changed_files_of_its_targets(
+    cli: Cli, monorepo: GitRepo, head: str
+) -> None:
+    # A dep added to one target makes the package dirty, but every file still sorts
+    # into the same target: the changed files alone decide which inputs differ.
+    text = monorepo.read("tools/release/BUILD.toml")
+    monorepo.write(
+        "tools/release/BUILD.toml",
+        text.replace('deps = ["//libs/util:util"]', 'deps = ["//libs/util:util", "//libs/core"]'),
+    )
+    monorepo.append("tools/release/tests/test_release_version.py", "\n# more\n")
+    monorepo.write("tools/release/tests/test_tags.py", "def test_tags():\n    pass\n")
+    if head == "commit":
+        data = committed(cli, monorepo)
+    else:
+        data = affected(cli, monorepo, "--base", "HEAD")
+    assert data["affected"] == ["//tools/release:release", "//tools/release:test"]
+    assert data["reasons"]["//tools/release:release"] == (
+        "definition changed in tools/release/BUILD.toml"
+    )
+    assert data["reasons"]["//tools/release:test"].startswith(
+        "tools/release/tests/test_release_version.py changed (layout of package tools/release"
+    )
+
+
 def test_target_removed_is_listed_apart(cli: Cli, monorepo: GitRepo) -> None:
     text = monorepo.read("tools/release/BUILD.toml")
     monorepo.write("tools/release/BUILD.toml", text.split('[[target]]\nname = "test"')[0])
