@@ -60,6 +60,13 @@ Reader = Callable[[str, FileEntry], bytes]
 # inside the repository and where they lead (BuildGraph.links); 12: turbo.json, nx.json
 # and project.json are graph-defining files
 MEMO_FORMAT = 12
+# Names the shape of an import scan (``inferred.ScannedFile``) and the way a scan is
+# derived from another: memoized scans and inferred deps are keyed by it, so bump it
+# when either changes. Here beside MEMO_FORMAT, not in ``inferred``: a warm run names
+# its memo entries without loading the scanner.
+# 4: JS files under fixture folders are not scanned; exposed files are kept; Go embeds.
+# 5: a scan pickles its files in chunks.
+SCAN_FORMAT = 5
 
 # A glob list as regular expressions: (any of these must match, none of these may).
 Translation = tuple[tuple[str, ...], tuple[str, ...]]
@@ -292,6 +299,10 @@ class BuildGraph:
     def rule_of(self, label: Label) -> Rule:
         """The rule of a target."""
         return self.rules[self.targets[label].rule]
+
+    def infers(self) -> bool:
+        """True when some target's rule infers imports (else there is nothing to scan)."""
+        return any(self.rule_of(label).infer for label in self.targets)
 
     @cached_property
     def imported_tasks(self) -> Mapping[Label, Mapping[str, TaskSpec]]:

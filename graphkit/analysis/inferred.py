@@ -44,10 +44,8 @@ if TYPE_CHECKING:
     # The resolvers load with a scan: a warm run reads the edges a scan found.
     from graphkit.readers.infer.resolve import FileImports, ImportRef, Problem, Resolver
 
-# Bump when ScannedFile or the way a scan is derived changes: memoized scans are keyed by it.
-# 4: JS files under fixture folders are not scanned; exposed files are kept; Go embeds.
-# 5: a scan pickles its files in chunks.
-SCAN_FORMAT = 5
+# graph.SCAN_FORMAT names ScannedFile's shape and the way a scan is derived: bump it
+# when either changes (memoized scans are keyed by it).
 # A scan's files are pickled this many at a time (see ImportScan.__getstate__): small
 # enough that a scan derived from another pickles little again (see ImportScan.pickled;
 # 512 files take 4 ms), large enough that the chunks cost nothing (a 20,000-file scan
@@ -154,11 +152,6 @@ def keeping_pickles() -> Iterator[None]:
         yield
     finally:
         _KEEP_PICKLED.reset(token)
-
-
-def infers(graph: BuildGraph) -> bool:
-    """True when some target's rule infers imports (else there is nothing to scan)."""
-    return any(graph.rule_of(label).infer for label in graph.targets)
 
 
 def scan(
@@ -437,7 +430,7 @@ def exposed_files(
 
 def infer_graph(graph: BuildGraph, snapshot: Snapshot, read: Reader) -> BuildGraph:
     """``graph`` with the deps its imports add, scanned from scratch."""
-    if not infers(graph):
+    if not graph.infers():
         return graph
     inputs = graph.inputs(snapshot)
     found = scan(graph, snapshot, read, inputs)

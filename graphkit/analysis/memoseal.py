@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphkit.analysis.graph import MEMO_FORMAT, memo_fingerprint
-from graphkit.analysis.inferred import SCAN_FORMAT, keeping_pickles
+from graphkit.analysis.graph import MEMO_FORMAT, SCAN_FORMAT, memo_fingerprint
+from graphkit.analysis.inferred import keeping_pickles
 from graphkit.analysis.keys import KEY_SCHEME
 from graphkit.cache.digest import Digest, digest_of
 

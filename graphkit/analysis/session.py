@@ -21,26 +21,13 @@ from graphkit.analysis.affected import Affected, Side, everything, find_affected
 from graphkit.analysis.faces import with_translations
 from graphkit.analysis.graph import (
     MEMO_FORMAT,
+    SCAN_FORMAT,
     BuildGraph,
     find_meta,
     graph_key,
     load_graph,
     read_meta,
     shifted_meta,
-)
-from graphkit.analysis.inferred import (
-    SCAN_FORMAT,
-    ImportScan,
-    Included,
-    Inferred,
-    content_id,
-    exposed_files,
-    included_files,
-    infers,
-    rescanned,
-    scan,
-    target_deps,
-    unscanned,
 )
 from graphkit.analysis.localmemo import LocalMemo
 from graphkit.config import CONFIG_FILE
@@ -54,8 +41,9 @@ from graphkit.repo.changes import diff_snapshots
 from graphkit.repo.workspace import WORKTREE, Revision, TreeSnapshot, Workspace
 
 if TYPE_CHECKING:
-    # Loaded where used: a warm `affected` computes no keys and, without a remote memo,
-    # seals and sends nothing.
+    # Loaded where used: a warm `affected` computes no keys, scans nothing (it reads the
+    # deps imports add from the memo) and, without a remote memo, seals and sends nothing.
+    from graphkit.analysis.inferred import ImportScan, Included, Inferred
     from graphkit.analysis.keys import KeyRecord
     from graphkit.analysis.memoremote import MemoSettings, RemoteMemo
     from graphkit.analysis.memoseal import Envelope
@@ -237,7 +225,7 @@ class Session:
         below = snapshot.below if isinstance(snapshot, TreeSnapshot) else None
         side = Side(graph, snapshot, self.workspace.read, self._lock, lockfiles, below)
         loaded = Loaded(revision, side)
-        if infers(graph):
+        if graph.infers():
             inferred, included, exposed = self._inferred(loaded, key)
             loaded = loaded.with_graph(graph.with_inferred(inferred, included, exposed))
         return loaded
@@ -247,6 +235,8 @@ class Session:
         tree = self.workspace.tree_id(loaded.revision)
         if tree is not None:
             return tree
+        from graphkit.analysis.inferred import content_id
+
         return self.workspace.worktree_content() or content_id(loaded.side.snapshot)
 
     def _inferred(self, loaded: Loaded, key: str) -> tuple[Inferred, Included, frozenset[str]]:
@@ -258,6 +248,8 @@ class Session:
         if kept is None:
             kept = self._derived_inferred(loaded)
             if kept is None:
+                from graphkit.analysis.inferred import exposed_files, included_files, target_deps
+
                 scanned = self.import_scan(loaded)
                 kept = (
                     target_deps(loaded.graph, loaded.inputs, scanned),
@@ -309,6 +301,8 @@ class Session:
             memo_key = _imports_key(self._graph_keys[sha], tree) if tree is not None else ""
             found: ImportScan | None = self._recall(memo_key) if tree is not None else None
             if found is None:
+                from graphkit.analysis.inferred import scan, unscanned
+
                 side = loaded.side
                 previous = self._previous_scan(loaded)
                 # A partial clone fetches the blobs it lacks in one batch, not one by one.
@@ -339,6 +333,8 @@ class Session:
         tree = self.workspace.tree_id(loaded.revision)
         if delta is None or tree is None:
             return None
+        from graphkit.analysis.inferred import ImportScan, rescanned
+
         start_scan: Any = None
         start_inferred: Any = None
         for other, scanned in self._scans.items():  # the start loaded in this session
@@ -427,7 +423,7 @@ class Session:
                 head = self.load("HEAD")
             except InputError:
                 head = None  # no commit yet
-            if head is not None and infers(head.graph):
+            if head is not None and head.graph.infers():
                 return self.import_scan(head)
         key = self._recall(self._LATEST_SCAN)
         found: ImportScan | None = self._recall(key) if isinstance(key, str) else None
@@ -473,6 +469,8 @@ class Session:
 
             return fetch
 
+        from graphkit.analysis.inferred import ImportScan
+
         graph_key, tree = envelope.graph_key, envelope.tree
         imports_key = _imports_key(graph_key, tree)
         self._lazy[graph_key] = piece("graph", lambda v: isinstance(v, BuildGraph))
@@ -503,6 +501,7 @@ class Session:
         remote = self._remote
         if remote is None:
             return
+        from graphkit.analysis.inferred import ImportScan
         from graphkit.analysis.memoremote import Shared
 
         for sha, loaded in list(self._loaded.items()):
@@ -575,6 +574,8 @@ class Session:
         if self._memo is None:
             return
         try:
+            from graphkit.analysis.inferred import ImportScan
+
             if isinstance(value, (ImportScan, BuildGraph)) and self._remote is None:
                 import tempfile
 

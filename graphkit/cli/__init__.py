@@ -9,24 +9,33 @@ tidy), ``running`` (run, plan, matrix, flaky) and ``cache`` (cache serve, stats)
 from __future__ import annotations
 
 import gc
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
-from typing import Any, TypeVar
-
-import click
-
-from graphkit import __version__
-from graphkit.errors import GraphkitError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # A command starts by building long-lived objects (modules, classes, the memo's graph):
 # at the default threshold (700 allocations) the cycle collector scans them some fifty
-# times during start-up, for nothing (10-20 ms of a 0.2 s warm `affected`). Collection
-# still runs, less often: cyclic garbage stays bounded by the first threshold.
+# times during start-up, for nothing (10-20 ms of a 0.2 s warm `affected`). Set before
+# the imports below, which build most of them (click's and pygit2's classes and enums).
+# Collection still runs, less often: cyclic garbage stays bounded by the first threshold.
 gc.set_threshold(100_000, 50, 100)
+
+import sys  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from functools import wraps  # noqa: E402
+from typing import TYPE_CHECKING, Any, TypeVar  # noqa: E402
+
+import click  # noqa: E402
+
+from graphkit import __version__  # noqa: E402
+from graphkit.errors import GraphkitError  # noqa: E402
+
+if TYPE_CHECKING:
+    from graphkit.analysis.memoremote import MemoSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# memoremote.SIGNATURE_KEY_ENV, spelled out so that a run without it does not load
+# the remote memo's module (tests/cli/test_cli.py checks the two agree).
+MEMO_KEY_VARIABLE = "GRAPHKIT_MEMO_SIGNATURE_KEY"
 
 
 def reports_errors(func: F) -> F:
@@ -106,11 +115,16 @@ def open_session(
     import os
     from pathlib import Path
 
-    from graphkit.analysis.memoremote import MemoSettings, memo_settings
     from graphkit.analysis.session import Session
     from graphkit.cli.display import callback, progress_display
 
     def remote(root: Path) -> MemoSettings | None:
+        # Without the signing key no memo travels (memo_settings would say None): the
+        # remote memo's module is then never loaded, 5 ms of a 0.2 s warm run.
+        if not os.environ.get(MEMO_KEY_VARIABLE):
+            return None
+        from graphkit.analysis.memoremote import memo_settings
+
         return memo_settings(root, os.environ, remote_cache, tls)
 
     quiet = bool(click.get_current_context().meta.get("graphkit.quiet"))

@@ -66,7 +66,9 @@ def test_damaged_memo_is_a_miss(monorepo: GitRepo, damage: Callable[[Path], None
 # and diskcache (a warm run only reads the memo, and reads it without diskcache); nor,
 # for a change that touches no lockfile and no manifest, the lockfiles' model and the
 # members' readers; nor git's index and the worktree's stat sweep, temporary files and
-# hashlib (a commit's files come from its tree). Each costs 2-6 ms of a 0.2 s run.
+# hashlib (a commit's files come from its tree); nor the scanner (the memo holds the
+# deps imports add), nor, without a signing key, the remote memo. Each costs 2-6 ms
+# of a 0.2 s run.
 COLD_ONLY = (
     "diskcache",
     "tempfile",
@@ -76,6 +78,8 @@ COLD_ONLY = (
     "graphkit.analysis.externals",
     "graphkit.readers.lockfiles.model",
     "graphkit.readers.manifests.members",
+    "graphkit.analysis.inferred",
+    "graphkit.analysis.memoremote",
     "wcmatch",
     "networkx",
     "yaml",

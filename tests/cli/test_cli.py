@@ -37,6 +37,13 @@ def test_python_dash_m_runs_the_cli(monorepo: GitRepo) -> None:
     ]
 
 
+def test_the_cli_names_the_memo_signing_key_as_the_remote_memo_does() -> None:
+    from graphkit.analysis.memoremote import SIGNATURE_KEY_ENV
+    from graphkit.cli import MEMO_KEY_VARIABLE
+
+    assert MEMO_KEY_VARIABLE == SIGNATURE_KEY_ENV
+
+
 def test_why_prints_the_chain(cli: Cli, monorepo: GitRepo) -> None:
     monorepo.append("libs/util/src/util/strings.py", "\n# x\n")
     result = cli(monorepo.root, "why", "//services/gateway:test", "--base", "HEAD")
