@@ -68,10 +68,16 @@ class TaskSpec:
 TASKS_ATTR = "tasks"
 
 
+def canonical_json(value: object) -> str:
+    """One spelling per value: sorted keys, no spaces, so reordering changes nothing.
+    How a target's other attributes (``Target.attrs``) are written."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def tasks_to_attr(specs: Iterable[TaskSpec]) -> str:
     """Tasks as the canonical JSON of the ``tasks`` attribute (sorted keys, by name)."""
     table = {spec.name: {k: v for k, v in asdict(spec).items() if k != "name"} for spec in specs}
-    return json.dumps(table, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical_json(table)
 
 
 # The TaskSpec fields a BUILD.toml target may set per task, each as a target attribute

@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from graphkit.analysis.graph import BuildGraph, Translation, translate
 from graphkit.labels import Label
-from graphkit.model import Target
+from graphkit.model import Target, canonical_json
 
 # Package-relative globs of the test files of each ecosystem rule.
 TEST_FILES: Mapping[str, tuple[str, ...]] = {
@@ -234,8 +234,6 @@ def interface_definition(target: Target) -> Target:
     scripts = json.loads(attrs.get("scripts", "{}"))
     if not isinstance(scripts, dict) or not any(_CHECK_SCRIPT.fullmatch(n) for n in scripts):
         return target
-    from graphkit.readers.manifests.members import canonical_json
-
     kept = {name: command for name, command in scripts.items() if not _CHECK_SCRIPT.fullmatch(name)}
     attrs["scripts"] = canonical_json(kept)
     if MANIFEST_DOC in attrs:

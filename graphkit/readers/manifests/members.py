@@ -17,7 +17,7 @@ from typing import Any
 
 from graphkit.errors import InputError, InputWarning
 from graphkit.labels import Label, check_package
-from graphkit.model import EDGE_KINDS, EdgeKind, Package, Target
+from graphkit.model import EDGE_KINDS, EdgeKind, Package, Target, canonical_json
 from graphkit.paths import glob_problem
 
 ROOT_NAME = "root"
@@ -355,11 +355,6 @@ def line_containing(data: bytes, needle: str, *, start: int = 1) -> int | None:
         if needle in text:
             return number
     return None
-
-
-def canonical_json(value: object) -> str:
-    """One spelling per value: sorted keys, no spaces, so reordering changes nothing."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def label_of(folder: str, manifest: str) -> Label:

@@ -10,9 +10,8 @@ from depkinds import edge_kinds
 
 from graphkit.errors import InputError
 from graphkit.labels import Label
-from graphkit.model import Package, Target
+from graphkit.model import Package, Target, canonical_json
 from graphkit.readers.manifests.cargo import MANIFESTS, crate_name, read_packages, read_workspace
-from graphkit.readers.manifests.members import canonical_json
 
 ROOT = b"""\
 [workspace]

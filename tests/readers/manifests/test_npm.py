@@ -10,8 +10,7 @@ from depkinds import edge_kinds
 
 from graphkit.errors import InputError
 from graphkit.labels import Label
-from graphkit.model import Package, Target
-from graphkit.readers.manifests.members import canonical_json
+from graphkit.model import Package, Target, canonical_json
 from graphkit.readers.manifests.npm import MANIFESTS, read_packages, read_workspace
 
 ROOT = b"""\
