@@ -48,8 +48,10 @@ listen on 127.0.0.1 only; data lives under ``bench/.work``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -333,15 +335,19 @@ def start_together(barrier: Any, client: int, settle: str | None = None) -> floa
 
 def timed_phase(out: dict[str, tuple[float, ...]], name: str,
                 func: Callable[[], tuple[int, int]] | NativeReads, barrier: Any, client: int,
-                server_pid: int, settle: str | None = None) -> float:
+                server_pid: int, settle: str | None = None,
+                watch: tuple[int, ...] = ()) -> float:
     """Run ``func`` in every client at once; record (seconds, items, bytes, CPU).
 
     CPU seconds hold better than wall time on a loaded machine: they say what each
     side spent, whoever else ran. The server's are read by client 0 once every client
     is done (the second barrier), so they cover the whole phase. A native client's
     phase is timed by the native client itself; its CPU is added to this process's.
+    The CPU seconds the processes ``watch`` used during the phase (client 0 reads
+    them; 0 in the others) follow: what servers not under test did meanwhile.
     """
     waited = start_together(barrier, client, settle)
+    watched = [process_cpu(pid) if client == 0 else 0.0 for pid in watch]
     server_cpu, own_cpu = process_cpu(server_pid), time.process_time()
     start = time.perf_counter()
     if isinstance(func, NativeReads):
@@ -352,7 +358,9 @@ def timed_phase(out: dict[str, tuple[float, ...]], name: str,
     own_cpu = time.process_time() - own_cpu + native_cpu
     barrier.wait()
     server_cpu = process_cpu(server_pid) - server_cpu if client == 0 else 0.0
-    out[name] = (seconds, items, nbytes, server_cpu, own_cpu)
+    watched = [process_cpu(pid) - cpu if client == 0 else 0.0
+               for pid, cpu in zip(watch, watched, strict=True)]
+    out[name] = (seconds, items, nbytes, server_cpu, own_cpu, *watched)
     return waited
 
 
@@ -429,172 +437,241 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_cache_client(port: int, instance: str, client: int, batches: int, barrier: Any,
+@dataclass(frozen=True)
+class Sizes:
+    """How much one client writes and reads in each phase."""
+
+    batches: int = 5
+    batch_blobs: int = SMALL_COUNT
+    large_count: int = LARGE_COUNT
+    action_calls: int = AC_CALLS
+    read_passes: int = 1
+    # ByteStream Read's passes (read_passes when None): 64 MiB blobs take longer to read
+    # than a batch, so the two kinds of read phase need different counts to last alike.
+    stream_passes: int | None = None
+
+
+class CacheCalls:
+    """One client's REAPI workload against one server: what it writes, and the calls
+    that write and read it (issue 4's phases).
+
+    ``prepare`` makes what the named phases need (random blobs, encoded requests)
+    before their clock starts; each instance writes blobs and results of its own.
+    """
+
+    def __init__(self, channel: grpc.Channel, reads: grpc.Channel, read_port: int,
+                 instance: str, client: int, sizes: Sizes) -> None:
+        self.instance, self.client, self.sizes, self.read_port = instance, client, sizes, read_port
+        self.cas = re_grpc.ContentAddressableStorageStub(channel)
+        self.read_cas = re_grpc.ContentAddressableStorageStub(reads)
+        self.bs = bs_grpc.ByteStreamStub(reads)
+        self.write = channel.stream_unary(
+            "/google.bytestream.ByteStream/Write", request_serializer=None,
+            response_deserializer=bs_pb2.WriteResponse.FromString)
+        # Requests are encoded before the clock starts, as the bare unary client sends
+        # ready-made bytes: protobuf work in the client shares the CPUs with the server.
+        self.update_action = channel.unary_unary(
+            "/build.bazel.remote.execution.v2.ActionCache/UpdateActionResult")
+        self.get_action = reads.unary_unary(
+            "/build.bazel.remote.execution.v2.ActionCache/GetActionResult")
+        self.prefix = f"{instance}/" if instance else ""
+        self.small: list[list[bytes]] = []
+        self.digests: list[list[Any]] = []
+        self.large: list[bytes] = []
+        self.large_digests: list[Any] = []
+        self.uploads: list[list[bytes]] = []
+        self.updates: list[bytes] = []
+        self.gets: list[bytes] = []
+        self.expected = b""
+        self.result: Any = None
+        # The blob an action result names as its output (the first small blob, unless
+        # set before ``prepare``): the server serves a result only if it has its blobs.
+        self.output: bytes | None = None
+
+    def prepare(self, names: frozenset[str]) -> None:
+        sizes, client = self.sizes, self.client
+        if names & {"BatchUpdateBlobs", "FindMissingBlobs", "BatchReadBlobs"} and not self.small:
+            count = sizes.batch_blobs
+            self.small = [[blob(client, b * count + i) for i in range(count)]
+                          for b in range(sizes.batches)]
+            self.digests = [[digest(b) for b in batch] for batch in self.small]
+        if names & {"ByteStream Write", "ByteStream Read"} and not self.large_digests:
+            self.large = [blob(client, 10**6 + i, LARGE_SIZE) for i in range(sizes.large_count)]
+            # Hashed before the clock starts, like the small blobs: the client shares the
+            # CPUs with the server, and the bare stream's client hashes nothing.
+            self.large_digests = [digest(data) for data in self.large]
+            self.uploads = [self.write_requests(data, d)
+                            for data, d in zip(self.large, self.large_digests, strict=True)]
+        if names & {"UpdateActionResult", "GetActionResult"} and not self.updates:
+            if self.output is None:
+                self.prepare(frozenset({"BatchUpdateBlobs"}))
+                self.output = self.small[0][0]
+            actions = [digest(f"action {client} {i} {uuid.uuid4()}".encode())
+                       for i in range(sizes.action_calls)]
+            self.result = re_pb2.ActionResult(output_files=[
+                re_pb2.OutputFile(path="out/file", digest=digest(self.output))], exit_code=0)
+            self.updates = [re_pb2.UpdateActionResultRequest(
+                instance_name=self.instance, action_digest=a,
+                action_result=self.result).SerializeToString() for a in actions]
+            self.gets = [re_pb2.GetActionResultRequest(
+                instance_name=self.instance, action_digest=a).SerializeToString()
+                for a in actions]
+            self.expected = self.result.SerializeToString(deterministic=True)
+
+    def release(self) -> None:
+        """Drop the large blobs' bytes (what reads them needs only their digests)."""
+        self.large, self.uploads = [], []
+
+    def phase(self, name: str, native: bool) -> Callable[[], tuple[int, int]] | NativeReads:
+        """What runs in phase ``name``: a Python function, or a started native client."""
+        if native and name == "BatchReadBlobs":
+            return self.native_read()
+        if native and name == "ByteStream Read":
+            return self.native_read_large()
+        return {"BatchUpdateBlobs": self.update, "FindMissingBlobs": self.find,
+                "BatchReadBlobs": self.read, "ByteStream Write": self.write_large,
+                "ByteStream Read": self.read_large, "UpdateActionResult": self.update_ac,
+                "GetActionResult": self.get_ac}[name]
+
+    def update(self) -> tuple[int, int]:
+        for batch, ds in zip(self.small, self.digests, strict=True):
+            response = self.cas.BatchUpdateBlobs(re_pb2.BatchUpdateBlobsRequest(
+                instance_name=self.instance, requests=[
+                    re_pb2.BatchUpdateBlobsRequest.Request(digest=d, data=b)
+                    for d, b in zip(ds, batch, strict=True)]))
+            assert all(r.status.code == 0 for r in response.responses)
+        count = self.sizes.batches * self.sizes.batch_blobs
+        return count, count * KIB
+
+    # The read phases go over what was written ``read_passes`` times: a read phase is
+    # much faster than the writes before it, and without more passes it would last a
+    # tenth of a second, too short to time on a shared machine.
+    def find(self) -> tuple[int, int]:
+        passes = self.sizes.read_passes
+        for ds in self.digests * passes:
+            response = self.read_cas.FindMissingBlobs(re_pb2.FindMissingBlobsRequest(
+                instance_name=self.instance, blob_digests=ds))
+            assert not response.missing_blob_digests
+        count = passes * self.sizes.batches * self.sizes.batch_blobs
+        return count, count * KIB
+
+    def read(self) -> tuple[int, int]:
+        passes = self.sizes.read_passes
+        for batch, ds in zip(self.small * passes, self.digests * passes, strict=True):
+            response = self.read_cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(
+                instance_name=self.instance, digests=ds))
+            assert [r.data for r in response.responses] == batch
+        count = passes * self.sizes.batches * self.sizes.batch_blobs
+        return count, count * KIB
+
+    def native_read(self) -> NativeReads:
+        passes = self.sizes.read_passes
+
+        def write(f: Any) -> None:
+            # Each pass is written out again: the native client reads its batches once.
+            f.write(f"{passes * self.sizes.batches} {self.sizes.batch_blobs}\n".encode())
+            for batch, ds in zip(self.small * passes, self.digests * passes, strict=True):
+                for data, d in zip(batch, ds, strict=True):
+                    f.write(f"{d.hash} {d.size_bytes}\n".encode())
+                    f.write(data)
+        return NativeReads(self.read_port, self.instance, "batch", native_spec("batch-", write))
+
+    def write_requests(self, data: bytes, d: Any) -> list[bytes]:
+        # Encoded as graphkit's own client does (one copy per chunk), and before the
+        # clock starts: the bare stream's client sends ready-made chunks, so encoding
+        # work on the CPUs the client shares with the server would count against it.
+        name = f"{self.prefix}uploads/{uuid.uuid4()}/blobs/{d.hash}/{d.size_bytes}"
+        view = memoryview(data)
+        return [encode_write_request(name if off == 0 else "", off, view[off : off + CHUNK],
+                                     finish_write=off + CHUNK >= len(data))
+                for off in range(0, len(data), CHUNK)]
+
+    def write_large(self) -> tuple[int, int]:
+        for data, requests in zip(self.large, self.uploads, strict=True):
+            assert self.write(iter(requests)).committed_size == len(data)
+        return self.sizes.large_count, self.sizes.large_count * LARGE_SIZE
+
+    @property
+    def stream_passes(self) -> int:
+        return self.sizes.stream_passes or self.sizes.read_passes
+
+    def read_large(self) -> tuple[int, int]:
+        total = 0
+        for d in self.large_digests * self.stream_passes:
+            for response in self.bs.Read(bs_pb2.ReadRequest(
+                    resource_name=f"{self.prefix}blobs/{d.hash}/{d.size_bytes}")):
+                total += len(response.data)
+        assert total == self.stream_passes * self.sizes.large_count * LARGE_SIZE
+        return self.stream_passes * self.sizes.large_count, total
+
+    def native_read_large(self) -> NativeReads:
+        def write(f: Any) -> None:
+            for d in self.large_digests * self.stream_passes:
+                f.write(f"{self.prefix}blobs/{d.hash}/{d.size_bytes} {d.size_bytes}\n".encode())
+        return NativeReads(self.read_port, self.instance, "bytestream",
+                           native_spec("bytestream-", write))
+
+    def same_result(self, answer: bytes) -> bool:
+        return answer == self.expected or re_pb2.ActionResult.FromString(answer) == self.result
+
+    def update_ac(self) -> tuple[int, int]:
+        for request in self.updates:
+            self.update_action(request)
+        return self.sizes.action_calls, 0
+
+    def get_ac(self) -> tuple[int, int]:
+        for request in self.gets * self.sizes.read_passes:
+            assert self.same_result(self.get_action(request))
+        return self.sizes.read_passes * self.sizes.action_calls, 0
+
+
+PHASES = ("BatchUpdateBlobs", "FindMissingBlobs", "BatchReadBlobs", "ByteStream Write",
+          "ByteStream Read", "UpdateActionResult", "GetActionResult")
+
+
+def run_cache_client(port: int, instance: str, client: int, sizes: Sizes, barrier: Any,
                      results: Any, workloads: frozenset[str] | None = None,
                      server_pid: int = 0, read_port: int | None = None,
-                     settle: str | None = None, large_count: int = LARGE_COUNT,
-                     read_pid: int = 0, batch_blobs: int = SMALL_COUNT,
-                     action_calls: int = AC_CALLS, read_passes: int = 1, *,
+                     settle: str | None = None, read_pid: int = 0, *,
                      native: bool = False) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
     reads = channel
     if read_port is not None:
         reads = grpc.insecure_channel(f"127.0.0.1:{read_port}", options=CHANNEL_OPTIONS)
-    cas = re_grpc.ContentAddressableStorageStub(channel)
-    read_cas = re_grpc.ContentAddressableStorageStub(reads)
-    bs = bs_grpc.ByteStreamStub(reads)
-    write = channel.stream_unary("/google.bytestream.ByteStream/Write", request_serializer=None,
-                                 response_deserializer=bs_pb2.WriteResponse.FromString)
+    calls = CacheCalls(channel, reads, read_port or port, instance, client, sizes)
+    calls.prepare(frozenset(PHASES))
     # name -> (seconds, items, bytes[, server CPU seconds, this client's CPU seconds])
     out: dict[str, tuple[float, ...]] = {}
     last_write: list[tuple[str, int, int]] = []
 
-    def timed(name: str, func: Callable[[], tuple[int, int]],
-              prepare_native: Callable[[], NativeReads] | None = None) -> None:
+    for name in PHASES:
         if workloads is not None and name not in workloads:
             if any(NEEDS.get(w) == name for w in workloads):
-                func()  # Untimed: it stores what a timed phase reads.
+                phase = calls.phase(name, native=False)
+                assert not isinstance(phase, NativeReads)
+                phase()  # Untimed: it stores what a timed phase reads.
                 last_write[:] = []
-            return
+            continue
         # A read phase through a second replica: that replica's CPU is the server's.
         pid = read_pid if read_pid and name in NEEDS else server_pid
-        phase: Callable[[], tuple[int, int]] | NativeReads = func
-        if native and prepare_native is not None:
-            phase = prepare_native()
+        func = calls.phase(name, native)
         try:
-            waited = timed_phase(out, name, phase, barrier, client, pid, settle)
+            waited = timed_phase(out, name, func, barrier, client, pid, settle)
         finally:
-            if isinstance(phase, NativeReads):
-                Path(phase.process.args[-1]).unlink(missing_ok=True)
+            if isinstance(func, NativeReads):
+                Path(func.process.args[-1]).unlink(missing_ok=True)
         if last_write and settle is not None and client == 0:
             # How long the replica took to put the last write phase into the bucket.
             written, items, nbytes = last_write.pop()
             out[f"{written} -> bucket"] = (waited, items, nbytes)
         if name not in NEEDS:
             last_write[:] = [(name, int(out[name][1]), int(out[name][2]))]
-
-    small = [[blob(client, b * batch_blobs + i) for i in range(batch_blobs)]
-             for b in range(batches)]
-    digests = [[digest(b) for b in batch] for batch in small]
-
-    def update() -> tuple[int, int]:
-        for batch, ds in zip(small, digests, strict=True):
-            response = cas.BatchUpdateBlobs(re_pb2.BatchUpdateBlobsRequest(
-                instance_name=instance, requests=[
-                    re_pb2.BatchUpdateBlobsRequest.Request(digest=d, data=b)
-                    for d, b in zip(ds, batch, strict=True)]))
-            assert all(r.status.code == 0 for r in response.responses)
-        return batches * batch_blobs, batches * batch_blobs * KIB
-
-    # The read phases go over what was written ``read_passes`` times: a read phase is
-    # much faster than the writes before it, and without more passes it would last a
-    # tenth of a second, too short to time on a shared machine.
-    def find() -> tuple[int, int]:
-        for ds in digests * read_passes:
-            response = read_cas.FindMissingBlobs(re_pb2.FindMissingBlobsRequest(
-                instance_name=instance, blob_digests=ds))
-            assert not response.missing_blob_digests
-        return read_passes * batches * batch_blobs, read_passes * batches * batch_blobs * KIB
-
-    def read() -> tuple[int, int]:
-        for batch, ds in zip(small * read_passes, digests * read_passes, strict=True):
-            response = read_cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(
-                instance_name=instance, digests=ds))
-            assert [r.data for r in response.responses] == batch
-        return read_passes * batches * batch_blobs, read_passes * batches * batch_blobs * KIB
-
-    def native_read() -> NativeReads:
-        def write(f: Any) -> None:
-            # Each pass is written out again: the native client reads its batches once.
-            f.write(f"{read_passes * batches} {batch_blobs}\n".encode())
-            for batch, ds in zip(small * read_passes, digests * read_passes, strict=True):
-                for data, d in zip(batch, ds, strict=True):
-                    f.write(f"{d.hash} {d.size_bytes}\n".encode())
-                    f.write(data)
-        return NativeReads(read_port or port, instance, "batch", native_spec("batch-", write))
-
-    large = [blob(client, 10**6 + i, LARGE_SIZE) for i in range(large_count)]
-    # Hashed before the clock starts, like the small blobs: the client shares the CPUs
-    # with the server, and the bare stream's client hashes nothing.
-    large_digests = [digest(data) for data in large]
-    prefix = f"{instance}/" if instance else ""
-
-    def write_requests(data: bytes, d: Any) -> list[bytes]:
-        # Encoded as graphkit's own client does (one copy per chunk), and before the
-        # clock starts: the bare stream's client sends ready-made chunks, so encoding
-        # work on the CPUs the client shares with the server would count against it.
-        name = f"{prefix}uploads/{uuid.uuid4()}/blobs/{d.hash}/{d.size_bytes}"
-        view = memoryview(data)
-        return [encode_write_request(name if off == 0 else "", off, view[off : off + CHUNK],
-                                     finish_write=off + CHUNK >= len(data))
-                for off in range(0, len(data), CHUNK)]
-
-    uploads = [write_requests(data, d) for data, d in zip(large, large_digests, strict=True)]
-
-    def write_large() -> tuple[int, int]:
-        for data, requests in zip(large, uploads, strict=True):
-            assert write(iter(requests)).committed_size == len(data)
-        return large_count, large_count * LARGE_SIZE
-
-    def read_large() -> tuple[int, int]:
-        total = 0
-        for d in large_digests * read_passes:
-            for response in bs.Read(bs_pb2.ReadRequest(
-                    resource_name=f"{prefix}blobs/{d.hash}/{d.size_bytes}")):
-                total += len(response.data)
-        assert total == read_passes * large_count * LARGE_SIZE
-        return read_passes * large_count, total
-
-    def native_read_large() -> NativeReads:
-        def write(f: Any) -> None:
-            for d in large_digests * read_passes:
-                f.write(f"{prefix}blobs/{d.hash}/{d.size_bytes} {d.size_bytes}\n".encode())
-        return NativeReads(read_port or port, instance, "bytestream",
-                           native_spec("bytestream-", write))
-
-    actions = [digest(f"action {client} {i} {uuid.uuid4()}".encode()) for i in range(action_calls)]
-    output = small[0][0]
-    result = re_pb2.ActionResult(
-        output_files=[re_pb2.OutputFile(path="out/file", digest=digest(output))], exit_code=0)
-    # Requests are encoded before the clock starts, as the bare unary client sends
-    # ready-made bytes: protobuf work in the client shares the CPUs with the server.
-    update_action = channel.unary_unary(
-        "/build.bazel.remote.execution.v2.ActionCache/UpdateActionResult")
-    get_action = reads.unary_unary(
-        "/build.bazel.remote.execution.v2.ActionCache/GetActionResult")
-    updates = [re_pb2.UpdateActionResultRequest(
-        instance_name=instance, action_digest=a, action_result=result).SerializeToString()
-        for a in actions]
-    gets = [re_pb2.GetActionResultRequest(
-        instance_name=instance, action_digest=a).SerializeToString() for a in actions]
-    expected = result.SerializeToString(deterministic=True)
-
-    def same_result(answer: bytes) -> bool:
-        return answer == expected or re_pb2.ActionResult.FromString(answer) == result
-
-    def update_ac() -> tuple[int, int]:
-        for request in updates:
-            update_action(request)
-        return action_calls, 0
-
-    def get_ac() -> tuple[int, int]:
-        for request in gets * read_passes:
-            assert same_result(get_action(request))
-        return read_passes * action_calls, 0
-
-    timed("BatchUpdateBlobs", update)
-    timed("FindMissingBlobs", find)
-    timed("BatchReadBlobs", read, native_read)
-    timed("ByteStream Write", write_large)
-    timed("ByteStream Read", read_large, native_read_large)
-    timed("UpdateActionResult", update_ac)
-    timed("GetActionResult", get_ac)
     channel.close()
     reads.close()
     results.put(out)
 
 
-def run_bare_client(port: int, instance: str, client: int, batches: int, barrier: Any,
+def run_bare_client(port: int, instance: str, client: int, sizes: Sizes, barrier: Any,
                     results: Any, workloads: frozenset[str] | None = None,
                     server_pid: int = 0, *_unused: object, native: bool = False) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
@@ -638,20 +715,17 @@ def run_bare_client(port: int, instance: str, client: int, batches: int, barrier
     results.put(out)
 
 
-def measure(server: Server, clients: int, batches: int, target: Callable[..., None],
+def measure(server: Server, clients: int, sizes: Sizes, target: Callable[..., None],
             workloads: frozenset[str] | None = None,
-            large_count: int = LARGE_COUNT, batch_blobs: int = SMALL_COUNT,
-            action_calls: int = AC_CALLS, read_passes: int = 1,
             native: bool = False) -> dict[str, dict[str, float]]:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients), ctx.Queue()
     settle = None if server.settle is None else str(server.settle)
     read_pid = next((h.process.pid for h in server.helpers if h.port == server.read_port), 0)
-    procs = [ctx.Process(target=target, args=(server.port, server.instance, i, batches,
+    procs = [ctx.Process(target=target, args=(server.port, server.instance, i, sizes,
                                               barrier, results, workloads,
                                               server.process.pid, server.read_port,
-                                              settle, large_count, read_pid,
-                                              batch_blobs, action_calls, read_passes),
+                                              settle, read_pid),
                          kwargs={"native": native})
              for i in range(clients)]
     for p in procs:
@@ -659,6 +733,12 @@ def measure(server: Server, clients: int, batches: int, target: Callable[..., No
     outs = [results.get(timeout=900) for _ in procs]
     for p in procs:
         p.join()
+    return per_phase(outs)
+
+
+def per_phase(outs: list[dict[str, tuple[float, ...]]]) -> dict[str, dict[str, float]]:
+    """The clients' rows of each phase as one: all the work over the slowest client's
+    time, and CPU per unit of work (per MiB, or per item: a 1 KiB blob, a call)."""
     table: dict[str, dict[str, float]] = {}
     for name in dict.fromkeys(n for o in outs for n in o):  # Client 0 may add a row.
         seconds = max(o[name][0] for o in outs if name in o)
@@ -671,10 +751,179 @@ def measure(server: Server, clients: int, batches: int, target: Callable[..., No
                        "seconds": seconds}
         rows = [o[name] for o in outs if name in o]
         if len(rows[0]) > 3:  # CPU per unit of work, server and clients apart.
-            unit = nbytes / MIB if nbytes and name not in SMALL_BLOB_PHASES else items
+            phase = name.partition("|")[0]  # An interleaved row is "phase|server|pair".
+            unit = nbytes / MIB if nbytes and phase not in SMALL_BLOB_PHASES else items
             table[name]["server_cpu_ms"] = sum(r[3] for r in rows) / unit * 1000
             table[name]["client_cpu_ms"] = sum(r[4] for r in rows) / unit * 1000
+            # What the watched processes used, as a share of one CPU over the phase.
+            for i in range(5, len(rows[0])):
+                table[name][f"watched_{i - 5}"] = sum(r[i] for r in rows) / seconds
     return table
+
+
+# --- interleaved A/B: the local-only server against a warm front (--interleave) -------
+#
+# Issue 16 item 6 asks whether a warm front stays within 10% of the local-only server.
+# Rounds that run every phase on one server, then on the other minutes later, do not
+# resolve that on a 2-CPU VM whose speed drifts by more than 10% for seconds to
+# minutes. Here both servers run at once, with the same data written to each, and every
+# phase alternates between them in ABBA order (A B, B A, A B, ...), so a drift slower
+# than one pair cancels out of the per-pair ratios and a faster one only widens their
+# spread.
+
+AB_SERVERS = ("graphkit", "warm")
+
+
+def run_interleaved_client(targets: list[tuple[str, int, int]], client: int, sizes: Sizes,
+                           barrier: Any, results: Any, workloads: frozenset[str] | None,
+                           settle: str, watch: tuple[int, ...], pairs: int, *,
+                           native: bool = False) -> None:
+    """Every phase ``pairs`` times on each server (``targets``: name, port, pid), in ABBA
+    order; the rows are named "phase|server|pair".
+
+    A write phase writes new blobs (or results) each time: a server that has a blob does
+    not store it again. A read phase reads what the server's first write of that kind
+    stored. Before every timed phase the replica's upload queue is drained (``settle``)
+    and dirty pages are written out, whichever server is timed: the idle server does
+    nothing meanwhile, and ``watch`` (every server's and moto's pid) records that it
+    did not.
+    """
+    channels = {key: grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
+                for key, port, _ in targets}
+    timed = frozenset(PHASES if workloads is None else workloads)
+    # The action result names a small blob, which the server must have to serve it.
+    needed = timed | {NEEDS[n] for n in timed if n in NEEDS} | (
+        {"BatchUpdateBlobs"} if timed & {"UpdateActionResult", "GetActionResult"} else set())
+    out: dict[str, tuple[float, ...]] = {}
+    stored: dict[tuple[str, str], CacheCalls] = {}  # (server, write phase) -> its first
+    for name in (n for n in PHASES if n in needed):
+        for pair in range(pairs if name in timed else 1):
+            for key, port, pid in targets if pair % 2 == 0 else targets[::-1]:
+                if name in NEEDS:
+                    calls = stored[(key, NEEDS[name])]
+                else:
+                    calls = CacheCalls(channels[key], channels[key], port, "", client, sizes)
+                    if name == "UpdateActionResult":
+                        calls.output = stored[(key, "BatchUpdateBlobs")].small[0][0]
+                    calls.prepare(frozenset({name}))
+                if name not in timed:
+                    phase = calls.phase(name, native=False)
+                    assert not isinstance(phase, NativeReads)
+                    phase()  # Untimed: it stores what a timed phase reads.
+                else:
+                    phase = calls.phase(name, native)
+                    try:
+                        timed_phase(out, f"{name}|{key}|{pair}", phase, barrier, client, pid,
+                                    settle, watch)
+                    finally:
+                        if isinstance(phase, NativeReads):
+                            Path(phase.process.args[-1]).unlink(missing_ok=True)
+                if name not in NEEDS and pair == 0:
+                    stored[(key, name)] = calls
+                calls.release()  # Reads of large blobs need only their digests.
+    for channel in channels.values():
+        channel.close()
+    results.put(out)
+
+
+def interleave(servers: dict[str, Server], clients: int, sizes: Sizes,
+               workloads: frozenset[str] | None, pairs: int,
+               native: bool) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """phase -> server -> one row per pair (as ``per_phase`` makes them), with the
+    share of a CPU each other server and moto used meanwhile ("idle <name>")."""
+    warm = servers["warm"]
+    assert warm.settle is not None
+    targets = [(key, servers[key].port, servers[key].process.pid) for key in AB_SERVERS]
+    watched = [(key, servers[key].process.pid) for key in AB_SERVERS]
+    watched += [(h.name, h.process.pid) for h in warm.helpers if h.name == "moto"]
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(clients), ctx.Queue()
+    procs = [ctx.Process(target=run_interleaved_client,
+                         args=(targets, i, sizes, barrier, results, workloads,
+                               str(warm.settle), tuple(pid for _, pid in watched), pairs),
+                         kwargs={"native": native})
+             for i in range(clients)]
+    for p in procs:
+        p.start()
+    outs = [results.get(timeout=3600) for _ in procs]
+    for p in procs:
+        p.join()
+    table: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for name, row in per_phase(outs).items():
+        phase, key, _pair = name.split("|")
+        for i, (who, _pid) in enumerate(watched):
+            share = row.pop(f"watched_{i}")
+            if who != key:
+                row[f"idle {who}"] = share
+        table.setdefault(phase, {}).setdefault(key, []).append(row)
+    return table
+
+
+def median_interval(values: list[float]) -> tuple[float, float]:
+    """A distribution-free 95% confidence interval of the median of ``values``: the
+    order statistics k and n+1-k, k the largest with P(Binomial(n, 1/2) < k) <= 2.5%.
+    With fewer than six values there is none at 95%: the whole range is returned."""
+    ordered, n = sorted(values), len(values)
+    k, below = 0, 0.0
+    while k < n and below + math.comb(n, k) / 2**n <= 0.025:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    if k == 0:
+        return ordered[0], ordered[-1]
+    return ordered[k - 1], ordered[n - k]
+
+
+JUDGED = ("BatchUpdateBlobs", "FindMissingBlobs", "BatchReadBlobs", "ByteStream Write",
+          "ByteStream Read")
+
+
+def interleaved_summary(runs: list[dict[str, dict[str, list[dict[str, float]]]]],
+                        clients: int) -> list[str]:
+    """Per phase: warm / local of each pair, their median with its 95% interval and
+    range, the ratio of the two servers' medians, the machine-normalised server CPU per
+    unit, and the most CPU the idle server and moto used while the other was timed.
+
+    A figure is judged met when the interval's low end is at least 0.9, not met when its
+    high end is below, and unresolved otherwise (the action-cache calls are not judged:
+    a replica also PUTs each result to the bucket)."""
+    lines = [f"\nwarm front / local-only, {clients} client process(es): per-pair ratios"]
+    for phase in PHASES:
+        pairs = [(local, warm) for run in runs if phase in run
+                 for local, warm in zip(run[phase]["graphkit"], run[phase]["warm"],
+                                        strict=True)]
+        if not pairs:
+            continue
+        unit = "mb_per_s" if pairs[0][0]["mb_per_s"] and phase not in SMALL_BLOB_PHASES \
+            else "per_s"
+        walls = [w[unit] / loc[unit] for loc, w in pairs]
+        # /proc counts CPU in 10 ms ticks: a pair with a zero figure says nothing.
+        cpus = [(w["server_cpu_ms"] / loc["server_cpu_ms"])
+                / (w["client_cpu_ms"] / loc["client_cpu_ms"]) for loc, w in pairs
+                if min(w["server_cpu_ms"], loc["server_cpu_ms"], w["client_cpu_ms"],
+                       loc["client_cpu_ms"]) > 0] or [math.nan]
+        low, high = median_interval(walls)
+        wall = statistics.median(walls)
+        of_medians = (statistics.median(w[unit] for _, w in pairs)
+                      / statistics.median(loc[unit] for loc, _ in pairs))
+        verdict = "shown, not judged"
+        if phase in JUDGED:
+            verdict = "met" if low >= 0.9 else "NOT met" if high < 0.9 else "unresolved"
+        idle_local = max(w["idle graphkit"] for _, w in pairs)
+        idle_warm = max(loc["idle warm"] for loc, _ in pairs)
+        idle_moto = max(loc.get("idle moto", 0.0) for loc, _ in pairs)
+        busy_moto = statistics.median(w.get("idle moto", 0.0) for _, w in pairs)
+        seconds = statistics.median(r["seconds"] for pair in pairs for r in pair)
+        lines.append(
+            f"  {phase:<18} {wall:5.2f} (95% {low:.2f}-{high:.2f}, range {min(walls):.2f}-"
+            f"{max(walls):.2f}, {len(walls)} pairs) medians {of_medians:.2f}  server CPU"
+            f" {statistics.median(cpus):.2f} ({min(cpus):.2f}-{max(cpus):.2f})  {verdict}")
+        lines.append(
+            f"  {'':<18} local {statistics.median(loc[unit] for loc, _ in pairs):,.0f}"
+            f" / warm {statistics.median(w[unit] for _, w in pairs):,.0f}"
+            f" {'MB/s' if unit == 'mb_per_s' else '/s'}, {seconds:.2f} s a phase; idle CPU"
+            f" at most: local {idle_local:.1%}, warm {idle_warm:.1%}, moto {idle_moto:.1%}"
+            f" (moto while the warm front is timed: median {busy_moto:.1%})")
+    return lines
 
 
 GOALS = [  # (server, workload, compared with, on server, goal ratio)
@@ -796,6 +1045,63 @@ def machine() -> str:
             f"grpcio {grpc.__version__}, {platform.system()} {platform.release()}")
 
 
+def run_interleaved(client_counts: list[int], sizes: Sizes, workloads: frozenset[str] | None,
+                    pairs: int, client: str, into: Path | None) -> None:
+    """--interleave: the local-only server and a warm front (on its moto), both running,
+    ``pairs`` ABBA pairs of each phase, for each client count."""
+    load = [os.getloadavg()]
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    tables: dict[str, Any] = {}
+    for clients in client_counts:
+        data = Path(tempfile.mkdtemp(dir=WORK, prefix="interleave-"))
+        servers: dict[str, Server] = {}
+        try:
+            servers["graphkit"] = start_graphkit(data)
+            servers["warm"] = with_moto(data, start_replica, False)
+            tables[f"x{clients}"] = interleave(servers, clients, sizes, workloads, pairs,
+                                               client == "native")
+        finally:
+            for server in servers.values():
+                server.stop()
+            shutil.rmtree(data, ignore_errors=True)
+        print_pairs(tables[f"x{clients}"], clients)
+    load.append(os.getloadavg())
+    report = {"machine": machine(), "client": client, "started": started,
+              "ended": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+              "load": load, "sizes": dataclasses.asdict(sizes), "interleaved": tables}
+    if into is not None:
+        into.write_text(json.dumps(report, indent=2))
+    report_interleaved([report])
+
+
+def print_pairs(table: dict[str, dict[str, list[dict[str, float]]]], clients: int) -> None:
+    """Each pair's figures, local-only then warm front."""
+    print(f"\nlocal-only / warm front, {clients} client process(es), pair by pair")
+    for phase, by_server in table.items():
+        large = phase not in SMALL_BLOB_PHASES and by_server["warm"][0]["mb_per_s"]
+        unit = "mb_per_s" if large else "per_s"
+        figures = "  ".join(f"{loc[unit]:,.0f}/{w[unit]:,.0f}" for loc, w in zip(
+            by_server["graphkit"], by_server["warm"], strict=True))
+        print(f"  {phase:<18} {figures}")
+
+
+def report_interleaved(reports: list[dict[str, Any]]) -> None:
+    """The per-pair ratios of one or more --interleave runs, by client count."""
+    counts = sorted({key for report in reports for key in report["interleaved"]},
+                    key=lambda key: int(key[1:]))
+    for key in counts:
+        runs = [report["interleaved"][key] for report in reports if key in report["interleaved"]]
+        print("\n".join(interleaved_summary(runs, int(key[1:]))))
+    for report in reports:
+        before, after = report["load"]
+        print(f"run {report['started']} - {report['ended']}: load {before[0]:.2f} before,"
+              f" {after[0]:.2f} after; sizes {report['sizes']}")
+    for where in dict.fromkeys(report["machine"] for report in reports):
+        print(f"machine: {where}")
+    timed_by = dict.fromkeys(report["client"] for report in reports)
+    print(f"read phases timed by the {' and '.join(timed_by)} client")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
@@ -823,6 +1129,12 @@ def main() -> None:
                         help="UpdateActionResult and GetActionResult calls per client")
     parser.add_argument("--read-passes", type=int, default=1,
                         help="read phases go over what was written this many times")
+    parser.add_argument("--stream-read-passes", type=int, metavar="N",
+                        help="ByteStream Read's passes (default: --read-passes)")
+    parser.add_argument("--interleave", type=int, metavar="PAIRS",
+                        help="with --backend: run the local-only server and a warm front at"
+                             " once and time each phase PAIRS times on each, alternating"
+                             " in ABBA order; ratios are medians of the pairs'")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every server in turn; ratios are medians of rounds")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -835,6 +1147,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.combine:
         reports = [json.loads(path.read_text()) for path in args.combine]
+        if all("interleaved" in report for report in reports):
+            report_interleaved(reports)
+            return
         rounds = [r for report in reports for r in report["rounds"]]
         backend = any(run.startswith(("warm ", "cold ")) for r in rounds for run in r)
         summarize(rounds, sorted({int(run.rpartition("x")[2]) for r in rounds for run in r}),
@@ -849,6 +1164,14 @@ def main() -> None:
     if native and (why := native_ready()) is not None:
         parser.error(why)
     workloads = frozenset(args.workloads) if args.workloads else None
+    sizes = Sizes(args.batches, args.batch_blobs, args.large_count, args.action_calls,
+                  args.read_passes, args.stream_read_passes)
+    if args.interleave is not None:
+        if not args.backend or args.rounds != 1:
+            parser.error("--interleave needs --backend, and takes the place of --rounds")
+        run_interleaved(args.clients, sizes, workloads, args.interleave, args.client,
+                        args.json)
+        return
     starters: list[tuple[str, Callable[[Path], Server], Callable[..., None]]] = [
         ("graphkit", start_graphkit, run_cache_client),
     ]
@@ -890,9 +1213,7 @@ def main() -> None:
                     shutil.rmtree(data, ignore_errors=True)
                     continue
                 try:
-                    table = measure(server, clients, args.batches, client, workloads,
-                                    args.large_count, args.batch_blobs,
-                                    args.action_calls, args.read_passes, native)
+                    table = measure(server, clients, sizes, client, workloads, native)
                 finally:
                     server.stop()
                     shutil.rmtree(data, ignore_errors=True)
