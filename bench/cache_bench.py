@@ -311,7 +311,29 @@ def digest(data: bytes) -> Any:
     return re_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
 
 
-def start_together(barrier: Any, client: int, settle: str | None = None) -> float:
+# A server writes the uses its reads recorded once a second (graphkit/cache/store/local.py),
+# and its stats every 30 s: work a phase leaves behind for up to a second after it ends.
+QUIET_AFTER_SECONDS = 1.05
+QUIET_WINDOW_SECONDS = 0.2
+QUIET_LONGEST_SECONDS = 10.0
+
+
+def quiesce(pids: tuple[int, ...]) -> None:
+    """Wait until the processes ``pids`` have done the work the last phase left them:
+    ``QUIET_AFTER_SECONDS``, then until they use at most one clock tick of CPU between
+    them in ``QUIET_WINDOW_SECONDS`` (``QUIET_LONGEST_SECONDS`` at most)."""
+    time.sleep(QUIET_AFTER_SECONDS)
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + QUIET_LONGEST_SECONDS
+    while time.monotonic() < deadline:
+        before = sum(process_cpu(pid) for pid in pids)
+        time.sleep(QUIET_WINDOW_SECONDS)
+        if sum(process_cpu(pid) for pid in pids) - before <= tick:
+            return
+
+
+def start_together(barrier: Any, client: int, settle: str | None = None,
+                   quiet: tuple[int, ...] = ()) -> float:
     """Start a timed phase in every client at once, with no disk writeback pending.
 
     The kernel writes dirty pages back on its own schedule (after ~30 s), so without
@@ -319,7 +341,8 @@ def start_together(barrier: Any, client: int, settle: str | None = None) -> floa
     the bare no-op unary call runs first on a quiet machine, GetActionResult last
     after a GiB of uploads. With ``settle`` (a replica's directory), the phase also
     waits until the replica has uploaded everything queued, for the same reason, and
-    the seconds that took are returned.
+    the seconds that took are returned. With ``quiet``, it then waits until those
+    processes are idle (``quiesce``).
     """
     waited = 0.0
     if client == 0:
@@ -328,6 +351,8 @@ def start_together(barrier: Any, client: int, settle: str | None = None) -> floa
             while not queue_drained(Path(settle)):
                 time.sleep(0.01)
             waited = time.perf_counter() - started
+        if quiet:
+            quiesce(quiet)
         os.sync()
     barrier.wait()
     return waited
@@ -343,10 +368,11 @@ def timed_phase(out: dict[str, tuple[float, ...]], name: str,
     side spent, whoever else ran. The server's are read by client 0 once every client
     is done (the second barrier), so they cover the whole phase. A native client's
     phase is timed by the native client itself; its CPU is added to this process's.
-    The CPU seconds the processes ``watch`` used during the phase (client 0 reads
-    them; 0 in the others) follow: what servers not under test did meanwhile.
+    The phase starts once the processes ``watch`` are idle (``quiesce``), and the
+    CPU seconds they used during it (client 0 reads them; 0 in the others) follow:
+    what servers not under test did meanwhile.
     """
-    waited = start_together(barrier, client, settle)
+    waited = start_together(barrier, client, settle, watch)
     watched = [process_cpu(pid) if client == 0 else 0.0 for pid in watch]
     server_cpu, own_cpu = process_cpu(server_pid), time.process_time()
     start = time.perf_counter()
