@@ -74,7 +74,7 @@ class Client:
         return [d.hash for d in response.missing_blob_digests]
 
     def write(self, data: bytes, *, chunk: int = 16 * 1024, name: str | None = None,
-              instance: str = "") -> Any:
+              instance: str = "", timeout: float | None = None) -> Any:
         """ByteStream.Write like Bazel 4.2: resource name on the first message only."""
         d = pdigest(data)
         prefix = f"{instance}/" if instance else ""
@@ -91,7 +91,7 @@ class Client:
                     finish_write=i + chunk >= len(data),
                 )
 
-        return self.bytestream.Write(requests(), metadata=self.metadata)
+        return self.bytestream.Write(requests(), metadata=self.metadata, timeout=timeout)
 
     def read(self, data_digest: Any, *, instance: str = "", offset: int = 0,
              limit: int = 0) -> bytes:

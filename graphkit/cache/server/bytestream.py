@@ -23,7 +23,7 @@ from graphkit.cache.names import read_resource, write_resource
 from graphkit.cache.protocol import bs_grpc, bs_pb2
 from graphkit.cache.server.calls import Refused, deadline_of, streaming, unary
 from graphkit.cache.server.metrics import Metrics
-from graphkit.cache.store.base import NoRoom, Store
+from graphkit.cache.store.base import NoRoom, ServedStore, Store
 from graphkit.cache.store.verified import DamagedBlob, VerifiedReader
 from graphkit.cache.wire import WriteRequest, read_response_from, write_request
 
@@ -35,7 +35,7 @@ READ_CHUNK = 1024 * 1024
 class ByteStreamService(bs_grpc.ByteStreamServicer):
     """ByteStream Read / Write / QueryWriteStatus over a Store per instance name."""
 
-    def __init__(self, stores: Callable[[str, Deadline], Store], metrics: Metrics) -> None:
+    def __init__(self, stores: Callable[[str, Deadline], ServedStore], metrics: Metrics) -> None:
         self._stores = stores
         self.metrics = metrics
 
@@ -97,8 +97,13 @@ class ByteStreamService(bs_grpc.ByteStreamServicer):
                 "start at offset 0"
             )
         store = self._stores(resource.instance, deadline_of(context))
-        if not store.find_missing([blob]):
-            # Already stored (maybe by a concurrent client): end early, as the spec allows.
+        # Already stored (maybe by a concurrent client): end early, as the spec allows.
+        # Only where the write lands is asked: a replica asking its bucket would put a
+        # round trip to it before every new blob's first byte (bench/RESULTS.md, the
+        # interleaved replica runs). Clients ask FindMissingBlobs, which does ask the
+        # bucket, before they upload; and the uploader skips a large blob another
+        # replica already put in the bucket.
+        if not store.find_missing_here([blob]):
             return bs_pb2.WriteResponse(committed_size=blob.size)
         try:
             self._receive(store, blob, name, first, requests)

@@ -128,6 +128,11 @@ class ServedStore(Store, Protocol):
         uploads), which says nothing about whether clients still want them."""
         ...
 
+    def find_missing_here(self, digests: Iterable[Digest]) -> list[Digest]:
+        """find_missing of where a write lands (a replica's front), asking no shared
+        bucket: what a Write checks before it receives a blob."""
+        ...
+
 
 def get_blob(store: Store, digest: Digest) -> bytes | None:
     """One blob's bytes, or None when absent."""

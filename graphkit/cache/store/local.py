@@ -602,6 +602,10 @@ class LocalStore:
         wanted = [d for d in digests if not _is_empty(d)]  # The empty blob is always there.
         return [wanted[i] for i in self._backend.missing(self._keys(wanted))]
 
+    def find_missing_here(self, digests: Iterable[Digest]) -> list[Digest]:
+        """See ServedStore.find_missing_here: find_missing, everything is here."""
+        return self.find_missing(digests)
+
     def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
         """See Store.get_many. Every blob is hashed; a damaged one is dropped, absent."""
         wanted = list(dict.fromkeys(digests))

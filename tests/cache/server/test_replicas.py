@@ -216,6 +216,26 @@ def test_calls_end_by_their_deadline_when_the_bucket_stalls(tmp_path: Path) -> N
             assert time.monotonic() - started < 0.5
 
 
+def test_a_write_asks_only_the_front_whether_the_blob_is_there(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    # A bucket that answers every request a second late: a Write that asked it whether
+    # the new blob is there before receiving it would wait that second for every blob.
+    fresh = b"a new blob, in no front and no bucket" * 1000
+    with slow_proxy(s3.endpoint, delay=1.0) as proxy:
+        slow = BackendOptions(s3.url("write"), endpoint=proxy.endpoint)
+        with running(tmp_path / "a", backend=slow) as (_, port), client(port) as c:
+            started = time.monotonic()
+            assert c.write(fresh, timeout=30).committed_size == len(fresh)
+            assert time.monotonic() - started < 0.9
+            # A second Write of it is answered from the front.
+            assert c.write(fresh, chunk=16).committed_size == len(fresh)
+            wait_for(lambda: queued(tmp_path / "a") == 0)
+    # And it reached the bucket, for the other replicas.
+    with running(tmp_path / "b", backend=backend(s3, "write")) as (_, port), client(port) as c:
+        assert c.missing(fresh) == []
+
+
 def test_a_replica_killed_mid_upload_uploads_everything_after_a_restart(
     s3: S3Server, tmp_path: Path
 ) -> None:
