@@ -9,6 +9,7 @@ Usage::
     python bench/cache_bench.py --backend --json r1.json   # one round per invocation, then
     python bench/cache_bench.py --combine r1.json r2.json r3.json   # medians and ratios
     python bench/cache_bench.py --client native ...  # reads from bench/native's C++ client
+    python bench/cache_bench.py --backend --interleave 16 --clients 4 ...  # A/B, see below
 
 Every workload runs in N client *processes* (not threads: one Python process cannot
 saturate a server), started together on a barrier; throughput is total work divided
@@ -39,6 +40,11 @@ times, and they say whether the server or the clients are the bottleneck.
 Every phase starts with the machine's dirty pages written out (``os.sync``), so no
 phase pays for the disk writeback of the ones before it. ``--workloads`` times only
 the named phases; the uploads a timed read needs still run first, untimed.
+
+``--backend --interleave N`` runs the local-only server and a warm front at once and
+times each phase N times on each, alternating in ABBA order, with both servers and moto
+idle before every phase; it judges the warm / local ratio of ABBA quads with a 95%
+interval of their median (bench/RESULTS.md, "Replicas, interleaved A/B").
 
 BuildGrid (PyPI ``buildgrid`` 0.4.x) runs from its own virtualenv (``--buildgrid-venv``,
 default ``bench/.work/bgvenv``) as a cache-only server with disk storage. All servers
