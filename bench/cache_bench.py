@@ -460,6 +460,16 @@ def native_ready() -> str | None:
     return None
 
 
+def gather(procs: list[Any], results: Any, timeout: float) -> list[Any]:
+    """Start the client processes; what each put on ``results``, once all are done."""
+    for p in procs:
+        p.start()
+    outs = [results.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join()
+    return outs
+
+
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far, from /proc; 0 elsewhere."""
     try:
@@ -760,12 +770,7 @@ def measure(server: Server, clients: int, sizes: Sizes, target: Callable[..., No
                                               settle, read_pid),
                          kwargs={"native": native})
              for i in range(clients)]
-    for p in procs:
-        p.start()
-    outs = [results.get(timeout=900) for _ in procs]
-    for p in procs:
-        p.join()
-    return per_phase(outs)
+    return per_phase(gather(procs, results, 900))
 
 
 def per_phase(outs: list[dict[str, tuple[float, ...]]]) -> dict[str, dict[str, float]]:
@@ -875,11 +880,7 @@ def interleave(servers: dict[str, Server], clients: int, sizes: Sizes,
                                str(warm.settle), tuple(pid for _, pid in watched), pairs),
                          kwargs={"native": native})
              for i in range(clients)]
-    for p in procs:
-        p.start()
-    outs = [results.get(timeout=3600) for _ in procs]
-    for p in procs:
-        p.join()
+    outs = gather(procs, results, 3600)
     table: dict[str, dict[str, list[dict[str, float]]]] = {}
     for name, row in per_phase(outs).items():
         phase, key, _pair = name.split("|")
