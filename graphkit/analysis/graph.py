@@ -157,7 +157,8 @@ class BuildGraph:
         # The same packages, the same targets: base and head, which often share one
         # parsed graph, index its targets once (0.1 s each at 100,000 packages).
         graph.__dict__["targets"] = self.targets
-        graph.__dict__["declared_dependents"] = self.declared_dependents
+        if "declared_dependents" in self.__dict__:  # read from the memo: shared, not rebuilt
+            graph.__dict__["declared_dependents"] = self.__dict__["declared_dependents"]
         return graph
 
     def declares_as(self, other: BuildGraph) -> bool:
