@@ -41,10 +41,12 @@ Every phase starts with the machine's dirty pages written out (``os.sync``), so 
 phase pays for the disk writeback of the ones before it. ``--workloads`` times only
 the named phases; the uploads a timed read needs still run first, untimed.
 
-``--backend --interleave N`` runs the local-only server and a warm front at once and
-times each phase N times on each, alternating in ABBA order, with both servers and moto
-idle before every phase; it judges the warm / local ratio of ABBA quads with a 95%
-interval of their median (bench/RESULTS.md, "Replicas, interleaved A/B").
+``--interleave N`` runs graphkit and BuildGrid at once and times each phase N times on
+each, alternating in ABBA order, with both servers idle before every phase; it judges
+the graphkit / BuildGrid ratio of ABBA quads against the goals with a 95% interval of
+their median. ``--backend --interleave N`` does the same for the local-only server and
+a warm front, judging warm / local against 0.9 (bench/RESULTS.md, "Replicas,
+interleaved A/B").
 
 BuildGrid (PyPI ``buildgrid`` 0.4.x) runs from its own virtualenv (``--buildgrid-venv``,
 default ``bench/.work/bgvenv``) as a cache-only server with disk storage. All servers
@@ -798,29 +800,57 @@ def per_phase(outs: list[dict[str, tuple[float, ...]]]) -> dict[str, dict[str, f
     return table
 
 
-# --- interleaved A/B: the local-only server against a warm front (--interleave) -------
+# --- interleaved A/B: two servers at once, phase by phase (--interleave) ----------------
 #
-# Issue 16 item 6 asks whether a warm front stays within 10% of the local-only server.
-# Rounds that run every phase on one server, then on the other minutes later, do not
-# resolve that on a 2-CPU VM whose speed drifts by more than 10% for seconds to
-# minutes. Here both servers run at once, with the same data written to each, and every
-# phase alternates between them in ABBA order (A B, B A, A B, ...), so a drift slower
-# than one pair cancels out of the per-pair ratios and a faster one only widens their
-# spread.
+# Issue 16 item 6 asks whether a warm front stays within 10% of the local-only server,
+# and issue 12 how graphkit reads against BuildGrid. Rounds that run every phase on one
+# server, then on the other minutes later, do not resolve a 10% question on a 2-CPU VM
+# whose speed drifts by more than that for seconds to minutes. Here both servers run at
+# once, with the same data written to each, and every phase alternates between them in
+# ABBA order (A B, B A, A B, ...), so a drift slower than one pair cancels out of the
+# per-pair ratios and a faster one only widens their spread.
 
-AB_SERVERS = ("graphkit", "warm")
+
+@dataclass(frozen=True)
+class Comparison:
+    """What an interleaved run compares: the server judged against the other one, and
+    the ratio each phase must reach (None: shown, not judged)."""
+
+    judged: str
+    other: str
+    title: str
+    goals: dict[str, float]
+
+
+COMPARISONS = {
+    # --backend: a warm front within 10% of the local-only server. The action-cache
+    # calls are not judged: a replica also PUTs each result to the bucket.
+    "warm": Comparison("warm", "graphkit", "warm front / local-only", {
+        name: 0.9 for name in ("BatchUpdateBlobs", "FindMissingBlobs", "BatchReadBlobs",
+                               "ByteStream Write", "ByteStream Read")}),
+    # Without it: graphkit against BuildGrid, with the goals the rounds judge (GOALS).
+    "buildgrid": Comparison("graphkit", "buildgrid", "graphkit / BuildGrid", {
+        "BatchUpdateBlobs": 3.0, "FindMissingBlobs": 3.0, "BatchReadBlobs": 3.0,
+        "ByteStream Read": 1.5}),
+}
+
+
+def comparison_of(table: dict[str, dict[str, list[dict[str, float]]]]) -> Comparison:
+    """The comparison an interleaved table holds, from its servers' names."""
+    names = {key for by_server in table.values() for key in by_server}
+    return next(c for key, c in COMPARISONS.items() if key in names)
 
 
 def run_interleaved_client(targets: list[tuple[str, int, int]], client: int, sizes: Sizes,
                            barrier: Any, results: Any, workloads: frozenset[str] | None,
-                           settle: str, watch: tuple[int, ...], pairs: int, *,
+                           settle: str | None, watch: tuple[int, ...], pairs: int, *,
                            native: bool = False) -> None:
     """Every phase ``pairs`` times on each server (``targets``: name, port, pid), in ABBA
     order; the rows are named "phase|server|pair".
 
     A write phase writes new blobs (or results) each time: a server that has a blob does
     not store it again. A read phase reads what the server's first write of that kind
-    stored. Before every timed phase the replica's upload queue is drained (``settle``)
+    stored. Before every timed phase a replica's upload queue is drained (``settle``)
     and dirty pages are written out, whichever server is timed: the idle server does
     nothing meanwhile, and ``watch`` (every server's and moto's pid) records that it
     did not.
@@ -863,21 +893,21 @@ def run_interleaved_client(targets: list[tuple[str, int, int]], client: int, siz
     results.put(out)
 
 
-def interleave(servers: dict[str, Server], clients: int, sizes: Sizes,
-               workloads: frozenset[str] | None, pairs: int,
+def interleave(servers: dict[str, Server], pair: tuple[str, str], clients: int,
+               sizes: Sizes, workloads: frozenset[str] | None, pairs: int,
                native: bool) -> dict[str, dict[str, list[dict[str, float]]]]:
     """phase -> server -> one row per pair (as ``per_phase`` makes them), with the
     share of a CPU each other server and moto used meanwhile ("idle <name>")."""
-    warm = servers["warm"]
-    assert warm.settle is not None
-    targets = [(key, servers[key].port, servers[key].process.pid) for key in AB_SERVERS]
-    watched = [(key, servers[key].process.pid) for key in AB_SERVERS]
-    watched += [(h.name, h.process.pid) for h in warm.helpers if h.name == "moto"]
+    settle = next((str(servers[key].settle) for key in pair if servers[key].settle), None)
+    targets = [(key, servers[key].port, servers[key].process.pid) for key in pair]
+    watched = [(key, servers[key].process.pid) for key in pair]
+    watched += [(h.name, h.process.pid) for key in pair for h in servers[key].helpers
+                if h.name == "moto"]
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients), ctx.Queue()
     procs = [ctx.Process(target=run_interleaved_client,
-                         args=(targets, i, sizes, barrier, results, workloads,
-                               str(warm.settle), tuple(pid for _, pid in watched), pairs),
+                         args=(targets, i, sizes, barrier, results, workloads, settle,
+                               tuple(pid for _, pid in watched), pairs),
                          kwargs={"native": native})
              for i in range(clients)]
     outs = gather(procs, results, 3600)
@@ -906,54 +936,53 @@ def median_interval(values: list[float]) -> tuple[float, float]:
     return ordered[k - 1], ordered[n - k]
 
 
-JUDGED = ("BatchUpdateBlobs", "FindMissingBlobs", "BatchReadBlobs", "ByteStream Write",
-          "ByteStream Read")
-
-
 def interleaved_summary(runs: list[dict[str, dict[str, list[dict[str, float]]]]],
                         clients: int) -> list[str]:
-    """Per phase: warm / local of each pair, their median with its 95% interval and
-    range; the same of each ABBA quad (two pairs in a row: local first, then warm first),
-    the geometric mean of its two ratios, which cancels what running second in a pair is
-    worth and any drift linear over the four phases; the ratio of the two servers'
-    medians, the machine-normalised server CPU per unit, and the most CPU the idle
-    server and moto used while the other was timed.
+    """Per phase: the judged server's figure over the other's in each pair, their median
+    with its 95% interval and range; the same of each ABBA quad (two pairs in a row,
+    each server first once), the geometric mean of its two ratios, which cancels what
+    running second in a pair is worth and any drift linear over the four phases; the
+    ratio of the two servers' medians, the machine-normalised server CPU per unit, and
+    the most CPU the idle server and moto used while the other was timed.
 
-    A figure is judged on the quads: met when their median's interval starts at 0.9 or
-    above, not met when it ends below, unresolved otherwise (the action-cache calls are
-    not judged: a replica also PUTs each result to the bucket)."""
-    lines = [f"\nwarm front / local-only, {clients} client process(es): per-pair ratios"]
+    A figure is judged on the quads: met when their median's interval starts at the
+    goal or above, not met when it ends below, unresolved otherwise."""
+    compare = comparison_of(runs[0])
+    judged, other = compare.judged, compare.other
+    lines = [f"\n{compare.title}, {clients} client process(es): per-pair ratios"]
     for phase in PHASES:
-        pairs = [(local, warm) for run in runs if phase in run
-                 for local, warm in zip(run[phase]["graphkit"], run[phase]["warm"],
-                                        strict=True)]
+        tables = [run[phase] for run in runs if phase in run]
+        pairs = [(o, j) for t in tables for o, j in zip(t[other], t[judged], strict=True)]
         if not pairs:
             continue
         unit = "mb_per_s" if pairs[0][0]["mb_per_s"] and phase not in SMALL_BLOB_PHASES \
             else "per_s"
-        walls = [w[unit] / loc[unit] for loc, w in pairs]
-        quads = [math.sqrt(a * b) for run in runs if phase in run
-                 for ratios in [[w[unit] / loc[unit] for loc, w in zip(
-                     run[phase]["graphkit"], run[phase]["warm"], strict=True)]]
+        walls = [j[unit] / o[unit] for o, j in pairs]
+        quads = [math.sqrt(a * b) for t in tables
+                 for ratios in [[j[unit] / o[unit] for o, j in zip(
+                     t[other], t[judged], strict=True)]]
                  for a, b in zip(ratios[::2], ratios[1::2], strict=False)] or [math.nan]
         # /proc counts CPU in 10 ms ticks: a pair with a zero figure says nothing.
-        cpus = [(w["server_cpu_ms"] / loc["server_cpu_ms"])
-                / (w["client_cpu_ms"] / loc["client_cpu_ms"]) for loc, w in pairs
-                if min(w["server_cpu_ms"], loc["server_cpu_ms"], w["client_cpu_ms"],
-                       loc["client_cpu_ms"]) > 0] or [math.nan]
+        cpus = [(j["server_cpu_ms"] / o["server_cpu_ms"])
+                / (j["client_cpu_ms"] / o["client_cpu_ms"]) for o, j in pairs
+                if min(j["server_cpu_ms"], o["server_cpu_ms"], j["client_cpu_ms"],
+                       o["client_cpu_ms"]) > 0] or [math.nan]
         low, high = median_interval(walls)
         wall = statistics.median(walls)
         quad_low, quad_high = median_interval(quads)
-        of_medians = (statistics.median(w[unit] for _, w in pairs)
-                      / statistics.median(loc[unit] for loc, _ in pairs))
+        of_medians = (statistics.median(j[unit] for _, j in pairs)
+                      / statistics.median(o[unit] for o, _ in pairs))
+        goal = compare.goals.get(phase)
         verdict = "shown, not judged"
-        if phase in JUDGED:
-            verdict = ("met" if quad_low >= 0.9 else "NOT met" if quad_high < 0.9
-                       else "unresolved")
-        idle_local = max(w["idle graphkit"] for _, w in pairs)
-        idle_warm = max(loc["idle warm"] for loc, _ in pairs)
-        idle_moto = max(loc.get("idle moto", 0.0) for loc, _ in pairs)
-        busy_moto = statistics.median(w.get("idle moto", 0.0) for _, w in pairs)
+        if goal is not None:
+            verdict = (f"met (goal {goal})" if quad_low >= goal
+                       else f"NOT met (goal {goal})" if quad_high < goal
+                       else f"unresolved (goal {goal})")
+        idle_judged = max(o[f"idle {judged}"] for o, _ in pairs)
+        idle_other = max(j[f"idle {other}"] for _, j in pairs)
+        moto = any("idle moto" in o for o, _ in pairs)
+        idle_moto = max(o.get("idle moto", 0.0) for o, _ in pairs)
+        busy_moto = statistics.median(j.get("idle moto", 0.0) for _, j in pairs)
         seconds = statistics.median(r["seconds"] for pair in pairs for r in pair)
         lines.append(
             f"  {phase:<18} {wall:5.2f} (95% {low:.2f}-{high:.2f}, range {min(walls):.2f}-"
@@ -964,11 +993,12 @@ def interleaved_summary(runs: list[dict[str, dict[str, list[dict[str, float]]]]]
             f"{quad_high:.2f}, range {min(quads):.2f}-{max(quads):.2f}, {len(quads)} quads)"
             f"  {verdict}")
         lines.append(
-            f"  {'':<18} local {statistics.median(loc[unit] for loc, _ in pairs):,.0f}"
-            f" / warm {statistics.median(w[unit] for _, w in pairs):,.0f}"
+            f"  {'':<18} {other} {statistics.median(o[unit] for o, _ in pairs):,.0f}"
+            f" / {judged} {statistics.median(j[unit] for _, j in pairs):,.0f}"
             f" {'MB/s' if unit == 'mb_per_s' else '/s'}, {seconds:.2f} s a phase; idle CPU"
-            f" at most: local {idle_local:.1%}, warm {idle_warm:.1%}, moto {idle_moto:.1%}"
-            f" (moto while the warm front is timed: median {busy_moto:.1%})")
+            f" at most: {other} {idle_other:.1%}, {judged} {idle_judged:.1%}"
+            + (f", moto {idle_moto:.1%} (moto while the {judged} is timed: median"
+               f" {busy_moto:.1%})" if moto else ""))
     return lines
 
 
@@ -1092,9 +1122,12 @@ def machine() -> str:
 
 
 def run_interleaved(client_counts: list[int], sizes: Sizes, workloads: frozenset[str] | None,
-                    pairs: int, client: str, into: Path | None) -> None:
-    """--interleave: the local-only server and a warm front (on its moto), both running,
-    ``pairs`` ABBA pairs of each phase, for each client count."""
+                    pairs: int, client: str, into: Path | None,
+                    buildgrid_venv: Path | None) -> None:
+    """--interleave: the local-only server and a warm front (on its moto), or graphkit
+    and BuildGrid (``buildgrid_venv``), both running, ``pairs`` ABBA pairs of each phase,
+    for each client count."""
+    other = "warm" if buildgrid_venv is None else "buildgrid"
     load = [os.getloadavg()]
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     tables: dict[str, Any] = {}
@@ -1103,9 +1136,10 @@ def run_interleaved(client_counts: list[int], sizes: Sizes, workloads: frozenset
         servers: dict[str, Server] = {}
         try:
             servers["graphkit"] = start_graphkit(data)
-            servers["warm"] = with_moto(data, start_replica, False)
-            tables[f"x{clients}"] = interleave(servers, clients, sizes, workloads, pairs,
-                                               client == "native")
+            servers[other] = (with_moto(data, start_replica, False) if buildgrid_venv is None
+                              else start_buildgrid(data, buildgrid_venv))
+            tables[f"x{clients}"] = interleave(servers, ("graphkit", other), clients, sizes,
+                                               workloads, pairs, client == "native")
         finally:
             for server in servers.values():
                 server.stop()
@@ -1121,13 +1155,14 @@ def run_interleaved(client_counts: list[int], sizes: Sizes, workloads: frozenset
 
 
 def print_pairs(table: dict[str, dict[str, list[dict[str, float]]]], clients: int) -> None:
-    """Each pair's figures, local-only then warm front."""
-    print(f"\nlocal-only / warm front, {clients} client process(es), pair by pair")
+    """Each pair's figures, the other server's then the judged one's."""
+    compare = comparison_of(table)
+    print(f"\n{compare.other} / {compare.judged}, {clients} client process(es), pair by pair")
     for phase, by_server in table.items():
-        large = phase not in SMALL_BLOB_PHASES and by_server["warm"][0]["mb_per_s"]
+        large = phase not in SMALL_BLOB_PHASES and by_server[compare.judged][0]["mb_per_s"]
         unit = "mb_per_s" if large else "per_s"
-        figures = "  ".join(f"{loc[unit]:,.0f}/{w[unit]:,.0f}" for loc, w in zip(
-            by_server["graphkit"], by_server["warm"], strict=True))
+        figures = "  ".join(f"{o[unit]:,.0f}/{j[unit]:,.0f}" for o, j in zip(
+            by_server[compare.other], by_server[compare.judged], strict=True))
         print(f"  {phase:<18} {figures}")
 
 
@@ -1178,9 +1213,10 @@ def main() -> None:
     parser.add_argument("--stream-read-passes", type=int, metavar="N",
                         help="ByteStream Read's passes (default: --read-passes)")
     parser.add_argument("--interleave", type=int, metavar="PAIRS",
-                        help="with --backend: run the local-only server and a warm front at"
-                             " once and time each phase PAIRS times on each, alternating"
-                             " in ABBA order; ratios are medians of the pairs'")
+                        help="run graphkit and BuildGrid (with --backend: the local-only"
+                             " server and a warm front) at once and time each phase PAIRS"
+                             " times on each, alternating in ABBA order; ratios are"
+                             " medians of the pairs'")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every server in turn; ratios are medians of rounds")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -1213,10 +1249,12 @@ def main() -> None:
     sizes = Sizes(args.batches, args.batch_blobs, args.large_count, args.action_calls,
                   args.read_passes, args.stream_read_passes)
     if args.interleave is not None:
-        if not args.backend or args.rounds != 1:
-            parser.error("--interleave needs --backend, and takes the place of --rounds")
+        if args.rounds != 1 or args.only or args.baseline or (
+                args.skip_buildgrid and not args.backend):
+            parser.error("--interleave compares graphkit with BuildGrid (or, with --backend,"
+                         " with a warm front), and takes the place of --rounds")
         run_interleaved(args.clients, sizes, workloads, args.interleave, args.client,
-                        args.json)
+                        args.json, None if args.backend else args.buildgrid_venv)
         return
     starters: list[tuple[str, Callable[[Path], Server], Callable[..., None]]] = [
         ("graphkit", start_graphkit, run_cache_client),
