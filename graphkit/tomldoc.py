@@ -16,15 +16,15 @@ TOO_DEEP = "nested too deeply to read (thousands of levels of arrays or tables)"
 
 def load_toml(data: bytes, path: str) -> dict[str, Any]:
     """Parse ``data`` as TOML, raising an InputError naming ``path`` and the line."""
-    import tomllib  # here: a warm run reads every manifest from the memo, none as TOML
+    import tomli  # here: a warm run reads every manifest from the memo, none as TOML
 
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        return tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
         message = str(exc)
         match = _AT_LINE.search(message)
         line = int(match.group(1)) if match else None
@@ -32,14 +32,14 @@ def load_toml(data: bytes, path: str) -> dict[str, Any]:
             line = max(1, len(text.splitlines()))
         reason = _AT_END.sub("", _AT_LINE.sub("", message)).strip()
         raise InputError(f"invalid TOML: {reason}", path=path, line=line) from None
-    except RecursionError:  # tomllib recurses into nested arrays and tables
+    except RecursionError:  # tomli recurses into nested arrays and tables
         raise InputError(TOO_DEEP, path=path) from None
 
 
 def line_of(data: bytes, key: str, *, occurrence: int = 0, start: int = 1) -> int | None:
     """The 1-based line where ``key = ...`` (or ``[[key]]``/``[key]``) appears.
 
-    tomllib keeps no positions, so error messages find the line by looking for the
+    tomli keeps no positions, so error messages find the line by looking for the
     key's text; ``occurrence`` picks the n-th match at or after line ``start``.
     """
     pattern = re.compile(

@@ -26,6 +26,16 @@ def test_load_toml_returns_the_document() -> None:
     }
 
 
+def test_load_toml_reads_toml_1_1() -> None:
+    # Inline tables over several lines, trailing commas, \e and \x escapes, times
+    # without seconds: Cargo reads them, and so must graphkit.
+    doc = b'dep = {\n  workspace = true,\n}\nesc = "\\e\\x41"\nat = 07:30\n'
+    loaded = load_toml(doc, "Cargo.toml")
+    assert loaded["dep"] == {"workspace": True}
+    assert loaded["esc"] == "\x1bA"
+    assert str(loaded["at"]) == "07:30:00"
+
+
 def test_malformed_toml_error_names_file_and_line() -> None:
     with pytest.raises(InputError) as caught:
         load_toml(b'[[target]]\nname = "core"\nsrcs = *.py\n', "libs/core/BUILD.toml")

@@ -95,12 +95,12 @@ def add_deps(text: str, manifest: str, additions: Mapping[str, Sequence[str]]) -
 
 
 def _with_deps(block: list[str], labels: Sequence[str], manifest: str) -> list[str]:
-    import tomllib
+    import tomli
 
     body = "".join(line for line in block if not _TARGET.match(line))
     try:
-        current = tomllib.loads(body).get("deps", [])
-    except tomllib.TOMLDecodeError as exc:
+        current = tomli.loads(body).get("deps", [])
+    except tomli.TOMLDecodeError as exc:
         raise InputError(f"cannot edit: {exc}", path=manifest) from None
     deps = tomli_w.dumps({"deps": sorted(set(current) | set(labels))})
     first = next((i for i, line in enumerate(block) if _DEPS.match(line)), None)

@@ -107,7 +107,7 @@ def _entry(table: dict[str, Any], index: int, data: bytes, path: str) -> Entry:
                 f"{key!r} of {what} must be a non-empty string", path=path, line=line(key)
             )
     expires = table["expires"]
-    # tomllib reads 2026-12-31T00:00:00 as a datetime, which is a date subclass.
+    # tomli reads 2026-12-31T00:00:00 as a datetime, which is a date subclass.
     if not isinstance(expires, datetime.date) or isinstance(expires, datetime.datetime):
         raise InputError(
             f"'expires' of {what} must be a date, found {expires!r}",

@@ -83,7 +83,7 @@ COLD_ONLY = (
     "wcmatch",
     "networkx",
     "yaml",
-    "tomllib",
+    "tomli",
     "multiprocessing",
     "concurrent.futures",
     "grpc",

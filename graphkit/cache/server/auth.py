@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import tomli
 
 from graphkit.errors import InputError
 
@@ -74,10 +74,10 @@ class Denied(Exception):
 def load_tokens(path: Path) -> tuple[Token, ...]:
     """Parse and validate a tokens file."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomli.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"cannot read tokens file: {exc.strerror}", path=str(path)) from exc
-    except tomllib.TOMLDecodeError as exc:
+    except tomli.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", path=str(path)) from exc
     entries = data.get("token", [])
     if not isinstance(entries, list) or not entries:

@@ -471,7 +471,7 @@ def expect_mapping(value: object, what: str, *, path: str, line: int | None) -> 
 def table_line(data: bytes, table: str, index: int) -> int | None:
     """The line of the ``index``-th ``[[table]]`` header of a TOML document.
 
-    tomllib keeps no positions, so an error about the n-th entry of an array of
+    tomli keeps no positions, so an error about the n-th entry of an array of
     tables is placed on its header.
     """
     header = f"[[{table}]]"

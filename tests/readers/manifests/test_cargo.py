@@ -271,6 +271,19 @@ def test_a_comment_keeps_the_definition_and_a_feature_changes_it() -> None:
     assert read_packages({**REPO, "crates/acme-macros/Cargo.toml": featured}) != before
 
 
+def test_toml_1_1_inline_tables_over_several_lines_are_read() -> None:
+    """biome: a member's workspace dependency written as an inline table over several
+    lines with a trailing comma (TOML 1.1, which Cargo reads). Reading TOML 1.0 only
+    stopped every run on the repository with exit 2."""
+    spread = CORE.replace(
+        b"acme-macros = { workspace = true }",
+        b'acme-macros = {\n  workspace = true,\n  features  = ["derive"],\n}',
+    )
+    assert deps_by_folder({**REPO, "crates/acme-core/Cargo.toml": spread})[
+        "crates/acme-core"
+    ] == deps_by_folder(REPO)["crates/acme-core"] == ["//crates/acme-macros:acme-macros"]
+
+
 def test_invalid_toml_names_file_and_line() -> None:
     broken = CLI.replace(b'cc = "1.1"', b'cc = "1.1')
     assert error_of({**REPO, "crates/cli/Cargo.toml": broken}) == (
