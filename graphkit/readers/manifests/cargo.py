@@ -124,7 +124,7 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     if root is None or workspace is None:
         crates, failed = parse_lenient(files, paths, load_toml)
         nested = nested_members(crates, failed, _declares)
-        sorter = Sorter({*nested, ""} if root is not None else nested)
+        sorter = Sorter({*nested, ""} if root is not None else nested, nested)
         sorter.warnings += [skipped(exc, paths[f]) for f, exc in sorted(failed.items())]
         folders = [f for f, c in sorted(crates.items()) if "package" in c.doc or f in nested]
     else:

@@ -139,24 +139,36 @@ def nested_members(
     manifests: Mapping[str, Manifest],
     failed: Mapping[str, InputError],
     declares: Callable[[Manifest], tuple[list[str], list[str]] | None],
-) -> set[str]:
-    """The folders that workspace roots below the repository root declare as members.
+) -> dict[str, str]:
+    """The folders that workspace roots below the repository root declare as members,
+    each with the folder of the (deepest) root that declares it.
 
     ``declares(manifest)`` gives a manifest's ``(members, exclude)`` globs, relative to
     its folder, or None when it is no workspace root. Declared members must be
     valid: one that does not parse is raised here, not skipped.
     """
-    declared: set[str] = set()
+    declared: dict[str, str] = {}
     everything = sorted({*manifests, *failed})
     for folder, manifest in sorted(manifests.items()):
         globs = declares(manifest) if folder else None
         if globs is None:
             continue
         inside = [f[len(folder) + 1 :] for f in everything if f.startswith(folder + "/")]
-        declared.update(f"{folder}/{f}" for f in match_folders(inside, *globs))
-    for folder in sorted(declared & set(failed)):
+        declared.update((f"{folder}/{f}", folder) for f in match_folders(inside, *globs))
+    for folder in sorted(declared.keys() & set(failed)):
         raise failed[folder]
     return declared
+
+
+def folders_by_name(members: Iterable[Member]) -> dict[str, tuple[str, ...]]:
+    """``{name: member folders}``. A name is on more than one folder only where
+    separate workspaces below the root each have a member of that name; a dep on it
+    then counts on each of them, the safe side of not knowing which one is meant."""
+    found: dict[str, tuple[str, ...]] = {}
+    for member in members:
+        if member.alias:
+            found[member.alias] = (*found.get(member.alias, ()), member.folder)
+    return found
 
 
 def skipped(error: InputError, path: str) -> InputWarning:
@@ -173,8 +185,12 @@ class Sorter:
     fixture: one that cannot be read is a warning, and its folder is no member.
     """
 
-    def __init__(self, strict: Iterable[str]) -> None:
+    def __init__(self, strict: Iterable[str], scopes: Mapping[str, str] | None = None) -> None:
         self.strict = set(strict)
+        # The workspace root that declares each strict folder, where roots below the
+        # repository's each declare their own (test fixtures, often): a name must be
+        # unique within one workspace, not across them.
+        self.scopes = dict(scopes or {})
         self.warnings: list[InputWarning] = []
 
     def members(
@@ -192,13 +208,23 @@ class Sorter:
         return found
 
     def unique(self, members: Iterable[Member], what: str) -> list[Member]:
-        """The members with no name clash. Declared members sharing a name are an
-        error; otherwise a name goes to a declared member, else to the shallowest
-        folder (a fixture lies deeper than the project it tests), and any other
-        member with that name is a warning and no member."""
+        """The members with no name clash. Declared members of one workspace sharing a
+        name are an error, of separate workspaces are all kept (``folders_by_name``);
+        otherwise a name goes to a declared member, else to the shallowest folder (a
+        fixture lies deeper than the project it tests), and any other member with
+        that name is a warning and no member."""
         members = list(members)
-        strict = [m for m in members if m.folder in self.strict]
-        check_unique(((str(m.alias), m.manifest, m.line) for m in strict if m.alias), what)
+        for scope in sorted({self.scopes.get(f, "") for f in self.strict}):
+            check_unique(
+                (
+                    (str(m.alias), m.manifest, m.line)
+                    for m in members
+                    if m.alias
+                    and m.folder in self.strict
+                    and self.scopes.get(m.folder, "") == scope
+                ),
+                what,
+            )
         order = sorted(
             members,
             key=lambda m: (m.folder not in self.strict, m.folder.count("/"), m.folder),
@@ -210,7 +236,7 @@ class Sorter:
         kept = []
         for member in members:
             first = owner.get(member.alias or "", member)
-            if first is member:
+            if first is member or {first.folder, member.folder} <= self.strict:
                 kept.append(member)
                 continue
             message = f"two {what} named {member.alias!r}: {first.manifest} and {member.manifest}"

@@ -49,6 +49,7 @@ from graphkit.readers.manifests.members import (
     add_dep,
     check_patterns,
     folder_of,
+    folders_by_name,
     line_containing,
     manifests_named,
     match_folders,
@@ -114,14 +115,15 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
         sorter = Sorter(declared)
     else:
         manifests, failed = parse_lenient(files, paths, _load_json)
-        sorter = Sorter(_nested_members(manifests, failed))
+        nested = _nested_members(manifests, failed)
+        sorter = Sorter(nested, nested)
     sorter.warnings += [skipped(exc, paths[f]) for f, exc in sorted(failed.items())]
     folders = sorted(
         f for f, m in manifests.items() if f in sorter.strict or m.doc.get("name") is not None
     )
     members = sorter.members(folders, lambda f: _member_of(manifests[f]), paths)
     members = sorter.unique(members, "npm packages")
-    folder_by_name = {m.alias: m.folder for m in members if m.alias}
+    folder_by_name = folders_by_name(members)
     member_folders = {m.folder for m in members}
     pnpm = _pnpm_doc(files[PNPM_WORKSPACE]) if PNPM_WORKSPACE in files else {}
     shared = _every_member(manifests.get(""), pnpm) if patterns is not None else {}
@@ -223,10 +225,10 @@ def _load(files: Mapping[str, bytes], path: str) -> Manifest:
 
 def _nested_members(
     manifests: Mapping[str, Manifest], failed: Mapping[str, InputError]
-) -> set[str]:
+) -> dict[str, str]:
     """Folders declared by a nested workspace root (a package.json with ``workspaces``
     below the repository root), and the roots that have a name: these are members,
-    so their manifests must be valid."""
+    so their manifests must be valid. Each maps to the root of its workspace."""
 
     def declares(manifest: Manifest) -> tuple[list[str], list[str]] | None:
         if "workspaces" not in manifest.doc:
@@ -235,11 +237,11 @@ def _nested_members(
 
     declared = nested_members(manifests, failed, declares)
     roots = {
-        f
+        f: f
         for f, m in manifests.items()
         if f and "workspaces" in m.doc and m.doc.get("name") is not None
     }
-    return declared | roots
+    return {**declared, **roots}
 
 
 def _member_of(manifest: Manifest) -> Member:
@@ -271,7 +273,7 @@ def _member_of(manifest: Manifest) -> Member:
 
 
 def _local_deps(
-    manifest: Manifest, folder_by_name: Mapping[str, str], members: set[str]
+    manifest: Manifest, folder_by_name: Mapping[str, tuple[str, ...]], members: set[str]
 ) -> dict[str, EdgeKind]:
     """Folders of the members that ``manifest``'s dependency fields name, with their kind."""
     deps: dict[str, EdgeKind] = {}
@@ -295,8 +297,7 @@ def _local_deps(
                 if target in members:
                     add_dep(deps, target, _KINDS[field_name])
                     continue
-            folder = folder_by_name.get(_real_name(key, spec))
-            if folder is not None:
+            for folder in folder_by_name.get(_real_name(key, spec), ()):
                 add_dep(deps, folder, _KINDS[field_name])
     return deps
 

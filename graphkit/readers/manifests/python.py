@@ -53,6 +53,7 @@ from graphkit.readers.manifests.members import (
     add_dep,
     check_patterns,
     folder_of,
+    folders_by_name,
     is_glob,
     line_containing,
     manifests_named,
@@ -99,7 +100,7 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     if root is None or workspace is None:
         projects, failed = parse_lenient(files, paths, load_toml)
         nested = nested_members(projects, failed, _declares)
-        sorter = Sorter({*nested, ""} if root is not None else nested)
+        sorter = Sorter({*nested, ""} if root is not None else nested, nested)
         sorter.warnings += [skipped(exc, paths[f]) for f, exc in sorted(failed.items())]
         folders = [
             f for f, p in sorted(projects.items()) if p.table("project") is not None or f in nested
@@ -112,7 +113,7 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
         sorter = Sorter(folders)
     members = sorter.members(folders, lambda f: _member_of(projects[f]), paths)
     members = sorter.unique(members, "Python projects")
-    folder_by_name = {m.alias: m.folder for m in members if m.alias}
+    folder_by_name = folders_by_name(members)
     member_folders = {m.folder for m in members}
     locked = _locked_deps(files, folder_by_name)
     configs = rootconfig.config_files(files, rootconfig.PYTHON_FILES)
@@ -168,7 +169,7 @@ def _with_locked(found: dict[str, EdgeKind], locked: set[str]) -> dict[str, Edge
 
 
 def _locked_deps(
-    files: Mapping[str, bytes], folder_by_name: Mapping[str, str]
+    files: Mapping[str, bytes], folder_by_name: Mapping[str, tuple[str, ...]]
 ) -> dict[str, set[str]]:
     """``{member folder: folders of the members it depends on}`` as ``uv.lock`` records them."""
     if UV_LOCK not in files:
@@ -190,8 +191,8 @@ def _locked_deps(
         deps = found.setdefault(folder, set())
         for entry in _locked_entries(package):
             name = entry.get("name") if isinstance(entry, dict) else None
-            if isinstance(name, str) and canonicalize_name(name) in folder_by_name:
-                deps.add(folder_by_name[canonicalize_name(name)])
+            if isinstance(name, str):
+                deps.update(folder_by_name.get(canonicalize_name(name), ()))
     return found
 
 
@@ -274,14 +275,14 @@ def _member_of(project: Manifest) -> Member:
 
 
 def _local_deps(
-    project: Manifest, folder_by_name: Mapping[str, str], members: set[str]
+    project: Manifest, folder_by_name: Mapping[str, tuple[str, ...]], members: set[str]
 ) -> dict[str, EdgeKind]:
     """Folders of the members that ``project`` requires or points its sources at, with
     their kinds (a source alone names no kind: it counts as normal, the safe side)."""
     deps: dict[str, EdgeKind] = {}
     for kind, name in _required_names(project):
-        if name in folder_by_name:
-            add_dep(deps, folder_by_name[name], kind)
+        for folder in folder_by_name.get(name, ()):
+            add_dep(deps, folder, kind)
     sources = project.table("tool", "uv", "sources") or {}
     if not isinstance(sources, dict):
         raise InputError(
@@ -296,18 +297,19 @@ def _local_deps(
                 continue
             line = line_of(project.data, key) or line_of(project.data, "tool.uv.sources")
             if entry.get("workspace") is True:
-                folder = folder_by_name.get(canonicalize_name(key))
-                if folder is None:
+                folders = folder_by_name.get(canonicalize_name(key), ())
+                if not folders:
                     raise InputError(
                         f"source {key!r} says `workspace = true` but names no workspace member",
                         path=project.path,
                         line=line,
                     )
-                deps.setdefault(folder, "normal")
-            elif isinstance(entry.get("path"), str):
-                folder = resolve(project.folder, entry["path"])
-                if folder is not None and folder in members:
+                for folder in folders:
                     deps.setdefault(folder, "normal")
+            elif isinstance(entry.get("path"), str):
+                target = resolve(project.folder, entry["path"])
+                if target is not None and target in members:
+                    deps.setdefault(target, "normal")
     return deps
 
 

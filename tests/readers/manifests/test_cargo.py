@@ -279,9 +279,32 @@ def test_toml_1_1_inline_tables_over_several_lines_are_read() -> None:
         b"acme-macros = { workspace = true }",
         b'acme-macros = {\n  workspace = true,\n  features  = ["derive"],\n}',
     )
-    assert deps_by_folder({**REPO, "crates/acme-core/Cargo.toml": spread})[
-        "crates/acme-core"
-    ] == deps_by_folder(REPO)["crates/acme-core"] == ["//crates/acme-macros:acme-macros"]
+    assert (
+        deps_by_folder({**REPO, "crates/acme-core/Cargo.toml": spread})["crates/acme-core"]
+        == deps_by_folder(REPO)["crates/acme-core"]
+        == ["//crates/acme-macros:acme-macros"]
+    )
+
+
+def test_separate_nested_workspaces_may_reuse_a_crate_name() -> None:
+    # Fixture workspaces below a root that is no workspace, each with a crate `demo`.
+    def fixture(root: str) -> dict[str, bytes]:
+        return {
+            f"{root}/Cargo.toml": b'[workspace]\nmembers = ["demo"]\n',
+            f"{root}/demo/Cargo.toml": b'[package]\nname = "demo"\nversion = "0.1.0"\n',
+        }
+
+    files = {**fixture("tests/fixtures/a"), **fixture("tests/fixtures/b")}
+    assert [p.path for p in read_packages(files)] == [
+        "tests/fixtures/a/demo",
+        "tests/fixtures/b/demo",
+    ]
+    clash = {
+        **files,
+        "tests/fixtures/a/Cargo.toml": b'[workspace]\nmembers = ["demo", "other"]\n',
+        "tests/fixtures/a/other/Cargo.toml": b'[package]\nname = "demo"\nversion = "0.1.0"\n',
+    }
+    assert "two crates named 'demo'" in error_of(clash)
 
 
 def test_invalid_toml_names_file_and_line() -> None:

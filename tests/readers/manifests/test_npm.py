@@ -425,6 +425,29 @@ def test_a_member_of_a_nested_workspace_root_must_be_valid() -> None:
     )
 
 
+def test_separate_nested_workspaces_may_reuse_a_member_name() -> None:
+    # Two fixture workspaces, each with its own `@acme/ui`: both are members, and a
+    # dep on the name counts on both (which one is meant is not known).
+    def fixture(root: str) -> dict[str, bytes]:
+        return {
+            f"{root}/package.json": b'{"private": true, "workspaces": ["ui", "app"]}',
+            f"{root}/ui/package.json": b'{"name": "@acme/ui"}',
+            f"{root}/app/package.json": b'{"name": "@acme/app-%s", "dependencies": '
+            b'{"@acme/ui": "*"}}' % root[-1:].encode(),
+        }
+
+    files = {**fixture("fixtures/a"), **fixture("fixtures/b")}
+    both = (Label("fixtures/a/ui", "ui"), Label("fixtures/b/ui", "ui"))
+    assert [(p.path, p.targets[0].deps) for p in read_packages(files)] == [
+        ("fixtures/a/app", both),
+        ("fixtures/a/ui", ()),
+        ("fixtures/b/app", both),
+        ("fixtures/b/ui", ()),
+    ]
+    clash = {**files, "fixtures/a/app/package.json": b'{"name": "@acme/ui"}'}
+    assert error_of(clash).startswith("fixtures/a/ui/package.json:1: two npm packages named")
+
+
 @pytest.mark.parametrize(
     ("workspaces", "message"),
     [

@@ -389,3 +389,40 @@ def test_a_member_of_a_nested_uv_workspace_must_be_valid() -> None:
     assert [w.path for w in found.warnings] == ["docs/fixtures/bad/pyproject.toml"]
     broken = {**files, "py/libs/a/pyproject.toml": b'[project]\nname = "not valid!"\n'}
     assert error_of(broken).startswith("py/libs/a/pyproject.toml:2: [project] needs a valid `name`")
+
+
+def _fixture_workspace(folder: str) -> dict[str, bytes]:
+    return {
+        f"{folder}/pyproject.toml": b'[project]\nname = "albatross"\n\n'
+        b'[tool.uv.workspace]\nmembers = ["packages/*"]\n',
+        f"{folder}/packages/seeds/pyproject.toml": b'[project]\nname = "seeds"\n',
+        f"{folder}/packages/bird-feeder/pyproject.toml": b'[project]\nname = "bird-feeder"\n'
+        b'dependencies = ["seeds"]\n\n[tool.uv.sources]\nseeds = { workspace = true }\n',
+    }
+
+
+def test_separate_nested_uv_workspaces_may_reuse_a_member_name() -> None:
+    """uv: test/workspaces/ holds seven fixture workspaces, several with a member named
+    `seeds`. Each name is unique within its own workspace, which is all uv asks; they
+    stopped every run on the repository with exit 2. A dep on such a name counts on
+    each member that has it: which one is meant is not known, and all is the safe side."""
+    files = {
+        "pyproject.toml": b'[project]\nname = "uv"\n',
+        **_fixture_workspace("test/workspaces/one"),
+        **_fixture_workspace("test/workspaces/two"),
+    }
+    both = ["test/workspaces/one/packages/seeds", "test/workspaces/two/packages/seeds"]
+    deps = deps_by_folder(files)
+    for root in ("test/workspaces/one", "test/workspaces/two"):
+        assert deps[f"{root}/packages/bird-feeder"] == [f"//{f}:seeds" for f in both]
+        assert deps[f"{root}/packages/seeds"] == []
+    clash = {
+        **files,
+        "test/workspaces/one/packages/more/pyproject.toml": b'[project]\nname = "seeds"\n',
+    }
+    assert error_of(clash) == (
+        "test/workspaces/one/packages/seeds/pyproject.toml:1: two Python projects named 'seeds': "
+        "test/workspaces/one/packages/more/pyproject.toml and "
+        "test/workspaces/one/packages/seeds/pyproject.toml"
+        " (names must be unique within a workspace)"
+    )
