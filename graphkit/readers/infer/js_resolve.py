@@ -242,9 +242,11 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 # Folders whose files are test data: a broken tsconfig there is a warning, not an error.
+# A playground holds the small apps a tool's end-to-end tests build (vite's
+# playground/tsconfig-json-load-error is broken on purpose).
 FIXTURE_FOLDERS = frozenset(
     {"fixtures", "fixture", "__fixtures__", "test-fixtures", "testdata", "test", "tests",
-     "__tests__"}
+     "__tests__", "playground", "playgrounds"}
 )  # fmt: skip
 
 

@@ -185,12 +185,19 @@ class Sorter:
     fixture: one that cannot be read is a warning, and its folder is no member.
     """
 
-    def __init__(self, strict: Iterable[str], scopes: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        strict: Iterable[str],
+        scopes: Mapping[str, str] | None = None,
+        *,
+        names_unique: bool = True,
+    ) -> None:
         self.strict = set(strict)
         # The workspace root that declares each strict folder, where roots below the
         # repository's each declare their own (test fixtures, often): a name must be
-        # unique within one workspace, not across them.
+        # unique within one workspace, not across them; and pnpm asks not even that.
         self.scopes = dict(scopes or {})
+        self.names_unique = names_unique
         self.warnings: list[InputWarning] = []
 
     def members(
@@ -209,12 +216,14 @@ class Sorter:
 
     def unique(self, members: Iterable[Member], what: str) -> list[Member]:
         """The members with no name clash. Declared members of one workspace sharing a
-        name are an error, of separate workspaces are all kept (``folders_by_name``);
+        name are an error (unless ``names_unique`` is off), of separate workspaces are
+        all kept (``folders_by_name``);
         otherwise a name goes to a declared member, else to the shallowest folder (a
         fixture lies deeper than the project it tests), and any other member with
         that name is a warning and no member."""
         members = list(members)
-        for scope in sorted({self.scopes.get(f, "") for f in self.strict}):
+        scopes = {self.scopes.get(f, "") for f in self.strict} if self.names_unique else ()
+        for scope in sorted(scopes):
             check_unique(
                 (
                     (str(m.alias), m.manifest, m.line)

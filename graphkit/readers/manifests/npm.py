@@ -112,7 +112,8 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
         if root is not None:
             declared.add("")
         manifests = {f: _load(files, paths[f]) for f in sorted(declared)}
-        sorter = Sorter(declared)
+        # pnpm, unlike npm and yarn, lets members share a name (vite's test fixtures do).
+        sorter = Sorter(declared, names_unique=PNPM_WORKSPACE not in files)
     else:
         manifests, failed = parse_lenient(files, paths, _load_json)
         nested = _nested_members(manifests, failed)

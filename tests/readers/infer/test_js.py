@@ -432,6 +432,9 @@ def test_a_broken_tsconfig_in_a_test_fixture_is_a_warning() -> None:
     # The same file outside a fixture folder is an error.
     with pytest.raises(InputError, match="invalid JSON"):
         JsResolver((), {"packages/astro/tsconfig.json": broken})
+    # vite's end-to-end tests build the apps of playground/, one broken on purpose.
+    vite = "playground/tsconfig-json-load-error/has-error/tsconfig.json"
+    assert [w.path for w in JsResolver((), {vite: broken}).warnings] == [vite]
     ref = ImportRef("astro", 1, "absolute")
     assert resolver.resolve(ref, "packages/astro/test/fixtures/bad-config/src/a.ts").kind == (
         "unresolved"

@@ -274,6 +274,28 @@ catalog:
     ]
 
 
+def test_pnpm_members_may_share_a_name() -> None:
+    """vite: pnpm-workspace.yaml takes `packages/**/__tests__/**`, and two of those
+    fixtures are both named `mylib`. pnpm allows that (npm and yarn refuse it), and
+    it stopped every run on the repository with exit 2. Both are packages; a dep on
+    the name counts on each."""
+    files = {
+        "pnpm-workspace.yaml": b"packages:\n  - 'packages/**'\n",
+        "packages/app/package.json": b'{"name": "app", "dependencies": {"mylib": "workspace:*"}}',
+        "packages/tests/module/package.json": b'{"name": "mylib", "type": "module"}',
+        "packages/tests/name/package.json": b'{"name": "mylib"}',
+    }
+    assert [(p.path, [str(d) for d in p.targets[0].deps]) for p in read_packages(files)] == [
+        ("packages/app", ["//packages/tests/module:module", "//packages/tests/name:name"]),
+        ("packages/tests/module", []),
+        ("packages/tests/name", []),
+    ]
+    # npm's own workspaces refuse it, and so does graphkit.
+    npm = {k: v for k, v in files.items() if k != "pnpm-workspace.yaml"}
+    npm["package.json"] = b'{"workspaces": ["packages/**"]}'
+    assert "two npm packages named 'mylib'" in error_of(npm)
+
+
 def test_pnpm_workspace_without_packages_is_the_root_alone() -> None:
     files = {
         "pnpm-workspace.yaml": b"catalog:\n  react: ^18.3.1\n",
