@@ -216,24 +216,18 @@ class Sorter:
 
     def unique(self, members: Iterable[Member], what: str) -> list[Member]:
         """The members with no name clash. Declared members of one workspace sharing a
-        name are an error (unless ``names_unique`` is off), of separate workspaces are
-        all kept (``folders_by_name``);
-        otherwise a name goes to a declared member, else to the shallowest folder (a
-        fixture lies deeper than the project it tests), and any other member with
-        that name is a warning and no member."""
+        name are an error (unless ``names_unique`` is off); those of separate
+        workspaces are all kept (see ``folders_by_name``). Otherwise a name goes to a
+        declared member, else to the shallowest folder (a fixture lies deeper than the
+        project it tests), and any other member with that name is a warning and no
+        member."""
         members = list(members)
-        scopes = {self.scopes.get(f, "") for f in self.strict} if self.names_unique else ()
-        for scope in sorted(scopes):
-            check_unique(
-                (
-                    (str(m.alias), m.manifest, m.line)
-                    for m in members
-                    if m.alias
-                    and m.folder in self.strict
-                    and self.scopes.get(m.folder, "") == scope
-                ),
-                what,
-            )
+        workspaces: dict[str, list[Member]] = {}
+        for m in members:
+            if self.names_unique and m.alias and m.folder in self.strict:
+                workspaces.setdefault(self.scopes.get(m.folder, ""), []).append(m)
+        for group in workspaces.values():
+            check_unique(((str(m.alias), m.manifest, m.line) for m in group), what)
         order = sorted(
             members,
             key=lambda m: (m.folder not in self.strict, m.folder.count("/"), m.folder),
