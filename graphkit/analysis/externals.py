@@ -30,6 +30,7 @@ from graphkit.analysis.graph import BuildGraph
 from graphkit.errors import InputError
 from graphkit.labels import Label
 from graphkit.model import FileEntry, Snapshot, Target
+from graphkit.paths import parent_dirs
 from graphkit.readers.lockfiles import LOCKFILES, is_lockfile, parse_lockfile
 from graphkit.readers.lockfiles.model import Lock
 from graphkit.readers.manifests.ecosystems import SKIPPED_FOLDERS
@@ -226,7 +227,7 @@ def read_pins(
         locks[path] = lock
         members = _member_labels(graph, ecosystem, targets)
         for member in lock.closure:
-            labels = members(member)
+            labels = members(member) or _stand_ins(graph, ecosystem, member, targets)
             for label in labels:
                 found.setdefault(label, set()).add((path, member, ""))
             for linked in _unlinked(graph, lock, member, labels, members):
@@ -381,6 +382,26 @@ def _member_labels(
         return found
 
     return labels
+
+
+def _stand_ins(
+    graph: BuildGraph, ecosystem: str, member: str, targets: list[Target]
+) -> list[Label]:
+    """The targets that answer for a folder member key that names no package: the
+    package whose folder holds it, else (outside every package, or outside the
+    repository) every target of the ecosystem. Dropping the key instead would let a
+    change to its pins affect nothing: a Rush repository's lockfile, under
+    common/config/, names members relative to the folder pnpm installs in.
+
+    Crate names and module paths (Cargo, Go) that name no target are another
+    workspace's (a test fixture's), and answer for nothing."""
+    if ecosystem in ("cargo", "go"):
+        return []
+    if member != ".." and not member.startswith(("../", "/")):
+        for folder in parent_dirs(member):
+            if folder in graph.packages:
+                return [t.label for t in graph.packages[folder].targets]
+    return [t.label for t in targets]
 
 
 def _members(graph: BuildGraph, ecosystem: str, member: str, targets: list[Target]) -> list[Label]:

@@ -543,3 +543,70 @@ def test_difference_names_what_its_definition_names(old: set[Locked], new: set[L
         return
     before, after = tuple(sorted(old, key=_ORDER)), tuple(sorted(new, key=_ORDER))
     assert difference(before, after) == _difference_by_definition(before, after)
+
+
+# microsoft/rushstack: no root package.json; rush.json lists the projects, and the
+# lockfile lives in common/config/subspaces/default/ with its importers written
+# relative to common/temp/default/, where pnpm installs.
+RUSH_LOCK = """\
+lockfileVersion: '9.0'
+
+importers:
+
+  .: {}
+
+  ../../../apps/api-documenter:
+    dependencies:
+      js-yaml:
+        specifier: ~4.1.0
+        version: 4.1.0
+
+  ../../../libraries/terminal:
+    dependencies:
+      supports-color:
+        specifier: ~8.1.1
+        version: 8.1.1
+
+packages:
+
+  js-yaml@4.1.0:
+    resolution: {integrity: sha512-yaml}
+
+  supports-color@8.1.1:
+    resolution: {integrity: sha512-color}
+
+snapshots:
+
+  js-yaml@4.1.0: {}
+
+  supports-color@8.1.1: {}
+"""
+
+
+def test_a_lockfile_whose_members_name_no_package_affects_every_package_it_could_pin(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    lock = "common/config/subspaces/default/pnpm-lock.yaml"
+    repo = make_repo(
+        {
+            "rush.json": '{"projects": []}\n',
+            "apps/api-documenter/package.json": json.dumps(
+                {"name": "@microsoft/api-documenter", "dependencies": {"js-yaml": "~4.1.0"}}
+            ),
+            "libraries/terminal/package.json": json.dumps(
+                {"name": "@rushstack/terminal", "dependencies": {"supports-color": "~8.1.1"}}
+            ),
+            lock: RUSH_LOCK,
+        }
+    )
+    # Only the lockfile changes, and it belongs to no package: dropping the members it
+    # cannot place said "nothing affected".
+    repo.write(lock, RUSH_LOCK.replace("sha512-yaml", "sha512-yaml-republished"))
+    data = affected(cli, repo)
+    assert data["affected"] == [
+        "//apps/api-documenter:api-documenter",
+        "//libraries/terminal:terminal",
+    ]
+    assert data["reasons"]["//libraries/terminal:terminal"] == (
+        f"{lock}: js-yaml 4.1.0 integrity changed"
+    )
