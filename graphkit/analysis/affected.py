@@ -431,21 +431,24 @@ def _package_input_changes(
         old = before.get(label, {})
         if files != old:
             differ = sorted(p for p in old.keys() | files.keys() if old.get(p) != files.get(p))
-            path = differ[0]
+            # The interface moved unless every differing file is outside it on both sides
+            # and what dependents observe of the definition is the same (a changed test
+            # script is the definition reason's, which says so itself).
+            outside = [
+                non_interface_files(side.graph, label, differ)
+                for side in (base, head)
+                if side.graph.targets.get(label) is not None
+            ]
+            hidden = all(set(differ) <= files_outside for files_outside in outside)
+            # Named: a file that moved the interface, when one did (a new changeset note
+            # beside a Cargo.toml edit is not why dependents are affected).
+            path = next((p for p in differ if any(p not in f for f in outside)), differ[0])
             if path in old and path in files:
                 verb = "changed"
             else:
                 verb = "no longer an input" if path in old else "now an input"
             where = label.package or "root"
             detail = f"{path} {verb} (layout of package {where} changed)"
-            # The interface moved unless every differing file is outside it on both sides
-            # and what dependents observe of the definition is the same (a changed test
-            # script is the definition reason's, which says so itself).
-            hidden = all(
-                side.graph.targets.get(label) is None
-                or set(differ) <= non_interface_files(side.graph, label, differ)
-                for side in (base, head)
-            )
             if (
                 hidden
                 and label in base.graph.targets

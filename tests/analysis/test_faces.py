@@ -88,6 +88,21 @@ def test_vue_docs_and_root_chrome_reach_no_dependent(cli: Cli, make_repo: MakeRe
     ]
 
 
+def test_a_dirty_package_names_the_file_that_moved_its_interface(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    """pnpm/pnpm: a new package makes the root's layout dirty, and its reason named the
+    first differing file, a new `.changeset/*.md` note that no dependent sees, where a
+    root file in the interface had changed too."""
+    repo = make_repo({**VUE, "tsconfig.base.json": "{}\n"})
+    repo.write(".changeset/calm-cats-report.md", "---\nnote\n")
+    repo.write("tsconfig.base.json", '{"compilerOptions": {}}\n')
+    repo.write("packages/new/package.json", npm("@vue/new"))
+    assert affected(cli, repo)["//:root"] == (
+        "tsconfig.base.json changed (layout of package root changed)"
+    )
+
+
 def test_vue_source_edit_reaches_dependents_and_test_importers(
     cli: Cli, make_repo: MakeRepo
 ) -> None:
