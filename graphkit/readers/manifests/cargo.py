@@ -115,12 +115,13 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     InputError, with file and line, for a declared member with invalid TOML or
     without ``[package]``, a member glob that leaves the repository, a
     ``workspace = true`` dependency missing from ``[workspace.dependencies]``, or
-    two crates with the same name.
+    two crates with the same name. A crate of a workspace below the root (dagger's
+    ``sdk/rust``) inherits from that workspace's root, as Cargo has it.
     """
     paths = manifests_named(files, CARGO_TOML)
     root = _load(files, paths[""]) if "" in paths else None
     workspace = root.doc.get("workspace") if root else None
-    inherited = _workspace_dependencies(root) if root else {}
+    nested: dict[str, str] = {}
     if root is None or workspace is None:
         crates, failed = parse_lenient(files, paths, load_toml)
         nested = nested_members(crates, failed, _declares)
@@ -129,32 +130,55 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
         folders = [f for f, c in sorted(crates.items()) if "package" in c.doc or f in nested]
     else:
         crates = _Crates(files, paths, root)
-        folders = _workspace_members(root, workspace, crates, inherited)
+        folders = _workspace_members(root, workspace, crates, _workspace_dependencies(root))
         sorter = Sorter(folders)
     members = sorter.unique(
         sorter.members(folders, lambda f: _member_of(crates[f]), paths), "crates"
     )
+
+    def workspace_root(folder: str) -> Manifest | None:
+        """The manifest ``folder``'s crate inherits from: the root's [workspace], a
+        nested workspace's root (a crate may be its own), else the root Cargo.toml."""
+        if workspace is None:
+            if isinstance(crates[folder].doc.get("workspace"), dict):
+                return crates[folder]
+            if folder in nested:
+                return crates[nested[folder]]
+        return root
+
     configs = rootconfig.config_files(files, rootconfig.CARGO_FILES)
-    shared = _every_crate(root) if root is not None and workspace is not None else {}
     members = [
         rootconfig.with_sources(
             m,
             {
-                **shared,
-                **(_inherited(root, crates[m.folder]) if root and workspace is not None else {}),
+                **_workspace_sources(workspace_root(m.folder), crates[m.folder]),
                 **rootconfig.files_reaching(m.folder, configs, "crate"),
             },
         )
         for m in members
     ]
     member_folders = {m.folder for m in members}
-    patched = _patches(root, member_folders) if root else {}
+    tables: dict[str, tuple[Mapping[str, Any], Mapping[str, str]]] = {}
+
+    def inherits(folder: str) -> tuple[str, Mapping[str, Any], Mapping[str, str]]:
+        """For ``folder``'s crate: the folder of its workspace root, that root's
+        ``[workspace.dependencies]`` and its ``[patch]`` path entries."""
+        owner = workspace_root(folder)
+        if owner is None:
+            return "", {}, {}
+        if owner.folder not in tables:
+            tables[owner.folder] = (
+                _workspace_dependencies(owner),
+                _patches(owner, member_folders),
+            )
+        return (owner.folder, *tables[owner.folder])
 
     def deps_of(member: Member) -> dict[str, EdgeKind]:
         deps: dict[str, EdgeKind] = {}
+        base, inherited, patched = inherits(member.folder)
         # Deps resolve by path (or patch), never by bare name: a registry crate that
         # happens to share a member's name is not that member.
-        for dep in _dependencies(crates[member.folder], inherited):
+        for dep in _dependencies(crates[member.folder], inherited, base):
             if dep.folder in member_folders:
                 add_dep(deps, dep.folder, dep.kind)
             elif dep.folder is None and dep.name in patched:
@@ -275,6 +299,13 @@ def _member_of(crate: Manifest) -> Member:
     )
 
 
+def _workspace_sources(root: Manifest | None, crate: Manifest) -> dict[str, object]:
+    """What reaches ``crate`` from the root of its workspace (none: it is in none)."""
+    if root is None or not isinstance(root.doc.get("workspace"), dict):
+        return {}
+    return {**_every_crate(root), **_inherited(root, crate)}
+
+
 def _every_crate(root: Manifest) -> dict[str, object]:
     """The root's settings that reach every crate of the workspace."""
     sources: dict[str, object] = {}
@@ -335,7 +366,7 @@ def _patches(root: Manifest, members: set[str]) -> dict[str, str]:
     for registry in (root.doc.get("patch") or {}).values():
         for key, spec in registry.items() if isinstance(registry, dict) else ():
             if isinstance(spec, dict) and isinstance(spec.get("path"), str):
-                folder = resolve("", spec["path"])
+                folder = resolve(root.folder, spec["path"])
                 name = spec.get("package", key)
                 if folder in members and isinstance(name, str):
                     patched[crate_name(name)] = folder
@@ -354,8 +385,11 @@ def _dependency_tables(crate: Manifest) -> Iterator[tuple[str, Any]]:
                 yield f"target.{platform}.{key}", tables[key]
 
 
-def _dependencies(crate: Manifest, inherited: Mapping[str, Any]) -> Iterator[_Dependency]:
-    """Every dependency entry of ``crate``, resolved to a crate name and a path."""
+def _dependencies(
+    crate: Manifest, inherited: Mapping[str, Any], root: str = ""
+) -> Iterator[_Dependency]:
+    """Every dependency entry of ``crate``, resolved to a crate name and a path;
+    ``inherited`` is ``[workspace.dependencies]`` of the workspace root in folder ``root``."""
     for table_name, table in _dependency_tables(crate):
         if not isinstance(table, dict):
             raise InputError(
@@ -365,7 +399,7 @@ def _dependencies(crate: Manifest, inherited: Mapping[str, Any]) -> Iterator[_De
             )
         kind = _TABLE_KINDS[table_name.rsplit(".", 1)[-1]]
         for key, spec in table.items():
-            dep = _dependency(crate, key, spec, inherited)
+            dep = _dependency(crate, key, spec, inherited, root)
             if kind == "normal" and isinstance(spec, dict) and spec.get("optional") is True:
                 kind_here: EdgeKind = "optional"
             else:
@@ -373,7 +407,9 @@ def _dependencies(crate: Manifest, inherited: Mapping[str, Any]) -> Iterator[_De
             yield replace(dep, kind=kind_here)
 
 
-def _dependency(crate: Manifest, key: str, spec: Any, inherited: Mapping[str, Any]) -> _Dependency:
+def _dependency(
+    crate: Manifest, key: str, spec: Any, inherited: Mapping[str, Any], root: str
+) -> _Dependency:
     def fail(message: str) -> InputError:
         # `key = {...}` or the dotted `key.workspace = true`, which line_of does not know.
         dotted = re.compile(rf'^\s*"?{re.escape(key)}"?\s*[=.]', re.MULTILINE)
@@ -395,7 +431,7 @@ def _dependency(crate: Manifest, key: str, spec: Any, inherited: Mapping[str, An
             )
         # Inherited entries keep their own `path` and `package`, relative to the root.
         spec = inherited[key]
-        base = ""
+        base = root
         if isinstance(spec, str):
             return _Dependency(crate_name(key), None)
         if not isinstance(spec, dict):

@@ -147,6 +147,48 @@ def test_cargo_root_manifest_reaches_what_it_configures(
         assert data["reasons"][expected[0]] == reason
 
 
+def test_a_cargo_workspace_below_the_root_is_inherited_from_as_cargo_does(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    """dagger/dagger: the Rust SDK is a workspace in sdk/rust, beside a Go module at the
+    root. Its crates' `workspace = true` entries were looked up in the repository
+    root's [workspace.dependencies], which does not exist: exit 2 on every run."""
+    root = (
+        '[workspace]\nmembers = ["crates/*"]\n\n[workspace.package]\nversion = "0.1.0"\n\n'
+        '[workspace.dependencies]\ndagger-codegen = { path = "crates/dagger-codegen" }\n'
+    )
+    repo = make_repo(
+        {
+            "go.mod": "module dagger.io/dagger\n\ngo 1.22\n",
+            "sdk/rust/Cargo.toml": root,
+            "sdk/rust/crates/dagger-codegen/Cargo.toml": (
+                '[package]\nname = "dagger-codegen"\nversion = "0.1.0"\n'
+            ),
+            "sdk/rust/crates/dagger-codegen/src/lib.rs": "pub fn gen() {}\n",
+            "sdk/rust/crates/dagger-bootstrap/Cargo.toml": (
+                '[package]\nname = "dagger-bootstrap"\nversion.workspace = true\n\n'
+                "[dependencies]\ndagger-codegen = { workspace = true }\n"
+            ),
+            "sdk/rust/crates/dagger-bootstrap/src/main.rs": "fn main() {}\n",
+        }
+    )
+    repo.append("sdk/rust/crates/dagger-codegen/src/lib.rs", "// edited\n")
+    data = affected(cli, repo)
+    assert data["affected"] == [
+        "//sdk/rust/crates/dagger-bootstrap:dagger-bootstrap",
+        "//sdk/rust/crates/dagger-codegen:dagger-codegen",
+    ]
+    # The version the bootstrap crate inherits reaches it; the root module is the
+    # package that holds sdk/rust/Cargo.toml.
+    repo.write("sdk/rust/Cargo.toml", root.replace('"0.1.0"', '"0.2.0"'))
+    data = affected(cli, repo)
+    assert "//sdk/rust/crates/dagger-bootstrap:dagger-bootstrap" in data["affected"]
+    assert data["reasons"]["//sdk/rust/crates/dagger-bootstrap:dagger-bootstrap"] == (
+        "root configuration: sdk/rust/Cargo.toml [workspace.package] version changed"
+    )
+    assert "//sdk/rust/crates/dagger-codegen:dagger-codegen" not in data["affected"]
+
+
 @pytest.mark.parametrize("path", ["rust-toolchain.toml", ".cargo/config.toml"])
 def test_cargo_toolchain_and_config_files_reach_every_crate(
     cli: Cli, make_repo: MakeRepo, path: str
