@@ -97,6 +97,7 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     paths = manifests_named(files, PYPROJECT)
     root = _load(files, paths[""]) if "" in paths else None
     workspace = root.table("tool", "uv", "workspace") if root else None
+    nested: dict[str, str] = {}
     if root is None or workspace is None:
         projects, failed = parse_lenient(files, paths, load_toml)
         nested = nested_members(projects, failed, _declares)
@@ -117,16 +118,21 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
     member_folders = {m.folder for m in members}
     locked = _locked_deps(files, folder_by_name)
     configs = rootconfig.config_files(files, rootconfig.PYTHON_FILES)
-    shared: dict[str, object] = {}
-    settings = root.table("tool", "uv") if root is not None and workspace is not None else None
-    if isinstance(settings, dict):
-        # One source per setting, so a reason names the setting that moved.
-        for key, value in settings.items():
-            if key != "workspace":
-                shared[f"{PYPROJECT} [tool.uv] {key} (every package)"] = value
+
+    def uv_root(folder: str) -> Manifest | None:
+        """The root of the uv workspace ``folder``'s project is in: the root's, or one
+        below it (uv's own test fixtures), or None."""
+        if workspace is not None:
+            return root
+        return projects[nested[folder]] if folder in nested else None
+
     members = [
         rootconfig.with_sources(
-            m, {**shared, **rootconfig.files_reaching(m.folder, configs, "package")}
+            m,
+            {
+                **_uv_settings(uv_root(m.folder)),
+                **rootconfig.files_reaching(m.folder, configs, "package"),
+            },
         )
         for m in members
     ]
@@ -140,6 +146,21 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
             _TEST_ONLY,
         )
     )
+
+
+def _uv_settings(root: Manifest | None) -> dict[str, object]:
+    """A uv workspace root's ``[tool.uv]`` settings, which reach every member: one
+    source per setting, so a reason names the setting that moved."""
+    if root is None:
+        return {}
+    settings = root.table("tool", "uv")
+    if not isinstance(settings, dict):
+        return {}
+    return {
+        f"{root.path} [tool.uv] {key} (every package)": value
+        for key, value in settings.items()
+        if key != "workspace"
+    }
 
 
 def _declares(project: Manifest) -> tuple[list[str], list[str]] | None:

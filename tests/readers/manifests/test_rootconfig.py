@@ -485,6 +485,31 @@ def test_python_root_settings_reach_every_package(
     assert data["reasons"]["//pydantic_graph:pydantic_graph"] == f"root configuration: {reason}"
 
 
+def test_a_uv_workspace_below_the_root_reaches_its_own_members(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    # pydantic-ai's layout, one folder down (as langgraph's libs/cli/uv-examples), and
+    # a project outside it: the nested root's [tool.uv] settings reach its members only.
+    files = {f"py/{path}": text for path, text in PYDANTIC_AI.items()}
+    files["tools/pyproject.toml"] = '[project]\nname = "tools"\nversion = "1.0.0"\n'
+    repo = make_repo(files)
+    repo.write(
+        "py/pyproject.toml",
+        PYDANTIC_AI["pyproject.toml"].replace("= []", '= ["grpcio<1.70"]'),
+    )
+    data = affected(cli, repo)
+    assert data["affected"] == [
+        "//py/pydantic_ai_slim:pydantic_ai_slim",
+        "//py/pydantic_evals:pydantic_evals",
+        "//py/pydantic_graph:pydantic_graph",
+        "//py:py",
+    ]
+    assert data["reasons"]["//py/pydantic_graph:pydantic_graph"] == (
+        "root configuration: py/pyproject.toml [tool.uv] constraint-dependencies (every package)"
+        " changed"
+    )
+
+
 def test_explain_diff_names_the_root_configuration_source(cli: Cli, make_repo: MakeRepo) -> None:
     repo = make_repo(HELIX)
     repo.write("Cargo.toml", HELIX_ROOT.replace('lto = "thin"', 'lto = "fat"'))
