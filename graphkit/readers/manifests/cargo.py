@@ -362,8 +362,15 @@ def _patches(root: Manifest, members: set[str]) -> dict[str, str]:
     A patched crate is built from the local folder instead of the registry, so a
     member depending on it by version depends on that folder's crate.
     """
+    patches = root.doc.get("patch") or {}
+    if not isinstance(patches, dict):
+        raise InputError(
+            "`patch` must be a table of registries",
+            path=root.path,
+            line=line_of(root.data, "patch"),
+        )
     patched = {}
-    for registry in (root.doc.get("patch") or {}).values():
+    for registry in patches.values():
         for key, spec in registry.items() if isinstance(registry, dict) else ():
             if isinstance(spec, dict) and isinstance(spec.get("path"), str):
                 folder = resolve(root.folder, spec["path"])

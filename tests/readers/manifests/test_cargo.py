@@ -307,6 +307,12 @@ def test_separate_nested_workspaces_may_reuse_a_crate_name() -> None:
     assert "two crates named 'demo'" in error_of(clash)
 
 
+def test_a_patch_that_is_no_table_is_an_error() -> None:
+    root = b'patch = 5\n[workspace]\nmembers = ["a"]\n'
+    files = {"Cargo.toml": root, "a/Cargo.toml": b'[package]\nname = "a"\n'}
+    assert error_of(files) == "Cargo.toml:1: `patch` must be a table of registries"
+
+
 def test_invalid_toml_names_file_and_line() -> None:
     broken = CLI.replace(b'cc = "1.1"', b'cc = "1.1')
     assert error_of({**REPO, "crates/cli/Cargo.toml": broken}) == (
