@@ -583,11 +583,8 @@ snapshots:
 """
 
 
-def test_a_lockfile_whose_members_name_no_package_affects_every_package_it_could_pin(
-    cli: Cli, make_repo: MakeRepo
-) -> None:
-    lock = "common/config/subspaces/default/pnpm-lock.yaml"
-    repo = make_repo(
+def rush_repo(make_repo: MakeRepo, lock: str) -> GitRepo:
+    return make_repo(
         {
             "rush.json": '{"projects": []}\n',
             "apps/api-documenter/package.json": json.dumps(
@@ -599,8 +596,30 @@ def test_a_lockfile_whose_members_name_no_package_affects_every_package_it_could
             lock: RUSH_LOCK,
         }
     )
-    # Only the lockfile changes, and it belongs to no package: dropping the members it
-    # cannot place said "nothing affected".
+
+
+def test_a_rush_lockfile_names_its_members_from_where_pnpm_installs(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    # Read from its own folder, the importers named common/apps/... (no package), and a
+    # change to their pins affected nothing.
+    lock = "common/config/subspaces/default/pnpm-lock.yaml"
+    repo = rush_repo(make_repo, lock)
+    repo.write(lock, RUSH_LOCK.replace("sha512-yaml", "sha512-yaml-republished"))
+    data = affected(cli, repo)
+    assert data["affected"] == ["//apps/api-documenter:api-documenter"]
+    assert data["reasons"]["//apps/api-documenter:api-documenter"] == (
+        f"{lock}: js-yaml 4.1.0 integrity changed"
+    )
+
+
+def test_a_lockfile_whose_members_name_no_package_affects_every_package_it_could_pin(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    # The same lockfile where graphkit knows no layout: its importers lead out of the
+    # repository, and a change to their pins reaches every npm package, not none.
+    lock = "deploy/config/pnpm-lock.yaml"
+    repo = rush_repo(make_repo, lock)
     repo.write(lock, RUSH_LOCK.replace("sha512-yaml", "sha512-yaml-republished"))
     data = affected(cli, repo)
     assert data["affected"] == [

@@ -32,7 +32,8 @@ __all__ = ["LOCKFILES", "LOCK_FORMAT", "changed_members", "is_lockfile", "parse_
 # are memoized by blob id, so bump this whenever a parser's answer for the same
 # bytes changes.
 # 2: a Lock pickles as its table of packages (Lock.packed).
-LOCK_FORMAT = 2
+# 3: a Rush repository's pnpm lockfile names its members relative to common/temp/.
+LOCK_FORMAT = 3
 
 # Lockfile basename -> the ecosystem whose members it pins.
 LOCKFILES: Mapping[str, str] = MappingProxyType(

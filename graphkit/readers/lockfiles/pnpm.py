@@ -63,6 +63,19 @@ def parse(data: bytes, path: str) -> Lock:
     return _Reader(doc, data, path).graph().lock(path, ECOSYSTEM)
 
 
+def _installed_from(path: str) -> str:
+    """The lockfile ``path`` as if it lay where pnpm installs, which its importer folders
+    are relative to: where it is, except in a Rush repository, which keeps it in
+    ``common/config/rush/`` (a subspace's in ``common/config/subspaces/<name>/``) and
+    runs pnpm in ``common/temp/`` (``common/temp/<name>/``)."""
+    parts = path.split("/")
+    if len(parts) == 4 and parts[:3] == ["common", "config", "rush"]:
+        return f"common/temp/{parts[3]}"
+    if len(parts) == 5 and parts[:3] == ["common", "config", "subspaces"]:
+        return f"common/temp/{parts[3]}/{parts[4]}"
+    return path
+
+
 class _Reader:
     """Turns importers, packages and snapshots into a DepGraph."""
 
@@ -86,13 +99,14 @@ class _Reader:
             entry = self._mapping(raw, f"package {key!r}", key, self.node_section)
             edges[key] = self._refs(entry, _RUNTIME_FIELDS, key, None)
             external[key] = self._resolved(key, entry)
+        anchor = _installed_from(self.path)
         for folder, raw in self.importers.items():
             importer = self._mapping(raw, f"importer {folder!r}", folder, "importers")
             edges[_IMPORTER + folder] = self._refs(importer, _RUNTIME_FIELDS, folder, folder)
-            members[member_folder(self.path, folder)] = self._refs(
+            members[member_folder(anchor, folder)] = self._refs(
                 importer, _MEMBER_FIELDS, folder, folder
             )
-            owned[_IMPORTER + folder] = member_folder(self.path, folder)
+            owned[_IMPORTER + folder] = member_folder(anchor, folder)
         return DepGraph(edges, external, members, owned)
 
     def _refs(
