@@ -58,8 +58,10 @@ Reader = Callable[[str, FileEntry], bytes]
 # 6: default_branch may be None, root_tasks; 7: warnings, exclude; 8: edge kinds; 9: exposed;
 # 10: root settings (pnpm-workspace.yaml, [tool.uv]) one source each; 11: symlinks that lead
 # inside the repository and where they lead (BuildGraph.links); 12: turbo.json, nx.json
-# and project.json are graph-defining files
-MEMO_FORMAT = 12
+# and project.json are graph-defining files; 13: workspaces below the root (names unique
+# within each, Cargo and uv settings inherited from their own root), pnpm members sharing
+# a name, go.work requirements as sources
+MEMO_FORMAT = 13
 # Names the shape of an import scan (``inferred.ScannedFile``) and the way a scan is
 # derived from another: memoized scans and inferred deps are keyed by it, so bump it
 # when either changes. Here beside MEMO_FORMAT, not in ``inferred``: a warm run names

@@ -126,6 +126,8 @@ def read_workspace(files: Mapping[str, bytes]) -> Found:
 
     members = sorter.unique(sorter.members(folders, member, paths), "Go modules")
     by_path = {m.alias: m.folder for m in members if m.alias}
+    if GO_WORK in files:
+        members = _with_workspace_requirements(members, parsed, by_path)
     return sorter.found(
         sorter.settle(members, lambda m: set(_local_deps(parsed[m.folder], by_path, shared)))
     )
@@ -222,12 +224,45 @@ class _Module:
     requires: frozenset[str]
     replacements: tuple[Replacement, ...]
     directives: tuple[Directive, ...]
+    versions: tuple[tuple[str, str], ...] = ()  # (module path, version) of each require
+
+
+def _with_workspace_requirements(
+    members: list[Member], parsed: Mapping[str, _Module], by_path: Mapping[str, str]
+) -> list[Member]:
+    """Each module with, for every external module it requires, the versions that all
+    modules of the go.work workspace require of it.
+
+    A workspace builds every module with one build list, chosen by MVS over all their
+    requirements: a bump of ``X`` in one module's go.mod changes the ``X`` that every
+    other module requiring it (directly or, from go 1.17 on, as ``// indirect``) is
+    built with. The versions stand in for MVS's choice, so any change to them reaches
+    those modules; a module that does not require ``X`` is not reached."""
+    wanted: dict[str, set[str]] = {}
+    for module in parsed.values():
+        for path, version in module.versions:
+            if path not in by_path:
+                wanted.setdefault(path, set()).add(version)
+    return [
+        rootconfig.with_sources(
+            member,
+            {
+                f"{GO_WORK} workspace requirement {path} (every module requiring it)": sorted(
+                    wanted[path]
+                )
+                for path in sorted(parsed[member.folder].requires)
+                if path in wanted
+            },
+        )
+        for member in members
+    ]
 
 
 def _module(folder: str, manifest: str, data: bytes) -> _Module:
     directives = parse_directives(data, manifest)
     module = None
     requires = set()
+    versions = set()
     replacements = []
     for directive in directives:
         if directive.verb == "module":
@@ -236,6 +271,7 @@ def _module(folder: str, manifest: str, data: bytes) -> _Module:
         elif directive.verb == "require":
             _expect(directive, manifest, (2,), "'module version'")
             requires.add(directive.args[0])
+            versions.add((directive.args[0], directive.args[1]))
         elif directive.verb == "replace":
             replacements.append(_replacement(directive, manifest, folder))
     if module is None:
@@ -248,6 +284,7 @@ def _module(folder: str, manifest: str, data: bytes) -> _Module:
         requires=frozenset(requires),
         replacements=tuple(replacements),
         directives=directives,
+        versions=tuple(sorted(versions)),
     )
 
 

@@ -250,6 +250,31 @@ def test_go_work_edits_reach_every_module(
     assert data["reasons"]["//metric:metric"].startswith(f"root configuration: {reason}")
 
 
+def test_a_requirement_bump_in_one_workspace_module_reaches_the_others_requiring_it(
+    cli: Cli, make_repo: MakeRepo
+) -> None:
+    """GoogleCloudPlatform/golang-samples: a go.work of 154 modules. A workspace builds
+    every module with one build list (MVS over all their requirements), so bumping
+    golang.org/x/net in metric's go.mod changes the x/net that trace is built with:
+    only metric was affected. The root module, which does not require x/net, is not."""
+    files = dict(OTEL)
+    files["metric/go.mod"] += "require golang.org/x/net v0.30.0\n"
+    files["trace/go.mod"] += "\nrequire golang.org/x/net v0.28.0 // indirect\n"
+    repo = make_repo(files)
+    repo.write("metric/go.mod", files["metric/go.mod"].replace("v0.30.0", "v0.31.0"))
+    data = affected(cli, repo)
+    assert data["affected"] == ["//metric:metric", "//trace:trace"]
+    assert data["reasons"]["//trace:trace"] == (
+        "root configuration: go.work workspace requirement golang.org/x/net"
+        " (every module requiring it) changed"
+    )
+    # Without a go.work each module resolves its own build list: trace is not reached.
+    repo.delete("go.work")
+    repo.commit("no workspace")
+    repo.write("metric/go.mod", files["metric/go.mod"].replace("v0.30.0", "v0.32.0"))
+    assert affected(cli, repo)["affected"] == ["//metric:metric"]
+
+
 def test_go_work_sum_reaches_every_module(cli: Cli, make_repo: MakeRepo) -> None:
     repo = make_repo(OTEL)
     repo.append("go.work.sum", "golang.org/x/net v0.1.0 h1:def=\n")
