@@ -583,8 +583,10 @@ snapshots:
 """
 
 
-def rush_repo(make_repo: MakeRepo, lock: str) -> GitRepo:
-    return make_repo(
+def rush_lockfile_change(cli: Cli, make_repo: MakeRepo, lock: str) -> dict[str, Any]:
+    """A Rush-shaped repository with RUSH_LOCK at ``lock``, after a commit that changes
+    only the lockfile (js-yaml republished): the affected JSON."""
+    repo = make_repo(
         {
             "rush.json": '{"projects": []}\n',
             "apps/api-documenter/package.json": json.dumps(
@@ -596,6 +598,8 @@ def rush_repo(make_repo: MakeRepo, lock: str) -> GitRepo:
             lock: RUSH_LOCK,
         }
     )
+    repo.write(lock, RUSH_LOCK.replace("sha512-yaml", "sha512-yaml-republished"))
+    return affected(cli, repo)
 
 
 def test_a_rush_lockfile_names_its_members_from_where_pnpm_installs(
@@ -604,9 +608,7 @@ def test_a_rush_lockfile_names_its_members_from_where_pnpm_installs(
     # Read from its own folder, the importers named common/apps/... (no package), and a
     # change to their pins affected nothing.
     lock = "common/config/subspaces/default/pnpm-lock.yaml"
-    repo = rush_repo(make_repo, lock)
-    repo.write(lock, RUSH_LOCK.replace("sha512-yaml", "sha512-yaml-republished"))
-    data = affected(cli, repo)
+    data = rush_lockfile_change(cli, make_repo, lock)
     assert data["affected"] == ["//apps/api-documenter:api-documenter"]
     assert data["reasons"]["//apps/api-documenter:api-documenter"] == (
         f"{lock}: js-yaml 4.1.0 integrity changed"
@@ -619,9 +621,7 @@ def test_a_lockfile_whose_members_name_no_package_affects_every_package_it_could
     # The same lockfile where graphkit knows no layout: its importers lead out of the
     # repository, and a change to their pins reaches every npm package, not none.
     lock = "deploy/config/pnpm-lock.yaml"
-    repo = rush_repo(make_repo, lock)
-    repo.write(lock, RUSH_LOCK.replace("sha512-yaml", "sha512-yaml-republished"))
-    data = affected(cli, repo)
+    data = rush_lockfile_change(cli, make_repo, lock)
     assert data["affected"] == [
         "//apps/api-documenter:api-documenter",
         "//libraries/terminal:terminal",

@@ -221,10 +221,9 @@ class _Module:
     manifest: str
     module: str
     line: int
-    requires: frozenset[str]
+    requires: Mapping[str, tuple[str, ...]]  # module path -> the versions required
     replacements: tuple[Replacement, ...]
     directives: tuple[Directive, ...]
-    versions: tuple[tuple[str, str], ...] = ()  # (module path, version) of each require
 
 
 def _with_workspace_requirements(
@@ -240,9 +239,9 @@ def _with_workspace_requirements(
     those modules; a module that does not require ``X`` is not reached."""
     wanted: dict[str, set[str]] = {}
     for module in parsed.values():
-        for path, version in module.versions:
+        for path, versions in module.requires.items():
             if path not in by_path:
-                wanted.setdefault(path, set()).add(version)
+                wanted.setdefault(path, set()).update(versions)
     return [
         rootconfig.with_sources(
             member,
@@ -261,8 +260,7 @@ def _with_workspace_requirements(
 def _module(folder: str, manifest: str, data: bytes) -> _Module:
     directives = parse_directives(data, manifest)
     module = None
-    requires = set()
-    versions = set()
+    requires: dict[str, tuple[str, ...]] = {}
     replacements = []
     for directive in directives:
         if directive.verb == "module":
@@ -270,8 +268,8 @@ def _module(folder: str, manifest: str, data: bytes) -> _Module:
             module = directive
         elif directive.verb == "require":
             _expect(directive, manifest, (2,), "'module version'")
-            requires.add(directive.args[0])
-            versions.add((directive.args[0], directive.args[1]))
+            path, version = directive.args
+            requires[path] = (*requires.get(path, ()), version)
         elif directive.verb == "replace":
             replacements.append(_replacement(directive, manifest, folder))
     if module is None:
@@ -281,10 +279,9 @@ def _module(folder: str, manifest: str, data: bytes) -> _Module:
         manifest=manifest,
         module=module.args[0],
         line=module.line,
-        requires=frozenset(requires),
+        requires=requires,
         replacements=tuple(replacements),
         directives=directives,
-        versions=tuple(sorted(versions)),
     )
 
 
